@@ -1,0 +1,94 @@
+//! The guest SDK: write a tgrun job as a plain Rust function and export it with one macro.
+//!
+//! ```ignore
+//! use serde::Deserialize;
+//! use tgrun_sdk::prelude::*;
+//!
+//! #[derive(Deserialize)]
+//! struct Params { name: String }
+//!
+//! fn hello(ctx: &Ctx, params: Params) -> Result<()> {
+//!     info!("hello {} from run {}", params.name, ctx.run_id);
+//!     Ok(())
+//! }
+//!
+//! export_job!(hello);
+//! ```
+//!
+//! Build it with `cargo build --target wasm32-wasip2` (crate type `cdylib`) and drop the
+//! `.wasm` into the runner's modules directory under the job's name.
+//!
+//! Modules: [`ctx`] (the run context and service settings), [`log`] (logging macros),
+//! [`prometheus`], [`api_service`] and [`sql`] (the clients the runner lends), [`error`].
+
+pub mod api_service;
+pub mod ctx;
+pub mod error;
+pub mod log;
+pub mod prometheus;
+pub mod sql;
+
+pub use ctx::Ctx;
+pub use error::{Error, ErrorKind, Result};
+
+/// What a job file needs in scope.
+pub mod prelude {
+    pub use crate::prometheus::{self, Metric};
+    pub use crate::{Ctx, Error, ErrorKind, Result, api_service, sql};
+    pub use crate::{bail, debug, error, export_job, info, trace, warn};
+}
+
+/// The generated bindings of the `tgrun:job` world. Not part of the SDK's API: use the
+/// modules above, which keep jobs source-compatible when the WIT grows.
+#[doc(hidden)]
+pub mod wit {
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "job",
+        pub_export_macro: true,
+        export_macro_name: "export_job_world",
+        default_bindings_module: "tgrun_sdk::wit",
+    });
+}
+
+/// Support for [`export_job!`]; not part of the API.
+#[doc(hidden)]
+pub mod __private {
+    pub use std::string::String;
+
+    use crate::{Ctx, Error, wit};
+
+    /// Parses the params, runs the job, turns its result into the WIT result.
+    pub fn run<P, F>(ctx: wit::RunContext, params: &str, job: F) -> Result<(), wit::Error>
+    where
+        P: serde::de::DeserializeOwned,
+        F: FnOnce(&Ctx, P) -> crate::Result<()>,
+    {
+        let ctx = Ctx::from_wit(ctx);
+        let params: P = serde_json::from_str(params).map_err(|e| {
+            Error::invalid_argument(format!("params of job '{}': {e}", ctx.job)).into_wit()
+        })?;
+        job(&ctx, params).map_err(Error::into_wit)
+    }
+}
+
+/// Exports a function `fn(&Ctx, P) -> Result<()>` as the job of this component, where `P`
+/// is any `serde::Deserialize` type built from the job's `params` in the configuration.
+#[macro_export]
+macro_rules! export_job {
+    ($job:path) => {
+        #[doc(hidden)]
+        pub struct __TgrunJob;
+
+        impl $crate::wit::Guest for __TgrunJob {
+            fn run(
+                ctx: $crate::wit::RunContext,
+                params: $crate::__private::String,
+            ) -> ::core::result::Result<(), $crate::wit::Error> {
+                $crate::__private::run(ctx, &params, $job)
+            }
+        }
+
+        $crate::wit::export_job_world!(__TgrunJob with_types_in $crate::wit);
+    };
+}

@@ -1,0 +1,74 @@
+//! The service's SQL database from a job, through the runner's pool.
+
+use crate::Result;
+use crate::error::lift;
+use crate::wit::tgrun::job::sql as host;
+
+pub use host::{RowSet, Value};
+
+impl From<i64> for Value {
+    fn from(v: i64) -> Self {
+        Value::Int(v)
+    }
+}
+impl From<u64> for Value {
+    fn from(v: u64) -> Self {
+        Value::Uint(v)
+    }
+}
+impl From<f64> for Value {
+    fn from(v: f64) -> Self {
+        Value::Float(v)
+    }
+}
+impl From<&str> for Value {
+    fn from(v: &str) -> Self {
+        Value::Text(v.to_owned())
+    }
+}
+impl From<String> for Value {
+    fn from(v: String) -> Self {
+        Value::Text(v)
+    }
+}
+impl<T: Into<Value>> From<Option<T>> for Value {
+    fn from(v: Option<T>) -> Self {
+        v.map_or(Value::Null, Into::into)
+    }
+}
+
+/// Runs a statement that returns rows; `?` placeholders take `params` in order.
+pub fn query(statement: &str, params: &[Value]) -> Result<RowSet> {
+    lift(host::query(statement, params))
+}
+
+/// Runs a statement that returns no rows; answers the number of rows affected.
+pub fn execute(statement: &str, params: &[Value]) -> Result<u64> {
+    lift(host::execute(statement, params))
+}
+
+/// A transaction on one connection; dropped without [`Transaction::commit`], it rolls back.
+pub struct Transaction(host::Transaction);
+
+/// Starts a transaction.
+pub fn begin() -> Result<Transaction> {
+    lift(host::begin()).map(Transaction)
+}
+
+impl Transaction {
+    pub fn query(&self, statement: &str, params: &[Value]) -> Result<RowSet> {
+        lift(self.0.query(statement, params))
+    }
+
+    pub fn execute(&self, statement: &str, params: &[Value]) -> Result<u64> {
+        lift(self.0.execute(statement, params))
+    }
+
+    pub fn commit(self) -> Result<()> {
+        lift(host::Transaction::commit(self.0))
+    }
+
+    pub fn rollback(self) -> Result<()> {
+        lift(host::Transaction::rollback(self.0))
+    }
+}

@@ -1,0 +1,182 @@
+//! `runner run NAME_OR_FILE.wasm`: one invocation, for job authors.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+
+use crate::config::{self, Config, RunnerSettings, SERVICE_FILE};
+use crate::host::Services;
+use crate::sandbox::outcome::RunReport;
+use crate::sandbox::run::{Invocation, RunLimits};
+use crate::sandbox::{Sandbox, SandboxSettings};
+use crate::scheduler::{RunIds, unix_ms};
+
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// A job name from the configuration (its module from the modules directory), or the
+    /// path of a .wasm file.
+    target: String,
+    /// The job's params as a JSON object (default: the job's params in the configuration,
+    /// or `{}`).
+    #[arg(long)]
+    params: Option<String>,
+    /// The configuration directory (for the job's params, limits and the service settings).
+    #[arg(long, default_value_os_t = super::default_config_dir())]
+    config_dir: PathBuf,
+    /// Time limit in seconds (default: the job's `timeout_s`, or the runner's default).
+    #[arg(long)]
+    timeout_s: Option<f64>,
+    /// Memory limit in MiB (default: the job's `memory_mb`, or the runner's default).
+    #[arg(long)]
+    memory_mb: Option<u64>,
+}
+
+pub fn run(args: RunArgs) -> Result<ExitCode> {
+    let is_file = args.target.ends_with(".wasm") || args.target.contains('/');
+    // A configuration is optional when running a file, required when running by name.
+    let config = if is_file && !args.config_dir.join(SERVICE_FILE).exists() {
+        None
+    } else {
+        Some(Config::load(&args.config_dir)?)
+    };
+    let runner = config
+        .as_ref()
+        .map(|c| c.runner.clone())
+        .unwrap_or_else(|| RunnerSettings::defaults(&args.config_dir));
+
+    let (job, path) = if is_file {
+        let path = PathBuf::from(&args.target);
+        let stem = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .with_context(|| format!("{}: cannot take a job name from this file name", path.display()))?
+            .to_owned();
+        (stem, path)
+    } else {
+        (args.target.clone(), runner.modules_dir.join(format!("{}.wasm", args.target)))
+    };
+    let spec = config
+        .as_ref()
+        .and_then(|c| c.service.jobs().find(|(_, j)| *j.name == *job).map(|(_, j)| j.clone()));
+    if !is_file && spec.is_none() && !path.exists() {
+        bail!(
+            "no job '{job}' in {} and no module {}",
+            args.config_dir.join(SERVICE_FILE).display(),
+            path.display()
+        );
+    }
+
+    let params = match &args.params {
+        Some(p) => {
+            let v = config::parse_json(Path::new("--params"), p)?;
+            if !v.is_object() {
+                bail!("--params must be a JSON object, such as '{{\"x\": 5}}'");
+            }
+            v.to_string()
+        }
+        None => spec.as_ref().map_or_else(|| "{}".to_owned(), |s| s.params.to_string()),
+    };
+    let mut limits = spec.as_ref().map_or(
+        RunLimits {
+            timeout: runner.default_timeout,
+            memory_bytes: runner.default_memory_mb << 20,
+        },
+        |s| s.limits,
+    );
+    if let Some(t) = args.timeout_s {
+        limits.timeout = Duration::try_from_secs_f64(t)
+            .ok()
+            .filter(|d| !d.is_zero())
+            .context("--timeout-s must be a positive number of seconds")?;
+    }
+    if let Some(m) = args.memory_mb {
+        if m == 0 || m > runner.max_memory_mb {
+            bail!("--memory-mb must be from 1 to {}", runner.max_memory_mb);
+        }
+        limits.memory_bytes = m << 20;
+    }
+
+    let services = match &config {
+        Some(c) => Services::new(&c.service.settings),
+        None => Services::default(),
+    };
+    let sandbox = Sandbox::new(
+        SandboxSettings {
+            max_output_bytes: runner.max_output_bytes,
+            max_log_bytes: runner.max_log_bytes,
+            max_instances: 2,
+            max_memory_bytes: runner.max_memory_mb << 20,
+        },
+        Arc::new(services),
+    )?;
+    let component = match sandbox.compile_file(&path) {
+        Ok(c) => c,
+        Err(e) => {
+            println!("job:      {job} ({})", path.display());
+            println!("outcome:  module_invalid ({e})");
+            return Ok(ExitCode::from(1));
+        }
+    };
+    let inv = Invocation {
+        job: job.as_str().into(),
+        pipeline: "manual".into(),
+        run_id: RunIds::default().next(),
+        scheduled_ms: unix_ms(),
+        params: params.into(),
+        limits,
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let report = rt.block_on(sandbox.run(&component, &inv, false));
+    print_report(&report, &path);
+    Ok(if report.outcome.is_ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn print_report(r: &RunReport, path: &Path) {
+    println!("job:      {} ({})", r.job, path.display());
+    println!("run id:   {}", r.run_id);
+    if r.outcome.is_ok() {
+        println!("outcome:  ok");
+    } else {
+        println!("outcome:  {} ({})", r.outcome.name(), r.outcome.detail());
+    }
+    println!("duration: {:.3} ms", r.duration.as_secs_f64() * 1e3);
+    println!("logs:     {}", if r.logs.is_empty() { "none" } else { "" });
+    for line in &r.logs {
+        let level = serde_json::to_value(line.level).unwrap_or_default();
+        let stream = serde_json::to_value(line.stream).unwrap_or_default();
+        println!(
+            "  [{} {}] {}",
+            level.as_str().unwrap_or(""),
+            stream.as_str().unwrap_or(""),
+            line.message
+        );
+    }
+    if r.logs_dropped > 0 || r.output_dropped > 0 {
+        println!(
+            "  ({} log lines and {} bytes of output dropped for the per-run caps)",
+            r.logs_dropped, r.output_dropped
+        );
+    }
+    println!("metrics:  {}", if r.metrics.is_empty() { "none" } else { "" });
+    for m in &r.metrics {
+        let labels: Vec<String> = m.labels.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
+        let labels = if labels.is_empty() {
+            String::new()
+        } else {
+            format!("{{{}}}", labels.join(","))
+        };
+        match m.time_ms {
+            Some(t) => println!("  {}{labels} {} {t}", m.name, m.value),
+            None => println!("  {}{labels} {}", m.name, m.value),
+        }
+    }
+}

@@ -1,0 +1,88 @@
+//! The configuration directory, read as tglib reads it and resolved once into [`Config`].
+//!
+//! - `service_config.json` (required): `num_consumers`, `pipelines` and the service's own
+//!   settings; see [`service`].
+//! - `config.json` (optional; embedded defaults otherwise): client settings shared by every
+//!   service, with `service_config.json`'s `overrides` deep-merged in ([`merge`]); the
+//!   runner's own settings live under its `runner` key ([`runner`]).
+//! - `modules/`: one `<job>.wasm` per job, unless `runner.modules_dir` says otherwise.
+
+pub mod error;
+pub mod merge;
+pub mod runner;
+pub mod service;
+mod values;
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value};
+
+pub use error::ConfigError;
+pub use runner::RunnerSettings;
+pub use service::{JobSpec, Pipeline, ServiceConfig};
+
+pub const SERVICE_FILE: &str = "service_config.json";
+pub const CLIENT_FILE: &str = "config.json";
+
+/// The whole validated configuration of one runner.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub dir: PathBuf,
+    pub service: ServiceConfig,
+    /// `config.json` with the overrides merged in: the clients' settings.
+    pub clients: Map<String, Value>,
+    pub runner: RunnerSettings,
+}
+
+impl Config {
+    /// Reads and validates the configuration directory.
+    pub fn load(dir: &Path) -> Result<Self, ConfigError> {
+        let service_path = dir.join(SERVICE_FILE);
+        let raw = service::RawService::split(&service_path, read_json(&service_path)?)?;
+
+        let client_path = dir.join(CLIENT_FILE);
+        let mut clients = if client_path.exists() {
+            match read_json(&client_path)? {
+                Value::Object(m) => m,
+                other => {
+                    return Err(ConfigError::invalid(
+                        &client_path,
+                        "top level",
+                        format!("must be a JSON object, found {}", values::kind(&other)),
+                    ));
+                }
+            }
+        } else {
+            Map::new()
+        };
+        if let Some(overrides) = &raw.overrides {
+            merge::deep_merge(&mut clients, overrides);
+        }
+        let runner = RunnerSettings::from_clients(&client_path, dir, &clients)?;
+        let service = ServiceConfig::resolve(&service_path, raw, &runner)?;
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            service,
+            clients,
+            runner,
+        })
+    }
+}
+
+/// Reads a JSON file; a syntax error names the file, line and column.
+pub fn read_json(path: &Path) -> Result<Value, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse_json(path, &text)
+}
+
+pub fn parse_json(path: &Path, text: &str) -> Result<Value, ConfigError> {
+    serde_json::from_str(text).map_err(|e| ConfigError::Json {
+        path: path.to_path_buf(),
+        line: e.line(),
+        column: e.column(),
+        message: e.to_string(),
+    })
+}

@@ -1,0 +1,120 @@
+//! The runner's own settings: the `runner` object of `config.json` (or of
+//! `service_config.json`'s `overrides`), plus tglib's `listen_on_ipv6`.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use super::error::ConfigError;
+
+/// `config.json` → `runner`. Every field is optional.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRunner {
+    /// Where `<job>.wasm` files are; relative paths are inside the configuration
+    /// directory. Default `modules`.
+    modules_dir: Option<PathBuf>,
+    /// Address the HTTP server binds. Default `0.0.0.0`, or `::` with `listen_on_ipv6`.
+    http_host: Option<IpAddr>,
+    /// Port of the HTTP server. Default 8080 (tglib's).
+    http_port: Option<u16>,
+    /// Time limit of a job without `timeout_s`, in seconds. Default 60.
+    default_timeout_s: Option<f64>,
+    /// Memory limit of a job without `memory_mb`, in MiB. Default 128.
+    default_memory_mb: Option<u64>,
+    /// Largest `memory_mb` a job may ask for, in MiB. Default 4096.
+    max_memory_mb: Option<u64>,
+    /// Runs that may wait in the queue; past it, a tick's runs are dropped and logged.
+    /// Default 10000.
+    queue_capacity: Option<usize>,
+    /// Bytes of stdout and of stderr kept per run, in KiB. Default 64.
+    max_output_kb: Option<usize>,
+    /// Bytes of log messages kept per run, in KiB. Default 256.
+    max_log_kb: Option<usize>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunnerSettings {
+    pub modules_dir: PathBuf,
+    pub listen: SocketAddr,
+    pub default_timeout: Duration,
+    pub default_memory_mb: u64,
+    pub max_memory_mb: u64,
+    pub queue_capacity: usize,
+    pub max_output_bytes: usize,
+    pub max_log_bytes: usize,
+}
+
+pub const DEFAULT_PORT: u16 = 8080;
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+pub const DEFAULT_MEMORY_MB: u64 = 128;
+pub const MAX_MEMORY_MB: u64 = 4096;
+
+impl RunnerSettings {
+    /// Settings for a directory with no `config.json`.
+    pub fn defaults(dir: &Path) -> Self {
+        Self::from_clients(Path::new("config.json"), dir, &Map::new()).expect("defaults are valid")
+    }
+
+    pub(crate) fn from_clients(
+        path: &Path,
+        dir: &Path,
+        clients: &Map<String, Value>,
+    ) -> Result<Self, ConfigError> {
+        let raw: RawRunner = match clients.get("runner") {
+            None => serde_json::from_value(Value::Object(Map::new())),
+            Some(v) => serde_json::from_value(v.clone()),
+        }
+        .map_err(|e| ConfigError::invalid(path, "'runner'", e.to_string()))?;
+        let ipv6 = match clients.get("listen_on_ipv6") {
+            None => false,
+            Some(Value::Bool(b)) => *b,
+            Some(_) => {
+                return Err(ConfigError::invalid(
+                    path,
+                    "'listen_on_ipv6'",
+                    "must be true or false",
+                ));
+            }
+        };
+        let bad = |what: &str, msg: &str| ConfigError::invalid(path, format!("'runner.{what}'"), msg);
+        let default_timeout = match raw.default_timeout_s {
+            None => DEFAULT_TIMEOUT,
+            Some(s) => Duration::try_from_secs_f64(s)
+                .ok()
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| bad("default_timeout_s", "must be a positive number of seconds"))?,
+        };
+        let max_memory_mb = raw.max_memory_mb.unwrap_or(MAX_MEMORY_MB);
+        if !(1..=MAX_MEMORY_MB).contains(&max_memory_mb) {
+            return Err(bad("max_memory_mb", "must be from 1 to 4096"));
+        }
+        let default_memory_mb = raw.default_memory_mb.unwrap_or(DEFAULT_MEMORY_MB.min(max_memory_mb));
+        if !(1..=max_memory_mb).contains(&default_memory_mb) {
+            return Err(bad("default_memory_mb", "must be from 1 to max_memory_mb"));
+        }
+        let queue_capacity = raw.queue_capacity.unwrap_or(10_000);
+        if queue_capacity == 0 {
+            return Err(bad("queue_capacity", "must be at least 1"));
+        }
+        let modules_dir = raw.modules_dir.unwrap_or_else(|| "modules".into());
+        let host = raw.http_host.unwrap_or(if ipv6 {
+            IpAddr::V6(Ipv6Addr::UNSPECIFIED)
+        } else {
+            IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+        });
+        Ok(Self {
+            modules_dir: dir.join(modules_dir),
+            listen: SocketAddr::new(host, raw.http_port.unwrap_or(DEFAULT_PORT)),
+            default_timeout,
+            default_memory_mb,
+            max_memory_mb,
+            queue_capacity,
+            max_output_bytes: raw.max_output_kb.unwrap_or(64) * 1024,
+            max_log_bytes: raw.max_log_kb.unwrap_or(256) * 1024,
+        })
+    }
+}

@@ -1,0 +1,279 @@
+//! `service_config.json`: tglib's pipelines, resolved into validated [`Pipeline`]s.
+//!
+//! ```json
+//! {"num_consumers": 5,
+//!  "pipelines": {"test_pipeline": {"period": 300, "jobs": [
+//!      {"name": "add_x", "enabled": true, "params": {"metric_name": "foo", "x": 5}}]}}}
+//! ```
+//!
+//! As tglib: `period` or `period_s` in seconds; a job without `enabled` is disabled; a job
+//! without `params` gets `{}`. Beyond tglib, per job: `timeout_s` and `memory_mb`.
+//! Top-level keys the runner does not know are the service's own settings. Inside
+//! pipelines and jobs an unknown key is an error, so a typo never silently disables a job.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+
+use super::error::ConfigError;
+use super::runner::RunnerSettings;
+use super::values::{kind, unknown_keys};
+use crate::sandbox::run::RunLimits;
+
+/// Most consumers a runner may have: each may hold a sandbox instance at once.
+pub const MAX_CONSUMERS: u64 = 1024;
+/// Consumers when `num_consumers` is absent.
+pub const DEFAULT_CONSUMERS: usize = 4;
+/// Longest timeout a job may ask for: one day.
+pub const MAX_TIMEOUT_S: f64 = 86_400.0;
+/// Shortest period a pipeline may have.
+pub const MIN_PERIOD: Duration = Duration::from_millis(1);
+
+const TOP_KEYS: &[&str] = &["num_consumers", "pipelines", "overrides"];
+const PIPELINE_KEYS: &[&str] = &["period", "period_s", "jobs"];
+const JOB_KEYS: &[&str] = &["name", "enabled", "params", "timeout_s", "memory_mb"];
+
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    pub num_consumers: usize,
+    pub pipelines: Vec<Pipeline>,
+    /// The service's own settings: every top-level key the runner does not use.
+    pub settings: Map<String, Value>,
+    /// `overrides`, deep-merged into `config.json` (tglib).
+    pub overrides: Option<Map<String, Value>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Pipeline {
+    pub name: Arc<str>,
+    pub period: Duration,
+    pub jobs: Vec<Arc<JobSpec>>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobSpec {
+    pub name: Arc<str>,
+    pub enabled: bool,
+    /// The job's params, serialised once as a JSON object.
+    pub params: Arc<str>,
+    pub limits: RunLimits,
+}
+
+/// The raw file split into what the runner uses; defaults for job limits come later,
+/// from `config.json`, which the `overrides` here may change.
+pub(crate) struct RawService {
+    pub top: Map<String, Value>,
+    pub overrides: Option<Map<String, Value>>,
+}
+
+impl RawService {
+    pub fn split(path: &Path, raw: Value) -> Result<Self, ConfigError> {
+        let Value::Object(top) = raw else {
+            return Err(ConfigError::invalid(
+                path,
+                "top level",
+                format!("must be a JSON object, found {}", kind(&raw)),
+            ));
+        };
+        let overrides = match top.get("overrides") {
+            None => None,
+            Some(Value::Object(o)) => Some(o.clone()),
+            Some(other) => {
+                return Err(ConfigError::invalid(
+                    path,
+                    "'overrides'",
+                    format!("must be an object, found {}", kind(other)),
+                ));
+            }
+        };
+        Ok(Self { top, overrides })
+    }
+}
+
+impl ServiceConfig {
+    pub(crate) fn resolve(
+        path: &Path,
+        raw: RawService,
+        runner: &RunnerSettings,
+    ) -> Result<Self, ConfigError> {
+        let top = raw.top;
+        let num_consumers = match top.get("num_consumers") {
+            None => DEFAULT_CONSUMERS,
+            Some(v) => match v.as_u64() {
+                Some(n) if (1..=MAX_CONSUMERS).contains(&n) => n as usize,
+                _ => {
+                    return Err(ConfigError::invalid(
+                        path,
+                        "'num_consumers'",
+                        format!("must be a whole number from 1 to {MAX_CONSUMERS}, found {}", kind(v)),
+                    ));
+                }
+            },
+        };
+        let pipelines = match top.get("pipelines") {
+            None => Vec::new(),
+            Some(Value::Object(p)) => p
+                .iter()
+                .map(|(name, v)| pipeline(path, name, v, runner))
+                .collect::<Result<_, _>>()?,
+            Some(other) => {
+                return Err(ConfigError::invalid(
+                    path,
+                    "'pipelines'",
+                    format!(
+                        "must be an object of pipeline name -> {{\"period\", \"jobs\"}}, found {}",
+                        kind(other)
+                    ),
+                ));
+            }
+        };
+        let settings = top
+            .into_iter()
+            .filter(|(k, _)| !TOP_KEYS.contains(&k.as_str()))
+            .collect();
+        Ok(Self {
+            num_consumers,
+            pipelines,
+            settings,
+            overrides: raw.overrides,
+        })
+    }
+
+    /// Every job spec, with its pipeline's name.
+    pub fn jobs(&self) -> impl Iterator<Item = (&Pipeline, &Arc<JobSpec>)> {
+        self.pipelines
+            .iter()
+            .flat_map(|p| p.jobs.iter().map(move |j| (p, j)))
+    }
+}
+
+fn pipeline(
+    path: &Path,
+    name: &str,
+    v: &Value,
+    runner: &RunnerSettings,
+) -> Result<Pipeline, ConfigError> {
+    let here = format!("pipeline '{name}'");
+    let bad = |msg: String| ConfigError::invalid(path, &here, msg);
+    let Value::Object(obj) = v else {
+        return Err(bad(format!("must be an object, found {}", kind(v))));
+    };
+    if let Some(msg) = unknown_keys(obj, PIPELINE_KEYS) {
+        return Err(bad(msg));
+    }
+    let period = match (obj.get("period"), obj.get("period_s")) {
+        (Some(_), Some(_)) => return Err(bad("has both 'period' and 'period_s'; give one".into())),
+        (None, None) => return Err(bad("needs 'period' (seconds between runs)".into())),
+        (Some(p), None) | (None, Some(p)) => seconds(p).filter(|d| *d >= MIN_PERIOD).ok_or_else(|| {
+            bad(format!(
+                "'period' must be a positive number of seconds (at least 0.001), found {}",
+                kind(p)
+            ))
+        })?,
+    };
+    let jobs = match obj.get("jobs") {
+        None => Vec::new(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .enumerate()
+            .map(|(i, j)| job(path, name, i, j, runner).map(Arc::new))
+            .collect::<Result<_, _>>()?,
+        Some(other) => return Err(bad(format!("'jobs' must be an array, found {}", kind(other)))),
+    };
+    Ok(Pipeline {
+        name: name.into(),
+        period,
+        jobs,
+    })
+}
+
+fn job(
+    path: &Path,
+    pipeline: &str,
+    index: usize,
+    v: &Value,
+    runner: &RunnerSettings,
+) -> Result<JobSpec, ConfigError> {
+    let name = v.get("name").and_then(Value::as_str);
+    let here = match name {
+        Some(n) => format!("pipeline '{pipeline}', job '{n}' (jobs[{index}])"),
+        None => format!("pipeline '{pipeline}', jobs[{index}]"),
+    };
+    let bad = |msg: String| ConfigError::invalid(path, &here, msg);
+    let Value::Object(obj) = v else {
+        return Err(bad(format!("must be an object, found {}", kind(v))));
+    };
+    if let Some(msg) = unknown_keys(obj, JOB_KEYS) {
+        return Err(bad(msg));
+    }
+    let name = match obj.get("name") {
+        Some(Value::String(n)) if valid_job_name(n) => n.clone(),
+        Some(Value::String(n)) => {
+            return Err(bad(format!(
+                "'name' {n:?} cannot name a module file: use letters, digits, '_', '-' and '.', not starting with '.'"
+            )));
+        }
+        Some(other) => return Err(bad(format!("'name' must be a string, found {}", kind(other)))),
+        None => return Err(bad("needs a 'name'".into())),
+    };
+    let enabled = match obj.get("enabled") {
+        None => false,
+        Some(Value::Bool(b)) => *b,
+        Some(other) => return Err(bad(format!("'enabled' must be true or false, found {}", kind(other)))),
+    };
+    let params = match obj.get("params") {
+        None => "{}".to_owned(),
+        Some(p @ Value::Object(_)) => p.to_string(),
+        Some(other) => return Err(bad(format!("'params' must be an object, found {}", kind(other)))),
+    };
+    let timeout = match obj.get("timeout_s") {
+        None => runner.default_timeout,
+        Some(t) => seconds(t)
+            .filter(|d| !d.is_zero() && d.as_secs_f64() <= MAX_TIMEOUT_S)
+            .ok_or_else(|| {
+                bad(format!(
+                    "'timeout_s' must be a positive number of seconds up to {MAX_TIMEOUT_S}, found {}",
+                    kind(t)
+                ))
+            })?,
+    };
+    let memory_bytes = match obj.get("memory_mb") {
+        None => runner.default_memory_mb << 20,
+        Some(m) => match m.as_u64() {
+            Some(mb) if mb >= 1 && mb <= runner.max_memory_mb => mb << 20,
+            _ => {
+                return Err(bad(format!(
+                    "'memory_mb' must be a whole number of MiB from 1 to {}, found {}",
+                    runner.max_memory_mb,
+                    kind(m)
+                )));
+            }
+        },
+    };
+    Ok(JobSpec {
+        name: name.into(),
+        enabled,
+        params: params.into(),
+        limits: RunLimits {
+            timeout,
+            memory_bytes,
+        },
+    })
+}
+
+/// A job name is also a file name: `<modules dir>/<name>.wasm`.
+pub fn valid_job_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
+
+fn seconds(v: &Value) -> Option<Duration> {
+    v.as_f64()
+        .filter(|s| s.is_finite() && *s > 0.0)
+        .and_then(|s| Duration::try_from_secs_f64(s).ok())
+}

@@ -1,0 +1,10 @@
+//! `tgrun:job/context`: the service's own settings.
+
+use crate::bindings::tgrun::job::context::Host;
+use crate::sandbox::state::RunState;
+
+impl Host for RunState {
+    async fn service_settings(&mut self) -> wasmtime::Result<String> {
+        Ok(self.services.settings_json.clone())
+    }
+}

@@ -1,0 +1,28 @@
+//! tgrun's runner: tglib's periodic producer/consumer job service, where every job is a
+//! WebAssembly component run in a fresh sandboxed instance.
+//!
+//! The modules, in the order a run passes through them:
+//!
+//! - [`config`]: reads `service_config.json` and `config.json` (tglib's files) and resolves
+//!   them once into a validated [`config::Config`].
+//! - [`scheduler`]: one producer per pipeline stamps each tick and enqueues its enabled jobs;
+//!   a pool of consumers takes them from one bounded queue.
+//! - [`modules`]: maps a job name to its compiled component, loaded from the modules directory.
+//! - [`sandbox`]: the wasmtime engine, built once, and one fresh `Store` and instance per run
+//!   with its time, memory and output limits; turns how a run ended into an [`Outcome`].
+//! - [`host`]: the capabilities lent to jobs, one file per WIT interface.
+//! - [`server`]: the HTTP server (`GET /status`).
+//! - [`cli`]: `runner serve`, `runner run`, `runner check`.
+
+#![forbid(unsafe_code)]
+
+pub mod bindings;
+pub mod cli;
+pub mod config;
+pub mod host;
+pub mod modules;
+pub mod sandbox;
+pub mod scheduler;
+pub mod server;
+
+pub use sandbox::outcome::{Outcome, RunReport};

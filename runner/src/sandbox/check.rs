@@ -1,0 +1,109 @@
+//! `runner check`: whether a file is a component that fits the job world, and if not,
+//! exactly what is missing or mistyped.
+
+use std::path::Path;
+
+use wasmtime::component::Component;
+use wasmtime::component::types::ComponentItem;
+
+use super::Sandbox;
+use super::component::binary_kind;
+use crate::bindings::JobPre;
+
+/// The verdict on one file: what it imports and exports, and every problem found.
+#[derive(Debug)]
+pub struct CheckReport {
+    pub imports: Vec<String>,
+    pub exports: Vec<String>,
+    pub problems: Vec<String>,
+}
+
+impl CheckReport {
+    pub fn fits(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+impl Sandbox {
+    pub fn check(&self, path: &Path) -> CheckReport {
+        let mut report = CheckReport {
+            imports: vec![],
+            exports: vec![],
+            problems: vec![],
+        };
+        let bytes = match std::fs::read(path) {
+            Ok(b) => b,
+            Err(e) => {
+                report.problems.push(format!("cannot read the file: {e}"));
+                return report;
+            }
+        };
+        if let Err(e) = binary_kind(&bytes) {
+            report.problems.push(format!("the file {e}"));
+            return report;
+        }
+        let component = match Component::new(&self.engine, &bytes) {
+            Ok(c) => c,
+            Err(e) => {
+                report.problems.push(format!("does not compile: {e:#}"));
+                return report;
+            }
+        };
+        let ty = component.component_type();
+        report.imports = ty.imports(&self.engine).map(|(n, _)| n.to_owned()).collect();
+        report.exports = ty.exports(&self.engine).map(|(n, _)| n.to_owned()).collect();
+
+        for name in &report.imports {
+            if !(name.starts_with("tgrun:job/") || name.starts_with("wasi:")) {
+                report.problems.push(format!(
+                    "imports `{name}`, which the runner does not provide (a job may import \
+                     only tgrun:job/* and wasi:* interfaces)"
+                ));
+            }
+        }
+        match ty.get_export(&self.engine, "run").map(|e| e.ty) {
+            None => report.problems.push(format!(
+                "does not export `run` (it exports: {})",
+                list(&report.exports)
+            )),
+            Some(ComponentItem::ComponentFunc(_)) => {}
+            Some(other) => report.problems.push(format!(
+                "exports `run`, but as {}, not a function",
+                item_kind(&other)
+            )),
+        }
+        match self.linker.instantiate_pre(&component) {
+            Err(e) => report.problems.push(format!("imports do not match: {e:#}")),
+            Ok(pre) => {
+                if let Err(e) = JobPre::new(pre)
+                    && ty.get_export(&self.engine, "run").is_some()
+                {
+                    report
+                        .problems
+                        .push(format!("`run` has the wrong type: {e:#}"));
+                }
+            }
+        }
+        report
+    }
+}
+
+fn list(names: &[String]) -> String {
+    if names.is_empty() {
+        "nothing".into()
+    } else {
+        names.join(", ")
+    }
+}
+
+fn item_kind(item: &ComponentItem) -> &'static str {
+    match item {
+        ComponentItem::ComponentFunc(_) => "a function",
+        ComponentItem::CoreFunc(_) => "a core function",
+        ComponentItem::Module(_) => "a core module",
+        ComponentItem::Component(_) => "a component",
+        ComponentItem::ComponentInstance(_) => "an instance",
+        ComponentItem::Type(_) => "a type",
+        ComponentItem::Resource(_) => "a resource",
+    }
+}

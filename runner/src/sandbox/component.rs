@@ -1,0 +1,71 @@
+//! Compiling a job's `.wasm` into a component ready to instantiate, checked against the
+//! job world once, off the hot path.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use wasmtime::component::Component;
+
+use super::Sandbox;
+use super::state::RunState;
+use crate::bindings::JobPre;
+
+/// A compiled job component: instantiating it needs no more linking or type checks.
+pub struct JobComponent {
+    pub(crate) pre: JobPre<RunState>,
+    /// Size of the `.wasm` in bytes.
+    pub size: usize,
+}
+
+/// Why a file cannot be a job. The message names the file and the problem.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidModule(pub String);
+
+/// What kind of WebAssembly binary `bytes` is, from its header.
+pub(crate) fn binary_kind(bytes: &[u8]) -> Result<(), String> {
+    const MAGIC: &[u8] = b"\0asm";
+    if bytes.len() < 8 || &bytes[..4] != MAGIC {
+        return Err("is not a WebAssembly file (it does not start with \\0asm)".into());
+    }
+    match bytes[4..8] {
+        [1, 0, 0, 0] => Err("is a core WebAssembly module, not a component: build the job \
+             for the wasm32-wasip2 target (wasm32-wasip1 and wasm32-unknown-unknown give \
+             core modules)"
+            .into()),
+        [_, _, 1, 0] => Ok(()),
+        _ => Err("has an unknown WebAssembly binary version".into()),
+    }
+}
+
+impl Sandbox {
+    /// Compiles and links a component. Blocking (compiling takes milliseconds to
+    /// seconds): call it from a blocking thread when on the async runtime.
+    pub fn compile(&self, path: &Path, bytes: &[u8]) -> Result<Arc<JobComponent>, InvalidModule> {
+        let name = path.display();
+        binary_kind(bytes).map_err(|e| InvalidModule(format!("{name} {e}")))?;
+        let component = Component::new(&self.engine, bytes)
+            .map_err(|e| InvalidModule(format!("{name} does not compile: {e:#}")))?;
+        let pre = self.linker.instantiate_pre(&component).map_err(|e| {
+            InvalidModule(format!(
+                "{name} does not fit the tgrun:job world (see `runner check {name}`): {e:#}"
+            ))
+        })?;
+        let pre = JobPre::new(pre).map_err(|e| {
+            InvalidModule(format!(
+                "{name} does not export the job world's `run` (see `runner check {name}`): {e:#}"
+            ))
+        })?;
+        Ok(Arc::new(JobComponent {
+            pre,
+            size: bytes.len(),
+        }))
+    }
+
+    /// Reads and compiles a file.
+    pub fn compile_file(&self, path: &Path) -> Result<Arc<JobComponent>, InvalidModule> {
+        let bytes = std::fs::read(path)
+            .map_err(|e| InvalidModule(format!("cannot read {}: {e}", path.display())))?;
+        self.compile(path, &bytes)
+    }
+}

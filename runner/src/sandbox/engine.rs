@@ -1,0 +1,77 @@
+//! The wasmtime engine: pooling allocator (instances are cheap to create and recycle) and
+//! epoch interruption (deadlines that cost almost nothing while a guest runs).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+use super::SandboxSettings;
+
+/// How often the epoch advances. A run's deadline is checked at each tick, so a timeout
+/// fires at most this late, and a CPU-bound guest yields to other runs this often.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+pub fn build(settings: &SandboxSettings) -> Result<Engine> {
+    let mut pool = PoolingAllocationConfig::default();
+    let slots = settings.max_instances;
+    pool.total_component_instances(slots)
+        // A Rust wasip2 component holds a handful of core instances (the job and its
+        // adapters); leave room for larger toolchains' components too.
+        .total_core_instances(slots * 8)
+        .total_memories(slots * 2)
+        .total_tables(slots * 8)
+        .total_stacks(slots)
+        .max_memory_size(usize::try_from(settings.max_memory_bytes).unwrap_or(usize::MAX))
+        // Keep a little of each memory resident between runs: a fresh instance then reuses
+        // warm pages instead of faulting them in again.
+        .linear_memory_keep_resident(64 * 1024)
+        .table_keep_resident(16 * 1024);
+
+    let mut config = Config::new();
+    config
+        .epoch_interruption(true)
+        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
+        .wasm_component_model(true);
+    Engine::new(&config)
+        .map_err(anyhow::Error::from)
+        .context("building the wasmtime engine")
+}
+
+/// Advances the engine's epoch every [`EPOCH_TICK`] on its own thread, until dropped.
+pub struct EpochTicker {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl EpochTicker {
+    pub fn start(engine: Engine) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("epoch-ticker".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    engine.increment_epoch();
+                }
+            })
+            .expect("spawning the epoch ticker thread");
+        Self {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}

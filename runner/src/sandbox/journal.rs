@@ -1,0 +1,101 @@
+//! What a run says: its log lines (from `log` calls, stdout and stderr) and the metrics it
+//! wrote, kept for the run's report and echoed to the runner's log as they come.
+
+use crate::bindings::tgrun::job::prometheus::Metric;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    Trace,
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+/// Where a line came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogStream {
+    Log,
+    Stdout,
+    Stderr,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct LogLine {
+    pub level: LogLevel,
+    pub stream: LogStream,
+    pub message: String,
+}
+
+/// Names the run in echoed lines.
+#[derive(Debug, Clone)]
+pub struct EchoTags {
+    pub job: String,
+    pub run_id: String,
+}
+
+#[derive(Debug)]
+pub struct Journal {
+    pub logs: Vec<LogLine>,
+    /// Log lines dropped for the budget.
+    pub logs_dropped: u64,
+    pub metrics: Vec<Metric>,
+    bytes: usize,
+    budget: usize,
+    echo: Option<EchoTags>,
+}
+
+impl Journal {
+    /// `echo`: also write each kept line to the runner's log (`runner serve`), or only keep
+    /// it for the report (`runner run` prints the report itself).
+    pub fn new(budget: usize, echo: Option<EchoTags>) -> Self {
+        Self {
+            logs: Vec::new(),
+            logs_dropped: 0,
+            metrics: Vec::new(),
+            bytes: 0,
+            budget,
+            echo,
+        }
+    }
+
+    pub fn log(&mut self, level: LogLevel, stream: LogStream, message: String) {
+        if self.bytes + message.len() > self.budget {
+            if self.logs_dropped == 0
+                && let Some(tags) = &self.echo
+            {
+                tracing::warn!(job = %tags.job, run_id = %tags.run_id,
+                    "log budget of {} bytes used up: dropping this run's further log lines", self.budget);
+            }
+            self.logs_dropped += 1;
+            return;
+        }
+        self.bytes += message.len();
+        if let Some(tags) = &self.echo {
+            echo(tags, level, stream, &message);
+        }
+        self.logs.push(LogLine {
+            level,
+            stream,
+            message,
+        });
+    }
+}
+
+fn echo(tags: &EchoTags, level: LogLevel, stream: LogStream, message: &str) {
+    let (job, run_id) = (&tags.job, &tags.run_id);
+    let stream = match stream {
+        LogStream::Log => "log",
+        LogStream::Stdout => "stdout",
+        LogStream::Stderr => "stderr",
+    };
+    match level {
+        LogLevel::Trace => tracing::trace!(target: "job", job, run_id, stream, "{message}"),
+        LogLevel::Debug => tracing::debug!(target: "job", job, run_id, stream, "{message}"),
+        LogLevel::Info => tracing::info!(target: "job", job, run_id, stream, "{message}"),
+        LogLevel::Warn => tracing::warn!(target: "job", job, run_id, stream, "{message}"),
+        LogLevel::Error => tracing::error!(target: "job", job, run_id, stream, "{message}"),
+    }
+}

@@ -1,0 +1,91 @@
+//! The sandbox: a wasmtime engine and linker built once, and a fresh `Store` and instance
+//! for every run.
+//!
+//! - [`engine`]: engine configuration (pooling allocator, epoch interruption) and the
+//!   ticker that advances epochs.
+//! - [`component`]: compiling a `.wasm` file into a [`component::JobComponent`], checked
+//!   against the job world.
+//! - [`state`], [`journal`], [`output`], [`limits`]: what one run owns.
+//! - [`run`]: one invocation, from instantiation to [`outcome::RunReport`].
+//! - [`check`]: `runner check`'s explanation of why a component does not fit.
+
+pub mod check;
+pub mod component;
+pub mod engine;
+pub mod journal;
+pub mod limits;
+pub mod outcome;
+pub mod output;
+pub mod run;
+pub mod state;
+
+use std::sync::Arc;
+
+use anyhow::Result;
+use wasmtime::Engine;
+use wasmtime::component::{HasSelf, Linker};
+
+use crate::bindings::Job;
+use crate::host::Services;
+use state::RunState;
+
+/// Limits that hold for every run of this sandbox.
+#[derive(Debug, Clone)]
+pub struct SandboxSettings {
+    /// Bytes of stdout and of stderr kept per run (each); the rest is dropped and counted.
+    /// Protects the runner's memory and log from a guest that prints without end.
+    pub max_output_bytes: usize,
+    /// Bytes of `log` messages kept per run, for the same reason.
+    pub max_log_bytes: usize,
+    /// Instances that may exist at once (pool slots). Runs beyond it wait in the queue.
+    pub max_instances: u32,
+    /// Largest linear memory any job may be given, in bytes (the pool reserves this much
+    /// address space per slot; a job's own `memory_mb` is enforced below it).
+    pub max_memory_bytes: u64,
+}
+
+impl Default for SandboxSettings {
+    fn default() -> Self {
+        Self {
+            max_output_bytes: 64 * 1024,
+            max_log_bytes: 256 * 1024,
+            max_instances: 256,
+            max_memory_bytes: 4 << 30,
+        }
+    }
+}
+
+/// State built once: the engine, the linker with every host capability, the services lent
+/// to jobs, and the epoch ticker behind deadlines.
+pub struct Sandbox {
+    pub(crate) engine: Engine,
+    pub(crate) linker: Linker<RunState>,
+    pub(crate) services: Arc<Services>,
+    pub(crate) settings: SandboxSettings,
+    _ticker: engine::EpochTicker,
+}
+
+impl Sandbox {
+    pub fn new(settings: SandboxSettings, services: Arc<Services>) -> Result<Self> {
+        let engine = engine::build(&settings)?;
+        let mut linker = Linker::<RunState>::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        Job::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
+        let ticker = engine::EpochTicker::start(engine.clone());
+        Ok(Self {
+            engine,
+            linker,
+            services,
+            settings,
+            _ticker: ticker,
+        })
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    pub fn settings(&self) -> &SandboxSettings {
+        &self.settings
+    }
+}

@@ -1,0 +1,88 @@
+//! How a run ended, and everything the runner keeps of it.
+
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use super::journal::LogLine;
+
+/// How a run ended. Every run ends in exactly one of these.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// `run` returned `ok`.
+    Ok,
+    /// `run` returned an `error` value (the job's own failure, or a host error it passed on).
+    Error { kind: String, message: String },
+    /// The run passed its `timeout_s` and was stopped.
+    Timeout { limit: Duration },
+    /// The run asked for more memory than its `memory_mb` and was stopped.
+    MemoryLimit { limit_bytes: u64 },
+    /// The guest trapped (a panic, `unreachable`, an out-of-bounds access).
+    Trap { message: String },
+    /// No `<modules dir>/<job>.wasm` to run.
+    ModuleMissing { path: PathBuf },
+    /// The module file exists but is not a component that fits the job world.
+    ModuleInvalid { message: String },
+}
+
+impl Outcome {
+    /// The outcome's name in logs, metrics and history.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Error { .. } => "error",
+            Self::Timeout { .. } => "timeout",
+            Self::MemoryLimit { .. } => "memory_limit",
+            Self::Trap { .. } => "trap",
+            Self::ModuleMissing { .. } => "module_missing",
+            Self::ModuleInvalid { .. } => "module_invalid",
+        }
+    }
+
+    pub fn is_ok(&self) -> bool {
+        matches!(self, Self::Ok)
+    }
+
+    /// A one-line explanation for people.
+    pub fn detail(&self) -> String {
+        match self {
+            Self::Ok => "ok".into(),
+            Self::Error { kind, message } => format!("{kind}: {message}"),
+            Self::Timeout { limit } => format!("stopped after its time limit of {limit:?}"),
+            Self::MemoryLimit { limit_bytes } => format!(
+                "stopped at its memory limit of {} MiB",
+                limit_bytes / (1024 * 1024)
+            ),
+            Self::Trap { message } => message.clone(),
+            Self::ModuleMissing { path } => format!("no module file {}", path.display()),
+            Self::ModuleInvalid { message } => message.clone(),
+        }
+    }
+}
+
+/// A metric a run wrote, as the report keeps it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct WrittenMetric {
+    pub name: String,
+    pub labels: Vec<(String, String)>,
+    pub value: f64,
+    pub time_ms: Option<i64>,
+}
+
+/// Everything kept of one run.
+#[derive(Debug, Clone)]
+pub struct RunReport {
+    pub job: String,
+    pub run_id: String,
+    pub pipeline: String,
+    /// The producer's tick that enqueued the run, ms since the Unix epoch.
+    pub scheduled_ms: i64,
+    pub started_at: SystemTime,
+    pub duration: Duration,
+    pub outcome: Outcome,
+    pub logs: Vec<LogLine>,
+    /// Log lines dropped for the per-run budget.
+    pub logs_dropped: u64,
+    /// Bytes of stdout and stderr dropped for the per-run cap.
+    pub output_dropped: u64,
+    pub metrics: Vec<WrittenMetric>,
+}

@@ -1,0 +1,120 @@
+//! A guest's stdout or stderr: kept in memory up to a cap, the rest dropped and counted.
+//!
+//! wasmtime-wasi's `MemoryOutputPipe` traps the guest when full; a job that prints too
+//! much is not broken, so here writes past the cap succeed and are only counted.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use tokio::io::AsyncWrite;
+use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
+
+#[derive(Debug, Default)]
+struct Buffer {
+    kept: Vec<u8>,
+    dropped: u64,
+}
+
+/// A capped in-memory output; clones share the same buffer.
+#[derive(Debug, Clone)]
+pub struct CappedOutput {
+    cap: usize,
+    buffer: Arc<Mutex<Buffer>>,
+}
+
+impl CappedOutput {
+    pub fn new(cap: usize) -> Self {
+        Self {
+            cap,
+            buffer: Arc::default(),
+        }
+    }
+
+    fn push(&self, bytes: &[u8]) {
+        let mut b = self.buffer.lock().unwrap_or_else(|e| e.into_inner());
+        let room = self.cap.saturating_sub(b.kept.len());
+        let take = room.min(bytes.len());
+        b.kept.extend_from_slice(&bytes[..take]);
+        b.dropped += (bytes.len() - take) as u64;
+    }
+
+    /// What was kept, as lines (lossy UTF-8), and how many bytes were dropped.
+    pub fn take_lines(&self) -> (Vec<String>, u64) {
+        let mut b = self.buffer.lock().unwrap_or_else(|e| e.into_inner());
+        let kept = std::mem::take(&mut b.kept);
+        let text = String::from_utf8_lossy(&kept);
+        let lines = text.lines().map(str::to_owned).collect();
+        (lines, b.dropped)
+    }
+}
+
+impl IsTerminal for CappedOutput {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl StdoutStream for CappedOutput {
+    fn p2_stream(&self) -> Box<dyn OutputStream> {
+        Box::new(self.clone())
+    }
+
+    fn async_stream(&self) -> Box<dyn AsyncWrite + Send + Sync> {
+        Box::new(self.clone())
+    }
+}
+
+#[wasmtime_wasi::async_trait]
+impl Pollable for CappedOutput {
+    async fn ready(&mut self) {}
+}
+
+impl OutputStream for CappedOutput {
+    fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
+        self.push(&bytes);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> StreamResult<()> {
+        Ok(())
+    }
+
+    fn check_write(&mut self) -> StreamResult<usize> {
+        // Always willing: the cap drops bytes, it never blocks or closes the stream.
+        Ok(64 * 1024)
+    }
+}
+
+impl AsyncWrite for CappedOutput {
+    fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        self.push(buf);
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_up_to_the_cap_and_counts_the_rest() {
+        let out = CappedOutput::new(10);
+        out.push(b"hello\nwor");
+        out.push(b"ld and more");
+        let (lines, dropped) = out.take_lines();
+        assert_eq!(lines, vec!["hello", "worl"]);
+        assert_eq!(dropped, 10);
+    }
+}

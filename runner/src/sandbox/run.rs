@@ -1,0 +1,198 @@
+//! One run: a fresh `Store` and instance, the call to `run`, and its outcome.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use wasmtime::component::ResourceTable;
+use wasmtime::{Store, Trap, UpdateDeadline};
+use wasmtime_wasi::WasiCtxBuilder;
+
+use super::Sandbox;
+use super::component::JobComponent;
+use super::journal::{EchoTags, Journal, LogLevel, LogStream};
+use super::limits::{MemoryLimitExceeded, MemoryLimiter};
+use super::outcome::{Outcome, RunReport, WrittenMetric};
+use super::output::CappedOutput;
+use super::state::RunState;
+use crate::bindings::{GuestError, RunContext};
+
+/// Limits of one run, from the job's configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunLimits {
+    /// Wall-clock time the run may take, instantiation included.
+    pub timeout: Duration,
+    /// Linear memory the run may use, in bytes.
+    pub memory_bytes: u64,
+}
+
+/// One run to do.
+#[derive(Debug, Clone)]
+pub struct Invocation {
+    pub job: Arc<str>,
+    pub pipeline: Arc<str>,
+    pub run_id: String,
+    pub scheduled_ms: i64,
+    /// The job's params as a JSON object.
+    pub params: Arc<str>,
+    pub limits: RunLimits,
+}
+
+/// How long past the deadline a run may still take before it is dropped from outside:
+/// covers a host call that does not return (the epoch check only runs in guest code).
+const HOST_CALL_GRACE: Duration = Duration::from_millis(100);
+
+enum Ended {
+    Returned(Result<(), GuestError>),
+    Failed(wasmtime::Error),
+    Dropped,
+}
+
+impl Sandbox {
+    /// Runs `inv` in a fresh instance of `component`. Never fails: every way a run can
+    /// end is an [`Outcome`] in the report. `echo` writes the run's log lines to the
+    /// runner's log as they come.
+    pub async fn run(&self, component: &JobComponent, inv: &Invocation, echo: bool) -> RunReport {
+        let started_at = SystemTime::now();
+        let started = Instant::now();
+        let deadline = started + inv.limits.timeout;
+
+        let stdout = CappedOutput::new(self.settings.max_output_bytes);
+        let stderr = CappedOutput::new(self.settings.max_output_bytes);
+        // Nothing is granted: no preopened directories, no environment, no arguments, and
+        // no network (sockets and name lookups denied), only stdout and stderr into memory.
+        let wasi = WasiCtxBuilder::new()
+            .stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
+        let tags = echo.then(|| EchoTags {
+            job: inv.job.to_string(),
+            run_id: inv.run_id.clone(),
+        });
+        let memory_limit = usize::try_from(inv.limits.memory_bytes).unwrap_or(usize::MAX);
+        let state = RunState {
+            wasi,
+            table: ResourceTable::new(),
+            limiter: MemoryLimiter::new(memory_limit),
+            services: self.services.clone(),
+            journal: Journal::new(self.settings.max_log_bytes, tags),
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limiter);
+        store.set_epoch_deadline(1);
+        // At each epoch tick: stop the guest if its time is up, else let other tasks run.
+        store.epoch_deadline_callback(move |_| {
+            Ok(if Instant::now() >= deadline {
+                UpdateDeadline::Interrupt
+            } else {
+                UpdateDeadline::Yield(1)
+            })
+        });
+
+        let ctx = RunContext {
+            job: inv.job.to_string(),
+            run_id: inv.run_id.clone(),
+            pipeline: inv.pipeline.to_string(),
+            start_time_ms: inv.scheduled_ms,
+        };
+        let call = async {
+            let job = component.pre.instantiate_async(&mut store).await?;
+            job.call_run(&mut store, &ctx, &inv.params).await
+        };
+        let ended = match tokio::time::timeout_at((deadline + HOST_CALL_GRACE).into(), call).await {
+            Ok(Ok(returned)) => Ended::Returned(returned),
+            Ok(Err(e)) => Ended::Failed(e),
+            Err(_) => Ended::Dropped,
+        };
+        let duration = started.elapsed();
+
+        let mut state = store.into_data();
+        let (out_lines, out_dropped) = stdout.take_lines();
+        let (err_lines, err_dropped) = stderr.take_lines();
+        let stderr_tail = err_lines.last().cloned();
+        for line in out_lines {
+            state.journal.log(LogLevel::Info, LogStream::Stdout, line);
+        }
+        for line in err_lines {
+            state.journal.log(LogLevel::Warn, LogStream::Stderr, line);
+        }
+        let outcome = classify(ended, &state, inv.limits, stderr_tail);
+
+        RunReport {
+            job: inv.job.to_string(),
+            run_id: inv.run_id.clone(),
+            pipeline: inv.pipeline.to_string(),
+            scheduled_ms: inv.scheduled_ms,
+            started_at,
+            duration,
+            outcome,
+            logs: state.journal.logs,
+            logs_dropped: state.journal.logs_dropped,
+            output_dropped: out_dropped + err_dropped,
+            metrics: state
+                .journal
+                .metrics
+                .into_iter()
+                .map(|m| WrittenMetric {
+                    name: m.name,
+                    labels: m.labels,
+                    value: m.value,
+                    time_ms: m.time_ms,
+                })
+                .collect(),
+        }
+    }
+}
+
+fn classify(
+    ended: Ended,
+    state: &RunState,
+    limits: RunLimits,
+    stderr_tail: Option<String>,
+) -> Outcome {
+    let error = match ended {
+        Ended::Returned(Ok(())) => return Outcome::Ok,
+        Ended::Returned(Err(e)) => {
+            let (kind, message) = guest_error_parts(e);
+            return Outcome::Error {
+                kind: kind.into(),
+                message,
+            };
+        }
+        Ended::Dropped => {
+            return Outcome::Timeout {
+                limit: limits.timeout,
+            };
+        }
+        Ended::Failed(e) => e,
+    };
+    // The limiter's flag, not only the error, decides: a guest may turn a refused
+    // allocation into a trap of its own (an abort) before the error reaches us.
+    if state.limiter.hit || error.downcast_ref::<MemoryLimitExceeded>().is_some() {
+        return Outcome::MemoryLimit {
+            limit_bytes: limits.memory_bytes,
+        };
+    }
+    if matches!(error.downcast_ref::<Trap>(), Some(Trap::Interrupt)) {
+        return Outcome::Timeout {
+            limit: limits.timeout,
+        };
+    }
+    let mut message = format!("{error:#}");
+    if let Some(line) = stderr_tail {
+        message = format!("{message} (last stderr line: {line})");
+    }
+    Outcome::Trap { message }
+}
+
+fn guest_error_parts(e: GuestError) -> (&'static str, String) {
+    match e {
+        GuestError::NotConfigured(m) => ("not-configured", m),
+        GuestError::InvalidArgument(m) => ("invalid-argument", m),
+        GuestError::Upstream(m) => ("upstream", m),
+        GuestError::LimitExceeded(m) => ("limit-exceeded", m),
+        GuestError::Failed(m) => ("failed", m),
+    }
+}

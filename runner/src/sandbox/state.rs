@@ -1,0 +1,27 @@
+//! The data of one run's `Store`: made fresh for every run and dropped with it.
+
+use std::sync::Arc;
+
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use super::journal::Journal;
+use super::limits::MemoryLimiter;
+use crate::host::Services;
+
+pub struct RunState {
+    pub(crate) wasi: WasiCtx,
+    pub(crate) table: ResourceTable,
+    pub(crate) limiter: MemoryLimiter,
+    pub(crate) services: Arc<Services>,
+    pub(crate) journal: Journal,
+}
+
+impl WasiView for RunState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}

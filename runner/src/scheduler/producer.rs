@@ -1,0 +1,68 @@
+//! A pipeline's producer: every `period`, stamp the tick once and enqueue every enabled job.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use async_channel::{Sender, TrySendError};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::{Shared, unix_ms};
+use crate::config::Pipeline;
+use crate::sandbox::run::Invocation;
+
+pub async fn produce(
+    pipeline: Pipeline,
+    queue: Sender<Invocation>,
+    shared: Arc<Shared>,
+    cancel: CancellationToken,
+) {
+    let jobs: Vec<_> = pipeline.jobs.iter().filter(|j| j.enabled).cloned().collect();
+    if jobs.is_empty() {
+        tracing::info!(pipeline = %pipeline.name, "pipeline has no enabled jobs; nothing to produce");
+        return;
+    }
+    let period = pipeline.period;
+    // Ticks are due at start + k * period, whatever enqueueing costs: no drift.
+    let mut next = Instant::now();
+    loop {
+        let start_time_ms = unix_ms();
+        let mut enqueued = 0usize;
+        for job in &jobs {
+            let inv = Invocation {
+                job: job.name.clone(),
+                pipeline: pipeline.name.clone(),
+                run_id: shared.run_ids.next(),
+                scheduled_ms: start_time_ms,
+                params: job.params.clone(),
+                limits: job.limits,
+            };
+            match queue.try_send(inv) {
+                Ok(()) => enqueued += 1,
+                Err(TrySendError::Full(inv)) => {
+                    shared.stats.dropped.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(pipeline = %pipeline.name, job = %inv.job, run_id = %inv.run_id,
+                        "queue full: run dropped (consumers are not keeping up)");
+                }
+                Err(TrySendError::Closed(_)) => return,
+            }
+        }
+        tracing::debug!(pipeline = %pipeline.name, enqueued, "enqueued the pipeline's jobs");
+
+        next += period;
+        let now = Instant::now();
+        if next < now {
+            // Behind by at least a whole period (a suspended machine, an overloaded one):
+            // skip the missed ticks rather than enqueue a burst of them.
+            let behind = now - next;
+            let missed = (behind.as_nanos() / period.as_nanos()) as u32 + 1;
+            next += period * missed;
+            shared.stats.missed_ticks.fetch_add(u64::from(missed), Ordering::Relaxed);
+            tracing::warn!(pipeline = %pipeline.name, missed, "producer fell behind; skipped missed ticks");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep_until(next) => {}
+            _ = cancel.cancelled() => return,
+        }
+    }
+}
