@@ -41,6 +41,7 @@ pub mod prelude {
 /// The generated bindings of the `tgrun:job` world. Not part of the SDK's API: use the
 /// modules above, which keep jobs source-compatible when the WIT grows.
 #[doc(hidden)]
+#[allow(clippy::too_many_arguments)] // generated code
 pub mod wit {
     wit_bindgen::generate!({
         path: "../wit",

@@ -169,7 +169,9 @@ fn range(query: &str, step: &str, start: f64, end: Option<f64>) -> host::Range {
 
 /// GET /api/v1/query_range as is. `step` like `30s`; times in seconds since the epoch.
 pub fn query_range_raw(query: &str, step: &str, start: f64, end: Option<f64>) -> Result<Response> {
-    parse(lift(host::query_range_raw(&range(query, step, start, end)))?)
+    parse(lift(host::query_range_raw(&range(
+        query, step, start, end,
+    )))?)
 }
 
 /// A range query without stale and held samples, as tglib's `query_range`.
@@ -208,7 +210,10 @@ impl Metric {
     }
 
     /// Adds labels copied from a query result, leaving out `__name__`.
-    pub fn labels<'a>(mut self, labels: impl IntoIterator<Item = (&'a String, &'a String)>) -> Self {
+    pub fn labels<'a>(
+        mut self,
+        labels: impl IntoIterator<Item = (&'a String, &'a String)>,
+    ) -> Self {
         self.labels.extend(
             labels
                 .into_iter()

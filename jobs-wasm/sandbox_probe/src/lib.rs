@@ -5,10 +5,16 @@ use tgrun_sdk::prelude::*;
 
 fn sandbox_probe(_: &Ctx, _: serde::de::IgnoredAny) -> Result<()> {
     let file = std::fs::read_to_string("/etc/passwd");
-    info!("probe file: {}", if file.is_ok() { "READ" } else { "denied" });
+    info!(
+        "probe file: {}",
+        if file.is_ok() { "READ" } else { "denied" }
+    );
 
     let dir = std::fs::read_dir("/");
-    info!("probe dir: {}", if dir.is_ok() { "LISTED" } else { "denied" });
+    info!(
+        "probe dir: {}",
+        if dir.is_ok() { "LISTED" } else { "denied" }
+    );
 
     let env: Vec<(String, String)> = std::env::vars().collect();
     info!("probe env: {} variables", env.len());
@@ -17,10 +23,16 @@ fn sandbox_probe(_: &Ctx, _: serde::de::IgnoredAny) -> Result<()> {
     info!("probe args: {} arguments", args.len());
 
     let tcp = std::net::TcpStream::connect("127.0.0.1:3306");
-    info!("probe tcp: {}", if tcp.is_ok() { "CONNECTED" } else { "denied" });
+    info!(
+        "probe tcp: {}",
+        if tcp.is_ok() { "CONNECTED" } else { "denied" }
+    );
 
     let udp = std::net::UdpSocket::bind("127.0.0.1:0");
-    info!("probe udp: {}", if udp.is_ok() { "BOUND" } else { "denied" });
+    info!(
+        "probe udp: {}",
+        if udp.is_ok() { "BOUND" } else { "denied" }
+    );
     Ok(())
 }
 

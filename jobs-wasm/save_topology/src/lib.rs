@@ -18,7 +18,11 @@ const CREATE: &str = "CREATE TABLE IF NOT EXISTS topology (
     last_updated DATETIME(3) NOT NULL)";
 
 fn save_topology(ctx: &Ctx, _: Params) -> Result<()> {
-    let results = api_service::request_all("getTopology", &BTreeMap::new(), Some(Duration::from_secs(1)))?;
+    let results = api_service::request_all(
+        "getTopology",
+        &BTreeMap::new(),
+        Some(Duration::from_secs(1)),
+    )?;
 
     let mut rows = Vec::new();
     let mut failed = Vec::new();
@@ -36,17 +40,26 @@ fn save_topology(ctx: &Ctx, _: Params) -> Result<()> {
         let placeholders = vec!["(?, ?, FROM_UNIXTIME(? / 1000))"; rows.len()].join(", ");
         let mut params: Vec<Value> = Vec::new();
         for (network_name, topology) in rows {
-            params.extend([network_name.into(), topology.to_string().into(), ctx.start_time_ms.into()]);
+            params.extend([
+                network_name.into(),
+                topology.to_string().into(),
+                ctx.start_time_ms.into(),
+            ]);
         }
         sql::execute(CREATE, &[])?;
         sql::execute(
-            &format!("INSERT INTO topology (network_name, topology, last_updated) VALUES {placeholders}"),
+            &format!(
+                "INSERT INTO topology (network_name, topology, last_updated) VALUES {placeholders}"
+            ),
             &params,
         )?;
     }
 
     if !failed.is_empty() {
-        bail!("saved the others, but no topology from: {}", failed.join(", "));
+        bail!(
+            "saved the others, but no topology from: {}",
+            failed.join(", ")
+        );
     }
     Ok(())
 }

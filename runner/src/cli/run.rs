@@ -52,15 +52,26 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         let stem = path
             .file_stem()
             .and_then(|s| s.to_str())
-            .with_context(|| format!("{}: cannot take a job name from this file name", path.display()))?
+            .with_context(|| {
+                format!(
+                    "{}: cannot take a job name from this file name",
+                    path.display()
+                )
+            })?
             .to_owned();
         (stem, path)
     } else {
-        (args.target.clone(), runner.modules_dir.join(format!("{}.wasm", args.target)))
+        (
+            args.target.clone(),
+            runner.modules_dir.join(format!("{}.wasm", args.target)),
+        )
     };
-    let spec = config
-        .as_ref()
-        .and_then(|c| c.service.jobs().find(|(_, j)| *j.name == *job).map(|(_, j)| j.clone()));
+    let spec = config.as_ref().and_then(|c| {
+        c.service
+            .jobs()
+            .find(|(_, j)| *j.name == *job)
+            .map(|(_, j)| j.clone())
+    });
     if !is_file && spec.is_none() && !path.exists() {
         bail!(
             "no job '{job}' in {} and no module {}",
@@ -77,7 +88,9 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
             }
             v.to_string()
         }
-        None => spec.as_ref().map_or_else(|| "{}".to_owned(), |s| s.params.to_string()),
+        None => spec
+            .as_ref()
+            .map_or_else(|| "{}".to_owned(), |s| s.params.to_string()),
     };
     let mut limits = spec.as_ref().map_or(
         RunLimits {
@@ -166,7 +179,10 @@ fn print_report(r: &RunReport, path: &Path) {
             r.logs_dropped, r.output_dropped
         );
     }
-    println!("metrics:  {}", if r.metrics.is_empty() { "none" } else { "" });
+    println!(
+        "metrics:  {}",
+        if r.metrics.is_empty() { "none" } else { "" }
+    );
     for m in &r.metrics {
         let labels: Vec<String> = m.labels.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
         let labels = if labels.is_empty() {

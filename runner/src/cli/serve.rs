@@ -63,7 +63,10 @@ pub async fn run_service(config: Config, shutdown: CancellationToken) -> Result<
         },
         Arc::new(Services::new(&config.service.settings)),
     )?);
-    let modules = Arc::new(ModuleRegistry::new(runner.modules_dir.clone(), sandbox.clone()));
+    let modules = Arc::new(ModuleRegistry::new(
+        runner.modules_dir.clone(),
+        sandbox.clone(),
+    ));
 
     // Load every enabled job's module now, so a missing or broken one is reported at start
     // (each run of it will say so again), without stopping the others.
@@ -96,12 +99,7 @@ pub async fn run_service(config: Config, shutdown: CancellationToken) -> Result<
         shutdown.clone(),
     ));
 
-    let scheduler = Scheduler::start(
-        &config.service,
-        runner.queue_capacity,
-        sandbox,
-        modules,
-    );
+    let scheduler = Scheduler::start(&config.service, runner.queue_capacity, sandbox, modules);
     shutdown.cancelled().await;
     scheduler.stop().await;
     server.await??;

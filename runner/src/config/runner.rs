@@ -80,7 +80,8 @@ impl RunnerSettings {
                 ));
             }
         };
-        let bad = |what: &str, msg: &str| ConfigError::invalid(path, format!("'runner.{what}'"), msg);
+        let bad =
+            |what: &str, msg: &str| ConfigError::invalid(path, format!("'runner.{what}'"), msg);
         let default_timeout = match raw.default_timeout_s {
             None => DEFAULT_TIMEOUT,
             Some(s) => Duration::try_from_secs_f64(s)
@@ -92,7 +93,9 @@ impl RunnerSettings {
         if !(1..=MAX_MEMORY_MB).contains(&max_memory_mb) {
             return Err(bad("max_memory_mb", "must be from 1 to 4096"));
         }
-        let default_memory_mb = raw.default_memory_mb.unwrap_or(DEFAULT_MEMORY_MB.min(max_memory_mb));
+        let default_memory_mb = raw
+            .default_memory_mb
+            .unwrap_or(DEFAULT_MEMORY_MB.min(max_memory_mb));
         if !(1..=max_memory_mb).contains(&default_memory_mb) {
             return Err(bad("default_memory_mb", "must be from 1 to max_memory_mb"));
         }

@@ -107,7 +107,10 @@ impl ServiceConfig {
                     return Err(ConfigError::invalid(
                         path,
                         "'num_consumers'",
-                        format!("must be a whole number from 1 to {MAX_CONSUMERS}, found {}", kind(v)),
+                        format!(
+                            "must be a whole number from 1 to {MAX_CONSUMERS}, found {}",
+                            kind(v)
+                        ),
                     ));
                 }
             },
@@ -166,12 +169,14 @@ fn pipeline(
     let period = match (obj.get("period"), obj.get("period_s")) {
         (Some(_), Some(_)) => return Err(bad("has both 'period' and 'period_s'; give one".into())),
         (None, None) => return Err(bad("needs 'period' (seconds between runs)".into())),
-        (Some(p), None) | (None, Some(p)) => seconds(p).filter(|d| *d >= MIN_PERIOD).ok_or_else(|| {
-            bad(format!(
-                "'period' must be a positive number of seconds (at least 0.001), found {}",
-                kind(p)
-            ))
-        })?,
+        (Some(p), None) | (None, Some(p)) => {
+            seconds(p).filter(|d| *d >= MIN_PERIOD).ok_or_else(|| {
+                bad(format!(
+                    "'period' must be a positive number of seconds (at least 0.001), found {}",
+                    kind(p)
+                ))
+            })?
+        }
     };
     let jobs = match obj.get("jobs") {
         None => Vec::new(),
@@ -180,7 +185,12 @@ fn pipeline(
             .enumerate()
             .map(|(i, j)| job(path, name, i, j, runner).map(Arc::new))
             .collect::<Result<_, _>>()?,
-        Some(other) => return Err(bad(format!("'jobs' must be an array, found {}", kind(other)))),
+        Some(other) => {
+            return Err(bad(format!(
+                "'jobs' must be an array, found {}",
+                kind(other)
+            )));
+        }
     };
     Ok(Pipeline {
         name: name.into(),
@@ -215,18 +225,33 @@ fn job(
                 "'name' {n:?} cannot name a module file: use letters, digits, '_', '-' and '.', not starting with '.'"
             )));
         }
-        Some(other) => return Err(bad(format!("'name' must be a string, found {}", kind(other)))),
+        Some(other) => {
+            return Err(bad(format!(
+                "'name' must be a string, found {}",
+                kind(other)
+            )));
+        }
         None => return Err(bad("needs a 'name'".into())),
     };
     let enabled = match obj.get("enabled") {
         None => false,
         Some(Value::Bool(b)) => *b,
-        Some(other) => return Err(bad(format!("'enabled' must be true or false, found {}", kind(other)))),
+        Some(other) => {
+            return Err(bad(format!(
+                "'enabled' must be true or false, found {}",
+                kind(other)
+            )));
+        }
     };
     let params = match obj.get("params") {
         None => "{}".to_owned(),
         Some(p @ Value::Object(_)) => p.to_string(),
-        Some(other) => return Err(bad(format!("'params' must be an object, found {}", kind(other)))),
+        Some(other) => {
+            return Err(bad(format!(
+                "'params' must be an object, found {}",
+                kind(other)
+            )));
+        }
     };
     let timeout = match obj.get("timeout_s") {
         None => runner.default_timeout,

@@ -11,7 +11,10 @@ use crate::sandbox::state::RunState;
 pub const MAX_SERIES_PER_RUN: usize = 10_000;
 
 fn no_prometheus() -> GuestError {
-    not_configured("prometheus", "set \"prometheus\": {\"host\", \"port\"} in config.json")
+    not_configured(
+        "prometheus",
+        "set \"prometheus\": {\"host\", \"port\"} in config.json",
+    )
 }
 
 /// `[a-zA-Z_:][a-zA-Z0-9_:]*`, Prometheus' rule for metric names.

@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use wasmtime::component::Component;
+use wasmtime::component::Type;
 use wasmtime::component::types::ComponentItem;
 
 use super::Sandbox;
@@ -50,8 +51,14 @@ impl Sandbox {
             }
         };
         let ty = component.component_type();
-        report.imports = ty.imports(&self.engine).map(|(n, _)| n.to_owned()).collect();
-        report.exports = ty.exports(&self.engine).map(|(n, _)| n.to_owned()).collect();
+        report.imports = ty
+            .imports(&self.engine)
+            .map(|(n, _)| n.to_owned())
+            .collect();
+        report.exports = ty
+            .exports(&self.engine)
+            .map(|(n, _)| n.to_owned())
+            .collect();
 
         for name in &report.imports {
             if !(name.starts_with("tgrun:job/") || name.starts_with("wasi:")) {
@@ -66,7 +73,25 @@ impl Sandbox {
                 "does not export `run` (it exports: {})",
                 list(&report.exports)
             )),
-            Some(ComponentItem::ComponentFunc(_)) => {}
+            Some(ComponentItem::ComponentFunc(f)) => {
+                let params: Vec<String> = f
+                    .params()
+                    .map(|(n, t)| format!("{n}: {}", type_name(&t)))
+                    .collect();
+                let results: Vec<String> = f.results().map(|t| type_name(&t)).collect();
+                if params != ["ctx: record", "params: string"] || results != ["result"] {
+                    report.problems.push(format!(
+                        "exports `run` as `func({}) -> {}`, but the job world's `run` is \
+                         `func(ctx: run-context, params: string) -> result<_, error>`",
+                        params.join(", "),
+                        if results.is_empty() {
+                            "()".into()
+                        } else {
+                            results.join(", ")
+                        }
+                    ));
+                }
+            }
             Some(other) => report.problems.push(format!(
                 "exports `run`, but as {}, not a function",
                 item_kind(&other)
@@ -93,6 +118,33 @@ fn list(names: &[String]) -> String {
         "nothing".into()
     } else {
         names.join(", ")
+    }
+}
+
+fn type_name(t: &Type) -> String {
+    match t {
+        Type::Bool => "bool".into(),
+        Type::S8 => "s8".into(),
+        Type::U8 => "u8".into(),
+        Type::S16 => "s16".into(),
+        Type::U16 => "u16".into(),
+        Type::S32 => "s32".into(),
+        Type::U32 => "u32".into(),
+        Type::S64 => "s64".into(),
+        Type::U64 => "u64".into(),
+        Type::Float32 => "f32".into(),
+        Type::Float64 => "f64".into(),
+        Type::Char => "char".into(),
+        Type::String => "string".into(),
+        Type::List(_) => "list".into(),
+        Type::Record(_) => "record".into(),
+        Type::Tuple(_) => "tuple".into(),
+        Type::Variant(_) => "variant".into(),
+        Type::Enum(_) => "enum".into(),
+        Type::Option(_) => "option".into(),
+        Type::Result(_) => "result".into(),
+        Type::Flags(_) => "flags".into(),
+        other => format!("{other:?}"),
     }
 }
 

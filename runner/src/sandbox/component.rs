@@ -29,10 +29,12 @@ pub(crate) fn binary_kind(bytes: &[u8]) -> Result<(), String> {
         return Err("is not a WebAssembly file (it does not start with \\0asm)".into());
     }
     match bytes[4..8] {
-        [1, 0, 0, 0] => Err("is a core WebAssembly module, not a component: build the job \
+        [1, 0, 0, 0] => Err(
+            "is a core WebAssembly module, not a component: build the job \
              for the wasm32-wasip2 target (wasm32-wasip1 and wasm32-unknown-unknown give \
              core modules)"
-            .into()),
+                .into(),
+        ),
         [_, _, 1, 0] => Ok(()),
         _ => Err("has an unknown WebAssembly binary version".into()),
     }

@@ -111,14 +111,13 @@ impl Sandbox {
         let mut state = store.into_data();
         let (out_lines, out_dropped) = stdout.take_lines();
         let (err_lines, err_dropped) = stderr.take_lines();
-        let stderr_tail = err_lines.last().cloned();
+        let outcome = classify(ended, &state, inv.limits, &err_lines);
         for line in out_lines {
             state.journal.log(LogLevel::Info, LogStream::Stdout, line);
         }
         for line in err_lines {
             state.journal.log(LogLevel::Warn, LogStream::Stderr, line);
         }
-        let outcome = classify(ended, &state, inv.limits, stderr_tail);
 
         RunReport {
             job: inv.job.to_string(),
@@ -146,12 +145,7 @@ impl Sandbox {
     }
 }
 
-fn classify(
-    ended: Ended,
-    state: &RunState,
-    limits: RunLimits,
-    stderr_tail: Option<String>,
-) -> Outcome {
+fn classify(ended: Ended, state: &RunState, limits: RunLimits, stderr: &[String]) -> Outcome {
     let error = match ended {
         Ended::Returned(Ok(())) => return Outcome::Ok,
         Ended::Returned(Err(e)) => {
@@ -180,11 +174,33 @@ fn classify(
             limit: limits.timeout,
         };
     }
-    let mut message = format!("{error:#}");
-    if let Some(line) = stderr_tail {
-        message = format!("{message} (last stderr line: {line})");
+    // The trap itself, not the wasm backtrace (kept for the debug log): an operator wants
+    // "unreachable executed" and, for a Rust panic, the panic message from stderr.
+    tracing::debug!("run trapped: {error:?}");
+    let mut message = match error.downcast_ref::<Trap>() {
+        Some(trap) => trap.to_string(),
+        None => format!("{error:#}"),
+    };
+    if let Some(panic) = panic_message(stderr) {
+        message = format!("{message}: {panic}");
     }
     Outcome::Trap { message }
+}
+
+/// The message of a Rust panic, from the guest's stderr: `panicked at FILE:LINE:COL:` and
+/// the lines up to std's `note:` line.
+pub(crate) fn panic_message(stderr: &[String]) -> Option<String> {
+    let start = stderr.iter().position(|l| l.contains("panicked at "))?;
+    let at = stderr[start]
+        .split("panicked at ")
+        .nth(1)?
+        .trim_end_matches(':');
+    let text: Vec<&str> = stderr[start + 1..]
+        .iter()
+        .take_while(|l| !l.starts_with("note: "))
+        .map(String::as_str)
+        .collect();
+    Some(format!("panic at {at}: {}", text.join(" ")))
 }
 
 fn guest_error_parts(e: GuestError) -> (&'static str, String) {

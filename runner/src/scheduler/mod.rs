@@ -59,7 +59,11 @@ impl Default for RunIds {
 
 impl RunIds {
     pub fn next(&self) -> String {
-        format!("{}-{}", self.prefix, self.next.fetch_add(1, Ordering::Relaxed))
+        format!(
+            "{}-{}",
+            self.prefix,
+            self.next.fetch_add(1, Ordering::Relaxed)
+        )
     }
 }
 
@@ -108,7 +112,11 @@ impl Scheduler {
         }
         drop(tx);
         for _ in 0..service.num_consumers {
-            tasks.spawn(consumer::consume(rx.clone(), shared.clone(), cancel.clone()));
+            tasks.spawn(consumer::consume(
+                rx.clone(),
+                shared.clone(),
+                cancel.clone(),
+            ));
         }
         Self {
             shared,

@@ -17,7 +17,12 @@ pub async fn produce(
     shared: Arc<Shared>,
     cancel: CancellationToken,
 ) {
-    let jobs: Vec<_> = pipeline.jobs.iter().filter(|j| j.enabled).cloned().collect();
+    let jobs: Vec<_> = pipeline
+        .jobs
+        .iter()
+        .filter(|j| j.enabled)
+        .cloned()
+        .collect();
     if jobs.is_empty() {
         tracing::info!(pipeline = %pipeline.name, "pipeline has no enabled jobs; nothing to produce");
         return;
@@ -57,7 +62,10 @@ pub async fn produce(
             let behind = now - next;
             let missed = (behind.as_nanos() / period.as_nanos()) as u32 + 1;
             next += period * missed;
-            shared.stats.missed_ticks.fetch_add(u64::from(missed), Ordering::Relaxed);
+            shared
+                .stats
+                .missed_ticks
+                .fetch_add(u64::from(missed), Ordering::Relaxed);
             tracing::warn!(pipeline = %pipeline.name, missed, "producer fell behind; skipped missed ticks");
         }
         tokio::select! {

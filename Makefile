@@ -1,0 +1,51 @@
+# tgrun: the two commands a user needs are `make run` and `make test`.
+
+CARGO      ?= cargo
+WASM       := wasm32-wasip2
+GUEST_OUT  := target/$(WASM)/guest
+JOBS       := $(notdir $(wildcard jobs-wasm/*))
+EXAMPLES   := add_x save_topology echo
+CONFIG_DIR ?= config
+
+.PHONY: all toolchain jobs build run test lint fmt bench clean-jobs
+
+all: build jobs
+
+# The wasm target is not installed automatically on this machine: install it here.
+toolchain:
+	@rustup target list --installed 2>/dev/null | grep -qx $(WASM) || rustup target add $(WASM)
+
+# Every job crate in jobs-wasm/ as a component; the examples also go to config/modules/.
+jobs: toolchain
+	$(CARGO) build --profile guest --target $(WASM) $(addprefix -p ,$(JOBS))
+	@mkdir -p $(CONFIG_DIR)/modules
+	@for j in $(EXAMPLES); do cp $(GUEST_OUT)/$$j.wasm $(CONFIG_DIR)/modules/$$j.wasm; done
+	@echo "jobs built in $(GUEST_OUT); examples copied to $(CONFIG_DIR)/modules"
+
+build:
+	$(CARGO) build -p runner
+
+# Serve config/: the example pipelines run (the demo pipeline every 5 s) and
+# GET http://localhost:8080/status answers. Ctrl-C stops it.
+run: jobs build
+	$(CARGO) run -p runner -- serve --config-dir $(CONFIG_DIR)
+
+# Every test: unit tests, the SDK's, and the integration tests against real components.
+test: jobs
+	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
+		$(CARGO) nextest run --no-fail-fast; \
+	else \
+		$(CARGO) test --no-fail-fast; \
+	fi
+
+lint: toolchain
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) clippy --profile guest --target $(WASM) $(addprefix -p ,$(JOBS)) -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+# Figures, not pass/fail: per-run cost and throughput (release build).
+bench: jobs
+	$(CARGO) bench -p runner --bench invoke

@@ -1,0 +1,200 @@
+//! The `runner` binary: `check`, `run`, and `serve` as a user starts them.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use crate::fixtures::{config_dir, wasm};
+
+fn runner() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_runner"))
+}
+
+fn output(cmd: &mut Command) -> (i32, String) {
+    let out = cmd.output().expect("running the runner binary");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
+}
+
+#[test]
+fn check_says_whether_a_component_fits() {
+    let (code, text) = output(runner().arg("check").arg(wasm("add_x")));
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("fits the tgrun:job@0.1.0 world"), "{text}");
+
+    let (code, text) = output(runner().arg("check").arg(wasm("wrong_world")));
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("does not fit"), "{text}");
+    assert!(text.contains("acme:gadgets/gadget"), "{text}");
+    assert!(
+        text.contains("exports `run` as `func(turns: u32) -> u32`"),
+        "{text}"
+    );
+}
+
+#[test]
+fn run_a_file_prints_outcome_logs_and_metrics() {
+    let (code, text) = output(
+        runner()
+            .args(["run", "--params", r#"{"value": 7}"#])
+            .arg(wasm("echo"))
+            .args(["--config-dir", "/nonexistent"]),
+    );
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("outcome:  ok"), "{text}");
+    assert!(text.contains("[info log] params {\"value\":7}"), "{text}");
+    assert!(text.contains("[info stdout] to stdout"), "{text}");
+    assert!(text.contains("echo_value{job=\"echo\"} 7"), "{text}");
+}
+
+#[test]
+fn run_exits_non_zero_on_failure_and_names_the_outcome() {
+    let (code, text) = output(runner().arg("run").arg(wasm("fails")));
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("outcome:  error (failed: fixture failure: the job said no)"),
+        "{text}"
+    );
+
+    let (code, text) = output(
+        runner()
+            .arg("run")
+            .arg(wasm("spin"))
+            .args(["--timeout-s", "0.2"]),
+    );
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("outcome:  timeout"), "{text}");
+}
+
+#[test]
+fn run_by_name_takes_params_and_settings_from_the_configuration() {
+    let dir = config_dir(
+        r#"{"pipelines": {"p": {"period": 60, "jobs": [
+            {"name": "echo", "enabled": true, "params": {"value": 11}}]}}, "site": "lab"}"#,
+        &["echo"],
+    );
+    let (code, text) = output(
+        runner()
+            .args(["run", "echo", "--config-dir"])
+            .arg(dir.path()),
+    );
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("params {\"value\":11}"), "{text}");
+    assert!(text.contains("settings {\"site\":\"lab\"}"), "{text}");
+
+    let (code, text) = output(
+        runner()
+            .args(["run", "nope", "--config-dir"])
+            .arg(dir.path()),
+    );
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("no job 'nope'"), "{text}");
+}
+
+#[test]
+fn bad_params_and_bad_configuration_are_clear_errors() {
+    let (code, text) = output(runner().args(["run", "--params", "[1]"]).arg(wasm("echo")));
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("--params must be a JSON object"), "{text}");
+
+    let dir = config_dir(
+        r#"{"pipelines": {"p": {"period": 1, "jobs": [{"name": "x", "enable": true}]}}}"#,
+        &[],
+    );
+    let (code, text) = output(runner().args(["serve", "--config-dir"]).arg(dir.path()));
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("unknown key 'enable'"), "{text}");
+}
+
+/// A `runner serve` child whose stderr lines arrive on a channel.
+struct Served {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Served {
+    fn start(dir: &std::path::Path) -> Self {
+        let mut child = runner()
+            .args(["serve", "--listen", "127.0.0.1:0", "--config-dir"])
+            .arg(dir)
+            .env("RUST_LOG", "info")
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        Self { child, lines }
+    }
+
+    /// The first line containing `needle` within `within`.
+    fn wait_for(&self, needle: &str, within: Duration) -> String {
+        let deadline = Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(_) => {}
+                Err(_) => panic!("no log line containing {needle:?} within {within:?}"),
+            }
+        }
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+#[tokio::test]
+async fn serve_answers_status_runs_jobs_and_stops_on_sigterm() {
+    let dir = config_dir(
+        r#"{"num_consumers": 2, "pipelines": {"p": {"period": 0.2, "jobs": [
+            {"name": "echo", "enabled": true}, {"name": "missing_one", "enabled": true}]}}}"#,
+        &["echo"],
+    );
+    let mut served = Served::start(dir.path());
+    let line = served.wait_for("HTTP server listening on ", Duration::from_secs(30));
+    let addr = line.rsplit(' ').next().unwrap().to_owned();
+
+    let body = reqwest::get(format!("http://{addr}/status"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(body, "Alive");
+
+    let missing = served.wait_for("missing_one", Duration::from_secs(10));
+    assert!(missing.contains("missing_one.wasm"), "{missing}");
+    let ran = served.wait_for("run finished job=echo", Duration::from_secs(10));
+    assert!(ran.contains("outcome=\"ok\""), "{ran}");
+
+    let pid = served.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(s) = served.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "runner did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "exit status {status}");
+}

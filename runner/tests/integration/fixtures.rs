@@ -1,0 +1,73 @@
+//! Shared fixtures: paths of the built job components, a sandbox, config directories.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use runner::host::Services;
+use runner::sandbox::component::JobComponent;
+use runner::sandbox::run::{Invocation, RunLimits};
+use runner::sandbox::{Sandbox, SandboxSettings};
+
+/// The built component of a job in `jobs-wasm/`. Panics (failing the test) if it was not
+/// built: run `make jobs` (or `make test`, which does).
+pub fn wasm(job: &str) -> PathBuf {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/wasm32-wasip2/guest")
+        .join(format!("{job}.wasm"));
+    assert!(
+        path.exists(),
+        "fixture {} is missing: run `make jobs` first",
+        path.display()
+    );
+    path
+}
+
+pub fn sandbox_with(settings: SandboxSettings, service_settings: serde_json::Value) -> Sandbox {
+    let map = service_settings.as_object().cloned().unwrap_or_default();
+    Sandbox::new(settings, Arc::new(Services::new(&map))).expect("sandbox")
+}
+
+pub fn sandbox() -> Sandbox {
+    sandbox_with(SandboxSettings::default(), serde_json::json!({}))
+}
+
+pub fn compile(sandbox: &Sandbox, job: &str) -> Arc<JobComponent> {
+    sandbox
+        .compile_file(&wasm(job))
+        .unwrap_or_else(|e| panic!("compiling {job}: {e}"))
+}
+
+pub fn invocation(job: &str, params: &str) -> Invocation {
+    Invocation {
+        job: job.into(),
+        pipeline: "test".into(),
+        run_id: format!("{job}-run"),
+        scheduled_ms: 1_700_000_000_000,
+        params: params.into(),
+        limits: RunLimits {
+            timeout: Duration::from_secs(10),
+            memory_bytes: 64 << 20,
+        },
+    }
+}
+
+/// A configuration directory with `service_config.json` and the named jobs' modules.
+pub fn config_dir(service_config: &str, modules: &[&str]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("service_config.json"), service_config).unwrap();
+    std::fs::create_dir(dir.path().join("modules")).unwrap();
+    for m in modules {
+        std::fs::copy(
+            wasm(m),
+            dir.path().join("modules").join(format!("{m}.wasm")),
+        )
+        .unwrap();
+    }
+    dir
+}
+
+/// The messages of a report's log lines.
+pub fn messages(report: &runner::RunReport) -> Vec<String> {
+    report.logs.iter().map(|l| l.message.clone()).collect()
+}

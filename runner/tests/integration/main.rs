@@ -1,0 +1,8 @@
+//! Integration tests: real components from `jobs-wasm/` (built by `make jobs`) run in the
+//! real sandbox, scheduler, CLI and HTTP server.
+
+mod cli;
+mod config;
+mod fixtures;
+mod sandbox;
+mod scheduler;

@@ -1,0 +1,207 @@
+//! The scheduler: periodic producers, consumers, failures that stay contained.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use runner::config::Config;
+use runner::host::Services;
+use runner::modules::ModuleRegistry;
+use runner::sandbox::{Sandbox, SandboxSettings};
+use runner::scheduler::Scheduler;
+use runner::{Outcome, RunReport};
+use tokio::sync::broadcast::Receiver;
+
+use crate::fixtures::{config_dir, messages, wasm};
+
+fn start(dir: &std::path::Path) -> Scheduler {
+    let config = Config::load(dir).expect("config");
+    let sandbox = Arc::new(
+        Sandbox::new(
+            SandboxSettings::default(),
+            Arc::new(Services::new(&config.service.settings)),
+        )
+        .unwrap(),
+    );
+    let modules = Arc::new(ModuleRegistry::new(
+        config.runner.modules_dir.clone(),
+        sandbox.clone(),
+    ));
+    Scheduler::start(&config.service, 1000, sandbox, modules)
+}
+
+/// Collects reports for `window`.
+async fn collect(rx: &mut Receiver<Arc<RunReport>>, window: Duration) -> Vec<Arc<RunReport>> {
+    let mut out = Vec::new();
+    let deadline = tokio::time::Instant::now() + window;
+    while let Ok(Ok(r)) = tokio::time::timeout_at(deadline, rx.recv()).await {
+        out.push(r);
+    }
+    out
+}
+
+fn by_job(reports: &[Arc<RunReport>]) -> BTreeMap<String, Vec<Arc<RunReport>>> {
+    let mut m: BTreeMap<String, Vec<_>> = BTreeMap::new();
+    for r in reports {
+        m.entry(r.job.clone()).or_default().push(r.clone());
+    }
+    m
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enabled_jobs_run_every_period_and_disabled_ones_never() {
+    let dir = config_dir(
+        r#"{"num_consumers": 2, "pipelines": {"fast": {"period": 0.1, "jobs": [
+            {"name": "echo", "enabled": true, "params": {"value": 3}},
+            {"name": "counter", "enabled": true},
+            {"name": "noop", "enabled": false},
+            {"name": "fails"}]}}}"#,
+        &["echo", "counter", "noop", "fails"],
+    );
+    let scheduler = start(dir.path());
+    let mut rx = scheduler.subscribe();
+    let reports = collect(&mut rx, Duration::from_millis(1050)).await;
+    scheduler.stop().await;
+
+    let jobs = by_job(&reports);
+    assert_eq!(
+        jobs.keys().collect::<Vec<_>>(),
+        vec!["counter", "echo"],
+        "disabled and enabled-less jobs never run"
+    );
+    for (job, runs) in &jobs {
+        assert!(
+            (8..=12).contains(&runs.len()),
+            "{job} ran {} times in ~1 s at a 0.1 s period",
+            runs.len()
+        );
+        assert!(runs.iter().all(|r| r.outcome == Outcome::Ok), "{job}");
+        assert!(runs.iter().all(|r| r.pipeline == "fast"));
+    }
+    // One tick stamps its start time once, for every job it enqueues (tglib's start_time_ms).
+    let echo_ticks: Vec<i64> = jobs["echo"].iter().map(|r| r.scheduled_ms).collect();
+    let counter_ticks: Vec<i64> = jobs["counter"].iter().map(|r| r.scheduled_ms).collect();
+    let shared = echo_ticks
+        .iter()
+        .filter(|t| counter_ticks.contains(t))
+        .count();
+    assert!(shared + 1 >= echo_ticks.len().min(counter_ticks.len()));
+    // Params reach the job; every run is fresh.
+    assert!(jobs["echo"].iter().all(|r| r.metrics[0].value == 3.0));
+    assert!(
+        jobs["counter"]
+            .iter()
+            .all(|r| messages(r) == vec!["count=1"])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_period_does_not_drift() {
+    let dir = config_dir(
+        r#"{"num_consumers": 1, "pipelines": {"p": {"period_s": 0.05, "jobs": [
+            {"name": "noop", "enabled": true}]}}}"#,
+        &["noop"],
+    );
+    let scheduler = start(dir.path());
+    let mut rx = scheduler.subscribe();
+    let reports = collect(&mut rx, Duration::from_millis(1600)).await;
+    scheduler.stop().await;
+    let ticks: Vec<i64> = reports.iter().map(|r| r.scheduled_ms).collect();
+    assert!(ticks.len() >= 20, "only {} ticks", ticks.len());
+    // Each tick is due at start + k * period: the average interval is the period, however
+    // late any one tick was. A drifting producer would add its enqueue time every tick.
+    let n = ticks.len() as f64 - 1.0;
+    let mean = (ticks[ticks.len() - 1] - ticks[0]) as f64 / n;
+    assert!(
+        (mean - 50.0).abs() < 2.0,
+        "mean interval {mean} ms over {n} ticks"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_jobs_end_with_their_outcome_and_the_others_keep_running() {
+    let dir = config_dir(
+        r#"{"num_consumers": 3, "pipelines": {
+            "good": {"period": 0.1, "jobs": [{"name": "counter", "enabled": true}]},
+            "bad": {"period": 0.3, "jobs": [
+                {"name": "spin", "enabled": true, "timeout_s": 0.2},
+                {"name": "memory_hog", "enabled": true, "memory_mb": 16},
+                {"name": "panics", "enabled": true},
+                {"name": "not_there", "enabled": true}]}}}"#,
+        &["counter", "spin", "memory_hog", "panics"],
+    );
+    let scheduler = start(dir.path());
+    let mut rx = scheduler.subscribe();
+    let reports = collect(&mut rx, Duration::from_millis(1250)).await;
+    scheduler.stop().await;
+
+    let jobs = by_job(&reports);
+    let outcome = |job: &str| jobs[job][0].outcome.name();
+    assert_eq!(outcome("spin"), "timeout");
+    assert_eq!(outcome("memory_hog"), "memory_limit");
+    assert_eq!(outcome("panics"), "trap");
+    assert_eq!(outcome("not_there"), "module_missing");
+    let Outcome::ModuleMissing { path } = &jobs["not_there"][0].outcome else {
+        unreachable!()
+    };
+    assert!(
+        path.ends_with("modules/not_there.wasm"),
+        "{}",
+        path.display()
+    );
+    assert!(
+        jobs["not_there"].len() >= 3,
+        "every tick of a missing module reports it again"
+    );
+    let good = &jobs["counter"];
+    assert!(
+        good.len() >= 10 && good.iter().all(|r| r.outcome == Outcome::Ok),
+        "the good job kept its schedule: {} runs",
+        good.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_module_that_appears_later_is_picked_up() {
+    let dir = config_dir(
+        r#"{"num_consumers": 1, "pipelines": {"p": {"period": 0.1, "jobs": [
+            {"name": "counter", "enabled": true}]}}}"#,
+        &[],
+    );
+    let scheduler = start(dir.path());
+    let mut rx = scheduler.subscribe();
+    let before = collect(&mut rx, Duration::from_millis(350)).await;
+    assert!(!before.is_empty());
+    assert!(before.iter().all(|r| r.outcome.name() == "module_missing"));
+
+    std::fs::copy(wasm("counter"), dir.path().join("modules/counter.wasm")).unwrap();
+    let after = collect(&mut rx, Duration::from_millis(600)).await;
+    scheduler.stop().await;
+    assert!(
+        after.iter().any(|r| r.outcome == Outcome::Ok),
+        "{:?}",
+        after.iter().map(|r| r.outcome.name()).collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalid_module_is_reported_on_every_run() {
+    let dir = config_dir(
+        r#"{"num_consumers": 1, "pipelines": {"p": {"period": 0.1, "jobs": [
+            {"name": "broken", "enabled": true}]}}}"#,
+        &[],
+    );
+    std::fs::write(dir.path().join("modules/broken.wasm"), b"\0asm\x01\0\0\0").unwrap();
+    let scheduler = start(dir.path());
+    let mut rx = scheduler.subscribe();
+    let reports = collect(&mut rx, Duration::from_millis(450)).await;
+    scheduler.stop().await;
+    assert!(reports.len() >= 3);
+    for r in &reports {
+        let Outcome::ModuleInvalid { message } = &r.outcome else {
+            panic!("{:?}", r.outcome)
+        };
+        assert!(message.contains("broken.wasm"), "{message}");
+        assert!(message.contains("core WebAssembly module"), "{message}");
+    }
+}
