@@ -32,7 +32,7 @@ pub async fn produce(
     let mut next = Instant::now();
     loop {
         let start_time_ms = unix_ms();
-        let mut enqueued = 0usize;
+        let (mut enqueued, mut dropped) = (0usize, Vec::new());
         for job in &jobs {
             let inv = Invocation {
                 job: job.name.clone(),
@@ -44,13 +44,21 @@ pub async fn produce(
             };
             match queue.try_send(inv) {
                 Ok(()) => enqueued += 1,
-                Err(TrySendError::Full(inv)) => {
-                    shared.stats.dropped.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(pipeline = %pipeline.name, job = %inv.job, run_id = %inv.run_id,
-                        "queue full: run dropped (consumers are not keeping up)");
-                }
+                Err(TrySendError::Full(inv)) => dropped.push(inv.job),
                 Err(TrySendError::Closed(_)) => return,
             }
+        }
+        if !dropped.is_empty() {
+            // One line per tick, not per run: a full queue must not also flood the log.
+            let count = dropped.len();
+            shared
+                .stats
+                .dropped
+                .fetch_add(count as u64, Ordering::Relaxed);
+            dropped.dedup();
+            let jobs: Vec<&str> = dropped.iter().map(|j| &**j).collect();
+            tracing::warn!(pipeline = %pipeline.name, dropped = count, jobs = %jobs.join(","),
+                "queue full: runs of this tick dropped (consumers are not keeping up)");
         }
         tracing::debug!(pipeline = %pipeline.name, enqueued, "enqueued the pipeline's jobs");
 

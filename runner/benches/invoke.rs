@@ -1,0 +1,135 @@
+//! `make bench`: figures, not pass/fail (the machine is shared and noisy; compare figures
+//! of the same run).
+//!
+//! 1. A trivial job (`noop`) in a fresh instance per run, instantiate to drop: p50, p99.
+//! 2. Invocations per second through the scheduler (producer, bounded queue, consumers,
+//!    fresh instance, report published), with two consumers.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use runner::config::Config;
+use runner::host::Services;
+use runner::modules::ModuleRegistry;
+use runner::sandbox::run::{Invocation, RunLimits};
+use runner::sandbox::{Sandbox, SandboxSettings};
+use runner::scheduler::Scheduler;
+
+fn wasm(job: &str) -> PathBuf {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/wasm32-wasip2/guest")
+        .join(format!("{job}.wasm"));
+    assert!(p.exists(), "{} missing: run `make jobs`", p.display());
+    p
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn fresh_instance_cost(rt: &tokio::runtime::Runtime) {
+    let sandbox = Sandbox::new(SandboxSettings::default(), Arc::new(Services::default())).unwrap();
+    let noop = sandbox.compile_file(&wasm("noop")).unwrap();
+    let inv = Invocation {
+        job: "noop".into(),
+        pipeline: "bench".into(),
+        run_id: "bench".into(),
+        scheduled_ms: 0,
+        params: "{}".into(),
+        limits: RunLimits {
+            timeout: Duration::from_secs(10),
+            memory_bytes: 64 << 20,
+        },
+    };
+    let n = 20_000;
+    let samples = rt.block_on(async {
+        for _ in 0..2_000 {
+            let r = sandbox.run(&noop, &inv, false).await;
+            assert!(r.outcome.is_ok(), "{:?}", r.outcome);
+        }
+        let mut samples = Vec::with_capacity(n);
+        for _ in 0..n {
+            let t = Instant::now();
+            let r = sandbox.run(&noop, &inv, false).await;
+            samples.push(t.elapsed());
+            debug_assert!(r.outcome.is_ok());
+        }
+        samples
+    });
+    let mut sorted = samples;
+    sorted.sort();
+    println!(
+        "fresh instance per run (noop, {n} runs, one thread): p50 {:.1} µs, p99 {:.1} µs, mean {:.1} µs",
+        percentile(&sorted, 0.50).as_secs_f64() * 1e6,
+        percentile(&sorted, 0.99).as_secs_f64() * 1e6,
+        sorted.iter().sum::<Duration>().as_secs_f64() * 1e6 / n as f64,
+    );
+}
+
+fn scheduler_throughput() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("modules")).unwrap();
+    std::fs::copy(wasm("noop"), dir.path().join("modules/noop.wasm")).unwrap();
+    // 400 runs every 10 ms offers 40,000 runs/s; whatever the consumers cannot take is
+    // dropped at the full queue and counted.
+    let jobs: Vec<String> = (0..400)
+        .map(|_| r#"{"name": "noop", "enabled": true}"#.to_owned())
+        .collect();
+    let service = format!(
+        r#"{{"num_consumers": 2, "pipelines": {{"flood": {{"period": 0.01, "jobs": [{}]}}}}}}"#,
+        jobs.join(",")
+    );
+    std::fs::write(dir.path().join("service_config.json"), service).unwrap();
+    let config = Config::load(dir.path()).unwrap();
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let sandbox = Arc::new(
+            Sandbox::new(SandboxSettings::default(), Arc::new(Services::default())).unwrap(),
+        );
+        let modules = Arc::new(ModuleRegistry::new(
+            dir.path().join("modules"),
+            sandbox.clone(),
+        ));
+        modules.get("noop").await.unwrap();
+        let scheduler = Scheduler::start(&config.service, 10_000, sandbox, modules);
+        let stats = &scheduler.shared.stats;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let (runs0, dropped0, t0) = (
+            stats.runs.load(Ordering::Relaxed),
+            stats.dropped.load(Ordering::Relaxed),
+            Instant::now(),
+        );
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let (runs1, dropped1, secs) = (
+            stats.runs.load(Ordering::Relaxed),
+            stats.dropped.load(Ordering::Relaxed),
+            t0.elapsed().as_secs_f64(),
+        );
+        let failed = stats.failed.load(Ordering::Relaxed);
+        let scheduler_shared = scheduler.shared.clone();
+        scheduler.stop().await;
+        drop(scheduler_shared);
+        println!(
+            "through the scheduler (2 consumers, 2 worker threads, 40,000 runs/s offered): \
+             {:.0} runs/s; {} runs dropped at the full queue in {secs:.1} s; {failed} failed",
+            (runs1 - runs0) as f64 / secs,
+            dropped1 - dropped0,
+        );
+    });
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    fresh_instance_cost(&rt);
+    scheduler_throughput();
+}
