@@ -4,7 +4,7 @@ use crate::Result;
 use crate::error::lift;
 use crate::wit::tgrun::job::sql as host;
 
-pub use host::{RowSet, Value};
+pub use host::{ExecResult, RowSet, Value};
 
 impl From<i64> for Value {
     fn from(v: i64) -> Self {
@@ -31,6 +31,16 @@ impl From<String> for Value {
         Value::Text(v)
     }
 }
+impl From<serde_json::Value> for Value {
+    /// A JSON column value.
+    fn from(v: serde_json::Value) -> Self {
+        Value::Json(v.to_string())
+    }
+}
+/// A date-time from milliseconds since the Unix epoch (UTC), e.g. `ctx.start_time_ms`.
+pub fn datetime_ms(ms: i64) -> Value {
+    Value::Datetime(ms)
+}
 impl<T: Into<Value>> From<Option<T>> for Value {
     fn from(v: Option<T>) -> Self {
         v.map_or(Value::Null, Into::into)
@@ -42,8 +52,8 @@ pub fn query(statement: &str, params: &[Value]) -> Result<RowSet> {
     lift(host::query(statement, params))
 }
 
-/// Runs a statement that returns no rows; answers the number of rows affected.
-pub fn execute(statement: &str, params: &[Value]) -> Result<u64> {
+/// Runs a statement that returns no rows; answers the rows affected and the last insert id.
+pub fn execute(statement: &str, params: &[Value]) -> Result<ExecResult> {
     lift(host::execute(statement, params))
 }
 
@@ -60,7 +70,7 @@ impl Transaction {
         lift(self.0.query(statement, params))
     }
 
-    pub fn execute(&self, statement: &str, params: &[Value]) -> Result<u64> {
+    pub fn execute(&self, statement: &str, params: &[Value]) -> Result<ExecResult> {
         lift(self.0.execute(statement, params))
     }
 

@@ -37,14 +37,11 @@ fn save_topology(ctx: &Ctx, _: Params) -> Result<()> {
     }
 
     if !rows.is_empty() {
-        let placeholders = vec!["(?, ?, FROM_UNIXTIME(? / 1000))"; rows.len()].join(", ");
+        let last_updated = sql::datetime_ms(ctx.start_time_ms);
+        let placeholders = vec!["(?, ?, ?)"; rows.len()].join(", ");
         let mut params: Vec<Value> = Vec::new();
         for (network_name, topology) in rows {
-            params.extend([
-                network_name.into(),
-                topology.to_string().into(),
-                ctx.start_time_ms.into(),
-            ]);
+            params.extend([network_name.into(), topology.into(), last_updated.clone()]);
         }
         sql::execute(CREATE, &[])?;
         sql::execute(

@@ -4,7 +4,7 @@
 use wasmtime::component::Resource;
 
 use crate::bindings::GuestError;
-use crate::bindings::tgrun::job::sql::{Host, HostTransaction, RowSet, Value};
+use crate::bindings::tgrun::job::sql::{ExecResult, Host, HostTransaction, RowSet, Value};
 use crate::host::not_configured;
 use crate::sandbox::state::RunState;
 
@@ -34,7 +34,7 @@ impl Host for RunState {
         &mut self,
         _statement: String,
         _params: Vec<Value>,
-    ) -> wasmtime::Result<Result<u64, GuestError>> {
+    ) -> wasmtime::Result<Result<ExecResult, GuestError>> {
         Ok(Err(no_sql()))
     }
 
@@ -58,7 +58,7 @@ impl HostTransaction for RunState {
         _tx: Resource<Transaction>,
         _statement: String,
         _params: Vec<Value>,
-    ) -> wasmtime::Result<Result<u64, GuestError>> {
+    ) -> wasmtime::Result<Result<ExecResult, GuestError>> {
         Ok(Err(no_sql()))
     }
 
