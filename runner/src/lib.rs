@@ -10,16 +10,19 @@
 //! - [`modules`]: maps a job name to its compiled component, loaded from the modules directory.
 //! - [`sandbox`]: the wasmtime engine, built once, and one fresh `Store` and instance per run
 //!   with its time, memory and output limits; turns how a run ended into an [`Outcome`].
-//! - [`host`]: the capabilities lent to jobs, one file per WIT interface.
-//! - [`server`]: the HTTP server (`GET /status`).
+//! - [`host`]: the capabilities lent to jobs, one file per WIT interface, over
+//!   [`clients`] (Prometheus, ...) and the [`metrics`] cache.
+//! - [`server`]: the HTTP server (`GET /status`, `/health`, `/metrics`).
 //! - [`cli`]: `runner serve`, `runner run`, `runner check`.
 
 #![forbid(unsafe_code)]
 
 pub mod bindings;
 pub mod cli;
+pub mod clients;
 pub mod config;
 pub mod host;
+pub mod metrics;
 pub mod modules;
 pub mod sandbox;
 pub mod scheduler;

@@ -9,8 +9,10 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use tokio_util::sync::CancellationToken;
 
+use crate::clients::Clients;
 use crate::config::Config;
 use crate::host::Services;
+use crate::metrics::MetricsCache;
 use crate::modules::ModuleRegistry;
 use crate::sandbox::{Sandbox, SandboxSettings};
 use crate::scheduler::Scheduler;
@@ -54,6 +56,15 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode> {
 /// `main` listens for signals.
 pub async fn run_service(config: Config, shutdown: CancellationToken) -> Result<()> {
     let runner = &config.runner;
+    let clients = Clients::start(&config.clients).await?;
+    let services = Arc::new(Services {
+        settings_json: serde_json::Value::Object(config.service.settings.clone()).to_string(),
+        clients,
+        metrics: Arc::new(MetricsCache::new(
+            runner.metrics_ttl,
+            runner.metrics_series_per_job,
+        )),
+    });
     let sandbox = Arc::new(Sandbox::new(
         SandboxSettings {
             max_output_bytes: runner.max_output_bytes,
@@ -61,7 +72,7 @@ pub async fn run_service(config: Config, shutdown: CancellationToken) -> Result<
             max_instances: (config.service.num_consumers as u32 + 8).max(16),
             max_memory_bytes: runner.max_memory_mb << 20,
         },
-        Arc::new(Services::new(&config.service.settings)),
+        services.clone(),
     )?);
     let modules = Arc::new(ModuleRegistry::new(
         runner.modules_dir.clone(),
@@ -95,7 +106,7 @@ pub async fn run_service(config: Config, shutdown: CancellationToken) -> Result<
     tracing::info!("HTTP server listening on {}", listener.local_addr()?);
     let server = tokio::spawn(crate::server::serve(
         listener,
-        crate::server::router(),
+        crate::server::router(crate::server::AppState { services }),
         shutdown.clone(),
     ));
 

@@ -34,6 +34,10 @@ struct RawRunner {
     max_output_kb: Option<usize>,
     /// Bytes of log messages kept per run, in KiB. Default 256.
     max_log_kb: Option<usize>,
+    /// Seconds a written series stays on `/metrics` without being written again. Default 300.
+    metrics_ttl_s: Option<f64>,
+    /// Series one job may hold on `/metrics`; past it a write is refused. Default 10000.
+    metrics_series_per_job: Option<usize>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -46,6 +50,8 @@ pub struct RunnerSettings {
     pub queue_capacity: usize,
     pub max_output_bytes: usize,
     pub max_log_bytes: usize,
+    pub metrics_ttl: Duration,
+    pub metrics_series_per_job: usize,
 }
 
 pub const DEFAULT_PORT: u16 = 8080;
@@ -118,6 +124,16 @@ impl RunnerSettings {
             queue_capacity,
             max_output_bytes: raw.max_output_kb.unwrap_or(64) * 1024,
             max_log_bytes: raw.max_log_kb.unwrap_or(256) * 1024,
+            metrics_ttl: match raw.metrics_ttl_s {
+                None => crate::host::DEFAULT_METRICS_TTL,
+                Some(s) => Duration::try_from_secs_f64(s)
+                    .ok()
+                    .filter(|d| !d.is_zero())
+                    .ok_or_else(|| bad("metrics_ttl_s", "must be a positive number of seconds"))?,
+            },
+            metrics_series_per_job: raw
+                .metrics_series_per_job
+                .unwrap_or(crate::host::DEFAULT_SERIES_PER_JOB),
         })
     }
 }

@@ -12,20 +12,47 @@ pub mod prometheus;
 pub mod sql;
 pub mod types;
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use crate::bindings::GuestError;
+use crate::clients::Clients;
+use crate::metrics::MetricsCache;
 
 /// State built once and lent to every run.
-#[derive(Debug, Default)]
 pub struct Services {
     /// The service's own settings (top-level keys of `service_config.json` the runner does
     /// not use), serialised once as a JSON object.
     pub settings_json: String,
+    pub clients: Clients,
+    /// Where `write-metrics` puts series, served at `/metrics`.
+    pub metrics: Arc<MetricsCache>,
+}
+
+/// How long a written series is served without being written again.
+pub const DEFAULT_METRICS_TTL: Duration = Duration::from_secs(300);
+/// Series one job may hold in the metrics cache.
+pub const DEFAULT_SERIES_PER_JOB: usize = 10_000;
+
+impl Default for Services {
+    fn default() -> Self {
+        Self {
+            settings_json: "{}".into(),
+            clients: Clients::default(),
+            metrics: Arc::new(MetricsCache::new(
+                DEFAULT_METRICS_TTL,
+                DEFAULT_SERIES_PER_JOB,
+            )),
+        }
+    }
 }
 
 impl Services {
+    /// Services with the service settings and no clients.
     pub fn new(settings: &serde_json::Map<String, serde_json::Value>) -> Self {
         Self {
             settings_json: serde_json::Value::Object(settings.clone()).to_string(),
+            ..Self::default()
         }
     }
 }

@@ -1,13 +1,15 @@
-//! `tgrun:job/prometheus`: writes go to the run's journal (validated); queries need a
-//! Prometheus client, which this runner does not have yet, so they answer
-//! `not-configured`.
+//! `tgrun:job/prometheus`: queries through the configured Prometheus client; writes
+//! validated into the metrics cache served at `/metrics` (and the run's journal).
 
 use crate::bindings::GuestError;
 use crate::bindings::tgrun::job::prometheus::{Host, Metric, Range};
+use crate::clients::PrometheusApi;
+use crate::clients::range::{drop_stale_and_held, duration_seconds};
 use crate::host::not_configured;
+use crate::metrics::Sample;
 use crate::sandbox::state::RunState;
 
-/// Series one run may write: stops a job from flooding the metrics cache.
+/// Series one run may write: stops a job from flooding the metrics cache in one run.
 pub const MAX_SERIES_PER_RUN: usize = 10_000;
 
 fn no_prometheus() -> GuestError {
@@ -45,27 +47,114 @@ fn validate(m: &Metric) -> Result<(), GuestError> {
             m.name
         )));
     }
+    let mut names: Vec<&str> = m.labels.iter().map(|(l, _)| l.as_str()).collect();
+    names.sort_unstable();
+    if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
+        return Err(GuestError::InvalidArgument(format!(
+            "metric {:?}: label {:?} is given twice",
+            m.name, w[0]
+        )));
+    }
     Ok(())
+}
+
+/// Checks a range and returns its step in seconds and its end (default now).
+fn check_range(range: &Range) -> Result<(u64, f64), GuestError> {
+    let step = duration_seconds(&range.step)?;
+    let end = range.end.unwrap_or_else(now_seconds);
+    if range.start > end {
+        return Err(GuestError::InvalidArgument(format!(
+            "range start {} is after its end {end}",
+            range.start
+        )));
+    }
+    Ok((step, end))
+}
+
+fn now_seconds() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+async fn range_raw(
+    p: &dyn PrometheusApi,
+    query: &str,
+    step: &str,
+    start: f64,
+    end: f64,
+) -> Result<String, GuestError> {
+    let params = [
+        ("query", query.to_owned()),
+        ("step", step.to_owned()),
+        ("start", start.to_string()),
+        ("end", end.to_string()),
+    ];
+    Ok(p.get("query_range", &params).await?)
+}
+
+impl RunState {
+    fn prometheus(&self) -> Result<std::sync::Arc<dyn PrometheusApi>, GuestError> {
+        self.services
+            .clients
+            .prometheus
+            .clone()
+            .ok_or_else(no_prometheus)
+    }
 }
 
 impl Host for RunState {
     async fn query_latest(
         &mut self,
-        _query: String,
-        _time: Option<f64>,
+        query: String,
+        time: Option<f64>,
     ) -> wasmtime::Result<Result<String, GuestError>> {
-        Ok(Err(no_prometheus()))
+        let p = match self.prometheus() {
+            Ok(p) => p,
+            Err(e) => return Ok(Err(e)),
+        };
+        let mut params = vec![("query", query)];
+        if let Some(t) = time {
+            params.push(("time", t.to_string()));
+        }
+        Ok(p.get("query", &params).await.map_err(Into::into))
     }
 
     async fn query_range_raw(
         &mut self,
-        _range: Range,
+        range: Range,
     ) -> wasmtime::Result<Result<String, GuestError>> {
-        Ok(Err(no_prometheus()))
+        // Take the client out of `self` before awaiting: the future must not borrow the
+        // store's data across an await.
+        let p = self.prometheus();
+        Ok(async move {
+            let p = p?;
+            let (_, end) = check_range(&range)?;
+            range_raw(&*p, &range.query, &range.step, range.start, end).await
+        }
+        .await)
     }
 
-    async fn query_range(&mut self, _range: Range) -> wasmtime::Result<Result<String, GuestError>> {
-        Ok(Err(no_prometheus()))
+    async fn query_range(&mut self, range: Range) -> wasmtime::Result<Result<String, GuestError>> {
+        let p = self.prometheus();
+        Ok(async move {
+            let p = p?;
+            let (step, end) = check_range(&range)?;
+            let ts_query = format!("timestamp({})", range.query);
+            let (values, stamps) = tokio::join!(
+                range_raw(&*p, &range.query, &range.step, range.start, end),
+                range_raw(&*p, &ts_query, &range.step, range.start, end),
+            );
+            let parse = |s: String| {
+                serde_json::from_str::<serde_json::Value>(&s).map_err(|e| {
+                    GuestError::Upstream(format!("prometheus answered invalid JSON: {e}"))
+                })
+            };
+            let (values, stamps) = (parse(values?)?, parse(stamps?)?);
+            Ok(drop_stale_and_held(values, &stamps, range.start, step).to_string())
+        }
+        .await)
     }
 
     async fn write_metrics(
@@ -81,6 +170,18 @@ impl Host for RunState {
                 "a run may write at most {MAX_SERIES_PER_RUN} series; this batch of {} would pass it",
                 metrics.len()
             ))));
+        }
+        let samples: Vec<Sample> = metrics
+            .iter()
+            .map(|m| Sample {
+                name: m.name.clone(),
+                labels: m.labels.clone(),
+                value: m.value,
+                time_ms: m.time_ms,
+            })
+            .collect();
+        if let Err(refused) = self.services.metrics.write(&self.job, &samples) {
+            return Ok(Err(GuestError::LimitExceeded(refused.to_string())));
         }
         self.journal.metrics.extend(metrics);
         Ok(Ok(()))

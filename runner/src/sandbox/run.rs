@@ -73,6 +73,7 @@ impl Sandbox {
         });
         let memory_limit = usize::try_from(inv.limits.memory_bytes).unwrap_or(usize::MAX);
         let state = RunState {
+            job: inv.job.to_string(),
             wasi,
             table: ResourceTable::new(),
             limiter: MemoryLimiter::new(memory_limit),

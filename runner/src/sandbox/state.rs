@@ -10,6 +10,8 @@ use super::limits::MemoryLimiter;
 use crate::host::Services;
 
 pub struct RunState {
+    /// The job this run belongs to (owner of the metrics it writes).
+    pub(crate) job: String,
     pub(crate) wasi: WasiCtx,
     pub(crate) table: ResourceTable,
     pub(crate) limiter: MemoryLimiter,

@@ -1,0 +1,51 @@
+//! The clients the runner owns and lends to jobs: tglib's `PrometheusClient`,
+//! `APIServiceClient` and `MySQLClient`. Each sits behind a small trait so the host
+//! functions can be tested with a fake, and is started once from `config.json`.
+
+pub mod error;
+pub mod prometheus;
+pub mod range;
+
+use std::sync::Arc;
+
+use anyhow::Result;
+use serde_json::{Map, Value};
+
+pub use error::ClientError;
+pub use prometheus::{HttpPrometheus, PrometheusApi};
+
+/// The clients configured in `config.json`; a client that is not configured is `None`,
+/// and a job calling it gets a `not-configured` error.
+#[derive(Clone, Default)]
+pub struct Clients {
+    pub prometheus: Option<Arc<dyn PrometheusApi>>,
+}
+
+impl std::fmt::Debug for Clients {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Clients")
+            .field("prometheus", &self.prometheus.as_ref().map(|p| p.address()))
+            .finish()
+    }
+}
+
+impl Clients {
+    /// Builds every client `config.json` names. An error names the client and the address
+    /// tried; no half-started set is returned.
+    pub async fn start(config: &Map<String, Value>) -> Result<Self> {
+        let prometheus = match config.get("prometheus") {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(Arc::new(HttpPrometheus::from_config(v)?) as Arc<dyn PrometheusApi>),
+        };
+        Ok(Self { prometheus })
+    }
+
+    /// Each configured client's name and whether it answers (tglib's `/health`).
+    pub async fn health(&self) -> Vec<(&'static str, bool)> {
+        let mut out = Vec::new();
+        if let Some(p) = &self.prometheus {
+            out.push(("prometheus", p.healthy().await));
+        }
+        out
+    }
+}
