@@ -7,13 +7,20 @@ JOBS       := $(notdir $(wildcard jobs-wasm/*))
 EXAMPLES   := add_x save_topology echo
 CONFIG_DIR ?= config
 
-.PHONY: all toolchain jobs build run test lint fmt bench clean-jobs
+.PHONY: all toolchain test-deps jobs build run test lint fmt bench
 
 all: build jobs
 
 # The wasm target is not installed automatically on this machine: install it here.
 toolchain:
 	@rustup target list --installed 2>/dev/null | grep -qx $(WASM) || rustup target add $(WASM)
+
+# What the end-to-end tests talk to: a real Prometheus (Debian's package). MariaDB runs on
+# the machine already (127.0.0.1:3306).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+test-deps:
+	@command -v prometheus >/dev/null || { $(SUDO) apt-get update -q && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends prometheus; }
 
 # Every job crate in jobs-wasm/ as a component; the examples also go to config/modules/.
 jobs: toolchain
@@ -31,7 +38,7 @@ run: jobs build
 	$(CARGO) run -p runner -- serve --config-dir $(CONFIG_DIR)
 
 # Every test: unit tests, the SDK's, and the integration tests against real components.
-test: jobs
+test: jobs test-deps
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
 		$(CARGO) nextest run --no-fail-fast; \
 	else \

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
+use crate::clients::Clients;
 use crate::config::{self, Config, RunnerSettings, SERVICE_FILE};
 use crate::host::Services;
 use crate::sandbox::outcome::RunReport;
@@ -112,8 +113,15 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         limits.memory_bytes = m << 20;
     }
 
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    // The same clients as `runner serve` would lend the job.
     let services = match &config {
-        Some(c) => Services::new(&c.service.settings),
+        Some(c) => Services {
+            clients: rt.block_on(Clients::start(&c.clients))?,
+            ..Services::new(&c.service.settings)
+        },
         None => Services::default(),
     };
     let sandbox = Sandbox::new(
@@ -141,9 +149,6 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         params: params.into(),
         limits,
     };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
     let report = rt.block_on(sandbox.run(&component, &inv, false));
     print_report(&report, &path);
     Ok(if report.outcome.is_ok() {

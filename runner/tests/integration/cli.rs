@@ -112,15 +112,19 @@ fn bad_params_and_bad_configuration_are_clear_errors() {
 }
 
 /// A `runner serve` child whose stderr lines arrive on a channel.
-struct Served {
+pub struct Served {
     child: Child,
     lines: mpsc::Receiver<String>,
 }
 
 impl Served {
     fn start(dir: &std::path::Path) -> Self {
+        Self::start_on(dir, "127.0.0.1:0")
+    }
+
+    pub fn start_on(dir: &std::path::Path, listen: &str) -> Self {
         let mut child = runner()
-            .args(["serve", "--listen", "127.0.0.1:0", "--config-dir"])
+            .args(["serve", "--listen", listen, "--config-dir"])
             .arg(dir)
             .env("RUST_LOG", "info")
             .stderr(Stdio::piped())
@@ -137,7 +141,7 @@ impl Served {
     }
 
     /// The first line containing `needle` within `within`.
-    fn wait_for(&self, needle: &str, within: Duration) -> String {
+    pub fn wait_for(&self, needle: &str, within: Duration) -> String {
         let deadline = Instant::now() + within;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());

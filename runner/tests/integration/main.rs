@@ -4,5 +4,6 @@
 mod cli;
 mod config;
 mod fixtures;
+mod prometheus;
 mod sandbox;
 mod scheduler;

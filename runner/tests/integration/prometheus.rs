@@ -1,0 +1,245 @@
+//! The Prometheus Bumper end to end: a real Prometheus scrapes a fixture exposing `foo` and
+//! the runner; `add_x` reads `foo` from Prometheus and writes `foo_plus_5`, which
+//! Prometheus then holds with every label of `foo`.
+
+use std::net::TcpListener as StdListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::cli::Served;
+use crate::fixtures::config_dir;
+
+/// A free port on loopback (bound, read, released).
+pub fn free_port() -> u16 {
+    StdListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A real Prometheus (Debian's package; `make test` installs it) on a free port.
+pub struct Prometheus {
+    child: Child,
+    pub port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Prometheus {
+    /// Starts Prometheus scraping `targets` (job name, address, honor_labels) every second.
+    pub fn start(targets: &[(&str, String, bool)]) -> Self {
+        let bin = std::env::var("PROMETHEUS_BIN").unwrap_or_else(|_| "prometheus".into());
+        let dir = tempfile::tempdir().unwrap();
+        let mut yml = String::from(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n",
+        );
+        for (job, addr, honor) in targets {
+            yml.push_str(&format!(
+                "  - job_name: {job}\n    honor_labels: {honor}\n    static_configs:\n      - targets: ['{addr}']\n"
+            ));
+        }
+        let config = dir.path().join("prometheus.yml");
+        std::fs::write(&config, yml).unwrap();
+        let port = free_port();
+        let child = Command::new(&bin)
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot start {bin} ({e}): `make test` installs Debian's prometheus package")
+            });
+        let p = Self {
+            child,
+            port,
+            _dir: dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while reqwest::blocking_ready(port).is_err() {
+            assert!(Instant::now() < deadline, "prometheus did not become ready");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        p
+    }
+
+    pub async fn query(&self, q: &str) -> Value {
+        reqwest::Client::new()
+            .get(format!("http://127.0.0.1:{}/api/v1/query", self.port))
+            .query(&[("query", q)])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Readiness over a plain TCP request, so the check needs no async runtime.
+mod reqwest {
+    pub use ::reqwest::*;
+
+    pub fn blocking_ready(port: u16) -> std::io::Result<()> {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port))?;
+        s.write_all(b"GET /-/ready HTTP/1.0\r\n\r\n")?;
+        let mut answer = String::new();
+        s.read_to_string(&mut answer)?;
+        if answer.starts_with("HTTP/1.0 200") || answer.starts_with("HTTP/1.1 200") {
+            Ok(())
+        } else {
+            Err(std::io::Error::other(answer))
+        }
+    }
+}
+
+/// A scrape target exposing `foo` with two series.
+async fn foo_exporter() -> String {
+    let app = axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(|| async {
+            "foo{site=\"north\",node=\"n1\"} 10\nfoo{site=\"south\",node=\"n2\"} 20\n"
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
+}
+
+fn labels_without_name(series: &Value) -> serde_json::Map<String, Value> {
+    let mut m = series["metric"].as_object().cloned().unwrap();
+    m.remove("__name__");
+    m
+}
+
+fn write_config(dir: &Path, prometheus_port: u16) {
+    std::fs::write(
+        dir.join("config.json"),
+        format!(r#"{{"prometheus": {{"host": "127.0.0.1", "port": {prometheus_port}}}}}"#),
+    )
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bumper_writes_foo_plus_5_into_a_real_prometheus() {
+    let exporter = foo_exporter().await;
+    let runner_port = free_port();
+    let prom = Prometheus::start(&[
+        ("fixture", exporter, false),
+        ("runner", format!("127.0.0.1:{runner_port}"), true),
+    ]);
+    let dir = config_dir(
+        r#"{"num_consumers": 2, "pipelines": {"test_pipeline": {"period": 1, "jobs": [
+            {"name": "add_x", "enabled": true, "params": {"metric_name": "foo", "x": 5}}]}}}"#,
+        &["add_x"],
+    );
+    write_config(dir.path(), prom.port);
+    let _runner = Served::start_on(dir.path(), &format!("127.0.0.1:{runner_port}"));
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (foo, bumped) = loop {
+        let foo = prom.query("foo").await;
+        let bumped = prom.query("foo_plus_5").await;
+        if bumped["data"]["result"]
+            .as_array()
+            .is_some_and(|r| r.len() == 2)
+        {
+            break (foo, bumped);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no foo_plus_5 in prometheus after 60 s: {bumped}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    for series in foo["data"]["result"].as_array().unwrap() {
+        let labels = labels_without_name(series);
+        let value: f64 = series["value"][1].as_str().unwrap().parse().unwrap();
+        let twin = bumped["data"]["result"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| labels_without_name(b) == labels)
+            .unwrap_or_else(|| panic!("no foo_plus_5 with the labels {labels:?}: {bumped}"));
+        let bumped_value: f64 = twin["value"][1].as_str().unwrap().parse().unwrap();
+        assert_eq!(bumped_value, value + 5.0, "{labels:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runner_run_bumps_from_a_real_prometheus_and_health_sees_it() {
+    let exporter = foo_exporter().await;
+    let prom = Prometheus::start(&[("fixture", exporter, false)]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while prom.query("foo").await["data"]["result"]
+        .as_array()
+        .is_none_or(|r| r.is_empty())
+    {
+        assert!(Instant::now() < deadline, "prometheus never scraped foo");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let dir = config_dir(
+        r#"{"pipelines": {"p": {"period": 60, "jobs": [
+            {"name": "add_x", "enabled": true, "params": {"metric_name": "foo", "x": 5}}]}}}"#,
+        &["add_x"],
+    );
+    write_config(dir.path(), prom.port);
+    let out = Command::new(env!("CARGO_BIN_EXE_runner"))
+        .args(["run", "add_x", "--config-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("outcome:  ok"), "{text}");
+    assert!(
+        text.contains(r#"node="n1""#) && text.contains("} 15 "),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"node="n2""#) && text.contains("} 25 "),
+        "{text}"
+    );
+
+    // /health lists prometheus as healthy while it answers.
+    let runner_port = free_port();
+    let served = Served::start_on(dir.path(), &format!("127.0.0.1:{runner_port}"));
+    served.wait_for("HTTP server listening", Duration::from_secs(30));
+    let health: Value = ::reqwest::get(format!("http://127.0.0.1:{runner_port}/health"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        health,
+        serde_json::json!({"success": true, "healthy": ["prometheus"], "unhealthy": []})
+    );
+    drop(prom);
+    let health: Value = ::reqwest::get(format!("http://127.0.0.1:{runner_port}/health"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        health,
+        serde_json::json!({"success": false, "healthy": [], "unhealthy": ["prometheus"]})
+    );
+}
