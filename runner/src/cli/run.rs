@@ -119,10 +119,24 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     // The same clients as `runner serve` would lend the job.
     let services = match &config {
         Some(c) => Services {
-            clients: rt.block_on(Clients::start(&c.clients))?,
+            clients: rt.block_on(Clients::start(
+                &c.clients,
+                &c.runner.sqlite_path,
+                c.runner.sql_caps,
+            ))?,
             ..Services::new(&c.service.settings)
         },
-        None => Services::default(),
+        // No configuration: an in-memory SQLite, so a job's SQL can still be tried out.
+        None => Services {
+            clients: Clients {
+                sql: Some(rt.block_on(crate::clients::sql::sqlite(
+                    Path::new(":memory:"),
+                    runner.sql_caps,
+                ))?),
+                ..Clients::default()
+            },
+            ..Services::default()
+        },
     };
     let sandbox = Sandbox::new(
         SandboxSettings {

@@ -56,7 +56,7 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode> {
 /// `main` listens for signals.
 pub async fn run_service(config: Config, shutdown: CancellationToken) -> Result<()> {
     let runner = &config.runner;
-    let clients = Clients::start(&config.clients).await?;
+    let clients = Clients::start(&config.clients, &runner.sqlite_path, runner.sql_caps).await?;
     let services = Arc::new(Services {
         settings_json: serde_json::Value::Object(config.service.settings.clone()).to_string(),
         clients,

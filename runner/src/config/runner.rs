@@ -38,6 +38,13 @@ struct RawRunner {
     metrics_ttl_s: Option<f64>,
     /// Series one job may hold on `/metrics`; past it a write is refused. Default 10000.
     metrics_series_per_job: Option<usize>,
+    /// The embedded SQLite database used when `mysql` is not configured (relative to the
+    /// configuration directory). Default `tgrun.sqlite3`.
+    sqlite_path: Option<PathBuf>,
+    /// Rows one SQL query may return. Default 100000.
+    sql_max_rows: Option<usize>,
+    /// Bytes one SQL query may return, in MiB. Default 64.
+    sql_max_mb: Option<usize>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -52,6 +59,8 @@ pub struct RunnerSettings {
     pub max_log_bytes: usize,
     pub metrics_ttl: Duration,
     pub metrics_series_per_job: usize,
+    pub sqlite_path: PathBuf,
+    pub sql_caps: crate::clients::Caps,
 }
 
 pub const DEFAULT_PORT: u16 = 8080;
@@ -134,6 +143,11 @@ impl RunnerSettings {
             metrics_series_per_job: raw
                 .metrics_series_per_job
                 .unwrap_or(crate::host::DEFAULT_SERIES_PER_JOB),
+            sqlite_path: dir.join(raw.sqlite_path.unwrap_or_else(|| "tgrun.sqlite3".into())),
+            sql_caps: crate::clients::Caps {
+                max_rows: raw.sql_max_rows.unwrap_or(100_000),
+                max_bytes: raw.sql_max_mb.unwrap_or(64) << 20,
+            },
         })
     }
 }

@@ -1,17 +1,18 @@
-//! `tgrun:job/sql`: needs a database pool, which this runner does not have yet; every call
-//! answers `not-configured`, so no transaction can be opened.
+//! `tgrun:job/sql`: statements through the configured pool (MySQL, or the embedded SQLite).
+//! A transaction is a resource in the run's table: dropped or left open when the run ends,
+//! it rolls back.
 
 use wasmtime::component::Resource;
 
 use crate::bindings::GuestError;
 use crate::bindings::tgrun::job::sql::{ExecResult, Host, HostTransaction, RowSet, Value};
+use crate::clients::{SqlApi, SqlTx};
 use crate::host::not_configured;
 use crate::sandbox::state::RunState;
 
-/// A transaction held for a guest. None can be opened until the SQL client lands.
-#[derive(Debug)]
+/// A transaction held for a guest, on one pooled connection.
 pub struct Transaction {
-    _private: (),
+    inner: Box<dyn SqlTx>,
 }
 
 fn no_sql() -> GuestError {
@@ -21,64 +22,97 @@ fn no_sql() -> GuestError {
     )
 }
 
+impl RunState {
+    fn sql(&self) -> Result<std::sync::Arc<dyn SqlApi>, GuestError> {
+        self.services.clients.sql.clone().ok_or_else(no_sql)
+    }
+}
+
 impl Host for RunState {
     async fn query(
         &mut self,
-        _statement: String,
-        _params: Vec<Value>,
+        statement: String,
+        params: Vec<Value>,
     ) -> wasmtime::Result<Result<RowSet, GuestError>> {
-        Ok(Err(no_sql()))
+        let sql = match self.sql() {
+            Ok(s) => s,
+            Err(e) => return Ok(Err(e)),
+        };
+        Ok(sql.query(&statement, &params).await.map_err(Into::into))
     }
 
     async fn execute(
         &mut self,
-        _statement: String,
-        _params: Vec<Value>,
+        statement: String,
+        params: Vec<Value>,
     ) -> wasmtime::Result<Result<ExecResult, GuestError>> {
-        Ok(Err(no_sql()))
+        let sql = match self.sql() {
+            Ok(s) => s,
+            Err(e) => return Ok(Err(e)),
+        };
+        Ok(sql.execute(&statement, &params).await.map_err(Into::into))
     }
 
     async fn begin(&mut self) -> wasmtime::Result<Result<Resource<Transaction>, GuestError>> {
-        Ok(Err(no_sql()))
+        let sql = match self.sql() {
+            Ok(s) => s,
+            Err(e) => return Ok(Err(e)),
+        };
+        match sql.begin().await {
+            // A full resource table is a limit of the runner: a trap, not the guest's error.
+            Ok(inner) => Ok(Ok(self.table.push(Transaction { inner })?)),
+            Err(e) => Ok(Err(e.into())),
+        }
     }
 }
 
 impl HostTransaction for RunState {
     async fn query(
         &mut self,
-        _tx: Resource<Transaction>,
-        _statement: String,
-        _params: Vec<Value>,
+        tx: Resource<Transaction>,
+        statement: String,
+        params: Vec<Value>,
     ) -> wasmtime::Result<Result<RowSet, GuestError>> {
-        Ok(Err(no_sql()))
+        let tx = self.table.get_mut(&tx)?;
+        Ok(tx
+            .inner
+            .query(&statement, &params)
+            .await
+            .map_err(Into::into))
     }
 
     async fn execute(
         &mut self,
-        _tx: Resource<Transaction>,
-        _statement: String,
-        _params: Vec<Value>,
+        tx: Resource<Transaction>,
+        statement: String,
+        params: Vec<Value>,
     ) -> wasmtime::Result<Result<ExecResult, GuestError>> {
-        Ok(Err(no_sql()))
+        let tx = self.table.get_mut(&tx)?;
+        Ok(tx
+            .inner
+            .execute(&statement, &params)
+            .await
+            .map_err(Into::into))
     }
 
     async fn commit(
         &mut self,
         tx: Resource<Transaction>,
     ) -> wasmtime::Result<Result<(), GuestError>> {
-        self.table.delete(tx)?;
-        Ok(Err(no_sql()))
+        let tx = self.table.delete(tx)?;
+        Ok(tx.inner.commit().await.map_err(Into::into))
     }
 
     async fn rollback(
         &mut self,
         tx: Resource<Transaction>,
     ) -> wasmtime::Result<Result<(), GuestError>> {
-        self.table.delete(tx)?;
-        Ok(Err(no_sql()))
+        let tx = self.table.delete(tx)?;
+        Ok(tx.inner.rollback().await.map_err(Into::into))
     }
 
     async fn drop(&mut self, tx: Resource<Transaction>) -> wasmtime::Result<()> {
+        // Dropping sqlx's transaction rolls it back when its connection returns to the pool.
         self.table.delete(tx)?;
         Ok(())
     }

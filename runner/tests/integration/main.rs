@@ -7,3 +7,4 @@ mod fixtures;
 mod prometheus;
 mod sandbox;
 mod scheduler;
+mod sql;

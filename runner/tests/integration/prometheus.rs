@@ -229,7 +229,7 @@ async fn runner_run_bumps_from_a_real_prometheus_and_health_sees_it() {
         .unwrap();
     assert_eq!(
         health,
-        serde_json::json!({"success": true, "healthy": ["prometheus"], "unhealthy": []})
+        serde_json::json!({"success": true, "healthy": ["prometheus", "sql"], "unhealthy": []})
     );
     drop(prom);
     let health: Value = ::reqwest::get(format!("http://127.0.0.1:{runner_port}/health"))
@@ -240,6 +240,6 @@ async fn runner_run_bumps_from_a_real_prometheus_and_health_sees_it() {
         .unwrap();
     assert_eq!(
         health,
-        serde_json::json!({"success": false, "healthy": [], "unhealthy": ["prometheus"]})
+        serde_json::json!({"success": false, "healthy": ["sql"], "unhealthy": ["prometheus"]})
     );
 }

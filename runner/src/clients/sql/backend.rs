@@ -1,0 +1,156 @@
+//! What differs between MySQL and SQLite: how a WIT value is bound and how a column is
+//! read back into one.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use sqlx::query::Query;
+use sqlx::{Column, Database, MySql, Row, Sqlite, TypeInfo, ValueRef};
+
+use crate::bindings::tgrun::job::sql::Value;
+use crate::clients::ClientError;
+
+pub trait Backend: Database {
+    fn bind<'q>(
+        q: Query<'q, Self, <Self as Database>::Arguments<'q>>,
+        v: &Value,
+    ) -> Result<Query<'q, Self, <Self as Database>::Arguments<'q>>, ClientError>;
+
+    fn decode(row: &Self::Row, i: usize) -> Result<Value, ClientError>;
+
+    /// The id of the last row inserted, from an execute's result.
+    fn last_insert_id(r: &Self::QueryResult) -> Option<u64>;
+
+    /// Rows an execute changed (sqlx has it per database, not on a trait).
+    fn rows_affected(r: &Self::QueryResult) -> u64;
+}
+
+fn to_naive(ms: i64) -> Result<NaiveDateTime, ClientError> {
+    DateTime::<Utc>::from_timestamp_millis(ms)
+        .map(|d| d.naive_utc())
+        .ok_or_else(|| ClientError::InvalidArgument(format!("datetime {ms} ms is out of range")))
+}
+
+fn from_naive(d: NaiveDateTime) -> Value {
+    Value::Datetime(d.and_utc().timestamp_millis())
+}
+
+fn bad_column<R: Row>(row: &R, i: usize, e: sqlx::Error) -> ClientError {
+    let col = row
+        .columns()
+        .get(i)
+        .map(|c| c.name().to_owned())
+        .unwrap_or_default();
+    ClientError::Upstream(format!("reading column '{col}': {e}"))
+}
+
+impl Backend for MySql {
+    fn bind<'q>(
+        q: Query<'q, Self, <Self as Database>::Arguments<'q>>,
+        v: &Value,
+    ) -> Result<Query<'q, Self, <Self as Database>::Arguments<'q>>, ClientError> {
+        Ok(match v {
+            Value::Null => q.bind(None::<i64>),
+            Value::Int(i) => q.bind(*i),
+            Value::Uint(u) => q.bind(*u),
+            Value::Float(f) => q.bind(*f),
+            Value::Text(s) => q.bind(s.clone()),
+            Value::Bytes(b) => q.bind(b.clone()),
+            Value::Datetime(ms) => q.bind(to_naive(*ms)?),
+            Value::Json(j) => q.bind(j.clone()),
+        })
+    }
+
+    fn decode(row: &Self::Row, i: usize) -> Result<Value, ClientError> {
+        let raw = row.try_get_raw(i).map_err(|e| bad_column(row, i, e))?;
+        if raw.is_null() {
+            return Ok(Value::Null);
+        }
+        let ty = raw.type_info().name().to_owned();
+        let get_err = |e| bad_column(row, i, e);
+        Ok(match ty.as_str() {
+            "BOOLEAN" | "TINYINT" | "SMALLINT" | "MEDIUMINT" | "INT" | "BIGINT" | "YEAR" => {
+                Value::Int(row.try_get::<i64, _>(i).map_err(get_err)?)
+            }
+            t if t.ends_with(" UNSIGNED") => {
+                Value::Uint(row.try_get::<u64, _>(i).map_err(get_err)?)
+            }
+            "FLOAT" => Value::Float(f64::from(row.try_get::<f32, _>(i).map_err(get_err)?)),
+            "DOUBLE" => Value::Float(row.try_get::<f64, _>(i).map_err(get_err)?),
+            "DATETIME" | "TIMESTAMP" => {
+                from_naive(row.try_get::<NaiveDateTime, _>(i).map_err(get_err)?)
+            }
+            "JSON" => Value::Json(
+                row.try_get::<serde_json::Value, _>(i)
+                    .map_err(get_err)?
+                    .to_string(),
+            ),
+            "BINARY" | "VARBINARY" | "BLOB" | "TINYBLOB" | "MEDIUMBLOB" | "LONGBLOB" | "BIT"
+            | "GEOMETRY" => Value::Bytes(row.try_get::<Vec<u8>, _>(i).map_err(get_err)?),
+            // Text, DECIMAL, DATE, TIME, ENUM, SET: as text, exactly as the server wrote it.
+            _ => match row.try_get::<String, _>(i) {
+                Ok(s) => Value::Text(s),
+                Err(_) => Value::Bytes(row.try_get::<Vec<u8>, _>(i).map_err(get_err)?),
+            },
+        })
+    }
+
+    fn last_insert_id(r: &Self::QueryResult) -> Option<u64> {
+        Some(r.last_insert_id()).filter(|id| *id != 0)
+    }
+
+    fn rows_affected(r: &Self::QueryResult) -> u64 {
+        r.rows_affected()
+    }
+}
+
+impl Backend for Sqlite {
+    fn bind<'q>(
+        q: Query<'q, Self, <Self as Database>::Arguments<'q>>,
+        v: &Value,
+    ) -> Result<Query<'q, Self, <Self as Database>::Arguments<'q>>, ClientError> {
+        Ok(match v {
+            Value::Null => q.bind(None::<i64>),
+            Value::Int(i) => q.bind(*i),
+            Value::Uint(u) => q.bind(i64::try_from(*u).map_err(|_| {
+                ClientError::InvalidArgument(format!("{u} does not fit SQLite's 64-bit integers"))
+            })?),
+            Value::Float(f) => q.bind(*f),
+            Value::Text(s) => q.bind(s.clone()),
+            Value::Bytes(b) => q.bind(b.clone()),
+            Value::Datetime(ms) => q.bind(to_naive(*ms)?),
+            Value::Json(j) => q.bind(j.clone()),
+        })
+    }
+
+    fn decode(row: &Self::Row, i: usize) -> Result<Value, ClientError> {
+        let raw = row.try_get_raw(i).map_err(|e| bad_column(row, i, e))?;
+        if raw.is_null() {
+            return Ok(Value::Null);
+        }
+        // The declared type where there is one (DATETIME, JSON), else the storage class.
+        let declared = row.columns()[i].type_info().name().to_owned();
+        let stored = raw.type_info().name().to_owned();
+        let get_err = |e| bad_column(row, i, e);
+        Ok(match (declared.as_str(), stored.as_str()) {
+            ("DATETIME" | "TIMESTAMP", "TEXT" | "INTEGER" | "REAL") => {
+                match row.try_get::<NaiveDateTime, _>(i) {
+                    Ok(d) => from_naive(d),
+                    Err(_) => Value::Text(row.try_get::<String, _>(i).map_err(get_err)?),
+                }
+            }
+            (_, "INTEGER" | "BOOLEAN") => Value::Int(row.try_get::<i64, _>(i).map_err(get_err)?),
+            (_, "REAL" | "NUMERIC") => Value::Float(row.try_get::<f64, _>(i).map_err(get_err)?),
+            (_, "BLOB") => Value::Bytes(row.try_get::<Vec<u8>, _>(i).map_err(get_err)?),
+            _ => Value::Text(row.try_get::<String, _>(i).map_err(get_err)?),
+        })
+    }
+
+    fn last_insert_id(r: &Self::QueryResult) -> Option<u64> {
+        u64::try_from(r.last_insert_rowid())
+            .ok()
+            .filter(|id| *id != 0)
+    }
+
+    fn rows_affected(r: &Self::QueryResult) -> u64 {
+        r.rows_affected()
+    }
+}

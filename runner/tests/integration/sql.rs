@@ -1,0 +1,185 @@
+//! SQL from jobs, against the embedded SQLite and the real MariaDB on this machine.
+
+use std::sync::Arc;
+
+use runner::Outcome;
+use runner::clients::{Caps, Clients, sql};
+use runner::host::Services;
+use runner::sandbox::{Sandbox, SandboxSettings};
+use serde_json::json;
+
+use crate::fixtures::{compile, invocation, messages};
+
+fn unique_table() -> String {
+    use std::hash::{BuildHasher, RandomState};
+    format!("t_probe_{:x}", RandomState::new().hash_one(1u8) as u32)
+}
+
+async fn sandbox_with_sql(sql: Arc<dyn runner::clients::SqlApi>) -> Sandbox {
+    let services = Services {
+        clients: Clients {
+            sql: Some(sql),
+            ..Clients::default()
+        },
+        ..Services::default()
+    };
+    Sandbox::new(SandboxSettings::default(), Arc::new(services)).unwrap()
+}
+
+async fn probe(sb: &Sandbox, params: serde_json::Value) -> Vec<String> {
+    let report = sb
+        .run(
+            &compile(sb, "sql_probe"),
+            &invocation("sql_probe", &params.to_string()),
+            false,
+        )
+        .await;
+    assert_eq!(report.outcome, Outcome::Ok, "{:?}", report.logs);
+    messages(&report)
+}
+
+fn value_lines(logs: &[String]) -> Vec<&str> {
+    logs.iter()
+        .filter_map(|l| l.strip_prefix("value: "))
+        .collect()
+}
+
+/// What both databases must agree on, after the typed values.
+fn assert_common(logs: &[String]) {
+    assert!(
+        logs.iter()
+            .any(|l| l.starts_with("inserted: rows 1 id Some(")),
+        "{logs:?}"
+    );
+    assert!(
+        logs.contains(&"columns: i,u,f,s,b,d,j,n".to_owned()),
+        "{logs:?}"
+    );
+    assert!(logs.contains(&"inside: int 1".to_owned()), "{logs:?}");
+    assert!(
+        logs.contains(&"after: committed int 1 rolled int 0 dropped int 0".to_owned()),
+        "{logs:?}"
+    );
+    let error = logs.iter().find(|l| l.starts_with("error: ")).unwrap();
+    assert!(error.starts_with("error: Upstream database: "), "{error}");
+    assert!(
+        error.contains("no_such_table_here"),
+        "the database's own message: {error}"
+    );
+}
+
+#[tokio::test]
+async fn sqlite_round_trips_typed_values_and_transactions() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = sql::sqlite(&dir.path().join("jobs.sqlite3"), Caps::default())
+        .await
+        .unwrap();
+    let sb = sandbox_with_sql(db).await;
+    let t = unique_table();
+    let logs = probe(
+        &sb,
+        json!({"table": t, "ddl": [format!(
+            "CREATE TABLE {t} (id INTEGER PRIMARY KEY AUTOINCREMENT, i INTEGER, u INTEGER, \
+             f REAL, s TEXT, b BLOB, d DATETIME, j JSON, n INTEGER)")]}),
+    )
+    .await;
+    assert_eq!(
+        value_lines(&logs),
+        vec![
+            "int -5",
+            "int 7",
+            "float 2.5",
+            "text héllo",
+            "bytes [0, 1, 255]",
+            "datetime 1700000000000",
+            // SQLite has no JSON type: the document comes back as the text it was stored as.
+            "text {\"a\":1}",
+            "null"
+        ]
+    );
+    assert_common(&logs);
+    let logs = probe(&sb, json!({"table": t, "ddl": [], "count_only": true})).await;
+    assert_eq!(
+        logs,
+        vec!["left_open: int 0"],
+        "a transaction left open rolls back"
+    );
+}
+
+#[tokio::test]
+async fn mariadb_round_trips_typed_values_and_transactions() {
+    let config = json!({"mysql": {"host": "127.0.0.1", "port": 3306, "user": "root",
+                                   "password": "", "database": "test"}});
+    let db = sql::start(
+        config.as_object().unwrap(),
+        std::path::Path::new("/nonexistent"),
+        Caps::default(),
+    )
+    .await
+    .expect("the MariaDB on 127.0.0.1:3306 (user root, database test)");
+    let sb = sandbox_with_sql(db.clone()).await;
+    let t = unique_table();
+    let logs = probe(
+        &sb,
+        json!({"table": t, "ddl": [format!(
+            "CREATE TABLE {t} (id BIGINT UNSIGNED AUTO_INCREMENT PRIMARY KEY, i BIGINT, \
+             u BIGINT UNSIGNED, f DOUBLE, s VARCHAR(100), b VARBINARY(100), d DATETIME(3), \
+             j JSON, n INT)")]}),
+    )
+    .await;
+    let values = value_lines(&logs);
+    assert_eq!(
+        values[..6],
+        [
+            "int -5",
+            "uint 7",
+            "float 2.5",
+            "text héllo",
+            "bytes [0, 1, 255]",
+            "datetime 1700000000000"
+        ]
+    );
+    // MariaDB's JSON is LONGTEXT with a binary (utf8mb4_bin) collation, which the protocol
+    // reports as a blob: the document comes back unchanged, as bytes.
+    assert_eq!(values[6], format!("bytes {:?}", b"{\"a\":1}"));
+    assert_eq!(values[7], "null");
+    assert_common(&logs);
+    let logs = probe(&sb, json!({"table": t, "ddl": [], "count_only": true})).await;
+    assert_eq!(
+        logs,
+        vec!["left_open: int 0"],
+        "a transaction left open rolls back"
+    );
+    db.execute(&format!("DROP TABLE {t}"), &[]).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_query_past_the_row_cap_is_refused() {
+    let db = sql::sqlite(
+        std::path::Path::new(":memory:"),
+        Caps {
+            max_rows: 10,
+            max_bytes: 1 << 20,
+        },
+    )
+    .await
+    .unwrap();
+    let err = db
+        .query(
+            "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 50) SELECT x FROM c",
+            &[],
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, runner::clients::ClientError::LimitExceeded(_)),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("more than 10 rows"), "{err}");
+    let ok = db
+        .query("SELECT 1 AS one UNION ALL SELECT 2", &[])
+        .await
+        .unwrap();
+    assert_eq!(ok.rows.len(), 2);
+    assert_eq!(ok.columns, vec!["one"]);
+}
