@@ -29,3 +29,8 @@ pub mod scheduler;
 pub mod server;
 
 pub use sandbox::outcome::{Outcome, RunReport};
+
+/// The SQL value type of the WIT `sql` interface, for callers of [`clients::SqlApi`].
+pub mod sql_value {
+    pub use crate::bindings::tgrun::job::sql::{ExecResult, RowSet, Value};
+}

@@ -1,8 +1,11 @@
-//! `tgrun:job/api-service`: needs the Terragraph API service client, which this runner
-//! does not have yet; every call answers `not-configured`.
+//! `tgrun:job/api-service`: requests to the Terragraph controllers through the configured
+//! API service client.
+
+use std::time::Duration;
 
 use crate::bindings::GuestError;
 use crate::bindings::tgrun::job::api_service::{Host, NetworkResult};
+use crate::clients::ApiServiceApi;
 use crate::host::not_configured;
 use crate::sandbox::state::RunState;
 
@@ -13,36 +16,77 @@ fn no_api_service() -> GuestError {
     )
 }
 
+fn timeout(ms: Option<u32>) -> Option<Duration> {
+    ms.map(|ms| Duration::from_millis(u64::from(ms)))
+}
+
+impl RunState {
+    fn api_service(&self) -> Result<std::sync::Arc<dyn ApiServiceApi>, GuestError> {
+        self.services
+            .clients
+            .api_service
+            .clone()
+            .ok_or_else(no_api_service)
+    }
+
+    async fn many(
+        &mut self,
+        endpoint: String,
+        params: Vec<(String, String)>,
+        timeout_ms: Option<u32>,
+        all: bool,
+    ) -> Result<Vec<NetworkResult>, GuestError> {
+        let api = self.api_service()?;
+        let answers = api
+            .request_many(&endpoint, &params, timeout(timeout_ms), all)
+            .await?;
+        Ok(answers
+            .into_iter()
+            .map(|(network, r)| NetworkResult {
+                network,
+                response: r.map_err(Into::into),
+            })
+            .collect())
+    }
+}
+
 impl Host for RunState {
     async fn network_names(&mut self) -> wasmtime::Result<Result<Vec<String>, GuestError>> {
-        Ok(Err(no_api_service()))
+        let api = self.api_service();
+        Ok(async move { Ok(api?.network_names().await?) }.await)
     }
 
     async fn request(
         &mut self,
-        _network: String,
-        _endpoint: String,
-        _params: String,
-        _timeout_ms: Option<u32>,
+        network: String,
+        endpoint: String,
+        params: String,
+        timeout_ms: Option<u32>,
     ) -> wasmtime::Result<Result<String, GuestError>> {
-        Ok(Err(no_api_service()))
+        let api = self.api_service();
+        Ok(async move {
+            Ok(api?
+                .request(&network, &endpoint, &params, timeout(timeout_ms))
+                .await?)
+        }
+        .await)
     }
 
     async fn request_all(
         &mut self,
-        _endpoint: String,
-        _params: Vec<(String, String)>,
-        _timeout_ms: Option<u32>,
+        endpoint: String,
+        params: Vec<(String, String)>,
+        timeout_ms: Option<u32>,
     ) -> wasmtime::Result<Result<Vec<NetworkResult>, GuestError>> {
-        Ok(Err(no_api_service()))
+        Ok(self.many(endpoint, params, timeout_ms, true).await)
     }
 
     async fn request_many(
         &mut self,
-        _endpoint: String,
-        _params: Vec<(String, String)>,
-        _timeout_ms: Option<u32>,
+        endpoint: String,
+        params: Vec<(String, String)>,
+        timeout_ms: Option<u32>,
     ) -> wasmtime::Result<Result<Vec<NetworkResult>, GuestError>> {
-        Ok(Err(no_api_service()))
+        Ok(self.many(endpoint, params, timeout_ms, false).await)
     }
 }

@@ -1,6 +1,7 @@
 //! Integration tests: real components from `jobs-wasm/` (built by `make jobs`) run in the
 //! real sandbox, scheduler, CLI and HTTP server.
 
+mod api_service;
 mod cli;
 mod config;
 mod fixtures;
@@ -8,3 +9,4 @@ mod prometheus;
 mod sandbox;
 mod scheduler;
 mod sql;
+mod standin;

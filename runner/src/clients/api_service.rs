@@ -1,0 +1,337 @@
+//! The Terragraph API service client (tglib's `APIServiceClient`): networks discovered from
+//! the NMS, one controller address per network.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use async_trait::async_trait;
+use serde::Deserialize;
+use serde_json::Value;
+use tokio::sync::RwLock;
+
+use super::error::ClientError;
+use super::keycloak::Keycloak;
+use super::prometheus::read_capped;
+
+/// One network's answer, or why it failed.
+pub type NetworkAnswer = (String, Result<String, ClientError>);
+
+#[async_trait]
+pub trait ApiServiceApi: Send + Sync {
+    async fn network_names(&self) -> Result<Vec<String>, ClientError>;
+    /// POSTs `params` (JSON) to `/api/{endpoint}` of one network's controller.
+    async fn request(
+        &self,
+        network: &str,
+        endpoint: &str,
+        params: &str,
+        timeout: Option<Duration>,
+    ) -> Result<String, ClientError>;
+    /// Several networks concurrently: every network (`all`, with `{}` for those missing from
+    /// `params`) or only those in `params`. Each network's answer is kept apart.
+    async fn request_many(
+        &self,
+        endpoint: &str,
+        params: &[(String, String)],
+        timeout: Option<Duration>,
+        all: bool,
+    ) -> Result<Vec<NetworkAnswer>, ClientError>;
+    /// `isCtrlAlive` answers on every network.
+    async fn healthy(&self) -> bool;
+    fn address(&self) -> String;
+}
+
+/// `config.json` → `apiservice`.
+#[derive(Debug, Deserialize)]
+struct Settings {
+    nms: Nms,
+    #[serde(default)]
+    keycloak_enabled: bool,
+    /// Used where tglib's `KEYCLOAK_*` environment variables are unset.
+    keycloak: Option<KeycloakSettings>,
+    /// Time limit of a request without its own, seconds. Default 30.
+    timeout_s: Option<f64>,
+    /// Largest answer accepted, MiB. Default 64.
+    max_response_mb: Option<usize>,
+    /// Seconds between refreshes of the network list. Default 60.
+    refresh_s: Option<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Nms {
+    host: String,
+    port: u16,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct KeycloakSettings {
+    host: Option<String>,
+    realm: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct NetworkEntry {
+    name: String,
+    primary: Primary,
+}
+
+#[derive(Debug, Deserialize)]
+struct Primary {
+    api_ip: String,
+    api_port: u16,
+}
+
+struct Networks {
+    /// Network name → controller base URL.
+    by_name: BTreeMap<String, String>,
+    fetched: Instant,
+}
+
+pub struct HttpApiService {
+    nms_url: String,
+    http: reqwest::Client,
+    keycloak: Option<Keycloak>,
+    networks: RwLock<Networks>,
+    default_timeout: Duration,
+    refresh: Duration,
+    /// Largest answer accepted: a controller's runaway answer must not exhaust the runner.
+    max_bytes: usize,
+}
+
+impl HttpApiService {
+    /// Builds the client and discovers the networks; fails naming the NMS address.
+    pub async fn start(v: &Value) -> Result<Self> {
+        let s: Settings = serde_json::from_value(v.clone()).context(
+            "config.json: 'apiservice' needs {\"nms\": {\"host\": string, \"port\": number}}",
+        )?;
+        let keycloak = if s.keycloak_enabled {
+            let k = s.keycloak.unwrap_or_default();
+            let pick = |env: &str, fallback: Option<String>| {
+                std::env::var(env)
+                    .ok()
+                    .filter(|v| !v.is_empty())
+                    .or(fallback)
+                    .with_context(|| {
+                        format!("keycloak_enabled needs {env} (or apiservice.keycloak)")
+                    })
+            };
+            Some(Keycloak::new(
+                &pick("KEYCLOAK_HOST", k.host)?,
+                &pick("KEYCLOAK_REALM", k.realm)?,
+                &pick("KEYCLOAK_CLIENT_ID", k.client_id)?,
+                &pick("KEYCLOAK_CLIENT_SECRET", k.client_secret)?,
+            ))
+        } else {
+            None
+        };
+        let client = Self {
+            nms_url: format!("http://{}:{}/api/v1/networks", s.nms.host, s.nms.port),
+            http: reqwest::Client::new(),
+            keycloak,
+            networks: RwLock::new(Networks {
+                by_name: BTreeMap::new(),
+                fetched: Instant::now(),
+            }),
+            default_timeout: Duration::from_secs_f64(s.timeout_s.unwrap_or(30.0).max(0.001)),
+            refresh: Duration::from_secs_f64(s.refresh_s.unwrap_or(60.0).max(0.0)),
+            max_bytes: s.max_response_mb.unwrap_or(64) << 20,
+        };
+        let found = client
+            .discover()
+            .await
+            .map_err(|e| anyhow::anyhow!("api-service: {e}"))?;
+        *client.networks.write().await = found;
+        Ok(client)
+    }
+
+    async fn discover(&self) -> Result<Networks, ClientError> {
+        let err = |e: String| ClientError::Upstream(format!("NMS at {}: {e}", self.nms_url));
+        let resp = self
+            .http
+            .get(&self.nms_url)
+            .timeout(self.default_timeout)
+            .send()
+            .await
+            .map_err(|e| err(e.to_string()))?;
+        if !resp.status().is_success() {
+            return Err(err(format!("answered {}", resp.status())));
+        }
+        let body = read_capped(resp, self.max_bytes, &self.nms_url).await?;
+        let list: Vec<NetworkEntry> =
+            serde_json::from_str(&body).map_err(|e| err(format!("unexpected answer: {e}")))?;
+        let by_name = list
+            .into_iter()
+            .map(|n| {
+                let ip = &n.primary.api_ip;
+                let host = if ip.contains(':') {
+                    format!("[{ip}]")
+                } else {
+                    ip.clone()
+                };
+                (n.name, format!("http://{host}:{}", n.primary.api_port))
+            })
+            .collect();
+        Ok(Networks {
+            by_name,
+            fetched: Instant::now(),
+        })
+    }
+
+    /// The network list, refreshed from the NMS when older than `refresh_s`. A failed
+    /// refresh keeps the last list (and is logged): the controllers may still answer.
+    async fn networks(&self) -> BTreeMap<String, String> {
+        {
+            let n = self.networks.read().await;
+            if n.fetched.elapsed() < self.refresh {
+                return n.by_name.clone();
+            }
+        }
+        let mut n = self.networks.write().await;
+        if n.fetched.elapsed() >= self.refresh {
+            match self.discover().await {
+                Ok(found) => *n = found,
+                Err(e) => {
+                    tracing::warn!("keeping the last network list: {e}");
+                    n.fetched = Instant::now();
+                }
+            }
+        }
+        n.by_name.clone()
+    }
+
+    async fn post(
+        &self,
+        network: &str,
+        base: &str,
+        endpoint: &str,
+        params: &str,
+        timeout: Duration,
+    ) -> Result<String, ClientError> {
+        let url = format!("{base}/api/{endpoint}");
+        let mut req = self
+            .http
+            .post(&url)
+            .timeout(timeout)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(params.to_owned());
+        if let Some(k) = &self.keycloak {
+            req = req.bearer_auth(k.token().await?);
+        }
+        let resp = req.send().await.map_err(|e| {
+            let why = if e.is_timeout() {
+                format!("timed out after {timeout:?}")
+            } else {
+                e.to_string()
+            };
+            ClientError::Upstream(format!("network '{network}' ({url}): {why}"))
+        })?;
+        let status = resp.status();
+        let body = read_capped(resp, self.max_bytes, &url).await?;
+        if !status.is_success() {
+            let excerpt: String = body.chars().take(200).collect();
+            return Err(ClientError::Upstream(format!(
+                "network '{network}' ({url}) answered {status}: {excerpt}"
+            )));
+        }
+        Ok(body)
+    }
+}
+
+fn check_json(params: &str) -> Result<(), ClientError> {
+    serde_json::from_str::<Value>(params)
+        .map(|_| ())
+        .map_err(|e| ClientError::InvalidArgument(format!("params are not JSON: {e}")))
+}
+
+#[async_trait]
+impl ApiServiceApi for HttpApiService {
+    async fn network_names(&self) -> Result<Vec<String>, ClientError> {
+        Ok(self.networks().await.into_keys().collect())
+    }
+
+    async fn request(
+        &self,
+        network: &str,
+        endpoint: &str,
+        params: &str,
+        timeout: Option<Duration>,
+    ) -> Result<String, ClientError> {
+        check_json(params)?;
+        let networks = self.networks().await;
+        let base = networks.get(network).ok_or_else(|| {
+            ClientError::InvalidArgument(format!(
+                "unknown network '{network}' (known: {})",
+                networks.keys().cloned().collect::<Vec<_>>().join(", ")
+            ))
+        })?;
+        self.post(
+            network,
+            base,
+            endpoint,
+            params,
+            timeout.unwrap_or(self.default_timeout),
+        )
+        .await
+    }
+
+    async fn request_many(
+        &self,
+        endpoint: &str,
+        params: &[(String, String)],
+        timeout: Option<Duration>,
+        all: bool,
+    ) -> Result<Vec<NetworkAnswer>, ClientError> {
+        for (_, p) in params {
+            check_json(p)?;
+        }
+        let networks = self.networks().await;
+        let given: BTreeMap<&str, &str> = params
+            .iter()
+            .map(|(n, p)| (n.as_str(), p.as_str()))
+            .collect();
+        let targets: Vec<(String, String)> = if all {
+            networks
+                .keys()
+                .map(|n| {
+                    (
+                        n.clone(),
+                        given.get(n.as_str()).unwrap_or(&"{}").to_string(),
+                    )
+                })
+                .collect()
+        } else {
+            params.to_vec()
+        };
+        let timeout = timeout.unwrap_or(self.default_timeout);
+        let calls = targets.into_iter().map(|(network, p)| {
+            let base = networks.get(&network).cloned();
+            async move {
+                let answer = match base {
+                    Some(base) => self.post(&network, &base, endpoint, &p, timeout).await,
+                    None => Err(ClientError::InvalidArgument(format!(
+                        "unknown network '{network}'"
+                    ))),
+                };
+                (network, answer)
+            }
+        });
+        Ok(futures_util::future::join_all(calls).await)
+    }
+
+    async fn healthy(&self) -> bool {
+        match self
+            .request_many("isCtrlAlive", &[], Some(Duration::from_secs(5)), true)
+            .await
+        {
+            Ok(answers) => answers.iter().all(|(_, r)| r.is_ok()),
+            Err(_) => false,
+        }
+    }
+
+    fn address(&self) -> String {
+        self.nms_url.clone()
+    }
+}

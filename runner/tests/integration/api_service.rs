@@ -1,0 +1,311 @@
+//! The API service client against the stand-in controllers, and the Topology Fetcher
+//! (`save_topology`) end to end into the real MariaDB and the embedded SQLite.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use runner::Outcome;
+use runner::clients::{ApiServiceApi, Caps, ClientError, Clients, HttpApiService, SqlApi, sql};
+use runner::host::Services;
+use runner::sandbox::{Sandbox, SandboxSettings};
+use runner::sql_value::Value;
+use serde_json::{Value as Json, json};
+
+use crate::fixtures::{compile, config_dir, invocation};
+use crate::standin::{Kind, StandIn, by_network};
+
+async fn client(standin: &StandIn, keycloak: bool) -> HttpApiService {
+    HttpApiService::start(&standin.config(keycloak))
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn request_all_keeps_each_networks_answer() {
+    let s = StandIn::start(
+        &[
+            ("net_a", Kind::Good),
+            ("net_b", Kind::Good),
+            ("net_slow", Kind::Slow),
+            ("net_fail", Kind::Failing),
+        ],
+        false,
+    )
+    .await;
+    let api = client(&s, false).await;
+    assert_eq!(
+        api.network_names().await.unwrap(),
+        vec!["net_a", "net_b", "net_fail", "net_slow"]
+    );
+    let answers = api
+        .request_many("getTopology", &[], Some(Duration::from_millis(500)), true)
+        .await
+        .unwrap();
+    let get = |n: &str| {
+        answers
+            .iter()
+            .find(|(name, _)| name == n)
+            .unwrap()
+            .1
+            .clone()
+    };
+    let a: Json = serde_json::from_str(&get("net_a").unwrap()).unwrap();
+    assert_eq!(a["name"], "net_a");
+    let b: Json = serde_json::from_str(&get("net_b").unwrap()).unwrap();
+    assert_eq!(b["name"], "net_b");
+    let slow = get("net_slow").unwrap_err().to_string();
+    assert!(
+        slow.contains("net_slow") && slow.contains("timed out"),
+        "{slow}"
+    );
+    let fail = get("net_fail").unwrap_err().to_string();
+    assert!(
+        fail.contains("500") && fail.contains("controller exploded"),
+        "{fail}"
+    );
+    // Every network got `{}` as params (tglib's request_all default).
+    assert!(
+        s.requests()
+            .iter()
+            .all(|(_, e, _, body)| e == "getTopology" && *body == json!({}))
+    );
+}
+
+#[tokio::test]
+async fn request_many_asks_only_the_named_networks_with_their_params() {
+    let s = StandIn::start(&[("net_a", Kind::Good), ("net_b", Kind::Good)], false).await;
+    let api = client(&s, false).await;
+    let answers = api
+        .request_many(
+            "getNodes",
+            &[("net_b".into(), r#"{"x": 1}"#.into())],
+            None,
+            false,
+        )
+        .await
+        .unwrap();
+    assert_eq!(answers.len(), 1);
+    let answer: Json = serde_json::from_str(answers[0].1.as_ref().unwrap()).unwrap();
+    assert_eq!(answer, json!({"endpoint": "getNodes", "params": {"x": 1}}));
+    assert_eq!(
+        by_network(&s.requests()).keys().collect::<Vec<_>>(),
+        vec!["net_b"]
+    );
+
+    let err = api
+        .request("net_zz", "getTopology", "{}", None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ClientError::InvalidArgument(_)), "{err:?}");
+    assert!(
+        err.to_string()
+            .contains("unknown network 'net_zz' (known: net_a, net_b)"),
+        "{err}"
+    );
+    let err = api
+        .request("net_a", "getTopology", "{not json", None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ClientError::InvalidArgument(_)), "{err:?}");
+}
+
+#[tokio::test]
+async fn keycloak_tokens_are_fetched_sent_and_refreshed_before_expiry() {
+    let s = StandIn::start(&[("net_a", Kind::Good)], true).await;
+    let api = client(&s, true).await;
+    api.request("net_a", "getTopology", "{}", None)
+        .await
+        .unwrap();
+    api.request("net_a", "getTopology", "{}", None)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.seen.tokens_issued.load(Ordering::SeqCst),
+        1,
+        "a live token is reused"
+    );
+    // Tokens live 1 s; the stand-in accepts only the latest one.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    api.request("net_a", "getTopology", "{}", None)
+        .await
+        .unwrap();
+    assert_eq!(s.seen.tokens_issued.load(Ordering::SeqCst), 2);
+    let tokens: Vec<String> = s.requests().into_iter().map(|(_, _, t, _)| t).collect();
+    assert_eq!(tokens, vec!["token-1", "token-1", "token-2"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_cannot_start_names_itself_and_the_address() {
+    let port = crate::prometheus::free_port();
+    let err = HttpApiService::start(&json!({"nms": {"host": "127.0.0.1", "port": port}}))
+        .await
+        .err()
+        .expect("no NMS there")
+        .to_string();
+    assert!(err.contains("api-service"), "{err}");
+    assert!(
+        err.contains(&format!("127.0.0.1:{port}/api/v1/networks")),
+        "{err}"
+    );
+
+    let dir = config_dir(r#"{"pipelines": {}}"#, &[]);
+    std::fs::write(
+        dir.path().join("config.json"),
+        json!({"apiservice": {"nms": {"host": "127.0.0.1", "port": port}}}).to_string(),
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_runner"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--config-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains("api-service") && text.contains(&format!("127.0.0.1:{port}")),
+        "{text}"
+    );
+}
+
+/// Runs `save_topology` against `standin` with `db`; returns the outcome and the rows it
+/// wrote for its run (network name, topology JSON).
+async fn save_topology(standin: &StandIn, db: Arc<dyn SqlApi>) -> (Outcome, Vec<(String, Json)>) {
+    let services = Services {
+        clients: Clients {
+            api_service: Some(Arc::new(client(standin, false).await)),
+            sql: Some(db.clone()),
+            ..Clients::default()
+        },
+        ..Services::default()
+    };
+    let sb = Sandbox::new(SandboxSettings::default(), Arc::new(services)).unwrap();
+    let mut inv = invocation("save_topology", "{}");
+    // A start time of its own, to find this run's rows among earlier runs'.
+    inv.scheduled_ms = runner::scheduler::unix_ms() / 1000 * 1000;
+    let report = sb.run(&compile(&sb, "save_topology"), &inv, false).await;
+    let rows = db
+        .query(
+            "SELECT network_name, topology FROM topology WHERE last_updated = ? ORDER BY network_name",
+            &[Value::Datetime(inv.scheduled_ms)],
+        )
+        .await
+        .unwrap();
+    let rows = rows
+        .rows
+        .into_iter()
+        .map(|r| {
+            let text = match &r[1] {
+                Value::Text(s) | Value::Json(s) => s.clone(),
+                Value::Bytes(b) => String::from_utf8(b.clone()).unwrap(),
+                other => panic!("{other:?}"),
+            };
+            let Value::Text(name) = &r[0] else {
+                panic!("{:?}", r[0])
+            };
+            (name.clone(), serde_json::from_str(&text).unwrap())
+        })
+        .collect();
+    (report.outcome, rows)
+}
+
+async fn mariadb() -> Arc<dyn SqlApi> {
+    let config = json!({"mysql": {"host": "127.0.0.1", "port": 3306, "database": "test"}});
+    sql::start(
+        config.as_object().unwrap(),
+        std::path::Path::new("/unused"),
+        Caps::default(),
+    )
+    .await
+    .expect("the MariaDB on 127.0.0.1:3306")
+}
+
+fn assert_two_topologies(rows: &[(String, Json)]) {
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!(rows[0].0, "net_a");
+    assert_eq!(rows[0].1["nodes"][0]["name"], "net_a-node1");
+    assert_eq!(rows[1].0, "net_b");
+    assert_eq!(rows[1].1["name"], "net_b");
+}
+
+#[tokio::test]
+async fn the_topology_fetcher_saves_one_row_per_network_into_mariadb() {
+    let s = StandIn::start(&[("net_a", Kind::Good), ("net_b", Kind::Good)], false).await;
+    let (outcome, rows) = save_topology(&s, mariadb().await).await;
+    assert_eq!(outcome, Outcome::Ok);
+    assert_two_topologies(&rows);
+}
+
+#[tokio::test]
+async fn the_topology_fetcher_saves_one_row_per_network_into_sqlite() {
+    let s = StandIn::start(&[("net_a", Kind::Good), ("net_b", Kind::Good)], false).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = sql::sqlite(&dir.path().join("t.sqlite3"), Caps::default())
+        .await
+        .unwrap();
+    let (outcome, rows) = save_topology(&s, db).await;
+    assert_eq!(outcome, Outcome::Ok);
+    assert_two_topologies(&rows);
+}
+
+#[tokio::test]
+async fn a_failing_network_does_not_lose_the_others_topologies() {
+    let s = StandIn::start(
+        &[
+            ("net_a", Kind::Good),
+            ("net_b", Kind::Good),
+            ("net_fail", Kind::Failing),
+        ],
+        false,
+    )
+    .await;
+    let (outcome, rows) = save_topology(&s, mariadb().await).await;
+    let Outcome::Error { message, .. } = &outcome else {
+        panic!("{outcome:?}")
+    };
+    assert!(message.contains("no topology from: net_fail"), "{message}");
+    assert_two_topologies(&rows);
+}
+
+// Several threads: the stand-in must answer while this thread waits for the child.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runner_run_fetches_topologies_into_the_embedded_sqlite() {
+    let s = StandIn::start(&[("net_a", Kind::Good), ("net_b", Kind::Good)], false).await;
+    let dir = config_dir(
+        r#"{"pipelines": {"topology": {"period_s": 600, "jobs": [
+            {"name": "save_topology", "enabled": true}]}}}"#,
+        &["save_topology"],
+    );
+    std::fs::write(
+        dir.path().join("config.json"),
+        json!({"apiservice": s.config(false)}).to_string(),
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_runner"))
+        .args(["run", "save_topology", "--config-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The embedded default database is a file in the configuration directory.
+    let db = sql::sqlite(&dir.path().join("tgrun.sqlite3"), Caps::default())
+        .await
+        .unwrap();
+    let rows = db
+        .query(
+            "SELECT network_name FROM topology ORDER BY network_name",
+            &[],
+        )
+        .await
+        .unwrap();
+    let names: Vec<String> = rows.rows.iter().map(|r| format!("{:?}", r[0])).collect();
+    assert_eq!(
+        names,
+        vec![r#"Value::Text("net_a")"#, r#"Value::Text("net_b")"#]
+    );
+}
