@@ -18,6 +18,8 @@ pub enum ErrorKind {
     Upstream,
     /// A per-run cap of the runner was hit.
     LimitExceeded,
+    /// The job's `capabilities` do not include this client.
+    NotPermitted,
     /// The job's own failure.
     Failed,
 }
@@ -60,6 +62,7 @@ impl Error {
             W::InvalidArgument(m) => Self::new(ErrorKind::InvalidArgument, m),
             W::Upstream(m) => Self::new(ErrorKind::Upstream, m),
             W::LimitExceeded(m) => Self::new(ErrorKind::LimitExceeded, m),
+            W::NotPermitted(m) => Self::new(ErrorKind::NotPermitted, m),
             W::Failed(m) => Self::new(ErrorKind::Failed, m),
         }
     }
@@ -71,6 +74,7 @@ impl Error {
             ErrorKind::InvalidArgument => W::InvalidArgument(self.message),
             ErrorKind::Upstream => W::Upstream(self.message),
             ErrorKind::LimitExceeded => W::LimitExceeded(self.message),
+            ErrorKind::NotPermitted => W::NotPermitted(self.message),
             ErrorKind::Failed => W::Failed(self.message),
         }
     }

@@ -42,6 +42,7 @@ fn fresh_instance_cost(rt: &tokio::runtime::Runtime) {
             timeout: Duration::from_secs(10),
             memory_bytes: 64 << 20,
         },
+        grants: runner::host::Capabilities::ALL,
     };
     let n = 20_000;
     let samples = rt.block_on(async {

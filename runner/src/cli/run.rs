@@ -9,7 +9,7 @@ use anyhow::{Context, Result, bail};
 
 use crate::clients::Clients;
 use crate::config::{self, Config, RunnerSettings, SERVICE_FILE};
-use crate::host::Services;
+use crate::host::{Capabilities, Services};
 use crate::sandbox::outcome::RunReport;
 use crate::sandbox::run::{Invocation, RunLimits};
 use crate::sandbox::{Sandbox, SandboxSettings};
@@ -162,6 +162,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         scheduled_ms: unix_ms(),
         params: params.into(),
         limits,
+        grants: spec.as_ref().map_or(Capabilities::ALL, |s| s.grants),
     };
     let report = rt.block_on(sandbox.run(&component, &inv, false));
     print_report(&report, &path);

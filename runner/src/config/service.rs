@@ -20,6 +20,7 @@ use serde_json::{Map, Value};
 use super::error::ConfigError;
 use super::runner::RunnerSettings;
 use super::values::{kind, unknown_keys};
+use crate::host::Capabilities;
 use crate::sandbox::run::RunLimits;
 
 /// Most consumers a runner may have: each may hold a sandbox instance at once.
@@ -33,7 +34,14 @@ pub const MIN_PERIOD: Duration = Duration::from_millis(1);
 
 const TOP_KEYS: &[&str] = &["num_consumers", "pipelines", "overrides"];
 const PIPELINE_KEYS: &[&str] = &["period", "period_s", "jobs"];
-const JOB_KEYS: &[&str] = &["name", "enabled", "params", "timeout_s", "memory_mb"];
+const JOB_KEYS: &[&str] = &[
+    "name",
+    "enabled",
+    "params",
+    "timeout_s",
+    "memory_mb",
+    "capabilities",
+];
 
 #[derive(Debug, Clone)]
 pub struct ServiceConfig {
@@ -59,6 +67,8 @@ pub struct JobSpec {
     /// The job's params, serialised once as a JSON object.
     pub params: Arc<str>,
     pub limits: RunLimits,
+    /// The clients the job may call (`capabilities`; all when absent).
+    pub grants: Capabilities,
 }
 
 /// The raw file split into what the runner uses; defaults for job limits come later,
@@ -277,8 +287,24 @@ fn job(
             }
         },
     };
+    let grants = match obj.get("capabilities") {
+        None => Capabilities::ALL,
+        Some(Value::Array(items)) => {
+            let names: Option<Vec<&str>> = items.iter().map(Value::as_str).collect();
+            let names =
+                names.ok_or_else(|| bad("'capabilities' must be an array of strings".into()))?;
+            Capabilities::from_names(names).map_err(|e| bad(format!("'capabilities': {e}")))?
+        }
+        Some(other) => {
+            return Err(bad(format!(
+                "'capabilities' must be an array such as [\"prometheus\", \"sql\"], found {}",
+                kind(other)
+            )));
+        }
+    };
     Ok(JobSpec {
         name: name.into(),
+        grants,
         enabled,
         params: params.into(),
         limits: RunLimits {

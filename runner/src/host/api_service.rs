@@ -6,7 +6,7 @@ use std::time::Duration;
 use crate::bindings::GuestError;
 use crate::bindings::tgrun::job::api_service::{Host, NetworkResult};
 use crate::clients::ApiServiceApi;
-use crate::host::not_configured;
+use crate::host::{not_configured, not_permitted};
 use crate::sandbox::state::RunState;
 
 fn no_api_service() -> GuestError {
@@ -22,6 +22,9 @@ fn timeout(ms: Option<u32>) -> Option<Duration> {
 
 impl RunState {
     fn api_service(&self) -> Result<std::sync::Arc<dyn ApiServiceApi>, GuestError> {
+        if !self.grants.api_service {
+            return Err(not_permitted("api-service"));
+        }
         self.services
             .clients
             .api_service

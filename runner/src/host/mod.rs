@@ -57,6 +57,55 @@ impl Services {
     }
 }
 
+/// The clients a job may call: its `capabilities` in `service_config.json`, or all of them
+/// when it lists none (as tglib, where every job could use every client).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capabilities {
+    pub prometheus: bool,
+    pub api_service: bool,
+    pub sql: bool,
+}
+
+impl Capabilities {
+    pub const ALL: Self = Self {
+        prometheus: true,
+        api_service: true,
+        sql: true,
+    };
+    /// The names a job may list.
+    pub const NAMES: &[&str] = &["prometheus", "api-service", "sql"];
+
+    /// From a job's list; an unknown name is an error naming it.
+    pub fn from_names<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<Self, String> {
+        let mut c = Self {
+            prometheus: false,
+            api_service: false,
+            sql: false,
+        };
+        for name in names {
+            match name {
+                "prometheus" => c.prometheus = true,
+                "api-service" | "apiservice" => c.api_service = true,
+                "sql" | "mysql" => c.sql = true,
+                other => {
+                    return Err(format!(
+                        "unknown capability '{other}' (known: {})",
+                        Self::NAMES.join(", ")
+                    ));
+                }
+            }
+        }
+        Ok(c)
+    }
+}
+
+/// The error a guest sees when it calls a client its `capabilities` do not list.
+pub(crate) fn not_permitted(capability: &str) -> GuestError {
+    GuestError::NotPermitted(format!(
+        "this job may not use {capability}: add \"{capability}\" to its \"capabilities\" in service_config.json"
+    ))
+}
+
 /// The error a guest sees when it calls a client the runner was not configured with.
 pub(crate) fn not_configured(capability: &str, how: &str) -> GuestError {
     GuestError::NotConfigured(format!(

@@ -5,7 +5,7 @@ use crate::bindings::GuestError;
 use crate::bindings::tgrun::job::prometheus::{Host, Metric, Range};
 use crate::clients::PrometheusApi;
 use crate::clients::range::{drop_stale_and_held, duration_seconds};
-use crate::host::not_configured;
+use crate::host::{not_configured, not_permitted};
 use crate::metrics::Sample;
 use crate::sandbox::state::RunState;
 
@@ -96,6 +96,9 @@ async fn range_raw(
 
 impl RunState {
     fn prometheus(&self) -> Result<std::sync::Arc<dyn PrometheusApi>, GuestError> {
+        if !self.grants.prometheus {
+            return Err(not_permitted("prometheus"));
+        }
         self.services
             .clients
             .prometheus
@@ -161,6 +164,9 @@ impl Host for RunState {
         &mut self,
         metrics: Vec<Metric>,
     ) -> wasmtime::Result<Result<(), GuestError>> {
+        if !self.grants.prometheus {
+            return Ok(Err(not_permitted("prometheus")));
+        }
         // The whole batch is checked before any of it is kept: a bad batch writes nothing.
         if let Err(e) = metrics.iter().try_for_each(validate) {
             return Ok(Err(e));

@@ -7,7 +7,7 @@ use wasmtime::component::Resource;
 use crate::bindings::GuestError;
 use crate::bindings::tgrun::job::sql::{ExecResult, Host, HostTransaction, RowSet, Value};
 use crate::clients::{SqlApi, SqlTx};
-use crate::host::not_configured;
+use crate::host::{not_configured, not_permitted};
 use crate::sandbox::state::RunState;
 
 /// A transaction held for a guest, on one pooled connection.
@@ -24,6 +24,9 @@ fn no_sql() -> GuestError {
 
 impl RunState {
     fn sql(&self) -> Result<std::sync::Arc<dyn SqlApi>, GuestError> {
+        if !self.grants.sql {
+            return Err(not_permitted("sql"));
+        }
         self.services.clients.sql.clone().ok_or_else(no_sql)
     }
 }

@@ -15,6 +15,7 @@ use super::outcome::{Outcome, RunReport, WrittenMetric};
 use super::output::CappedOutput;
 use super::state::RunState;
 use crate::bindings::{GuestError, RunContext};
+use crate::host::Capabilities;
 
 /// Limits of one run, from the job's configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +36,8 @@ pub struct Invocation {
     /// The job's params as a JSON object.
     pub params: Arc<str>,
     pub limits: RunLimits,
+    /// The clients the job may call.
+    pub grants: Capabilities,
 }
 
 /// How long past the deadline a run may still take before it is dropped from outside:
@@ -74,6 +77,7 @@ impl Sandbox {
         let memory_limit = usize::try_from(inv.limits.memory_bytes).unwrap_or(usize::MAX);
         let state = RunState {
             job: inv.job.to_string(),
+            grants: inv.grants,
             wasi,
             table: ResourceTable::new(),
             limiter: MemoryLimiter::new(memory_limit),
@@ -210,6 +214,7 @@ fn guest_error_parts(e: GuestError) -> (&'static str, String) {
         GuestError::InvalidArgument(m) => ("invalid-argument", m),
         GuestError::Upstream(m) => ("upstream", m),
         GuestError::LimitExceeded(m) => ("limit-exceeded", m),
+        GuestError::NotPermitted(m) => ("not-permitted", m),
         GuestError::Failed(m) => ("failed", m),
     }
 }

@@ -7,11 +7,13 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::journal::Journal;
 use super::limits::MemoryLimiter;
-use crate::host::Services;
+use crate::host::{Capabilities, Services};
 
 pub struct RunState {
     /// The job this run belongs to (owner of the metrics it writes).
     pub(crate) job: String,
+    /// The clients this run may call (the job's `capabilities`).
+    pub(crate) grants: Capabilities,
     pub(crate) wasi: WasiCtx,
     pub(crate) table: ResourceTable,
     pub(crate) limiter: MemoryLimiter,

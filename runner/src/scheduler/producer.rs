@@ -41,6 +41,7 @@ pub async fn produce(
                 scheduled_ms: start_time_ms,
                 params: job.params.clone(),
                 limits: job.limits,
+                grants: job.grants,
             };
             match queue.try_send(inv) {
                 Ok(()) => enqueued += 1,

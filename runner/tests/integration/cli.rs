@@ -202,3 +202,22 @@ async fn serve_answers_status_runs_jobs_and_stops_on_sigterm() {
     };
     assert!(status.success(), "exit status {status}");
 }
+
+#[test]
+fn run_honours_the_jobs_capabilities() {
+    let dir = config_dir(
+        r#"{"pipelines": {"p": {"period": 60, "jobs": [
+            {"name": "echo", "enabled": true, "capabilities": ["sql"]}]}}}"#,
+        &["echo"],
+    );
+    let (code, text) = output(
+        runner()
+            .args(["run", "echo", "--config-dir"])
+            .arg(dir.path()),
+    );
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("outcome:  error (not-permitted: this job may not use prometheus"),
+        "{text}"
+    );
+}

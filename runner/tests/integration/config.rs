@@ -221,3 +221,29 @@ fn an_unknown_runner_setting_is_an_error() {
         "{err}"
     );
 }
+
+#[test]
+fn capabilities_are_read_and_checked() {
+    let c = load(
+        r#"{"pipelines": {"p": {"period": 1, "jobs": [
+        {"name": "a", "capabilities": ["prometheus", "sql"]}, {"name": "b"}]}}}"#,
+    )
+    .unwrap();
+    let jobs = &c.service.pipelines[0].jobs;
+    assert!(jobs[0].grants.prometheus && jobs[0].grants.sql && !jobs[0].grants.api_service);
+    assert_eq!(
+        jobs[1].grants,
+        runner::host::Capabilities::ALL,
+        "no list: every client"
+    );
+
+    let err = load(
+        r#"{"pipelines": {"p": {"period": 1, "jobs": [
+        {"name": "a", "capabilities": ["prometheus", "kafka"]}]}}}"#,
+    )
+    .unwrap_err();
+    assert!(
+        err.contains("job 'a'") && err.contains("unknown capability 'kafka'"),
+        "{err}"
+    );
+}

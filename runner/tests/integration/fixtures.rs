@@ -49,6 +49,7 @@ pub fn invocation(job: &str, params: &str) -> Invocation {
             timeout: Duration::from_secs(10),
             memory_bytes: 64 << 20,
         },
+        grants: runner::host::Capabilities::ALL,
     }
 }
 

@@ -300,3 +300,24 @@ fn check_explains_what_does_not_fit() {
             .any(|i| i.starts_with("tgrun:job/prometheus"))
     );
 }
+
+#[tokio::test]
+async fn a_job_may_call_only_the_clients_it_lists() {
+    let sb = sandbox();
+    let echo = compile(&sb, "echo");
+    let mut inv = invocation("echo", "{}");
+    inv.grants = runner::host::Capabilities::from_names(["sql"]).unwrap();
+    let report = sb.run(&echo, &inv, false).await;
+    let Outcome::Error { kind, message } = &report.outcome else {
+        panic!("expected an error, got {:?}", report.outcome);
+    };
+    assert_eq!(kind, "not-permitted");
+    assert!(message.contains("may not use prometheus"), "{message}");
+    assert!(report.metrics.is_empty(), "nothing was written");
+
+    // Listed (or no list at all): the same call goes through.
+    inv.grants = runner::host::Capabilities::from_names(["prometheus"]).unwrap();
+    assert_eq!(sb.run(&echo, &inv, false).await.outcome, Outcome::Ok);
+    inv.grants = runner::host::Capabilities::ALL;
+    assert_eq!(sb.run(&echo, &inv, false).await.outcome, Outcome::Ok);
+}
