@@ -90,53 +90,215 @@ pub struct Sample {
     pub value: f64,
 }
 
-/// Prometheus' answer to a query, as JSON, with typed accessors.
+/// One series of a range vector (matrix).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    pub labels: BTreeMap<String, String>,
+    /// `(seconds since the Unix epoch, value)` in time order.
+    pub values: Vec<(f64, f64)>,
+}
+
+/// Prometheus' answer to a query: the JSON as is ([`Response::raw`]) with typed accessors.
 #[derive(Debug, Clone)]
 pub struct Response(pub Value);
 
 impl Response {
+    /// The JSON exactly as Prometheus answered.
+    pub fn raw(&self) -> &Value {
+        &self.0
+    }
+
     /// `status` of the answer (`success` or `error`).
     pub fn status(&self) -> &str {
         self.0["status"].as_str().unwrap_or("")
     }
 
-    /// The result as an instant vector; an error if the answer is not a vector.
-    pub fn vector(&self) -> Result<Vec<Sample>> {
+    fn data_of(&self, kind: &str) -> Result<&Value> {
         if self.status() != "success" {
             return Err(Error::msg(format!("prometheus answered: {}", self.0)));
         }
         let data = &self.0["data"];
-        if data["resultType"] != "vector" {
+        if data["resultType"] != kind {
             return Err(Error::msg(format!(
-                "expected a vector, got {}",
+                "expected a {kind}, got {}",
                 data["resultType"]
             )));
         }
-        let items = data["result"].as_array().cloned().unwrap_or_default();
+        Ok(&data["result"])
+    }
+
+    /// The result as an instant vector; an error if it is not one.
+    pub fn vector(&self) -> Result<Vec<Sample>> {
+        let items = self
+            .data_of("vector")?
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         items.iter().map(parse_sample).collect()
+    }
+
+    /// The result as a range vector (from the range queries); an error if it is not one.
+    pub fn matrix(&self) -> Result<Vec<Series>> {
+        let items = self
+            .data_of("matrix")?
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        items
+            .iter()
+            .map(|item| {
+                let values = item["values"]
+                    .as_array()
+                    .map(|vs| vs.iter().map(pair).collect::<Result<Vec<_>>>())
+                    .transpose()?
+                    .unwrap_or_default();
+                Ok(Series {
+                    labels: labels(item),
+                    values,
+                })
+            })
+            .collect()
+    }
+
+    /// The result as a scalar `(time, value)`; an error if it is not one.
+    pub fn scalar(&self) -> Result<(f64, f64)> {
+        pair(self.data_of("scalar")?)
     }
 }
 
-fn parse_sample(item: &Value) -> Result<Sample> {
-    let labels = item["metric"]
+fn labels(item: &Value) -> BTreeMap<String, String> {
+    item["metric"]
         .as_object()
         .map(|m| {
             m.iter()
                 .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
                 .collect()
         })
-        .unwrap_or_default();
-    let pair = &item["value"];
-    let time = pair[0].as_f64().unwrap_or(f64::NAN);
-    let value = pair[1]
-        .as_str()
-        .and_then(|s| s.parse::<f64>().ok())
-        .ok_or_else(|| Error::msg(format!("sample without a numeric value: {item}")))?;
+        .unwrap_or_default()
+}
+
+/// `[time, "value"]` as Prometheus writes a sample.
+fn pair(v: &Value) -> Result<(f64, f64)> {
+    let time = v[0].as_f64();
+    let value = v[1].as_str().and_then(|s| parse_value(s));
+    match (time, value) {
+        (Some(t), Some(x)) => Ok((t, x)),
+        _ => Err(Error::msg(format!("not a sample: {v}"))),
+    }
+}
+
+/// Prometheus' float text, including `NaN`, `+Inf` and `-Inf`.
+fn parse_value(s: &str) -> Option<f64> {
+    match s {
+        "+Inf" => Some(f64::INFINITY),
+        "-Inf" => Some(f64::NEG_INFINITY),
+        _ => s.parse().ok(),
+    }
+}
+
+fn parse_sample(item: &Value) -> Result<Sample> {
+    let (time, value) = pair(&item["value"])?;
     Ok(Sample {
-        labels,
+        labels: labels(item),
         time,
         value,
     })
+}
+
+/// tglib's `duration2seconds`: `"2m"` → 120. A whole number and one unit of `s`, `m`, `h`,
+/// `d`, `w`.
+pub fn duration_seconds(duration: &str) -> Result<u64> {
+    let bad = || {
+        Error::new(
+            crate::ErrorKind::InvalidArgument,
+            format!("duration {duration:?} must be a whole number and a unit (s, m, h, d, w)"),
+        )
+    };
+    let unit = duration.chars().last().ok_or_else(bad)?;
+    let digits = &duration[..duration.len() - unit.len_utf8()];
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    let n: u64 = digits.parse().map_err(|_| bad())?;
+    let scale = match unit {
+        's' => 1,
+        'm' => 60,
+        'h' => 3_600,
+        'd' => 86_400,
+        'w' => 604_800,
+        _ => return Err(bad()),
+    };
+    n.checked_mul(scale).ok_or_else(bad)
+}
+
+/// Helpers that write PromQL function calls, as tglib's: `rate(q, "5m")` gives
+/// `rate(q[5m])`, `sum_by(q, &["site"])` gives `sum by (site) (q)`.
+pub mod promql {
+    fn range(f: &str, query: &str, interval: &str) -> String {
+        format!("{f}({query}[{interval}])")
+    }
+    fn by(f: &str, query: &str, labels: &[&str]) -> String {
+        format!("{f} by ({}) ({query})", labels.join(", "))
+    }
+
+    pub fn rate(query: &str, interval: &str) -> String {
+        range("rate", query, interval)
+    }
+    pub fn irate(query: &str, interval: &str) -> String {
+        range("irate", query, interval)
+    }
+    pub fn increase(query: &str, interval: &str) -> String {
+        range("increase", query, interval)
+    }
+    pub fn delta(query: &str, interval: &str) -> String {
+        range("delta", query, interval)
+    }
+    pub fn resets(query: &str, interval: &str) -> String {
+        range("resets", query, interval)
+    }
+    pub fn changes(query: &str, interval: &str) -> String {
+        range("changes", query, interval)
+    }
+    pub fn avg_over_time(query: &str, interval: &str) -> String {
+        range("avg_over_time", query, interval)
+    }
+    pub fn min_over_time(query: &str, interval: &str) -> String {
+        range("min_over_time", query, interval)
+    }
+    pub fn max_over_time(query: &str, interval: &str) -> String {
+        range("max_over_time", query, interval)
+    }
+    pub fn sum_over_time(query: &str, interval: &str) -> String {
+        range("sum_over_time", query, interval)
+    }
+    pub fn count_over_time(query: &str, interval: &str) -> String {
+        range("count_over_time", query, interval)
+    }
+    /// `quantile_over_time(φ, query[interval])`.
+    pub fn quantile_over_time(quantile: f64, query: &str, interval: &str) -> String {
+        format!("quantile_over_time({quantile}, {query}[{interval}])")
+    }
+    pub fn sum_by(query: &str, labels: &[&str]) -> String {
+        by("sum", query, labels)
+    }
+    pub fn avg_by(query: &str, labels: &[&str]) -> String {
+        by("avg", query, labels)
+    }
+    pub fn min_by(query: &str, labels: &[&str]) -> String {
+        by("min", query, labels)
+    }
+    pub fn max_by(query: &str, labels: &[&str]) -> String {
+        by("max", query, labels)
+    }
+    pub fn count_by(query: &str, labels: &[&str]) -> String {
+        by("count", query, labels)
+    }
+    pub fn abs(query: &str) -> String {
+        format!("abs({query})")
+    }
+    pub fn timestamp(query: &str) -> String {
+        format!("timestamp({query})")
+    }
 }
 
 fn parse(raw: String) -> Result<Response> {
@@ -247,6 +409,52 @@ pub fn write_metrics(metrics: &[Metric]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn durations_as_tglib() {
+        assert_eq!(duration_seconds("2m").unwrap(), 120);
+        assert_eq!(duration_seconds("1w").unwrap(), 604_800);
+        assert!(duration_seconds("2").is_err());
+        assert!(duration_seconds("1.5h").is_err());
+        assert!(duration_seconds("5y").is_err());
+    }
+
+    #[test]
+    fn promql_helpers() {
+        assert_eq!(promql::rate("foo", "5m"), "rate(foo[5m])");
+        assert_eq!(
+            promql::quantile_over_time(0.9, "foo", "1h"),
+            "quantile_over_time(0.9, foo[1h])"
+        );
+        assert_eq!(
+            promql::sum_by(&promql::rate("foo", "1m"), &["site", "node"]),
+            "sum by (site, node) (rate(foo[1m]))"
+        );
+    }
+
+    #[test]
+    fn typed_results() {
+        let v = Response(json!({"status": "success", "data": {"resultType": "vector",
+            "result": [{"metric": {"__name__": "foo", "a": "x"}, "value": [10.5, "3"]}]}}));
+        let s = &v.vector().unwrap()[0];
+        assert_eq!((s.time, s.value, s.labels["a"].as_str()), (10.5, 3.0, "x"));
+        assert!(v.matrix().is_err(), "a vector is not a matrix");
+
+        let m = Response(json!({"status": "success", "data": {"resultType": "matrix",
+            "result": [{"metric": {"a": "x"}, "values": [[1, "1"], [2, "+Inf"]]}]}}));
+        assert_eq!(
+            m.matrix().unwrap()[0].values,
+            vec![(1.0, 1.0), (2.0, f64::INFINITY)]
+        );
+
+        let sc = Response(json!({"status": "success", "data": {"resultType": "scalar",
+            "result": [5, "2.5"]}}));
+        assert_eq!(sc.scalar().unwrap(), (5.0, 2.5));
+
+        let e = Response(json!({"status": "error", "error": "bad"}));
+        assert!(e.vector().is_err());
+    }
 
     #[test]
     fn format_query_matches_tglib() {
