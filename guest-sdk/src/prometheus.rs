@@ -180,7 +180,7 @@ fn labels(item: &Value) -> BTreeMap<String, String> {
 /// `[time, "value"]` as Prometheus writes a sample.
 fn pair(v: &Value) -> Result<(f64, f64)> {
     let time = v[0].as_f64();
-    let value = v[1].as_str().and_then(|s| parse_value(s));
+    let value = v[1].as_str().and_then(parse_value);
     match (time, value) {
         (Some(t), Some(x)) => Ok((t, x)),
         _ => Err(Error::msg(format!("not a sample: {v}"))),
