@@ -196,7 +196,164 @@ impl Host for RunState {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use async_trait::async_trait;
+    use serde_json::json;
+
     use super::*;
+    use crate::clients::{ClientError, Clients};
+    use crate::host::Services;
+
+    /// Answers `q` and `timestamp(q)` range queries from canned JSON; records every call.
+    #[derive(Default)]
+    struct FakePrometheus {
+        calls: Mutex<Vec<(String, Vec<(String, String)>)>>,
+    }
+
+    #[async_trait]
+    impl PrometheusApi for FakePrometheus {
+        async fn get(
+            &self,
+            endpoint: &str,
+            params: &[(&str, String)],
+        ) -> Result<String, ClientError> {
+            let params: Vec<(String, String)> = params
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect();
+            let query = params.iter().find(|(k, _)| k == "query").unwrap().1.clone();
+            self.calls.lock().unwrap().push((endpoint.into(), params));
+            let values = if query.starts_with("timestamp(") {
+                json!([[100, "60"], [130, "125"], [160, "125"]])
+            } else {
+                json!([[100, "1"], [130, "2"], [160, "2"]])
+            };
+            Ok(json!({"status": "success", "data": {"resultType": "matrix",
+                "result": [{"metric": {"a": "x"}, "values": values}]}})
+            .to_string())
+        }
+        async fn healthy(&self) -> bool {
+            true
+        }
+        fn address(&self) -> String {
+            "fake".into()
+        }
+    }
+
+    fn state_with(fake: Option<Arc<FakePrometheus>>) -> RunState {
+        let services = Services {
+            clients: Clients {
+                prometheus: fake.map(|f| f as Arc<dyn PrometheusApi>),
+                ..Clients::default()
+            },
+            ..Services::default()
+        };
+        RunState::for_test(Arc::new(services))
+    }
+
+    fn range(step: &str, start: f64, end: Option<f64>) -> Range {
+        Range {
+            query: "m".into(),
+            step: step.into(),
+            start,
+            end,
+        }
+    }
+
+    #[tokio::test]
+    async fn query_range_drops_stale_and_held_samples_from_both_answers() {
+        let fake = Arc::new(FakePrometheus::default());
+        let mut state = state_with(Some(fake.clone()));
+        let answer = Host::query_range(&mut state, range("30s", 100.0, Some(160.0)))
+            .await
+            .unwrap()
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_str(&answer).unwrap();
+        assert_eq!(v["data"]["result"][0]["values"], json!([[130, "2"]]));
+        let calls = fake.calls.lock().unwrap();
+        let queries: Vec<&str> = calls
+            .iter()
+            .map(|(_, p)| p.iter().find(|(k, _)| k == "query").unwrap().1.as_str())
+            .collect();
+        assert_eq!(calls.len(), 2);
+        assert!(queries.contains(&"m") && queries.contains(&"timestamp(m)"));
+        assert!(calls.iter().all(|(e, p)| e == "query_range"
+            && p.contains(&("step".into(), "30s".into()))
+            && p.contains(&("end".into(), "160".into()))));
+    }
+
+    #[tokio::test]
+    async fn bad_ranges_are_the_guests_error_and_reach_no_server() {
+        let fake = Arc::new(FakePrometheus::default());
+        let mut state = state_with(Some(fake.clone()));
+        for r in [range("30", 1.0, Some(2.0)), range("30s", 5.0, Some(2.0))] {
+            let err = Host::query_range_raw(&mut state, r)
+                .await
+                .unwrap()
+                .unwrap_err();
+            assert!(matches!(err, GuestError::InvalidArgument(_)), "{err:?}");
+        }
+        assert!(fake.calls.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn query_latest_passes_the_evaluation_time() {
+        let fake = Arc::new(FakePrometheus::default());
+        let mut state = state_with(Some(fake.clone()));
+        Host::query_latest(&mut state, "m".into(), Some(42.5))
+            .await
+            .unwrap()
+            .unwrap();
+        let calls = fake.calls.lock().unwrap();
+        assert_eq!(calls[0].0, "query");
+        assert!(calls[0].1.contains(&("time".into(), "42.5".into())));
+    }
+
+    #[tokio::test]
+    async fn without_a_client_queries_are_not_configured() {
+        let mut state = state_with(None);
+        let err = Host::query_latest(&mut state, "m".into(), None)
+            .await
+            .unwrap()
+            .unwrap_err();
+        assert!(matches!(err, GuestError::NotConfigured(m) if m.contains("prometheus")));
+    }
+
+    #[tokio::test]
+    async fn a_bad_batch_writes_nothing() {
+        let mut state = state_with(None);
+        let good = Metric {
+            name: "ok_metric".into(),
+            labels: vec![("a".into(), "1".into())],
+            value: 1.0,
+            time_ms: None,
+        };
+        let bad = Metric {
+            name: "bad-name".into(),
+            ..good.clone()
+        };
+        let err = Host::write_metrics(&mut state, vec![good.clone(), bad])
+            .await
+            .unwrap()
+            .unwrap_err();
+        assert!(matches!(err, GuestError::InvalidArgument(m) if m.contains("bad-name")));
+        assert!(state.services.metrics.is_empty());
+        let twice = Metric {
+            labels: vec![("a".into(), "1".into()), ("a".into(), "2".into())],
+            ..good.clone()
+        };
+        let err = Host::write_metrics(&mut state, vec![twice])
+            .await
+            .unwrap()
+            .unwrap_err();
+        assert!(matches!(err, GuestError::InvalidArgument(m) if m.contains("given twice")));
+        Host::write_metrics(&mut state, vec![good])
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(state.services.metrics.render(), "ok_metric{a=\"1\"} 1\n");
+    }
 
     #[test]
     fn names() {

@@ -29,3 +29,19 @@ impl WasiView for RunState {
         }
     }
 }
+
+#[cfg(test)]
+impl RunState {
+    /// A run's state outside any store, for unit tests of the host functions.
+    pub(crate) fn for_test(services: Arc<Services>) -> Self {
+        Self {
+            job: "test_job".into(),
+            grants: Capabilities::ALL,
+            wasi: wasmtime_wasi::WasiCtxBuilder::new().build(),
+            table: ResourceTable::new(),
+            limiter: MemoryLimiter::new(64 << 20),
+            services,
+            journal: Journal::new(1 << 20, None),
+        }
+    }
+}

@@ -111,6 +111,25 @@ async fn request_many_asks_only_the_named_networks_with_their_params() {
 }
 
 #[tokio::test]
+async fn an_answer_past_the_size_cap_is_refused() {
+    let s = StandIn::start(&[("net_a", Kind::Good), ("net_huge", Kind::Huge)], false).await;
+    let mut config = s.config(false);
+    config["max_response_mb"] = json!(1);
+    let api = HttpApiService::start(&config).await.unwrap();
+    let answers = api
+        .request_many("getTopology", &[], None, true)
+        .await
+        .unwrap();
+    assert!(answers[0].1.is_ok(), "{:?}", answers[0]);
+    let err = answers[1].1.clone().unwrap_err();
+    assert!(matches!(err, ClientError::LimitExceeded(_)), "{err:?}");
+    assert!(
+        err.to_string().contains("larger than 1048576 bytes"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
 async fn keycloak_tokens_are_fetched_sent_and_refreshed_before_expiry() {
     let s = StandIn::start(&[("net_a", Kind::Good)], true).await;
     let api = client(&s, true).await;

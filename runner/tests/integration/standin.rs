@@ -22,6 +22,8 @@ pub enum Kind {
     Good,
     Slow,
     Failing,
+    /// Answers 3 MiB of JSON.
+    Huge,
 }
 
 /// What the stand-in saw, for the tests to check.
@@ -80,6 +82,7 @@ async fn controller(
     }
     match c.kind {
         Kind::Failing => (StatusCode::INTERNAL_SERVER_ERROR, "controller exploded").into_response(),
+        Kind::Huge => axum::Json(json!({"blob": "x".repeat(3 << 20)})).into_response(),
         Kind::Slow => {
             tokio::time::sleep(Duration::from_secs(5)).await;
             axum::Json(json!({"late": true})).into_response()
