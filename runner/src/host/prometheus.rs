@@ -205,10 +205,13 @@ mod tests {
     use crate::clients::{ClientError, Clients};
     use crate::host::Services;
 
+    /// One recorded call: endpoint and query parameters.
+    type Call = (String, Vec<(String, String)>);
+
     /// Answers `q` and `timestamp(q)` range queries from canned JSON; records every call.
     #[derive(Default)]
     struct FakePrometheus {
-        calls: Mutex<Vec<(String, Vec<(String, String)>)>>,
+        calls: Mutex<Vec<Call>>,
     }
 
     #[async_trait]
