@@ -200,8 +200,11 @@ async fn save_topology(standin: &StandIn, db: Arc<dyn SqlApi>) -> (Outcome, Vec<
     };
     let sb = Sandbox::new(SandboxSettings::default(), Arc::new(services)).unwrap();
     let mut inv = invocation("save_topology", "{}");
-    // A start time of its own, to find this run's rows among earlier runs'.
-    inv.scheduled_ms = runner::scheduler::unix_ms() / 1000 * 1000;
+    // A start time of its own (random, to the millisecond), to find this run's rows among
+    // those of other runs sharing the database, concurrent ones included.
+    use std::hash::{BuildHasher, RandomState};
+    inv.scheduled_ms =
+        1_500_000_000_000 + (RandomState::new().hash_one(0u8) % 100_000_000_000) as i64;
     let report = sb.run(&compile(&sb, "save_topology"), &inv, false).await;
     let rows = db
         .query(
@@ -225,6 +228,12 @@ async fn save_topology(standin: &StandIn, db: Arc<dyn SqlApi>) -> (Outcome, Vec<
             (name.clone(), serde_json::from_str(&text).unwrap())
         })
         .collect();
+    db.execute(
+        "DELETE FROM topology WHERE last_updated = ?",
+        &[Value::Datetime(inv.scheduled_ms)],
+    )
+    .await
+    .unwrap();
     (report.outcome, rows)
 }
 

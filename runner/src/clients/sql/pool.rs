@@ -2,6 +2,7 @@
 
 use async_trait::async_trait;
 use futures_util::TryStreamExt;
+use sqlx::query::Query;
 use sqlx::{Column, Database, Executor, IntoArguments, Pool, Row, Transaction};
 
 use super::backend::Backend;
@@ -37,6 +38,16 @@ fn value_size(v: &Value) -> usize {
     }
 }
 
+/// The statement with every parameter bound, in order.
+fn prepare<'q, DB: Backend>(
+    statement: &'q str,
+    params: &[Value],
+) -> Result<Query<'q, DB, <DB as Database>::Arguments<'q>>, ClientError> {
+    params
+        .iter()
+        .try_fold(sqlx::query::<DB>(statement), |q, p| DB::bind(q, p))
+}
+
 async fn query_on<'e, DB, E>(
     exec: E,
     statement: &'e str,
@@ -48,11 +59,7 @@ where
     E: Executor<'e, Database = DB>,
     for<'q> <DB as Database>::Arguments<'q>: IntoArguments<'q, DB>,
 {
-    let mut q = sqlx::query::<DB>(statement);
-    for p in params {
-        q = DB::bind(q, p)?;
-    }
-    let mut stream = q.fetch(exec);
+    let mut stream = prepare::<DB>(statement, params)?.fetch(exec);
     let mut set = RowSet {
         columns: Vec::new(),
         rows: Vec::new(),
@@ -93,11 +100,10 @@ where
     E: Executor<'e, Database = DB>,
     for<'q> <DB as Database>::Arguments<'q>: IntoArguments<'q, DB>,
 {
-    let mut q = sqlx::query::<DB>(statement);
-    for p in params {
-        q = DB::bind(q, p)?;
-    }
-    let r = q.execute(exec).await.map_err(db_error)?;
+    let r = prepare::<DB>(statement, params)?
+        .execute(exec)
+        .await
+        .map_err(db_error)?;
     Ok(ExecResult {
         rows_affected: DB::rows_affected(&r),
         last_insert_id: DB::last_insert_id(&r),
