@@ -1,7 +1,6 @@
 //! A consumer: takes runs from the queue, runs each in a fresh instance, reports it.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
 use async_channel::Receiver;
@@ -22,13 +21,7 @@ pub async fn consume(queue: Receiver<Invocation>, shared: Arc<Shared>, cancel: C
             },
         };
         let report = run_one(&shared, &inv).await;
-        log_outcome(&report);
-        shared.stats.runs.fetch_add(1, Ordering::Relaxed);
-        if !report.outcome.is_ok() {
-            shared.stats.failed.fetch_add(1, Ordering::Relaxed);
-        }
-        // No subscriber is fine: the report has been logged.
-        let _ = shared.events.send(Arc::new(report));
+        shared.finish(report);
     }
 }
 
@@ -56,7 +49,7 @@ fn unrunnable(inv: &Invocation, outcome: Outcome) -> RunReport {
     }
 }
 
-fn log_outcome(r: &RunReport) {
+pub(crate) fn log_outcome(r: &RunReport) {
     let ms = r.duration.as_secs_f64() * 1e3;
     let outcome = r.outcome.name();
     if r.outcome.is_ok() {

@@ -5,17 +5,22 @@
 //! without end), a producer that falls behind skips the ticks it missed instead of
 //! bursting, and every run's report is published to subscribers (logs, history, tests).
 
-mod consumer;
+mod book;
+pub mod consumer;
 mod producer;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use tokio::sync::broadcast;
+use async_channel::{Receiver, Sender};
+use tokio::sync::{broadcast, watch};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::ServiceConfig;
+pub use book::{JobRecord, RunBook};
+
+use crate::config::{Pipeline, ServiceConfig};
 use crate::modules::ModuleRegistry;
 use crate::sandbox::Sandbox;
 use crate::sandbox::outcome::RunReport;
@@ -74,11 +79,49 @@ pub struct Shared {
     pub stats: Stats,
     pub run_ids: RunIds,
     pub events: broadcast::Sender<Arc<RunReport>>,
+    /// Last run and counters per job (for `/jobs` and `/metrics`).
+    pub book: RunBook,
+}
+
+impl Shared {
+    pub fn new(sandbox: Arc<Sandbox>, modules: Arc<ModuleRegistry>) -> Arc<Self> {
+        Arc::new(Self {
+            sandbox,
+            modules,
+            stats: Stats::default(),
+            run_ids: RunIds::default(),
+            events: broadcast::channel(4096).0,
+            book: RunBook::default(),
+        })
+    }
+
+    /// Everything done with a finished run's report: counted, remembered, published.
+    pub fn finish(&self, report: RunReport) -> Arc<RunReport> {
+        consumer::log_outcome(&report);
+        self.stats.runs.fetch_add(1, Ordering::Relaxed);
+        if !report.outcome.is_ok() {
+            self.stats.failed.fetch_add(1, Ordering::Relaxed);
+        }
+        let report = Arc::new(report);
+        self.book.record(&report);
+        // No subscriber is fine: the report has been logged and booked.
+        let _ = self.events.send(report.clone());
+        report
+    }
+}
+
+struct Producer {
+    pipeline: watch::Sender<Pipeline>,
+    cancel: CancellationToken,
 }
 
 /// A running scheduler. Dropping it does not stop it: call [`Scheduler::stop`].
 pub struct Scheduler {
     pub shared: Arc<Shared>,
+    queue: (Sender<Invocation>, Receiver<Invocation>),
+    producers: BTreeMap<Arc<str>, Producer>,
+    consumers: Vec<CancellationToken>,
+    /// Parent of every task's token: cancelling it stops them all.
     cancel: CancellationToken,
     tasks: JoinSet<()>,
 }
@@ -91,38 +134,100 @@ impl Scheduler {
         sandbox: Arc<Sandbox>,
         modules: Arc<ModuleRegistry>,
     ) -> Self {
-        let (events, _) = broadcast::channel(4096);
-        let shared = Arc::new(Shared {
-            sandbox,
-            modules,
-            stats: Stats::default(),
-            run_ids: RunIds::default(),
-            events,
-        });
-        let cancel = CancellationToken::new();
-        let (tx, rx) = async_channel::bounded::<Invocation>(queue_capacity);
-        let mut tasks = JoinSet::new();
-        for pipeline in &service.pipelines {
-            tasks.spawn(producer::produce(
-                pipeline.clone(),
-                tx.clone(),
-                shared.clone(),
-                cancel.clone(),
-            ));
-        }
-        drop(tx);
-        for _ in 0..service.num_consumers {
-            tasks.spawn(consumer::consume(
-                rx.clone(),
-                shared.clone(),
-                cancel.clone(),
-            ));
-        }
-        Self {
+        Self::start_shared(service, queue_capacity, Shared::new(sandbox, modules))
+    }
+
+    pub fn start_shared(
+        service: &ServiceConfig,
+        queue_capacity: usize,
+        shared: Arc<Shared>,
+    ) -> Self {
+        let mut s = Self {
             shared,
-            cancel,
-            tasks,
+            queue: async_channel::bounded(queue_capacity),
+            producers: BTreeMap::new(),
+            consumers: Vec::new(),
+            cancel: CancellationToken::new(),
+            tasks: JoinSet::new(),
+        };
+        s.reconfigure(service);
+        s
+    }
+
+    /// Applies a new service configuration from the next tick, without stopping anything
+    /// that runs: added pipelines start now, removed ones stop, a changed one (period, jobs,
+    /// params) keeps its last tick and takes the new values from its next; consumers are
+    /// added, or told to stop after their current run. Runs in flight are not disturbed.
+    pub fn reconfigure(&mut self, service: &ServiceConfig) -> Changes {
+        let mut changes = Changes::default();
+        let wanted: BTreeMap<Arc<str>, &Pipeline> = service
+            .pipelines
+            .iter()
+            .map(|p| (p.name.clone(), p))
+            .collect();
+        self.producers.retain(|name, producer| {
+            let keep = wanted.contains_key(name);
+            if !keep {
+                producer.cancel.cancel();
+                changes.removed.push(name.to_string());
+            }
+            keep
+        });
+        for (name, pipeline) in wanted {
+            match self.producers.get(&name) {
+                Some(p) => {
+                    let same = {
+                        let current = p.pipeline.borrow();
+                        current.period == pipeline.period && current.jobs == pipeline.jobs
+                    };
+                    if !same {
+                        p.pipeline.send_replace(pipeline.clone());
+                        changes.changed.push(name.to_string());
+                    }
+                }
+                None => {
+                    let (tx, rx) = watch::channel(pipeline.clone());
+                    let cancel = self.cancel.child_token();
+                    self.tasks.spawn(producer::produce(
+                        rx,
+                        self.queue.0.clone(),
+                        self.shared.clone(),
+                        cancel.clone(),
+                    ));
+                    self.producers.insert(
+                        name.clone(),
+                        Producer {
+                            pipeline: tx,
+                            cancel,
+                        },
+                    );
+                    changes.added.push(name.to_string());
+                }
+            }
         }
+        while self.consumers.len() > service.num_consumers {
+            if let Some(c) = self.consumers.pop() {
+                c.cancel();
+            }
+        }
+        while self.consumers.len() < service.num_consumers {
+            let cancel = self.cancel.child_token();
+            self.tasks.spawn(consumer::consume(
+                self.queue.1.clone(),
+                self.shared.clone(),
+                cancel.clone(),
+            ));
+            self.consumers.push(cancel);
+        }
+        changes.consumers = self.consumers.len();
+        // Reap tasks that have ended (stopped producers and consumers).
+        while self.tasks.try_join_next().is_some() {}
+        changes
+    }
+
+    /// Runs waiting in the queue.
+    pub fn queue_depth(&self) -> usize {
+        self.queue.0.len()
     }
 
     /// Receives the report of every run that finishes from now on.
@@ -136,6 +241,15 @@ impl Scheduler {
         self.cancel.cancel();
         while self.tasks.join_next().await.is_some() {}
     }
+}
+
+/// What a [`Scheduler::reconfigure`] did.
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Changes {
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    pub changed: Vec<String>,
+    pub consumers: usize,
 }
 
 /// Milliseconds since the Unix epoch now, as tglib's `start_time_ms`.

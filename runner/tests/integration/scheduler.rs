@@ -215,3 +215,65 @@ async fn an_invalid_module_is_reported_on_every_run() {
         assert!(message.contains("core WebAssembly module"), "{message}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_configuration_applies_from_the_next_tick_without_a_restart() {
+    let dir = config_dir(
+        r#"{"num_consumers": 1, "pipelines": {"p": {"period": 0.4, "jobs": [
+            {"name": "echo", "enabled": true, "params": {"value": 1}}]}}}"#,
+        &["echo", "counter"],
+    );
+    let mut scheduler = start(dir.path());
+    let mut rx = scheduler.subscribe();
+    let first = collect(&mut rx, Duration::from_millis(250)).await;
+    assert_eq!(first.len(), 1, "one tick at start");
+    assert_eq!(first[0].metrics[0].value, 1.0);
+
+    // Re-time p, change its params, add a pipeline, grow the consumers.
+    std::fs::write(
+        dir.path().join("service_config.json"),
+        r#"{"num_consumers": 3, "pipelines": {
+            "p": {"period": 0.1, "jobs": [{"name": "echo", "enabled": true, "params": {"value": 2}}]},
+            "q": {"period": 0.1, "jobs": [{"name": "counter", "enabled": true}]}}}"#,
+    )
+    .unwrap();
+    let config = Config::load(dir.path()).unwrap();
+    let changes = scheduler.reconfigure(&config.service);
+    assert_eq!(changes.changed, vec!["p"]);
+    assert_eq!(changes.added, vec!["q"]);
+    assert_eq!(changes.consumers, 3);
+    let after = collect(&mut rx, Duration::from_millis(600)).await;
+    let echo: Vec<_> = after.iter().filter(|r| r.job == "echo").collect();
+    assert!(
+        echo.len() >= 4,
+        "the new 0.1 s period applies: {} runs",
+        echo.len()
+    );
+    assert!(
+        echo.iter().all(|r| r.metrics[0].value == 2.0),
+        "new params from the next tick"
+    );
+    assert!(
+        after.iter().any(|r| r.job == "counter"),
+        "the added pipeline runs"
+    );
+
+    // Remove p: its runs stop; q goes on.
+    std::fs::write(
+        dir.path().join("service_config.json"),
+        r#"{"num_consumers": 1, "pipelines": {
+            "q": {"period": 0.1, "jobs": [{"name": "counter", "enabled": true}]}}}"#,
+    )
+    .unwrap();
+    let changes = scheduler.reconfigure(&Config::load(dir.path()).unwrap().service);
+    assert_eq!(changes.removed, vec!["p"]);
+    let _ = collect(&mut rx, Duration::from_millis(150)).await;
+    let last = collect(&mut rx, Duration::from_millis(400)).await;
+    scheduler.stop().await;
+    assert!(
+        last.iter().all(|r| r.job == "counter"),
+        "{:?}",
+        last.iter().map(|r| &r.job).collect::<Vec<_>>()
+    );
+    assert!(last.len() >= 3);
+}
