@@ -13,6 +13,8 @@
 //! - [`host`]: the capabilities lent to jobs, one file per WIT interface, over
 //!   [`clients`] (Prometheus, ...) and the [`metrics`] cache.
 //! - [`server`]: the HTTP server (`GET /status`, `/health`, `/metrics`).
+//! - [`service`]: the running service (configuration, clients, scheduler) that the routes
+//!   share; applies configuration changes live.
 //! - [`cli`]: `runner serve`, `runner run`, `runner check`.
 
 #![forbid(unsafe_code)]
@@ -27,6 +29,7 @@ pub mod modules;
 pub mod sandbox;
 pub mod scheduler;
 pub mod server;
+pub mod service;
 
 pub use sandbox::outcome::{Outcome, RunReport};
 

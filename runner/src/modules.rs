@@ -89,7 +89,7 @@ impl ModuleRegistry {
         let mut slots = self.lock();
         match compiled {
             Ok(c) => {
-                tracing::info!(job, path = %path.display(), bytes = c.size, "module loaded");
+                tracing::info!(job, path = %path.display(), bytes = c.size, version = %c.version, "module loaded");
                 slots.insert(job.to_owned(), Slot::Loaded(c.clone()));
                 Ok(c)
             }
@@ -104,6 +104,26 @@ impl ModuleRegistry {
                 Err(Outcome::ModuleInvalid { message: e.0 })
             }
         }
+    }
+
+    /// The version of every loaded module, by job name.
+    pub fn versions(&self) -> std::collections::BTreeMap<String, String> {
+        self.lock()
+            .iter()
+            .filter_map(|(name, slot)| match slot {
+                Slot::Loaded(c) => Some((name.clone(), c.version.clone())),
+                Slot::Invalid { .. } => None,
+            })
+            .collect()
+    }
+
+    /// What is known of a job's module: `loaded <version>`, `invalid: <why>`, or `None`
+    /// when it was never looked for.
+    pub fn state(&self, job: &str) -> Option<Result<String, String>> {
+        self.lock().get(job).map(|slot| match slot {
+            Slot::Loaded(c) => Ok(c.version.clone()),
+            Slot::Invalid { message, .. } => Err(message.clone()),
+        })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Slot>> {

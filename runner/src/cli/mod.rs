@@ -10,7 +10,12 @@ mod serve;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use std::sync::{Arc, Mutex};
+
 use clap::{Parser, Subcommand};
+use tracing_subscriber::{EnvFilter, reload};
+
+use crate::service::LogControl;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -38,23 +43,58 @@ fn default_config_dir() -> PathBuf {
     PathBuf::from("config")
 }
 
-/// Logs to stderr; `RUST_LOG` overrides the default level.
-fn init_logging(default: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+/// Logs to stderr; `RUST_LOG` overrides the default level. The answer changes the level
+/// while the process runs (`PUT /log/{LEVEL}`).
+fn init_logging(default: &str) -> Arc<dyn LogControl> {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+
+    let initial = std::env::var("RUST_LOG")
+        .ok()
+        .filter(|v| EnvFilter::try_new(v).is_ok())
+        .unwrap_or_else(|| default.to_owned());
+    let (filter, handle) = reload::Layer::new(EnvFilter::new(&initial));
+    let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(fmt)
         .try_init();
+    Arc::new(ReloadLog {
+        handle,
+        current: Mutex::new(initial),
+    })
+}
+
+/// The log level of this process, changeable at run time.
+struct ReloadLog {
+    handle: reload::Handle<EnvFilter, tracing_subscriber::Registry>,
+    current: Mutex<String>,
+}
+
+impl LogControl for ReloadLog {
+    fn set(&self, filter: &str) -> Result<String, String> {
+        let new = EnvFilter::try_new(filter).map_err(|e| e.to_string())?;
+        self.handle.reload(new).map_err(|e| e.to_string())?;
+        let mut cur = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(std::mem::replace(&mut *cur, filter.to_owned()))
+    }
+
+    fn current(&self) -> String {
+        self.current
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
 }
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => {
-            init_logging("info");
-            serve::serve(args)
+            let log = init_logging("info");
+            serve::serve(args, log)
         }
         Command::Run(args) => {
             init_logging("warn");

@@ -1,6 +1,5 @@
 //! `runner serve`: the service.
 
-use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -9,13 +8,9 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use tokio_util::sync::CancellationToken;
 
-use crate::clients::Clients;
 use crate::config::Config;
-use crate::host::Services;
-use crate::metrics::MetricsCache;
-use crate::modules::ModuleRegistry;
-use crate::sandbox::{Sandbox, SandboxSettings};
-use crate::scheduler::Scheduler;
+use crate::server::{AppState, auth};
+use crate::service::{LogControl, Service};
 
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
@@ -30,7 +25,7 @@ pub struct ServeArgs {
     modules_dir: Option<PathBuf>,
 }
 
-pub fn serve(args: ServeArgs) -> Result<ExitCode> {
+pub fn serve(args: ServeArgs, log: Arc<dyn LogControl>) -> Result<ExitCode> {
     let mut config = Config::load(&args.config_dir)?;
     if let Some(listen) = args.listen {
         config.runner.listen = listen;
@@ -47,72 +42,42 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode> {
             tracing::info!("signal received: stopping");
             signal.cancel();
         });
-        run_service(config, shutdown).await
+        run_service(config, log, shutdown).await
     })?;
     Ok(ExitCode::SUCCESS)
 }
 
 /// Runs the service until `shutdown` is cancelled. Shutdown is a parameter so that only
 /// `main` listens for signals.
-pub async fn run_service(config: Config, shutdown: CancellationToken) -> Result<()> {
-    let runner = &config.runner;
-    let clients = Clients::start(&config.clients, &runner.sqlite_path, runner.sql_caps).await?;
-    let services = Arc::new(Services {
-        settings_json: serde_json::Value::Object(config.service.settings.clone()).to_string(),
-        clients,
-        metrics: Arc::new(MetricsCache::new(
-            runner.metrics_ttl,
-            runner.metrics_series_per_job,
-        )),
-    });
-    let sandbox = Arc::new(Sandbox::new(
-        SandboxSettings {
-            max_output_bytes: runner.max_output_bytes,
-            max_log_bytes: runner.max_log_bytes,
-            max_instances: (config.service.num_consumers as u32 + 8).max(16),
-            max_memory_bytes: runner.max_memory_mb << 20,
-        },
-        services.clone(),
-    )?);
-    let modules = Arc::new(ModuleRegistry::new(
-        runner.modules_dir.clone(),
-        sandbox.clone(),
-    ));
-
-    // Load every enabled job's module now, so a missing or broken one is reported at start
-    // (each run of it will say so again), without stopping the others.
-    let names: BTreeSet<_> = config
-        .service
-        .jobs()
-        .filter(|(_, j)| j.enabled)
-        .map(|(_, j)| j.name.clone())
-        .collect();
-    for name in &names {
-        if let Err(outcome) = modules.get(name).await {
-            tracing::error!(job = %name, outcome = outcome.name(), "{}", outcome.detail());
-        }
+pub async fn run_service(
+    config: Config,
+    log: Arc<dyn LogControl>,
+    shutdown: CancellationToken,
+) -> Result<()> {
+    let listen = config.runner.listen;
+    let token = std::env::var(auth::TOKEN_ENV)
+        .ok()
+        .filter(|t| !t.is_empty());
+    if token.is_none() {
+        tracing::info!(
+            "no {} set: mutating routes answer loopback clients only",
+            auth::TOKEN_ENV
+        );
     }
-    tracing::info!(
-        pipelines = config.service.pipelines.len(),
-        jobs = names.len(),
-        consumers = config.service.num_consumers,
-        modules_dir = %runner.modules_dir.display(),
-        "starting"
-    );
-
-    let listener = tokio::net::TcpListener::bind(runner.listen)
+    let service = Service::start(config, log, token).await?;
+    let listener = tokio::net::TcpListener::bind(listen)
         .await
-        .with_context(|| format!("binding the HTTP server to {}", runner.listen))?;
+        .with_context(|| format!("binding the HTTP server to {listen}"))?;
     tracing::info!("HTTP server listening on {}", listener.local_addr()?);
     let server = tokio::spawn(crate::server::serve(
         listener,
-        crate::server::router(crate::server::AppState { services }),
+        crate::server::router(AppState {
+            service: service.clone(),
+        }),
         shutdown.clone(),
     ));
-
-    let scheduler = Scheduler::start(&config.service, runner.queue_capacity, sandbox, modules);
     shutdown.cancelled().await;
-    scheduler.stop().await;
+    service.stop().await;
     server.await??;
     tracing::info!("stopped");
     Ok(())

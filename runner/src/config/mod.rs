@@ -38,7 +38,14 @@ impl Config {
     /// Reads and validates the configuration directory.
     pub fn load(dir: &Path) -> Result<Self, ConfigError> {
         let service_path = dir.join(SERVICE_FILE);
-        let raw = service::RawService::split(&service_path, read_json(&service_path)?)?;
+        Self::with_service(dir, read_json(&service_path)?)
+    }
+
+    /// Validates `service` as the content of `DIR/service_config.json` (with the
+    /// directory's `config.json`), without reading or writing that file.
+    pub fn with_service(dir: &Path, service: Value) -> Result<Self, ConfigError> {
+        let service_path = dir.join(SERVICE_FILE);
+        let raw = service::RawService::split(&service_path, service)?;
 
         let client_path = dir.join(CLIENT_FILE);
         let mut clients = if client_path.exists() {

@@ -5,6 +5,6 @@ use crate::sandbox::state::RunState;
 
 impl Host for RunState {
     async fn service_settings(&mut self) -> wasmtime::Result<String> {
-        Ok(self.services.settings_json.clone())
+        Ok(self.services.settings_json().to_string())
     }
 }

@@ -12,7 +12,7 @@ pub mod prometheus;
 pub mod sql;
 pub mod types;
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use crate::bindings::GuestError;
@@ -22,8 +22,8 @@ use crate::metrics::MetricsCache;
 /// State built once and lent to every run.
 pub struct Services {
     /// The service's own settings (top-level keys of `service_config.json` the runner does
-    /// not use), serialised once as a JSON object.
-    pub settings_json: String,
+    /// not use), serialised as a JSON object; replaced when the configuration changes.
+    pub settings: RwLock<Arc<str>>,
     pub clients: Clients,
     /// Where `write-metrics` puts series, served at `/metrics`.
     pub metrics: Arc<MetricsCache>,
@@ -37,7 +37,7 @@ pub const DEFAULT_SERIES_PER_JOB: usize = 10_000;
 impl Default for Services {
     fn default() -> Self {
         Self {
-            settings_json: "{}".into(),
+            settings: RwLock::new("{}".into()),
             clients: Clients::default(),
             metrics: Arc::new(MetricsCache::new(
                 DEFAULT_METRICS_TTL,
@@ -50,10 +50,40 @@ impl Default for Services {
 impl Services {
     /// Services with the service settings and no clients.
     pub fn new(settings: &serde_json::Map<String, serde_json::Value>) -> Self {
-        Self {
-            settings_json: serde_json::Value::Object(settings.clone()).to_string(),
+        let s = Self::default();
+        s.set_settings(settings);
+        s
+    }
+
+    /// Services with these settings, clients and metrics cache.
+    pub fn with(
+        settings: &serde_json::Map<String, serde_json::Value>,
+        clients: Clients,
+        metrics: Arc<MetricsCache>,
+    ) -> Self {
+        let s = Self {
+            clients,
+            metrics,
             ..Self::default()
-        }
+        };
+        s.set_settings(settings);
+        s
+    }
+
+    /// The service settings as a JSON object.
+    pub fn settings_json(&self) -> Arc<str> {
+        self.settings
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Replaces the service settings (a new configuration was applied).
+    pub fn set_settings(&self, settings: &serde_json::Map<String, serde_json::Value>) {
+        let json: Arc<str> = serde_json::Value::Object(settings.clone())
+            .to_string()
+            .into();
+        *self.settings.write().unwrap_or_else(|e| e.into_inner()) = json;
     }
 }
 

@@ -15,6 +15,16 @@ pub struct JobComponent {
     pub(crate) pre: JobPre<RunState>,
     /// Size of the `.wasm` in bytes.
     pub size: usize,
+    /// The version of the code: the first 16 hex digits of the SHA-256 of the `.wasm`.
+    pub version: String,
+}
+
+/// A component's version: its content hash, so the same bytes are the same version
+/// wherever and whenever they are loaded.
+pub fn content_version(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(bytes);
+    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Why a file cannot be a job. The message names the file and the problem.
@@ -61,6 +71,7 @@ impl Sandbox {
         Ok(Arc::new(JobComponent {
             pre,
             size: bytes.len(),
+            version: content_version(bytes),
         }))
     }
 

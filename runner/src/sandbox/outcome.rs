@@ -85,4 +85,6 @@ pub struct RunReport {
     /// Bytes of stdout and stderr dropped for the per-run cap.
     pub output_dropped: u64,
     pub metrics: Vec<WrittenMetric>,
+    /// The version (content hash) of the module the run ran, if it got that far.
+    pub module_version: Option<String>,
 }

@@ -146,6 +146,7 @@ impl Sandbox {
                     time_ms: m.time_ms,
                 })
                 .collect(),
+            module_version: Some(component.version.clone()),
         }
     }
 }

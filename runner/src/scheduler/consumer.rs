@@ -46,6 +46,7 @@ fn unrunnable(inv: &Invocation, outcome: Outcome) -> RunReport {
         logs_dropped: 0,
         output_dropped: 0,
         metrics: Vec::new(),
+        module_version: None,
     }
 }
 

@@ -5,7 +5,7 @@
 //! without end), a producer that falls behind skips the ticks it missed instead of
 //! bursting, and every run's report is published to subscribers (logs, history, tests).
 
-mod book;
+pub mod book;
 pub mod consumer;
 mod producer;
 

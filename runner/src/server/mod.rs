@@ -1,149 +1,66 @@
-//! The HTTP server: tglib's `GET /status`, `GET /health` and `GET /metrics`. The other
-//! routes come with the HTTP issue.
+//! The HTTP server: tglib's routes (`/status`, `/health`, `/metrics`, `/config`, `/log`)
+//! and the runner's own (`/jobs`). Mutating routes go through [`auth`].
+//!
+//! - [`error`]: tglib's JSON errors; unexpected ones are logged and answered with a fixed
+//!   message.
+//! - [`routes`]: one file per group of routes.
 
+pub mod auth;
+pub mod error;
+pub mod routes;
+
+use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::State;
-use axum::http::header;
-use axum::response::IntoResponse;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Router;
+use axum::routing::{get, post, put};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::host::Services;
+use crate::service::Service;
 
 /// What the routes read.
 #[derive(Clone)]
 pub struct AppState {
-    pub services: Arc<Services>,
+    pub service: Arc<Service>,
 }
 
 /// The router, built apart from the listener so tests can call it directly.
 pub fn router(state: AppState) -> Router {
+    let mutating = Router::new()
+        .route(
+            "/config",
+            put(routes::config::put_config).patch(routes::config::patch_config),
+        )
+        .route("/log/{level}", put(routes::log::put_log))
+        .route("/jobs/{name}/run", post(routes::jobs::run_job))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_admin,
+        ));
     Router::new()
-        .route("/status", get(status))
-        .route("/health", get(health))
-        .route("/metrics", get(metrics))
+        .route("/status", get(routes::basic::status))
+        .route("/health", get(routes::basic::health))
+        .route("/metrics", get(routes::metrics::metrics))
+        .route("/config", get(routes::config::get_config))
+        .route("/jobs", get(routes::jobs::list_jobs))
+        .route("/jobs/{name}", get(routes::jobs::get_job))
+        .merge(mutating)
+        .fallback(error::not_found)
         .with_state(state)
 }
 
-async fn status() -> &'static str {
-    "Alive"
-}
-
-/// tglib's answer: `{"success": bool, "healthy": [...], "unhealthy": [...]}`.
-async fn health(State(state): State<AppState>) -> Json<serde_json::Value> {
-    let report = state.services.clients.health().await;
-    let healthy: Vec<&str> = report
-        .iter()
-        .filter(|(_, ok)| *ok)
-        .map(|(n, _)| *n)
-        .collect();
-    let unhealthy: Vec<&str> = report
-        .iter()
-        .filter(|(_, ok)| !*ok)
-        .map(|(n, _)| *n)
-        .collect();
-    Json(serde_json::json!({
-        "success": unhealthy.is_empty(),
-        "healthy": healthy,
-        "unhealthy": unhealthy,
-    }))
-}
-
-/// The series jobs wrote, in the text exposition format. A scrape does not clear them.
-async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        state.services.metrics.render(),
-    )
-}
-
-/// Serves `router` on `listener` until `shutdown` is cancelled.
+/// Serves `router` on `listener` until `shutdown` is cancelled. Clients' addresses reach
+/// the handlers (for the loopback rule of [`auth`]).
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await
-}
-
-#[cfg(test)]
-mod tests {
-    use axum::body::Body;
-    use axum::http::{Request, StatusCode};
-    use tower::ServiceExt;
-
-    fn router() -> axum::Router {
-        super::router(super::AppState {
-            services: std::sync::Arc::new(crate::host::Services::default()),
-        })
-    }
-
-    #[tokio::test]
-    async fn status_answers_alive() {
-        let res = router()
-            .oneshot(Request::get("/status").body(Body::empty()).unwrap())
-            .await
-            .unwrap();
-        assert_eq!(res.status(), StatusCode::OK);
-        let body = axum::body::to_bytes(res.into_body(), 1024).await.unwrap();
-        assert_eq!(&body[..], b"Alive");
-    }
-
-    #[tokio::test]
-    async fn unknown_routes_are_404() {
-        let res = router()
-            .oneshot(Request::get("/nope").body(Body::empty()).unwrap())
-            .await
-            .unwrap();
-        assert_eq!(res.status(), StatusCode::NOT_FOUND);
-    }
-
-    #[tokio::test]
-    async fn metrics_serves_the_cache_and_a_scrape_keeps_it() {
-        let services = std::sync::Arc::new(crate::host::Services::default());
-        services
-            .metrics
-            .write(
-                "j",
-                &[crate::metrics::Sample {
-                    name: "m".into(),
-                    labels: vec![("a".into(), "x\"y".into())],
-                    value: 1.5,
-                    time_ms: Some(7),
-                }],
-            )
-            .unwrap();
-        let app = super::router(super::AppState { services });
-        for _ in 0..2 {
-            let res = app
-                .clone()
-                .oneshot(Request::get("/metrics").body(Body::empty()).unwrap())
-                .await
-                .unwrap();
-            let body = axum::body::to_bytes(res.into_body(), 1024).await.unwrap();
-            assert_eq!(&body[..], b"m{a=\"x\\\"y\"} 1.5 7\n");
-        }
-    }
-
-    #[tokio::test]
-    async fn health_with_no_clients_is_a_success() {
-        let res = router()
-            .oneshot(Request::get("/health").body(Body::empty()).unwrap())
-            .await
-            .unwrap();
-        let body = axum::body::to_bytes(res.into_body(), 1024).await.unwrap();
-        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
-        assert_eq!(
-            v,
-            serde_json::json!({"success": true, "healthy": [], "unhealthy": []})
-        );
-    }
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move { shutdown.cancelled().await })
+    .await
 }

@@ -179,6 +179,15 @@ async fn serve_answers_status_runs_jobs_and_stops_on_sigterm() {
         .unwrap();
     assert_eq!(body, "Alive");
 
+    // A mutating route over real TCP from loopback (no token set): allowed.
+    let answer = reqwest::Client::new()
+        .put(format!("http://{addr}/log/DEBUG"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    assert_eq!(answer.text().await.unwrap(), "Log level set to DEBUG from INFO");
+
     let missing = served.wait_for("missing_one", Duration::from_secs(10));
     assert!(missing.contains("missing_one.wasm"), "{missing}");
     let ran = served.wait_for("run finished job=echo", Duration::from_secs(10));

@@ -8,5 +8,6 @@ mod fixtures;
 mod prometheus;
 mod sandbox;
 mod scheduler;
+mod server;
 mod sql;
 mod standin;

@@ -1,0 +1,30 @@
+//! `GET /status` and `GET /health`, as tglib.
+
+use axum::Json;
+use axum::extract::State;
+
+use crate::server::AppState;
+
+pub async fn status() -> &'static str {
+    "Alive"
+}
+
+/// `{"success": bool, "healthy": [...], "unhealthy": [...]}` over the configured clients.
+pub async fn health(State(state): State<AppState>) -> Json<serde_json::Value> {
+    let report = state.service.services.clients.health().await;
+    let healthy: Vec<&str> = report
+        .iter()
+        .filter(|(_, ok)| *ok)
+        .map(|(n, _)| *n)
+        .collect();
+    let unhealthy: Vec<&str> = report
+        .iter()
+        .filter(|(_, ok)| !*ok)
+        .map(|(n, _)| *n)
+        .collect();
+    Json(serde_json::json!({
+        "success": unhealthy.is_empty(),
+        "healthy": healthy,
+        "unhealthy": unhealthy,
+    }))
+}

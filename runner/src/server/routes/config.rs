@@ -1,0 +1,76 @@
+//! `GET /config`, `PUT /config`, `PATCH /config`: tglib's contract, but a new
+//! configuration is validated first (a bad one is a 400 and changes nothing), written
+//! atomically and applied live, without restarting the process.
+
+use axum::Json;
+use axum::extract::State;
+use axum::extract::rejection::JsonRejection;
+use serde_json::{Value, json};
+
+use crate::config::merge::deep_merge;
+use crate::server::AppState;
+use crate::server::error::ApiError;
+use crate::service::ApplyError;
+
+pub async fn get_config(State(state): State<AppState>) -> Json<Value> {
+    Json(state.service.raw_config())
+}
+
+/// The `config` object of a `{"config": {...}}` body.
+fn config_of(
+    body: Result<Json<Value>, JsonRejection>,
+) -> Result<serde_json::Map<String, Value>, ApiError> {
+    let Json(body) = body
+        .map_err(|e| ApiError::bad_request(format!("the body is not JSON: {}", e.body_text())))?;
+    match body.get("config") {
+        Some(Value::Object(c)) => Ok(c.clone()),
+        Some(_) => Err(ApiError::bad_request("'config' must be a JSON object")),
+        None => Err(ApiError::bad_request(
+            "the body needs a 'config' object: {\"config\": {...}}",
+        )),
+    }
+}
+
+async fn apply(state: &AppState, new: Value) -> Result<Json<Value>, ApiError> {
+    match state.service.apply(new).await {
+        Ok(applied) => Ok(Json(json!({
+            "status": "success",
+            "message": if applied.restart_required {
+                "Configuration applied; client and runner settings take effect at the next start"
+            } else {
+                "Configuration applied"
+            },
+            "applied": applied,
+        }))),
+        Err(ApplyError::Invalid(e)) => Err(ApiError::bad_request(e.to_string())),
+        Err(e @ ApplyError::Stopped) => Err(ApiError::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            e.to_string(),
+        )),
+        Err(e) => Err(ApiError::internal(e)),
+    }
+}
+
+/// Replaces the whole configuration.
+pub async fn put_config(
+    State(state): State<AppState>,
+    body: Result<Json<Value>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let new = config_of(body)?;
+    apply(&state, Value::Object(new)).await
+}
+
+/// Deep-merges the body's `config` into the configuration (objects key by key, everything
+/// else replaced, as tglib).
+pub async fn patch_config(
+    State(state): State<AppState>,
+    body: Result<Json<Value>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let patch = config_of(body)?;
+    let mut merged = match state.service.raw_config() {
+        Value::Object(m) => m,
+        _ => Default::default(),
+    };
+    deep_merge(&mut merged, &patch);
+    apply(&state, Value::Object(merged)).await
+}

@@ -1,0 +1,127 @@
+//! `GET /jobs`, `GET /jobs/{name}`, `POST /jobs/{name}/run`.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use serde_json::{Value, json};
+
+use crate::config::Config;
+use crate::host::Capabilities;
+use crate::sandbox::run::{Invocation, RunLimits};
+use crate::scheduler::{consumer, unix_ms};
+use crate::server::AppState;
+use crate::server::error::ApiError;
+
+/// One entry per job of every pipeline.
+fn entries(state: &AppState, config: &Config, only: Option<&str>) -> Vec<Value> {
+    let shared = &state.service.shared;
+    config
+        .service
+        .jobs()
+        .filter(|(_, j)| only.is_none_or(|n| *j.name == *n))
+        .map(|(p, j)| {
+            let module = match shared.modules.state(&j.name) {
+                Some(Ok(version)) => json!({"state": "loaded", "version": version}),
+                Some(Err(why)) => json!({"state": "invalid", "error": why}),
+                None if shared.modules.path_of(&j.name).exists() => {
+                    json!({"state": "not loaded yet"})
+                }
+                None => json!({"state": "missing", "path": shared.modules.path_of(&j.name)}),
+            };
+            let record = shared.book.get(&j.name).unwrap_or_default();
+            json!({
+                "name": &*j.name,
+                "pipeline": &*p.name,
+                "period_s": p.period.as_secs_f64(),
+                "enabled": j.enabled,
+                "params": serde_json::from_str::<Value>(&j.params).unwrap_or(Value::Null),
+                "timeout_s": j.limits.timeout.as_secs_f64(),
+                "memory_mb": j.limits.memory_bytes >> 20,
+                "module": module,
+                "last_run": record,
+            })
+        })
+        .collect()
+}
+
+pub async fn list_jobs(State(state): State<AppState>) -> Json<Value> {
+    let config = state.service.config();
+    Json(json!({"jobs": entries(&state, &config, None)}))
+}
+
+pub async fn get_job(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let config = state.service.config();
+    let found = entries(&state, &config, Some(&name));
+    if found.is_empty() {
+        return Err(ApiError::not_found(format!(
+            "no job '{name}' in the configuration"
+        )));
+    }
+    Ok(Json(json!({"name": name, "entries": found})))
+}
+
+/// Runs a job now, outside its schedule (pipeline `manual`), with the body's `params` or
+/// the configured ones; answers when the run has ended, with its report.
+pub async fn run_job(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let config = state.service.config();
+    let spec = config
+        .service
+        .jobs()
+        .find(|(_, j)| *j.name == *name)
+        .map(|(_, j)| j.clone());
+    let shared = &state.service.shared;
+    if spec.is_none() && !shared.modules.path_of(&name).exists() {
+        return Err(ApiError::not_found(format!(
+            "no job '{name}' in the configuration and no module {}",
+            shared.modules.path_of(&name).display()
+        )));
+    }
+    // The body is optional: none runs the job with its configured params.
+    let body: Value = if body.iter().all(u8::is_ascii_whitespace) {
+        Value::Null
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad_request(format!("the body is not JSON: {e}")))?
+    };
+    let params = match body.get("params") {
+        None | Some(Value::Null) => None,
+        Some(p @ Value::Object(_)) => Some(p.to_string()),
+        Some(_) => return Err(ApiError::bad_request("'params' must be a JSON object")),
+    };
+    let inv = Invocation {
+        job: name.as_str().into(),
+        pipeline: "manual".into(),
+        run_id: shared.run_ids.next(),
+        scheduled_ms: unix_ms(),
+        params: params
+            .map(Into::into)
+            .or_else(|| spec.as_ref().map(|s| s.params.clone()))
+            .unwrap_or_else(|| "{}".into()),
+        limits: spec.as_ref().map_or(
+            RunLimits {
+                timeout: config.runner.default_timeout,
+                memory_bytes: config.runner.default_memory_mb << 20,
+            },
+            |s| s.limits,
+        ),
+        grants: spec.as_ref().map_or(Capabilities::ALL, |s| s.grants),
+    };
+    let report = consumer::run_one(shared, &inv).await;
+    let report = shared.finish(report);
+    Ok(Json(json!({
+        "job": report.job,
+        "run_id": report.run_id,
+        "outcome": report.outcome.name(),
+        "detail": (!report.outcome.is_ok()).then(|| report.outcome.detail()),
+        "duration_ms": report.duration.as_secs_f64() * 1e3,
+        "module_version": report.module_version,
+        "logs": report.logs,
+        "metrics": report.metrics,
+    })))
+}

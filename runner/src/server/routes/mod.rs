@@ -1,0 +1,7 @@
+//! The route handlers, one file per group.
+
+pub mod basic;
+pub mod config;
+pub mod jobs;
+pub mod log;
+pub mod metrics;

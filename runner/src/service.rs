@@ -1,0 +1,234 @@
+//! The running service: configuration, clients, sandbox, scheduler, built once by
+//! [`Service::start`] and shared by the HTTP routes. Configuration changes go through
+//! [`Service::apply`]: validated first, written atomically, applied live.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex as StdMutex};
+
+use anyhow::Result;
+use serde_json::Value;
+use tokio::sync::Mutex;
+
+use crate::clients::Clients;
+use crate::config::{Config, ConfigError, SERVICE_FILE};
+use crate::host::Services;
+use crate::metrics::MetricsCache;
+use crate::modules::ModuleRegistry;
+use crate::sandbox::{Sandbox, SandboxSettings};
+use crate::scheduler::{Changes, Scheduler, Shared};
+
+/// Sets the log level at run time (`PUT /log/{LEVEL}`).
+pub trait LogControl: Send + Sync {
+    /// Sets the filter (e.g. `info`); answers the previous one.
+    fn set(&self, filter: &str) -> Result<String, String>;
+    fn current(&self) -> String;
+}
+
+/// A log control that only remembers the level (a library user with its own logging).
+#[derive(Debug)]
+pub struct FixedLog(pub StdMutex<String>);
+
+impl LogControl for FixedLog {
+    fn set(&self, filter: &str) -> Result<String, String> {
+        let mut cur = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(std::mem::replace(&mut *cur, filter.to_owned()))
+    }
+    fn current(&self) -> String {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+/// What applying a new configuration did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Applied {
+    #[serde(flatten)]
+    pub changes: Changes,
+    /// Client settings (`overrides`) or runner settings changed: those apply at the next
+    /// start; everything else applied now.
+    pub restart_required: bool,
+}
+
+pub struct Service {
+    dir: PathBuf,
+    config: StdMutex<Config>,
+    /// `service_config.json` as last loaded or written (what `GET /config` answers).
+    raw: StdMutex<Value>,
+    /// Held while a configuration change is applied, so two never interleave.
+    scheduler: Mutex<Option<Scheduler>>,
+    pub shared: Arc<Shared>,
+    pub services: Arc<Services>,
+    pub log: Arc<dyn LogControl>,
+    /// Bearer token for mutating routes (`TGRUN_ADMIN_TOKEN`); none: loopback clients only.
+    pub admin_token: Option<String>,
+}
+
+impl Service {
+    /// Starts clients, sandbox and scheduler for `config`. A client that cannot start is an
+    /// error naming it; nothing is left running.
+    pub async fn start(
+        config: Config,
+        log: Arc<dyn LogControl>,
+        admin_token: Option<String>,
+    ) -> Result<Arc<Self>> {
+        let runner = &config.runner;
+        let clients = Clients::start(&config.clients, &runner.sqlite_path, runner.sql_caps).await?;
+        let services = Arc::new(Services::with(
+            &config.service.settings,
+            clients,
+            Arc::new(MetricsCache::new(
+                runner.metrics_ttl,
+                runner.metrics_series_per_job,
+            )),
+        ));
+        let sandbox = Arc::new(Sandbox::new(
+            SandboxSettings {
+                max_output_bytes: runner.max_output_bytes,
+                max_log_bytes: runner.max_log_bytes,
+                // Room for every consumer of a larger configuration applied later, and for
+                // manual runs and route handlers beside them.
+                max_instances: crate::config::service::MAX_CONSUMERS as u32 + 64,
+                max_memory_bytes: runner.max_memory_mb << 20,
+            },
+            services.clone(),
+        )?);
+        let modules = Arc::new(ModuleRegistry::new(
+            runner.modules_dir.clone(),
+            sandbox.clone(),
+        ));
+        preload(&modules, &config).await;
+        let shared = Shared::new(sandbox, modules);
+        let scheduler =
+            Scheduler::start_shared(&config.service, runner.queue_capacity, shared.clone());
+        let raw = crate::config::read_json(&config.dir.join(SERVICE_FILE))
+            .unwrap_or_else(|_| Value::Object(Default::default()));
+        Ok(Arc::new(Self {
+            dir: config.dir.clone(),
+            config: StdMutex::new(config),
+            raw: StdMutex::new(raw),
+            scheduler: Mutex::new(Some(scheduler)),
+            shared,
+            services,
+            log,
+            admin_token,
+        }))
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> Config {
+        self.config
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// `service_config.json` as in force.
+    pub fn raw_config(&self) -> Value {
+        self.raw.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Validates `new` as the whole `service_config.json`, writes it atomically and applies
+    /// it live. A configuration that does not validate changes nothing.
+    pub async fn apply(&self, new: Value) -> Result<Applied, ApplyError> {
+        let mut scheduler = self.scheduler.lock().await;
+        let Some(running) = scheduler.as_mut() else {
+            return Err(ApplyError::Stopped);
+        };
+        let validated =
+            Config::with_service(&self.dir, new.clone()).map_err(ApplyError::Invalid)?;
+        write_atomically(&self.dir.join(SERVICE_FILE), &new).map_err(ApplyError::Write)?;
+        let old = self.config();
+        let restart_required = old.clients != validated.clients || old.runner != validated.runner;
+        if restart_required {
+            tracing::warn!("client or runner settings changed: they apply at the next start");
+        }
+        let changes = running.reconfigure(&validated.service);
+        self.services.set_settings(&validated.service.settings);
+        tracing::info!(?changes, "configuration applied");
+        *self.config.lock().unwrap_or_else(|e| e.into_inner()) = validated;
+        *self.raw.lock().unwrap_or_else(|e| e.into_inner()) = new;
+        Ok(Applied {
+            changes,
+            restart_required,
+        })
+    }
+
+    /// Runs waiting in the queue.
+    pub async fn queue_depth(&self) -> usize {
+        self.scheduler
+            .lock()
+            .await
+            .as_ref()
+            .map_or(0, |s| s.queue_depth())
+    }
+
+    /// Stops the scheduler: producers stop, runs in flight finish.
+    pub async fn stop(&self) {
+        if let Some(s) = self.scheduler.lock().await.take() {
+            s.stop().await;
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error("{0}")]
+    Invalid(ConfigError),
+    #[error("cannot write the configuration: {0}")]
+    Write(std::io::Error),
+    #[error("the service is stopping")]
+    Stopped,
+}
+
+/// Loads every enabled job's module now, so a missing or broken one is reported at start
+/// (each run of it will say so again), without stopping the others.
+async fn preload(modules: &ModuleRegistry, config: &Config) {
+    let names: BTreeSet<_> = config
+        .service
+        .jobs()
+        .filter(|(_, j)| j.enabled)
+        .map(|(_, j)| j.name.clone())
+        .collect();
+    for name in &names {
+        if let Err(outcome) = modules.get(name).await {
+            tracing::error!(job = %name, outcome = outcome.name(), "{}", outcome.detail());
+        }
+    }
+    tracing::info!(
+        pipelines = config.service.pipelines.len(),
+        jobs = names.len(),
+        consumers = config.service.num_consumers,
+        modules_dir = %config.runner.modules_dir.display(),
+        "starting"
+    );
+}
+
+/// Writes `path` so that it is never seen half-written: a temporary file beside it,
+/// flushed to disk, renamed over it.
+pub fn write_atomically(path: &Path, value: &Value) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        path.file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("config"),
+        std::process::id()
+    ));
+    let mut text = serde_json::to_string_pretty(value).map_err(std::io::Error::other)?;
+    text.push('\n');
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}

@@ -1,0 +1,322 @@
+//! The HTTP routes, called with `oneshot` on the router of a real running service.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::connect_info::MockConnectInfo;
+use axum::http::{Request, StatusCode};
+use runner::config::Config;
+use runner::server::{AppState, router};
+use runner::service::{FixedLog, Service};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+use crate::fixtures::config_dir;
+
+const SERVICE: &str = r#"{"num_consumers": 2, "pipelines": {"p": {"period": 60, "jobs": [
+    {"name": "echo", "enabled": true, "params": {"value": 4}}]}}, "site": "lab"}"#;
+
+struct Fixture {
+    service: Arc<Service>,
+    dir: tempfile::TempDir,
+}
+
+async fn fixture(token: Option<&str>) -> Fixture {
+    let dir = config_dir(SERVICE, &["echo"]);
+    let config = Config::load(dir.path()).unwrap();
+    let log = Arc::new(FixedLog(Mutex::new("info".into())));
+    let service = Service::start(config, log, token.map(str::to_owned))
+        .await
+        .unwrap();
+    Fixture { service, dir }
+}
+
+/// Calls the router as a client at `peer`.
+async fn call(f: &Fixture, peer: &str, req: Request<Body>) -> (StatusCode, String) {
+    let app = router(AppState {
+        service: f.service.clone(),
+    })
+    .layer(MockConnectInfo(peer.parse::<SocketAddr>().unwrap()));
+    let res = app.oneshot(req).await.unwrap();
+    let status = res.status();
+    let body = axum::body::to_bytes(res.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+const LOCAL: &str = "127.0.0.1:5000";
+const REMOTE: &str = "10.1.2.3:5000";
+
+fn get(path: &str) -> Request<Body> {
+    Request::get(path).body(Body::empty()).unwrap()
+}
+
+fn with_body(method: &str, path: &str, body: Value) -> Request<Body> {
+    Request::builder()
+        .method(method)
+        .uri(path)
+        .header("content-type", "application/json")
+        .body(Body::from(body.to_string()))
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_health_and_json_errors() {
+    let f = fixture(None).await;
+    assert_eq!(
+        call(&f, REMOTE, get("/status")).await,
+        (StatusCode::OK, "Alive".into())
+    );
+    let (code, body) = call(&f, REMOTE, get("/health")).await;
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap(),
+        json!({"success": true, "healthy": ["sql"], "unhealthy": []})
+    );
+    let (code, body) = call(&f, REMOTE, get("/nope")).await;
+    assert_eq!(code, StatusCode::NOT_FOUND);
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap(),
+        json!({"status": "error", "message": "no route /nope"})
+    );
+    f.service.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_configuration_is_a_400_and_changes_nothing() {
+    let f = fixture(None).await;
+    let file = f.dir.path().join("service_config.json");
+    let before = std::fs::read_to_string(&file).unwrap();
+
+    let typo = json!({"config": {"pipelines": {"p": {"period": 1, "jobs": [
+        {"name": "echo", "enable": true}]}}}});
+    let (code, body) = call(&f, LOCAL, with_body("PUT", "/config", typo)).await;
+    assert_eq!(code, StatusCode::BAD_REQUEST, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["status"], "error");
+    let msg = v["message"].as_str().unwrap();
+    assert!(
+        msg.contains("job 'echo'") && msg.contains("unknown key 'enable'"),
+        "{msg}"
+    );
+
+    let (code, body) = call(
+        &f,
+        LOCAL,
+        with_body("PUT", "/config", json!({"pipelines": {}})),
+    )
+    .await;
+    assert_eq!(code, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.contains("needs a 'config' object"), "{body}");
+    let (code, _) = call(
+        &f,
+        LOCAL,
+        with_body("PATCH", "/config", json!({"config": [1]})),
+    )
+    .await;
+    assert_eq!(code, StatusCode::BAD_REQUEST);
+
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        before,
+        "the file is untouched"
+    );
+    let (_, body) = call(&f, REMOTE, get("/config")).await;
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap(),
+        serde_json::from_str::<Value>(SERVICE).unwrap()
+    );
+    f.service.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_patch_re_times_a_pipeline_live_and_is_written_to_the_file() {
+    let f = fixture(None).await;
+    // The 60 s pipeline ran once at start (with value 4).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while f.service.shared.book.get("echo").is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first run never finished"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (_, metrics) = call(&f, REMOTE, get("/metrics")).await;
+    assert!(metrics.contains("echo_value{job=\"echo\"} 4"), "{metrics}");
+    let mut events = f.service.shared.events.subscribe();
+
+    let patch = json!({"config": {"pipelines": {"p": {"period": 0.1, "jobs": [
+        {"name": "echo", "enabled": true, "params": {"value": 9}}]}}}});
+    let (code, body) = call(&f, LOCAL, with_body("PATCH", "/config", patch)).await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["status"], "success");
+    assert_eq!(v["applied"]["changed"], json!(["p"]));
+    assert_eq!(v["applied"]["restart_required"], json!(false));
+
+    // Without a restart, the pipeline now runs every 0.1 s with the new params.
+    let mut values = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(700);
+    while let Ok(Ok(r)) = tokio::time::timeout_at(deadline, events.recv()).await {
+        values.push(r.metrics[0].value);
+    }
+    assert!(values.len() >= 4, "{values:?}");
+    assert!(values.iter().all(|v| *v == 9.0), "{values:?}");
+
+    // Written to the file, merged: the service's own setting is still there.
+    let on_disk: Value = serde_json::from_str(
+        &std::fs::read_to_string(f.dir.path().join("service_config.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(on_disk["pipelines"]["p"]["period"], json!(0.1));
+    assert_eq!(on_disk["site"], "lab");
+    assert_eq!(on_disk["num_consumers"], 2);
+    let leftovers: Vec<_> = std::fs::read_dir(f.dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "no temporary file left behind");
+    let (_, body) = call(&f, REMOTE, get("/config")).await;
+    assert_eq!(serde_json::from_str::<Value>(&body).unwrap(), on_disk);
+    f.service.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mutating_routes_need_the_token_when_one_is_set() {
+    let f = fixture(Some("s3cret")).await;
+    let put = || with_body("PUT", "/log/DEBUG", json!({}));
+    let (code, body) = call(&f, LOCAL, put()).await;
+    assert_eq!(
+        code,
+        StatusCode::UNAUTHORIZED,
+        "loopback is not enough with a token: {body}"
+    );
+    assert!(body.contains("\"status\":\"error\""), "{body}");
+
+    let mut wrong = put();
+    wrong
+        .headers_mut()
+        .insert("authorization", "Bearer nope".parse().unwrap());
+    assert_eq!(call(&f, REMOTE, wrong).await.0, StatusCode::UNAUTHORIZED);
+
+    let mut right = put();
+    right
+        .headers_mut()
+        .insert("authorization", "Bearer s3cret".parse().unwrap());
+    let (code, body) = call(&f, REMOTE, right).await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    assert_eq!(body, "Log level set to DEBUG from INFO");
+
+    // Reading routes stay open to anyone.
+    assert_eq!(call(&f, REMOTE, get("/metrics")).await.0, StatusCode::OK);
+    assert_eq!(call(&f, REMOTE, get("/config")).await.0, StatusCode::OK);
+    f.service.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_token_only_loopback_clients_may_change_things() {
+    let f = fixture(None).await;
+    let (code, body) = call(&f, REMOTE, with_body("PUT", "/log/WARNING", json!({}))).await;
+    assert_eq!(code, StatusCode::FORBIDDEN, "{body}");
+    assert!(body.contains("loopback"), "{body}");
+    let (code, body) = call(&f, LOCAL, with_body("PUT", "/log/WARNING", json!({}))).await;
+    assert_eq!(
+        (code, body.as_str()),
+        (StatusCode::OK, "Log level set to WARNING from INFO")
+    );
+    let (code, body) = call(&f, "[::1]:5000", with_body("PUT", "/log/FATAL", json!({}))).await;
+    assert_eq!(
+        (code, body.as_str()),
+        (StatusCode::OK, "Log level set to FATAL from WARNING")
+    );
+    let (code, body) = call(&f, LOCAL, with_body("PUT", "/log/LOUD", json!({}))).await;
+    assert_eq!(code, StatusCode::BAD_REQUEST, "{body}");
+    f.service.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_are_listed_run_by_hand_and_counted_on_metrics() {
+    let f = fixture(None).await;
+    // Let the pipeline's first (scheduled) run finish.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while f.service.shared.book.get("echo").is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the scheduled run never finished"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (code, body) = call(
+        &f,
+        LOCAL,
+        with_body("POST", "/jobs/echo/run", json!({"params": {"value": 21}})),
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    let run: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(run["outcome"], "ok");
+    assert_eq!(run["metrics"][0]["value"], json!(21.0));
+    let ctx_line = format!(
+        "ctx job=echo pipeline=manual run_id={} ",
+        run["run_id"].as_str().unwrap()
+    );
+    let logs = run["logs"].as_array().unwrap();
+    assert!(
+        logs.iter()
+            .any(|l| l["message"].as_str().unwrap().starts_with(&ctx_line)),
+        "{body}"
+    );
+    let version = run["module_version"].as_str().unwrap().to_owned();
+    assert_eq!(version.len(), 16);
+
+    let (code, body) = call(&f, REMOTE, get("/jobs")).await;
+    assert_eq!(code, StatusCode::OK);
+    let jobs: Value = serde_json::from_str(&body).unwrap();
+    let echo = &jobs["jobs"][0];
+    assert_eq!(echo["name"], "echo");
+    assert_eq!(echo["pipeline"], "p");
+    assert_eq!(echo["period_s"], json!(60.0));
+    assert_eq!(echo["enabled"], json!(true));
+    assert_eq!(echo["module"]["version"], json!(version));
+    assert_eq!(echo["last_run"]["last_outcome"], "ok");
+
+    let (code, body) = call(&f, REMOTE, get("/jobs/nope")).await;
+    assert_eq!(code, StatusCode::NOT_FOUND, "{body}");
+    let (code, _) = call(&f, LOCAL, with_body("POST", "/jobs/nope/run", json!({}))).await;
+    assert_eq!(code, StatusCode::NOT_FOUND);
+    let (code, _) = call(
+        &f,
+        LOCAL,
+        with_body("POST", "/jobs/echo/run", json!({"params": 3})),
+    )
+    .await;
+    assert_eq!(code, StatusCode::BAD_REQUEST);
+
+    let (_, metrics) = call(&f, REMOTE, get("/metrics")).await;
+    assert!(metrics.contains("echo_value{job=\"echo\"} 21"), "{metrics}");
+    let ok_runs: u64 = metrics
+        .lines()
+        .find(|l| l.starts_with("tgrun_runs_total{job=\"echo\",outcome=\"ok\"}"))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+        .unwrap_or_else(|| panic!("{metrics}"));
+    assert!(
+        ok_runs >= 2,
+        "the scheduled run and the manual one: {ok_runs}"
+    );
+    assert!(
+        metrics.contains(&format!(
+            "tgrun_module_info{{job=\"echo\",version=\"{version}\"}} 1"
+        )),
+        "{metrics}"
+    );
+    assert!(metrics.contains("tgrun_queue_depth 0"), "{metrics}");
+    assert!(
+        metrics.contains("tgrun_run_duration_seconds_count{job=\"echo\"}"),
+        "{metrics}"
+    );
+    f.service.stop().await;
+}
