@@ -16,6 +16,7 @@ use crate::host::Services;
 use crate::metrics::MetricsCache;
 use crate::modules::ModuleRegistry;
 use crate::sandbox::{Sandbox, SandboxSettings};
+use crate::scheduler::history::Recorder;
 use crate::scheduler::{Changes, Scheduler, Shared};
 
 /// Sets the log level at run time (`PUT /log/{LEVEL}`).
@@ -97,7 +98,15 @@ impl Service {
             sandbox.clone(),
         ));
         preload(&modules, &config).await;
-        let shared = Shared::new(sandbox, modules);
+        let history = match &services.clients.sql {
+            Some(db) => Some(
+                Recorder::start(db.clone(), runner.history)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("run history in {}: {e}", db.describe()))?,
+            ),
+            None => None,
+        };
+        let shared = Shared::with_history(sandbox, modules, history);
         let scheduler =
             Scheduler::start_shared(&config.service, runner.queue_capacity, shared.clone());
         let raw = crate::config::read_json(&config.dir.join(SERVICE_FILE))

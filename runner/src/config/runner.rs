@@ -45,6 +45,10 @@ struct RawRunner {
     sql_max_rows: Option<usize>,
     /// Bytes one SQL query may return, in MiB. Default 64.
     sql_max_mb: Option<usize>,
+    /// Runs kept in the history table `tgrun_runs`. Default 100000.
+    history_max_rows: Option<u64>,
+    /// Seconds runs are kept in the history. Default 604800 (7 days).
+    history_max_age_s: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -61,6 +65,7 @@ pub struct RunnerSettings {
     pub metrics_series_per_job: usize,
     pub sqlite_path: PathBuf,
     pub sql_caps: crate::clients::Caps,
+    pub history: crate::scheduler::history::Retention,
 }
 
 pub const DEFAULT_PORT: u16 = 8080;
@@ -147,6 +152,18 @@ impl RunnerSettings {
             sql_caps: crate::clients::Caps {
                 max_rows: raw.sql_max_rows.unwrap_or(100_000),
                 max_bytes: raw.sql_max_mb.unwrap_or(64) << 20,
+            },
+            history: crate::scheduler::history::Retention {
+                max_rows: raw.history_max_rows.unwrap_or(100_000),
+                max_age: match raw.history_max_age_s {
+                    None => Duration::from_secs(7 * 86_400),
+                    Some(s) => Duration::try_from_secs_f64(s)
+                        .ok()
+                        .filter(|d| !d.is_zero())
+                        .ok_or_else(|| {
+                            bad("history_max_age_s", "must be a positive number of seconds")
+                        })?,
+                },
             },
         })
     }

@@ -7,6 +7,7 @@
 
 pub mod book;
 pub mod consumer;
+pub mod history;
 mod producer;
 
 use std::collections::BTreeMap;
@@ -81,11 +82,22 @@ pub struct Shared {
     pub events: broadcast::Sender<Arc<RunReport>>,
     /// Last run and counters per job (for `/jobs` and `/metrics`).
     pub book: RunBook,
+    /// Where finished runs are persisted, when there is a database.
+    pub history: Option<history::Recorder>,
 }
 
 impl Shared {
     pub fn new(sandbox: Arc<Sandbox>, modules: Arc<ModuleRegistry>) -> Arc<Self> {
+        Self::with_history(sandbox, modules, None)
+    }
+
+    pub fn with_history(
+        sandbox: Arc<Sandbox>,
+        modules: Arc<ModuleRegistry>,
+        history: Option<history::Recorder>,
+    ) -> Arc<Self> {
         Arc::new(Self {
+            history,
             sandbox,
             modules,
             stats: Stats::default(),
@@ -104,6 +116,9 @@ impl Shared {
         }
         let report = Arc::new(report);
         self.book.record(&report);
+        if let Some(h) = &self.history {
+            h.record(&report);
+        }
         // No subscriber is fine: the report has been logged and booked.
         let _ = self.events.send(report.clone());
         report

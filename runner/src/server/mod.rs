@@ -45,6 +45,7 @@ pub fn router(state: AppState) -> Router {
         .route("/config", get(routes::config::get_config))
         .route("/jobs", get(routes::jobs::list_jobs))
         .route("/jobs/{name}", get(routes::jobs::get_job))
+        .route("/runs", get(routes::runs::list_runs))
         .merge(mutating)
         .fallback(error::not_found)
         .with_state(state)

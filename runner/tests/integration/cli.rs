@@ -186,7 +186,10 @@ async fn serve_answers_status_runs_jobs_and_stops_on_sigterm() {
         .await
         .unwrap();
     assert_eq!(answer.status(), 200);
-    assert_eq!(answer.text().await.unwrap(), "Log level set to DEBUG from INFO");
+    assert_eq!(
+        answer.text().await.unwrap(),
+        "Log level set to DEBUG from INFO"
+    );
 
     let missing = served.wait_for("missing_one", Duration::from_secs(10));
     assert!(missing.contains("missing_one.wasm"), "{missing}");

@@ -5,6 +5,7 @@ mod api_service;
 mod cli;
 mod config;
 mod fixtures;
+mod history;
 mod prometheus;
 mod sandbox;
 mod scheduler;

@@ -74,6 +74,14 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
             "counter",
             service.services.metrics.refused(),
         ),
+        (
+            "tgrun_history_dropped_total",
+            "counter",
+            shared
+                .history
+                .as_ref()
+                .map_or(0, |h| Stats::get(&h.dropped)),
+        ),
     ];
     for (name, kind, value) in gauges {
         let _ = writeln!(out, "# TYPE {name} {kind}\n{name} {value}");

@@ -1,0 +1,274 @@
+//! Run history: every finished run, persisted in the service's SQL database (MySQL, or the
+//! embedded SQLite) by a background writer, in batches, with bounded retention.
+//!
+//! The writer is fed through a bounded channel so a database slower than the runs cannot
+//! grow the runner's memory: past `HISTORY_BUFFER` waiting rows, rows are dropped and
+//! counted (`tgrun_history_dropped_total`), never silently.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::sync::mpsc;
+
+use crate::bindings::tgrun::job::sql::Value;
+use crate::clients::{ClientError, SqlApi};
+use crate::sandbox::outcome::RunReport;
+
+/// Rows that may wait for the writer.
+pub const HISTORY_BUFFER: usize = 100_000;
+/// Rows written in one INSERT.
+const BATCH: usize = 500;
+
+/// How long history is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// Rows kept at most (the oldest go first).
+    pub max_rows: u64,
+    /// Rows older than this go.
+    pub max_age: Duration,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Self {
+            max_rows: 100_000,
+            max_age: Duration::from_secs(7 * 86_400),
+        }
+    }
+}
+
+const CREATE: &str = "CREATE TABLE IF NOT EXISTS tgrun_runs (
+    run_id VARCHAR(64) NOT NULL PRIMARY KEY,
+    job VARCHAR(255) NOT NULL,
+    pipeline VARCHAR(255) NOT NULL,
+    scheduled_ms BIGINT NOT NULL,
+    started_ms BIGINT NOT NULL,
+    duration_ms DOUBLE NOT NULL,
+    outcome VARCHAR(32) NOT NULL,
+    error TEXT,
+    module_version VARCHAR(32))";
+const COLUMNS: &str =
+    "run_id, job, pipeline, scheduled_ms, started_ms, duration_ms, outcome, error, module_version";
+
+/// One row of history, as `GET /runs` answers it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct RunRow {
+    pub run_id: String,
+    pub job: String,
+    pub pipeline: String,
+    pub scheduled_ms: i64,
+    pub started_ms: i64,
+    pub duration_ms: f64,
+    pub outcome: String,
+    pub error: Option<String>,
+    pub module_version: Option<String>,
+}
+
+impl RunRow {
+    pub fn of(r: &RunReport) -> Self {
+        Self {
+            run_id: r.run_id.clone(),
+            job: r.job.clone(),
+            pipeline: r.pipeline.clone(),
+            scheduled_ms: r.scheduled_ms,
+            started_ms: r
+                .started_at
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map(|d| d.as_millis() as i64)
+                .unwrap_or(0),
+            duration_ms: r.duration.as_secs_f64() * 1e3,
+            outcome: r.outcome.name().to_owned(),
+            error: (!r.outcome.is_ok()).then(|| r.outcome.detail()),
+            module_version: r.module_version.clone(),
+        }
+    }
+}
+
+/// The sending side, kept by the scheduler.
+pub struct Recorder {
+    tx: mpsc::Sender<RunRow>,
+    pub dropped: Arc<AtomicU64>,
+    pub written: Arc<AtomicU64>,
+    db: Arc<dyn SqlApi>,
+    retention: Retention,
+}
+
+impl Recorder {
+    /// Creates the table if needed and starts the writer on the current runtime.
+    pub async fn start(db: Arc<dyn SqlApi>, retention: Retention) -> Result<Self, ClientError> {
+        db.execute(CREATE, &[]).await?;
+        // Ignored if it exists (MySQL has no CREATE INDEX IF NOT EXISTS).
+        let _ = db
+            .execute(
+                "CREATE INDEX tgrun_runs_job ON tgrun_runs (job, started_ms)",
+                &[],
+            )
+            .await;
+        let (tx, rx) = mpsc::channel(HISTORY_BUFFER);
+        let dropped = Arc::new(AtomicU64::new(0));
+        let written = Arc::new(AtomicU64::new(0));
+        tokio::spawn(write_loop(rx, db.clone(), retention, written.clone()));
+        Ok(Self {
+            tx,
+            dropped,
+            written,
+            db,
+            retention,
+        })
+    }
+
+    /// Applies the retention now (the writer also does, at most once a second).
+    pub async fn prune_now(&self) -> Result<(), ClientError> {
+        prune(&*self.db, self.retention).await
+    }
+
+    pub fn record(&self, r: &RunReport) {
+        if self.tx.try_send(RunRow::of(r)).is_err()
+            && self.dropped.fetch_add(1, Ordering::Relaxed) == 0
+        {
+            tracing::error!(
+                "run history is not keeping up: dropping rows (counted in tgrun_history_dropped_total)"
+            );
+        }
+    }
+
+    /// The most recent runs, newest first, optionally of one job and one outcome.
+    pub async fn query(
+        &self,
+        job: Option<&str>,
+        outcome: Option<&str>,
+        limit: u64,
+    ) -> Result<Vec<RunRow>, ClientError> {
+        let mut sql = format!("SELECT {COLUMNS} FROM tgrun_runs WHERE 1 = 1");
+        let mut params = Vec::new();
+        if let Some(j) = job {
+            sql.push_str(" AND job = ?");
+            params.push(Value::Text(j.to_owned()));
+        }
+        if let Some(o) = outcome {
+            sql.push_str(" AND outcome = ?");
+            params.push(Value::Text(o.to_owned()));
+        }
+        sql.push_str(&format!(
+            " ORDER BY started_ms DESC, run_id DESC LIMIT {limit}"
+        ));
+        let rows = self.db.query(&sql, &params).await?;
+        Ok(rows.rows.into_iter().filter_map(row).collect())
+    }
+}
+
+fn text(v: &Value) -> Option<String> {
+    match v {
+        Value::Text(s) | Value::Json(s) => Some(s.clone()),
+        Value::Bytes(b) => String::from_utf8(b.clone()).ok(),
+        _ => None,
+    }
+}
+
+fn int(v: &Value) -> i64 {
+    match v {
+        Value::Int(i) => *i,
+        Value::Uint(u) => *u as i64,
+        Value::Float(f) => *f as i64,
+        _ => 0,
+    }
+}
+
+fn row(v: Vec<Value>) -> Option<RunRow> {
+    Some(RunRow {
+        run_id: text(&v[0])?,
+        job: text(&v[1])?,
+        pipeline: text(&v[2])?,
+        scheduled_ms: int(&v[3]),
+        started_ms: int(&v[4]),
+        duration_ms: match &v[5] {
+            Value::Float(f) => *f,
+            other => int(other) as f64,
+        },
+        outcome: text(&v[6])?,
+        error: text(&v[7]),
+        module_version: text(&v[8]),
+    })
+}
+
+async fn write_loop(
+    mut rx: mpsc::Receiver<RunRow>,
+    db: Arc<dyn SqlApi>,
+    retention: Retention,
+    written: Arc<AtomicU64>,
+) {
+    let mut last_prune = Instant::now() - Duration::from_secs(3600);
+    let mut batch = Vec::with_capacity(BATCH);
+    while rx.recv_many(&mut batch, BATCH).await > 0 {
+        if let Err(e) = insert(&*db, &batch).await {
+            tracing::error!(rows = batch.len(), "writing run history: {e}");
+        } else {
+            written.fetch_add(batch.len() as u64, Ordering::Relaxed);
+        }
+        batch.clear();
+        // Pruning costs a query or two: at most once a second.
+        if last_prune.elapsed() >= Duration::from_secs(1) {
+            last_prune = Instant::now();
+            if let Err(e) = prune(&*db, retention).await {
+                tracing::error!("pruning run history: {e}");
+            }
+        }
+    }
+}
+
+async fn insert(db: &dyn SqlApi, rows: &[RunRow]) -> Result<(), ClientError> {
+    let placeholders = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?)"; rows.len()].join(", ");
+    let mut params = Vec::with_capacity(rows.len() * 9);
+    for r in rows {
+        params.extend([
+            Value::Text(r.run_id.clone()),
+            Value::Text(r.job.clone()),
+            Value::Text(r.pipeline.clone()),
+            Value::Int(r.scheduled_ms),
+            Value::Int(r.started_ms),
+            Value::Float(r.duration_ms),
+            Value::Text(r.outcome.clone()),
+            r.error.clone().map_or(Value::Null, Value::Text),
+            r.module_version.clone().map_or(Value::Null, Value::Text),
+        ]);
+    }
+    db.execute(
+        &format!("INSERT INTO tgrun_runs ({COLUMNS}) VALUES {placeholders}"),
+        &params,
+    )
+    .await
+    .map(|_| ())
+}
+
+async fn prune(db: &dyn SqlApi, retention: Retention) -> Result<(), ClientError> {
+    let now_ms = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
+    let oldest = now_ms - retention.max_age.as_millis() as i64;
+    db.execute(
+        "DELETE FROM tgrun_runs WHERE started_ms < ?",
+        &[Value::Int(oldest)],
+    )
+    .await?;
+    // The start time of the newest row past the cap; everything at or before it goes.
+    let past = db
+        .query(
+            &format!(
+                "SELECT started_ms, run_id FROM tgrun_runs ORDER BY started_ms DESC, run_id DESC LIMIT 1 OFFSET {}",
+                retention.max_rows
+            ),
+            &[],
+        )
+        .await?;
+    if let Some(first) = past.rows.first() {
+        let (ms, id) = (int(&first[0]), text(&first[1]).unwrap_or_default());
+        db.execute(
+            "DELETE FROM tgrun_runs WHERE started_ms < ? OR (started_ms = ? AND run_id <= ?)",
+            &[Value::Int(ms), Value::Int(ms), Value::Text(id)],
+        )
+        .await?;
+    }
+    Ok(())
+}

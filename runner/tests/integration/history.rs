@@ -1,0 +1,214 @@
+//! Run history: a row for every outcome, `GET /runs` and its filters, retention, and the
+//! same table in the real MariaDB.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use axum::body::Body;
+use axum::extract::connect_info::MockConnectInfo;
+use axum::http::{Request, StatusCode};
+use runner::clients::{Caps, sql};
+use runner::config::Config;
+use runner::scheduler::history::{Recorder, Retention};
+use runner::server::{AppState, router};
+use runner::service::{FixedLog, Service};
+use runner::{Outcome, RunReport};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+use crate::fixtures::config_dir;
+
+async fn get(service: &Arc<Service>, path: &str) -> (StatusCode, Value) {
+    let app = router(AppState {
+        service: service.clone(),
+    })
+    .layer(MockConnectInfo(
+        "127.0.0.1:1".parse::<std::net::SocketAddr>().unwrap(),
+    ));
+    let res = app
+        .oneshot(Request::get(path).body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = res.status();
+    let body = axum::body::to_bytes(res.into_body(), 1 << 22)
+        .await
+        .unwrap();
+    (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_outcome_gets_a_history_row_and_runs_reads_them() {
+    let dir = config_dir(
+        r#"{"num_consumers": 4, "pipelines": {"p": {"period": 60, "jobs": [
+            {"name": "echo", "enabled": true},
+            {"name": "fails", "enabled": true},
+            {"name": "panics", "enabled": true},
+            {"name": "spin", "enabled": true, "timeout_s": 0.2},
+            {"name": "memory_hog", "enabled": true, "memory_mb": 16},
+            {"name": "not_there", "enabled": true}]}}}"#,
+        &["echo", "fails", "panics", "spin", "memory_hog"],
+    );
+    let config = Config::load(dir.path()).unwrap();
+    let service = Service::start(config, Arc::new(FixedLog(Mutex::new("info".into()))), None)
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let rows = loop {
+        let (code, v) = get(&service, "/runs").await;
+        assert_eq!(code, StatusCode::OK, "{v}");
+        let rows = v["runs"].as_array().unwrap().clone();
+        if rows.len() == 6 {
+            break rows;
+        }
+        assert!(std::time::Instant::now() < deadline, "{v}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let by_job = |job: &str| rows.iter().find(|r| r["job"] == job).unwrap().clone();
+    assert_eq!(by_job("echo")["outcome"], "ok");
+    assert_eq!(by_job("echo")["error"], Value::Null);
+    assert_eq!(by_job("echo")["module_version"].as_str().unwrap().len(), 16);
+    assert_eq!(by_job("fails")["outcome"], "error");
+    assert!(
+        by_job("fails")["error"]
+            .as_str()
+            .unwrap()
+            .contains("the job said no")
+    );
+    assert_eq!(by_job("panics")["outcome"], "trap");
+    assert!(
+        by_job("panics")["error"]
+            .as_str()
+            .unwrap()
+            .contains("fixture panic")
+    );
+    assert_eq!(by_job("spin")["outcome"], "timeout");
+    assert!(by_job("spin")["duration_ms"].as_f64().unwrap() >= 200.0);
+    assert_eq!(by_job("memory_hog")["outcome"], "memory_limit");
+    assert_eq!(by_job("not_there")["outcome"], "module_missing");
+    assert!(
+        by_job("not_there")["error"]
+            .as_str()
+            .unwrap()
+            .contains("not_there.wasm")
+    );
+    for r in &rows {
+        assert_eq!(r["pipeline"], "p");
+        assert!(r["scheduled_ms"].as_i64().unwrap() <= r["started_ms"].as_i64().unwrap());
+    }
+
+    let (_, v) = get(&service, "/runs?job=fails").await;
+    assert_eq!(v["runs"].as_array().unwrap().len(), 1);
+    let (_, v) = get(&service, "/runs?outcome=timeout").await;
+    assert_eq!(v["runs"][0]["job"], "spin");
+    let (_, v) = get(&service, "/runs?limit=2").await;
+    assert_eq!(v["runs"].as_array().unwrap().len(), 2);
+    let (code, v) = get(&service, "/runs?limit=0").await;
+    assert_eq!(code, StatusCode::BAD_REQUEST, "{v}");
+    let (code, v) = get(&service, "/runs?jobb=x").await;
+    assert_eq!(code, StatusCode::BAD_REQUEST, "{v}");
+    assert_eq!(v["status"], "error");
+    service.stop().await;
+}
+
+fn report(job: &str, n: usize) -> RunReport {
+    RunReport {
+        job: job.into(),
+        run_id: format!("{job}-{n:03}"),
+        pipeline: "p".into(),
+        scheduled_ms: 1_000 + n as i64,
+        started_at: SystemTime::now() - Duration::from_secs(100) + Duration::from_millis(n as u64),
+        duration: Duration::from_millis(3),
+        outcome: Outcome::Ok,
+        logs: vec![],
+        logs_dropped: 0,
+        output_dropped: 0,
+        metrics: vec![],
+        module_version: None,
+    }
+}
+
+async fn wait_written(r: &Recorder, n: u64) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while r.written.load(Ordering::Relaxed) < n {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "history rows never written"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn retention_keeps_the_newest_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = sql::sqlite(&dir.path().join("h.sqlite3"), Caps::default())
+        .await
+        .unwrap();
+    let retention = Retention {
+        max_rows: 3,
+        max_age: Duration::from_secs(3600),
+    };
+    let rec = Recorder::start(db, retention).await.unwrap();
+    for n in 0..10 {
+        rec.record(&report("job", n));
+    }
+    wait_written(&rec, 10).await;
+    rec.prune_now().await.unwrap();
+    let ids: Vec<String> = rec
+        .query(None, None, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.run_id)
+        .collect();
+    assert_eq!(ids, vec!["job-009", "job-008", "job-007"]);
+
+    let old = Retention {
+        max_rows: 100,
+        max_age: Duration::from_secs(10),
+    };
+    let dir2 = tempfile::tempdir().unwrap();
+    let db = sql::sqlite(&dir2.path().join("h.sqlite3"), Caps::default())
+        .await
+        .unwrap();
+    let rec = Recorder::start(db, old).await.unwrap();
+    rec.record(&report("old", 1));
+    wait_written(&rec, 1).await;
+    rec.prune_now().await.unwrap();
+    assert!(
+        rec.query(None, None, 10).await.unwrap().is_empty(),
+        "older than max_age"
+    );
+}
+
+#[tokio::test]
+async fn history_lives_in_mariadb_when_mysql_is_configured() {
+    let config = json!({"mysql": {"host": "127.0.0.1", "port": 3306, "database": "test"}});
+    let db = sql::start(
+        config.as_object().unwrap(),
+        std::path::Path::new("/unused"),
+        Caps::default(),
+    )
+    .await
+    .expect("the MariaDB on 127.0.0.1:3306");
+    let rec = Recorder::start(db.clone(), Retention::default())
+        .await
+        .unwrap();
+    use std::hash::{BuildHasher, RandomState};
+    let job = format!("hist_{:x}", RandomState::new().hash_one(2u8) as u32);
+    for n in 0..3 {
+        rec.record(&report(&job, n));
+    }
+    wait_written(&rec, 3).await;
+    let rows = rec.query(Some(&job), Some("ok"), 10).await.unwrap();
+    assert_eq!(rows.len(), 3);
+    assert_eq!(rows[0].run_id, format!("{job}-002"));
+    assert_eq!(rows[0].duration_ms, 3.0);
+    db.execute(
+        "DELETE FROM tgrun_runs WHERE job = ?",
+        &[runner::sql_value::Value::Text(job)],
+    )
+    .await
+    .unwrap();
+}
