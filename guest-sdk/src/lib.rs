@@ -24,6 +24,7 @@
 pub mod api_service;
 pub mod ctx;
 pub mod error;
+pub mod http;
 pub mod log;
 pub mod prometheus;
 pub mod sql;
@@ -35,7 +36,7 @@ pub use error::{Error, ErrorKind, Result};
 pub mod prelude {
     pub use crate::prometheus::{self, Metric};
     pub use crate::{Ctx, Error, ErrorKind, Result, api_service, sql};
-    pub use crate::{bail, debug, error, export_job, info, trace, warn};
+    pub use crate::{bail, debug, error, export_handler, export_job, info, trace, warn};
 }
 
 /// The generated bindings of the `tgrun:job` world. Not part of the SDK's API: use the
@@ -52,7 +53,29 @@ pub mod wit {
     });
 }
 
-/// Support for [`export_job!`]; not part of the API.
+/// The generated bindings of the `handler` world, sharing the interfaces above (only the
+/// export and the HTTP types are its own). Not part of the SDK's API: use [`http`].
+#[doc(hidden)]
+#[allow(clippy::too_many_arguments)] // generated code
+pub mod wit_handler {
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "handler",
+        pub_export_macro: true,
+        export_macro_name: "export_handler_world",
+        default_bindings_module: "tgrun_sdk::wit_handler",
+        with: {
+            "tgrun:job/types@0.1.0": crate::wit::tgrun::job::types,
+            "tgrun:job/logging@0.1.0": crate::wit::tgrun::job::logging,
+            "tgrun:job/context@0.1.0": crate::wit::tgrun::job::context,
+            "tgrun:job/prometheus@0.1.0": crate::wit::tgrun::job::prometheus,
+            "tgrun:job/api-service@0.1.0": crate::wit::tgrun::job::api_service,
+            "tgrun:job/sql@0.1.0": crate::wit::tgrun::job::sql,
+        },
+    });
+}
+
+/// Support for [`export_job!`] and [`export_handler!`]; not part of the API.
 #[doc(hidden)]
 pub mod __private {
     pub use std::string::String;
@@ -70,6 +93,20 @@ pub mod __private {
             Error::invalid_argument(format!("params of job '{}': {e}", ctx.job)).into_wit()
         })?;
         job(&ctx, params).map_err(Error::into_wit)
+    }
+
+    /// Runs a route handler on the request, turning its result into the WIT result.
+    pub fn handle<F>(
+        req: crate::wit_handler::Request,
+        handler: F,
+    ) -> Result<crate::wit_handler::Response, wit::Error>
+    where
+        F: FnOnce(&crate::http::Request) -> crate::Result<crate::http::Response>,
+    {
+        let req = crate::http::Request::from_wit(req);
+        handler(&req)
+            .map(crate::http::Response::into_wit)
+            .map_err(Error::into_wit)
     }
 }
 
@@ -91,5 +128,25 @@ macro_rules! export_job {
         }
 
         $crate::wit::export_job_world!(__TgrunJob with_types_in $crate::wit);
+    };
+}
+
+/// Exports a function `fn(&http::Request) -> Result<http::Response>` as the route handler
+/// of this component (world `handler`), for a route configured in `service_config.json`.
+#[macro_export]
+macro_rules! export_handler {
+    ($handler:path) => {
+        #[doc(hidden)]
+        pub struct __TgrunHandler;
+
+        impl $crate::wit_handler::Guest for __TgrunHandler {
+            fn handle(
+                req: $crate::wit_handler::Request,
+            ) -> ::core::result::Result<$crate::wit_handler::Response, $crate::wit::Error> {
+                $crate::__private::handle(req, $handler)
+            }
+        }
+
+        $crate::wit_handler::export_handler_world!(__TgrunHandler with_types_in $crate::wit_handler);
     };
 }

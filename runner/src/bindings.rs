@@ -1,4 +1,5 @@
-//! The one `bindgen!` call: host-side types and traits of the `tgrun:job` world.
+//! The `bindgen!` calls: host-side types and traits of the `tgrun:job` worlds (`job`, and
+//! `handler` reusing its interfaces).
 
 wasmtime::component::bindgen!({
     path: "../wit",
@@ -13,3 +14,23 @@ wasmtime::component::bindgen!({
 });
 
 pub use tgrun::job::types::Error as GuestError;
+
+/// The `handler` world (route handlers). It imports the same interfaces as `job`, so those
+/// are taken from above and the host implements them once; only its export and the HTTP
+/// types are its own.
+pub mod handler {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "handler",
+        imports: { default: async | trappable },
+        exports: { default: async },
+        with: {
+            "tgrun:job/types": crate::bindings::tgrun::job::types,
+            "tgrun:job/logging": crate::bindings::tgrun::job::logging,
+            "tgrun:job/context": crate::bindings::tgrun::job::context,
+            "tgrun:job/prometheus": crate::bindings::tgrun::job::prometheus,
+            "tgrun:job/api-service": crate::bindings::tgrun::job::api_service,
+            "tgrun:job/sql": crate::bindings::tgrun::job::sql,
+        },
+    });
+}

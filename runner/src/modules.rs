@@ -9,9 +9,11 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
+use crate::bindings::JobPre;
 use crate::sandbox::Sandbox;
-use crate::sandbox::component::JobComponent;
+use crate::sandbox::component::{Compiled, World};
 use crate::sandbox::outcome::Outcome;
+use crate::sandbox::state::RunState;
 
 /// Identifies one version of a file cheaply (without reading it).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,18 +32,19 @@ impl FileStamp {
     }
 }
 
-enum Slot {
-    Loaded(Arc<JobComponent>),
+enum Slot<W> {
+    Loaded(Arc<Compiled<W>>),
     Invalid { message: String, stamp: FileStamp },
 }
 
-pub struct ModuleRegistry {
+/// The modules of one world (jobs by default; route handlers with `HandlerPre`).
+pub struct ModuleRegistry<W = JobPre<RunState>> {
     dir: PathBuf,
     sandbox: Arc<Sandbox>,
-    slots: Mutex<HashMap<String, Slot>>,
+    slots: Mutex<HashMap<String, Slot<W>>>,
 }
 
-impl ModuleRegistry {
+impl<W: World> ModuleRegistry<W> {
     pub fn new(dir: PathBuf, sandbox: Arc<Sandbox>) -> Self {
         Self {
             dir,
@@ -60,7 +63,7 @@ impl ModuleRegistry {
 
     /// The component to run for `job`, loading it if needed; or the outcome a run of it
     /// ends with when there is none.
-    pub async fn get(&self, job: &str) -> Result<Arc<JobComponent>, Outcome> {
+    pub async fn get(&self, job: &str) -> Result<Arc<Compiled<W>>, Outcome> {
         if let Some(Slot::Loaded(c)) = self.lock().get(job) {
             return Ok(c.clone());
         }
@@ -78,14 +81,15 @@ impl ModuleRegistry {
         // Compiling takes milliseconds to seconds: keep it off the async workers.
         let sandbox = self.sandbox.clone();
         let compile_path = path.clone();
-        let compiled = tokio::task::spawn_blocking(move || sandbox.compile_file(&compile_path))
-            .await
-            .unwrap_or_else(|e| {
-                Err(crate::sandbox::component::InvalidModule(format!(
-                    "compiling {} panicked: {e}",
-                    path.display()
-                )))
-            });
+        let compiled =
+            tokio::task::spawn_blocking(move || sandbox.compile_file_for::<W>(&compile_path))
+                .await
+                .unwrap_or_else(|e| {
+                    Err(crate::sandbox::component::InvalidModule(format!(
+                        "compiling {} panicked: {e}",
+                        path.display()
+                    )))
+                });
         let mut slots = self.lock();
         match compiled {
             Ok(c) => {
@@ -126,7 +130,7 @@ impl ModuleRegistry {
         })
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Slot>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Slot<W>>> {
         self.slots.lock().unwrap_or_else(|e| e.into_inner())
     }
 }

@@ -10,11 +10,13 @@ use anyhow::Result;
 use serde_json::Value;
 use tokio::sync::Mutex;
 
+use crate::bindings::handler::HandlerPre;
 use crate::clients::Clients;
 use crate::config::{Config, ConfigError, SERVICE_FILE};
 use crate::host::Services;
 use crate::metrics::MetricsCache;
 use crate::modules::ModuleRegistry;
+use crate::sandbox::state::RunState;
 use crate::sandbox::{Sandbox, SandboxSettings};
 use crate::scheduler::history::Recorder;
 use crate::scheduler::{Changes, Scheduler, Shared};
@@ -59,6 +61,8 @@ pub struct Service {
     scheduler: Mutex<Option<Scheduler>>,
     pub shared: Arc<Shared>,
     pub services: Arc<Services>,
+    /// Route handler components, from the same modules directory.
+    pub handlers: Arc<ModuleRegistry<HandlerPre<RunState>>>,
     pub log: Arc<dyn LogControl>,
     /// Bearer token for mutating routes (`TGRUN_ADMIN_TOKEN`); none: loopback clients only.
     pub admin_token: Option<String>,
@@ -97,7 +101,11 @@ impl Service {
             runner.modules_dir.clone(),
             sandbox.clone(),
         ));
-        preload(&modules, &config).await;
+        let handlers = Arc::new(ModuleRegistry::new(
+            runner.modules_dir.clone(),
+            sandbox.clone(),
+        ));
+        preload(&modules, &handlers, &config).await;
         let history = match &services.clients.sql {
             Some(db) => Some(
                 Recorder::start(db.clone(), runner.history)
@@ -118,6 +126,7 @@ impl Service {
             scheduler: Mutex::new(Some(scheduler)),
             shared,
             services,
+            handlers,
             log,
             admin_token,
         }))
@@ -195,7 +204,17 @@ pub enum ApplyError {
 
 /// Loads every enabled job's module now, so a missing or broken one is reported at start
 /// (each run of it will say so again), without stopping the others.
-async fn preload(modules: &ModuleRegistry, config: &Config) {
+async fn preload(
+    modules: &ModuleRegistry,
+    handlers: &ModuleRegistry<HandlerPre<RunState>>,
+    config: &Config,
+) {
+    for route in &config.service.routes {
+        if let Err(outcome) = handlers.get(&route.module).await {
+            tracing::error!(route = %format!("{} {}", route.method, route.path),
+                outcome = outcome.name(), "{}", outcome.detail());
+        }
+    }
     let names: BTreeSet<_> = config
         .service
         .jobs()

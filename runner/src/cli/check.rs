@@ -26,9 +26,12 @@ pub fn check(args: CheckArgs) -> Result<ExitCode> {
     let report = sandbox.check(&args.file);
     let name = args.file.display();
     if report.fits() {
-        println!("{name}: fits the tgrun:job@0.1.0 world");
+        println!("{name}: fits the tgrun:job@0.1.0 world ({})", report.world);
     } else {
-        println!("{name}: does not fit the tgrun:job@0.1.0 world");
+        println!(
+            "{name}: does not fit the tgrun:job@0.1.0 world ({})",
+            report.world
+        );
         for p in &report.problems {
             println!("  - {p}");
         }

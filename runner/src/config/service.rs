@@ -32,7 +32,27 @@ pub const MAX_TIMEOUT_S: f64 = 86_400.0;
 /// Shortest period a pipeline may have.
 pub const MIN_PERIOD: Duration = Duration::from_millis(1);
 
-const TOP_KEYS: &[&str] = &["num_consumers", "pipelines", "overrides"];
+const TOP_KEYS: &[&str] = &["num_consumers", "pipelines", "overrides", "routes"];
+const ROUTE_KEYS: &[&str] = &["module", "timeout_s", "memory_mb", "capabilities"];
+/// Methods a configured route may answer.
+pub const ROUTE_METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE"];
+/// The runner's own routes: a configured route may not repeat one (tglib's
+/// `DuplicateRouteError`).
+pub const BUILTIN_ROUTES: &[(&str, &str)] = &[
+    ("GET", "/status"),
+    ("GET", "/health"),
+    ("GET", "/metrics"),
+    ("GET", "/config"),
+    ("PUT", "/config"),
+    ("PATCH", "/config"),
+    ("PUT", "/log/{level}"),
+    ("GET", "/jobs"),
+    ("GET", "/jobs/{name}"),
+    ("POST", "/jobs/{name}/run"),
+    ("GET", "/runs"),
+    ("GET", "/docs"),
+    ("GET", "/docs.yml"),
+];
 const PIPELINE_KEYS: &[&str] = &["period", "period_s", "jobs"];
 const JOB_KEYS: &[&str] = &[
     "name",
@@ -51,6 +71,19 @@ pub struct ServiceConfig {
     pub settings: Map<String, Value>,
     /// `overrides`, deep-merged into `config.json` (tglib).
     pub overrides: Option<Map<String, Value>>,
+    /// Routes of the HTTP server answered by components.
+    pub routes: Vec<Arc<RouteSpec>>,
+}
+
+/// `"GET /topology": {"module": "topology", ...}`: a route answered by a component.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RouteSpec {
+    pub method: String,
+    pub path: String,
+    /// The handler's module: `<modules dir>/<module>.wasm`, of the `handler` world.
+    pub module: Arc<str>,
+    pub limits: RunLimits,
+    pub grants: Capabilities,
 }
 
 #[derive(Debug, Clone)]
@@ -142,6 +175,23 @@ impl ServiceConfig {
                 ));
             }
         };
+        let routes = match top.get("routes") {
+            None => Vec::new(),
+            Some(Value::Object(r)) => r
+                .iter()
+                .map(|(key, v)| route(path, key, v, runner).map(Arc::new))
+                .collect::<Result<_, _>>()?,
+            Some(other) => {
+                return Err(ConfigError::invalid(
+                    path,
+                    "'routes'",
+                    format!(
+                        "must be an object of \"METHOD /path\" -> {{\"module\": ...}}, found {}",
+                        kind(other)
+                    ),
+                ));
+            }
+        };
         let settings = top
             .into_iter()
             .filter(|(k, _)| !TOP_KEYS.contains(&k.as_str()))
@@ -151,6 +201,7 @@ impl ServiceConfig {
             pipelines,
             settings,
             overrides: raw.overrides,
+            routes,
         })
     }
 
@@ -312,6 +363,91 @@ fn job(
             memory_bytes,
         },
     })
+}
+
+fn route(
+    path: &Path,
+    key: &str,
+    v: &Value,
+    runner: &RunnerSettings,
+) -> Result<RouteSpec, ConfigError> {
+    let here = format!("route '{key}'");
+    let bad = |msg: String| ConfigError::invalid(path, &here, msg);
+    let (method, route_path) = key
+        .split_once(' ')
+        .ok_or_else(|| bad("must be written \"METHOD /path\", such as \"GET /topology\"".into()))?;
+    if !ROUTE_METHODS.contains(&method) {
+        return Err(bad(format!(
+            "method '{method}' is not one of {}",
+            ROUTE_METHODS.join(", ")
+        )));
+    }
+    if !route_path.starts_with('/') || route_path.contains(['?', '#', ' ']) {
+        return Err(bad(format!(
+            "path '{route_path}' must start with '/' and have no query"
+        )));
+    }
+    if let Some((m, p)) = BUILTIN_ROUTES
+        .iter()
+        .find(|(m, p)| *m == method && same_route(p, route_path))
+    {
+        return Err(bad(format!(
+            "repeats the runner's built-in route {m} {p} (DuplicateRouteError)"
+        )));
+    }
+    let Value::Object(obj) = v else {
+        return Err(bad(format!("must be an object, found {}", kind(v))));
+    };
+    if let Some(msg) = unknown_keys(obj, ROUTE_KEYS) {
+        return Err(bad(msg));
+    }
+    let module = match obj.get("module") {
+        Some(Value::String(m)) if valid_job_name(m) => m.clone(),
+        Some(other) => {
+            return Err(bad(format!(
+                "'module' must name a module file, found {}",
+                kind(other)
+            )));
+        }
+        None => {
+            return Err(bad(
+                "needs a 'module' (its <modules dir>/<module>.wasm)".into()
+            ));
+        }
+    };
+    // The same per-run keys as a job, read the same way.
+    let as_job = serde_json::json!({
+        "name": module,
+        "timeout_s": obj.get("timeout_s"),
+        "memory_mb": obj.get("memory_mb"),
+        "capabilities": obj.get("capabilities"),
+    });
+    let mut as_job = as_job.as_object().cloned().unwrap_or_default();
+    as_job.retain(|_, v| !v.is_null());
+    let spec = job(
+        path,
+        &format!("route {key}"),
+        0,
+        &Value::Object(as_job),
+        runner,
+    )?;
+    Ok(RouteSpec {
+        method: method.to_owned(),
+        path: route_path.to_owned(),
+        module: module.into(),
+        limits: spec.limits,
+        grants: spec.grants,
+    })
+}
+
+/// Whether a configured path would be answered by a built-in pattern (`{x}` matches one
+/// segment).
+pub(crate) fn same_route(pattern: &str, path: &str) -> bool {
+    let (p, q): (Vec<&str>, Vec<&str>) = (pattern.split('/').collect(), path.split('/').collect());
+    p.len() == q.len()
+        && p.iter()
+            .zip(&q)
+            .all(|(a, b)| a == b || (a.starts_with('{') && a.ends_with('}') && !b.is_empty()))
 }
 
 /// A job name is also a file name: `<modules dir>/<name>.wasm`.

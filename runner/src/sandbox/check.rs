@@ -10,10 +10,14 @@ use wasmtime::component::types::ComponentItem;
 use super::Sandbox;
 use super::component::binary_kind;
 use crate::bindings::JobPre;
+use crate::bindings::handler::HandlerPre;
 
 /// The verdict on one file: what it imports and exports, and every problem found.
 #[derive(Debug)]
 pub struct CheckReport {
+    /// The world the component was judged against: `job`, or `handler` if it exports
+    /// `handle`.
+    pub world: &'static str,
     pub imports: Vec<String>,
     pub exports: Vec<String>,
     pub problems: Vec<String>,
@@ -28,6 +32,7 @@ impl CheckReport {
 impl Sandbox {
     pub fn check(&self, path: &Path) -> CheckReport {
         let mut report = CheckReport {
+            world: "job",
             imports: vec![],
             exports: vec![],
             problems: vec![],
@@ -68,9 +73,25 @@ impl Sandbox {
                 ));
             }
         }
-        match ty.get_export(&self.engine, "run").map(|e| e.ty) {
+        // A component exporting `handle` is a route handler; anything else is judged as a job.
+        let handler = ty.get_export(&self.engine, "handle").is_some();
+        let (export, expected_params, signature) = if handler {
+            report.world = "handler";
+            (
+                "handle",
+                &["req: record"][..],
+                "func(req: request) -> result<response, error>",
+            )
+        } else {
+            (
+                "run",
+                &["ctx: record", "params: string"][..],
+                "func(ctx: run-context, params: string) -> result<_, error>",
+            )
+        };
+        match ty.get_export(&self.engine, export).map(|e| e.ty) {
             None => report.problems.push(format!(
-                "does not export `run` (it exports: {})",
+                "does not export `{export}` (it exports: {})",
                 list(&report.exports)
             )),
             Some(ComponentItem::ComponentFunc(f)) => {
@@ -79,33 +100,38 @@ impl Sandbox {
                     .map(|(n, t)| format!("{n}: {}", type_name(&t)))
                     .collect();
                 let results: Vec<String> = f.results().map(|t| type_name(&t)).collect();
-                if params != ["ctx: record", "params: string"] || results != ["result"] {
+                if params != expected_params || results != ["result"] {
                     report.problems.push(format!(
-                        "exports `run` as `func({}) -> {}`, but the job world's `run` is \
-                         `func(ctx: run-context, params: string) -> result<_, error>`",
+                        "exports `{export}` as `func({}) -> {}`, but the {} world's `{export}` is `{signature}`",
                         params.join(", "),
                         if results.is_empty() {
                             "()".into()
                         } else {
                             results.join(", ")
-                        }
+                        },
+                        report.world
                     ));
                 }
             }
             Some(other) => report.problems.push(format!(
-                "exports `run`, but as {}, not a function",
+                "exports `{export}`, but as {}, not a function",
                 item_kind(&other)
             )),
         }
         match self.linker.instantiate_pre(&component) {
             Err(e) => report.problems.push(format!("imports do not match: {e:#}")),
             Ok(pre) => {
-                if let Err(e) = JobPre::new(pre)
-                    && ty.get_export(&self.engine, "run").is_some()
+                let typed = if handler {
+                    HandlerPre::new(pre).err()
+                } else {
+                    JobPre::new(pre).err()
+                };
+                if let Some(e) = typed
+                    && ty.get_export(&self.engine, export).is_some()
                 {
                     report
                         .problems
-                        .push(format!("`run` has the wrong type: {e:#}"));
+                        .push(format!("`{export}` has the wrong type: {e:#}"));
                 }
             }
         }

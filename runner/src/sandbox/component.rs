@@ -1,18 +1,48 @@
-//! Compiling a job's `.wasm` into a component ready to instantiate, checked against the
-//! job world once, off the hot path.
+//! Compiling a `.wasm` into a component ready to instantiate, checked once, off the hot
+//! path, against its world: `job` for jobs, `handler` for route handlers.
 
 use std::path::Path;
 use std::sync::Arc;
 
-use wasmtime::component::Component;
+use wasmtime::component::{Component, InstancePre};
 
 use super::Sandbox;
 use super::state::RunState;
 use crate::bindings::JobPre;
+use crate::bindings::handler::HandlerPre;
 
-/// A compiled job component: instantiating it needs no more linking or type checks.
-pub struct JobComponent {
-    pub(crate) pre: JobPre<RunState>,
+/// A world a component can be compiled for.
+pub trait World: Send + Sync + Sized + 'static {
+    /// The name of the world, and of its export, for messages.
+    const NAME: &'static str;
+    const EXPORT: &'static str;
+    fn from_instance_pre(pre: InstancePre<RunState>) -> wasmtime::Result<Self>;
+}
+
+impl World for JobPre<RunState> {
+    const NAME: &'static str = "job";
+    const EXPORT: &'static str = "run";
+    fn from_instance_pre(pre: InstancePre<RunState>) -> wasmtime::Result<Self> {
+        JobPre::new(pre)
+    }
+}
+
+impl World for HandlerPre<RunState> {
+    const NAME: &'static str = "handler";
+    const EXPORT: &'static str = "handle";
+    fn from_instance_pre(pre: InstancePre<RunState>) -> wasmtime::Result<Self> {
+        HandlerPre::new(pre)
+    }
+}
+
+/// A compiled job component.
+pub type JobComponent = Compiled<JobPre<RunState>>;
+/// A compiled route handler component.
+pub type HandlerComponent = Compiled<HandlerPre<RunState>>;
+
+/// A compiled component: instantiating it needs no more linking or type checks.
+pub struct Compiled<W> {
+    pub(crate) pre: W,
     /// Size of the `.wasm` in bytes.
     pub size: usize,
     /// The version of the code: the first 16 hex digits of the SHA-256 of the `.wasm`.
@@ -51,34 +81,54 @@ pub(crate) fn binary_kind(bytes: &[u8]) -> Result<(), String> {
 }
 
 impl Sandbox {
-    /// Compiles and links a component. Blocking (compiling takes milliseconds to
+    /// Compiles and links a job component. Blocking (compiling takes milliseconds to
     /// seconds): call it from a blocking thread when on the async runtime.
     pub fn compile(&self, path: &Path, bytes: &[u8]) -> Result<Arc<JobComponent>, InvalidModule> {
+        self.compile_for(path, bytes)
+    }
+
+    /// Compiles and links a component of world `W`.
+    pub fn compile_for<W: World>(
+        &self,
+        path: &Path,
+        bytes: &[u8],
+    ) -> Result<Arc<Compiled<W>>, InvalidModule> {
         let name = path.display();
         binary_kind(bytes).map_err(|e| InvalidModule(format!("{name} {e}")))?;
         let component = Component::new(&self.engine, bytes)
             .map_err(|e| InvalidModule(format!("{name} does not compile: {e:#}")))?;
         let pre = self.linker.instantiate_pre(&component).map_err(|e| {
             InvalidModule(format!(
-                "{name} does not fit the tgrun:job world (see `runner check {name}`): {e:#}"
+                "{name} does not fit the tgrun:job/{} world (see `runner check {name}`): {e:#}",
+                W::NAME
             ))
         })?;
-        let pre = JobPre::new(pre).map_err(|e| {
+        let pre = W::from_instance_pre(pre).map_err(|e| {
             InvalidModule(format!(
-                "{name} does not export the job world's `run` (see `runner check {name}`): {e:#}"
+                "{name} does not export the {} world's `{}` (see `runner check {name}`): {e:#}",
+                W::NAME,
+                W::EXPORT
             ))
         })?;
-        Ok(Arc::new(JobComponent {
+        Ok(Arc::new(Compiled {
             pre,
             size: bytes.len(),
             version: content_version(bytes),
         }))
     }
 
-    /// Reads and compiles a file.
+    /// Reads and compiles a job file.
     pub fn compile_file(&self, path: &Path) -> Result<Arc<JobComponent>, InvalidModule> {
+        self.compile_file_for(path)
+    }
+
+    /// Reads and compiles a file of world `W`.
+    pub fn compile_file_for<W: World>(
+        &self,
+        path: &Path,
+    ) -> Result<Arc<Compiled<W>>, InvalidModule> {
         let bytes = std::fs::read(path)
             .map_err(|e| InvalidModule(format!("cannot read {}: {e}", path.display())))?;
-        self.compile(path, &bytes)
+        self.compile_for(path, &bytes)
     }
 }

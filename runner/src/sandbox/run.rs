@@ -8,12 +8,13 @@ use wasmtime::{Store, Trap, UpdateDeadline};
 use wasmtime_wasi::WasiCtxBuilder;
 
 use super::Sandbox;
-use super::component::JobComponent;
+use super::component::{HandlerComponent, JobComponent};
 use super::journal::{EchoTags, Journal, LogLevel, LogStream};
 use super::limits::{MemoryLimitExceeded, MemoryLimiter};
 use super::outcome::{Outcome, RunReport, WrittenMetric};
 use super::output::CappedOutput;
 use super::state::RunState;
+use crate::bindings::handler::tgrun::job::http_types::{Request, Response};
 use crate::bindings::{GuestError, RunContext};
 use crate::host::Capabilities;
 
@@ -45,9 +46,16 @@ pub struct Invocation {
 const HOST_CALL_GRACE: Duration = Duration::from_millis(100);
 
 enum Ended {
-    Returned(Result<(), GuestError>),
+    /// The export returned; a handler's answer with it.
+    Returned(Result<Option<Response>, GuestError>),
     Failed(wasmtime::Error),
     Dropped,
+}
+
+/// Which export a run calls.
+enum Entry<'a> {
+    Job(&'a JobComponent),
+    Handler(&'a HandlerComponent, Request),
 }
 
 impl Sandbox {
@@ -55,6 +63,28 @@ impl Sandbox {
     /// end is an [`Outcome`] in the report. `echo` writes the run's log lines to the
     /// runner's log as they come.
     pub async fn run(&self, component: &JobComponent, inv: &Invocation, echo: bool) -> RunReport {
+        self.execute(Entry::Job(component), inv, echo).await.1
+    }
+
+    /// Answers `request` in a fresh instance of a route handler, with the limits and
+    /// capabilities of `inv`. The response is there when the outcome is `ok`.
+    pub async fn handle(
+        &self,
+        component: &HandlerComponent,
+        request: Request,
+        inv: &Invocation,
+        echo: bool,
+    ) -> (Option<Response>, RunReport) {
+        self.execute(Entry::Handler(component, request), inv, echo)
+            .await
+    }
+
+    async fn execute(
+        &self,
+        entry: Entry<'_>,
+        inv: &Invocation,
+        echo: bool,
+    ) -> (Option<Response>, RunReport) {
         let started_at = SystemTime::now();
         let started = Instant::now();
         let deadline = started + inv.limits.timeout;
@@ -102,9 +132,23 @@ impl Sandbox {
             pipeline: inv.pipeline.to_string(),
             start_time_ms: inv.scheduled_ms,
         };
+        let version = match &entry {
+            Entry::Job(c) => c.version.clone(),
+            Entry::Handler(c, _) => c.version.clone(),
+        };
         let call = async {
-            let job = component.pre.instantiate_async(&mut store).await?;
-            job.call_run(&mut store, &ctx, &inv.params).await
+            match entry {
+                Entry::Job(c) => {
+                    let job = c.pre.instantiate_async(&mut store).await?;
+                    let r = job.call_run(&mut store, &ctx, &inv.params).await?;
+                    Ok::<_, wasmtime::Error>(r.map(|()| None))
+                }
+                Entry::Handler(c, request) => {
+                    let handler = c.pre.instantiate_async(&mut store).await?;
+                    let r = handler.call_handle(&mut store, &request).await?;
+                    Ok(r.map(Some))
+                }
+            }
         };
         let ended = match tokio::time::timeout_at((deadline + HOST_CALL_GRACE).into(), call).await {
             Ok(Ok(returned)) => Ended::Returned(returned),
@@ -116,7 +160,7 @@ impl Sandbox {
         let mut state = store.into_data();
         let (out_lines, out_dropped) = stdout.take_lines();
         let (err_lines, err_dropped) = stderr.take_lines();
-        let outcome = classify(ended, &state, inv.limits, &err_lines);
+        let (outcome, response) = classify(ended, &state, inv.limits, &err_lines);
         for line in out_lines {
             state.journal.log(LogLevel::Info, LogStream::Stdout, line);
         }
@@ -124,7 +168,7 @@ impl Sandbox {
             state.journal.log(LogLevel::Warn, LogStream::Stderr, line);
         }
 
-        RunReport {
+        let report = RunReport {
             job: inv.job.to_string(),
             run_id: inv.run_id.clone(),
             pipeline: inv.pipeline.to_string(),
@@ -146,28 +190,46 @@ impl Sandbox {
                     time_ms: m.time_ms,
                 })
                 .collect(),
-            module_version: Some(component.version.clone()),
-        }
+            module_version: Some(version),
+        };
+        (response, report)
     }
 }
 
-fn classify(ended: Ended, state: &RunState, limits: RunLimits, stderr: &[String]) -> Outcome {
+fn classify(
+    ended: Ended,
+    state: &RunState,
+    limits: RunLimits,
+    stderr: &[String],
+) -> (Outcome, Option<Response>) {
     let error = match ended {
-        Ended::Returned(Ok(())) => return Outcome::Ok,
+        Ended::Returned(Ok(response)) => return (Outcome::Ok, response),
         Ended::Returned(Err(e)) => {
             let (kind, message) = guest_error_parts(e);
-            return Outcome::Error {
+            let outcome = Outcome::Error {
                 kind: kind.into(),
                 message,
             };
+            return (outcome, None);
         }
         Ended::Dropped => {
-            return Outcome::Timeout {
+            let outcome = Outcome::Timeout {
                 limit: limits.timeout,
             };
+            return (outcome, None);
         }
         Ended::Failed(e) => e,
     };
+    (trapped(error, state, limits, stderr), None)
+}
+
+/// How a run that did not return ended.
+fn trapped(
+    error: wasmtime::Error,
+    state: &RunState,
+    limits: RunLimits,
+    stderr: &[String],
+) -> Outcome {
     // The limiter's flag, not only the error, decides: a guest may turn a refused
     // allocation into a trap of its own (an abort) before the error reaches us.
     if state.limiter.hit || error.downcast_ref::<MemoryLimitExceeded>().is_some() {

@@ -35,6 +35,13 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// A 500 whose message is meant for the client (a route handler's own error).
+    pub fn internal_with(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, message)
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         (

@@ -25,6 +25,31 @@ pub struct AppState {
     pub service: Arc<Service>,
 }
 
+/// A route a library user adds beside the runner's: method, path and handler.
+pub type ExtraRoute = (
+    &'static str,
+    &'static str,
+    axum::routing::MethodRouter<AppState>,
+);
+
+/// The runner's router plus routes of the embedding program. A route that repeats a
+/// built-in method and path is refused, naming both (tglib's `DuplicateRouteError`).
+pub fn router_with(state: AppState, extra: Vec<ExtraRoute>) -> Result<Router, String> {
+    let mut own = Router::new();
+    for (method, path, handler) in extra {
+        if let Some((m, p)) = crate::config::service::BUILTIN_ROUTES
+            .iter()
+            .find(|(m, p)| *m == method && crate::config::service::same_route(p, path))
+        {
+            return Err(format!(
+                "route {method} {path} repeats the runner's built-in route {m} {p} (DuplicateRouteError)"
+            ));
+        }
+        own = own.route(path, handler);
+    }
+    Ok(router(state.clone()).merge(own.with_state(state)))
+}
+
 /// The router, built apart from the listener so tests can call it directly.
 pub fn router(state: AppState) -> Router {
     let mutating = Router::new()
@@ -47,7 +72,7 @@ pub fn router(state: AppState) -> Router {
         .route("/jobs/{name}", get(routes::jobs::get_job))
         .route("/runs", get(routes::runs::list_runs))
         .merge(mutating)
-        .fallback(error::not_found)
+        .fallback(routes::handlers::dispatch)
         .with_state(state)
 }
 

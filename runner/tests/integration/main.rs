@@ -7,6 +7,7 @@ mod config;
 mod fixtures;
 mod history;
 mod prometheus;
+mod routes;
 mod sandbox;
 mod scheduler;
 mod server;

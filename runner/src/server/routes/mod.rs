@@ -2,6 +2,7 @@
 
 pub mod basic;
 pub mod config;
+pub mod handlers;
 pub mod jobs;
 pub mod log;
 pub mod metrics;

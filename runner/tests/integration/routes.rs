@@ -1,0 +1,242 @@
+//! Routes answered by components: the seed's `GET /topology` end to end with MariaDB,
+//! failures of handlers, and the duplicate-route rule.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::connect_info::MockConnectInfo;
+use axum::http::{Request, StatusCode};
+use runner::config::Config;
+use runner::server::{AppState, router, router_with};
+use runner::service::{FixedLog, Service};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+use crate::fixtures::config_dir;
+use crate::standin::{Kind, StandIn};
+
+async fn start(
+    service_config: Value,
+    config_json: Value,
+    modules: &[&str],
+) -> (Arc<Service>, tempfile::TempDir) {
+    let dir = config_dir(&service_config.to_string(), modules);
+    std::fs::write(dir.path().join("config.json"), config_json.to_string()).unwrap();
+    let config = Config::load(dir.path()).unwrap();
+    let service = Service::start(config, Arc::new(FixedLog(Mutex::new("info".into()))), None)
+        .await
+        .unwrap();
+    (service, dir)
+}
+
+async fn get(service: &Arc<Service>, path: &str) -> (StatusCode, String, Option<String>) {
+    let app = router(AppState {
+        service: service.clone(),
+    })
+    .layer(MockConnectInfo(
+        "127.0.0.1:1".parse::<std::net::SocketAddr>().unwrap(),
+    ));
+    let res = app
+        .oneshot(Request::get(path).body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = res.status();
+    let ctype = res
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let body = axum::body::to_bytes(res.into_body(), 1 << 22)
+        .await
+        .unwrap();
+    (status, String::from_utf8_lossy(&body).into_owned(), ctype)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_topology_answers_as_the_seed_from_mariadb() {
+    let standin = StandIn::start(&[("net_a", Kind::Good), ("net_b", Kind::Good)], false).await;
+    let before = chrono_like_now_minus_secs(2);
+    let (service, _dir) = start(
+        json!({"num_consumers": 2,
+               "pipelines": {"topology": {"period_s": 600, "jobs": [
+                   {"name": "save_topology", "enabled": true}]}},
+               "routes": {"GET /topology": {"module": "topology_route", "capabilities": ["sql"]}}}),
+        json!({"apiservice": standin.config(false),
+               "mysql": {"host": "127.0.0.1", "port": 3306, "database": "test"}}),
+        &["save_topology", "topology_route"],
+    )
+    .await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while service.shared.book.get("save_topology").is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "save_topology never ran"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        service
+            .shared
+            .book
+            .get("save_topology")
+            .unwrap()
+            .last_outcome
+            .as_deref(),
+        Some("ok")
+    );
+
+    let (code, body, ctype) = get(&service, &format!("/topology?start_dt={before}")).await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    assert_eq!(ctype.as_deref(), Some("application/json"));
+    let rows: Vec<Value> = serde_json::from_str(&body).unwrap();
+    let names: Vec<&str> = rows
+        .iter()
+        .filter_map(|r| r["topology"]["nodes"][0]["name"].as_str())
+        .collect();
+    assert!(
+        names.contains(&"net_a-node1") && names.contains(&"net_b-node1"),
+        "{body}"
+    );
+
+    // The seed's 400s, word for word.
+    let (code, body, _) = get(&service, "/topology").await;
+    assert_eq!(
+        (code, body.as_str()),
+        (
+            StatusCode::BAD_REQUEST,
+            "'start_dt' is missing from query string"
+        )
+    );
+    let (code, body, _) = get(&service, "/topology?start_dt=yesterday").await;
+    assert_eq!(
+        (code, body.as_str()),
+        (
+            StatusCode::BAD_REQUEST,
+            "'start_dt' is invalid ISO 8601: 'yesterday'"
+        )
+    );
+    // A start after every row: an empty list.
+    let (code, body, _) = get(&service, "/topology?start_dt=2999-01-01T00:00:00").await;
+    assert_eq!((code, body.as_str()), (StatusCode::OK, "[]"));
+
+    // Each request is a run in the history, under the route.
+    let (_, runs, _) = get(&service, "/runs?job=topology_route").await;
+    let runs: Value = serde_json::from_str(&runs).unwrap();
+    assert!(runs["runs"].as_array().unwrap().len() >= 3, "{runs}");
+    assert_eq!(runs["runs"][0]["pipeline"], "route GET /topology");
+    service.stop().await;
+}
+
+/// Now minus `secs`, as ISO 8601 (UTC) without a time-zone crate.
+fn chrono_like_now_minus_secs(secs: u64) -> String {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        - secs;
+    let (days, rem) = (t / 86_400, t % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_or_missing_handler_is_a_500_and_the_service_goes_on() {
+    let (service, dir) = start(
+        json!({"pipelines": {},
+               "routes": {"GET /gone": {"module": "not_there"},
+                          "GET /nope": {"module": "echo"}}}),
+        json!({}),
+        &["echo"],
+    )
+    .await;
+    let (code, body, _) = get(&service, "/gone").await;
+    assert_eq!(code, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
+    assert!(body.contains("not_there.wasm"), "{body}");
+    // A job component is not a handler: refused with the reason, not run.
+    let (code, body, _) = get(&service, "/nope").await;
+    assert_eq!(code, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
+    assert!(
+        body.contains("handler world") && body.contains("handle"),
+        "{body}"
+    );
+    let (code, body, _) = get(&service, "/status").await;
+    assert_eq!((code, body.as_str()), (StatusCode::OK, "Alive"));
+    let (code, _, _) = get(&service, "/unknown").await;
+    assert_eq!(code, StatusCode::NOT_FOUND);
+    drop(dir);
+    service.stop().await;
+}
+
+#[test]
+fn a_route_that_repeats_a_built_in_is_refused_naming_both() {
+    let dir = config_dir(r#"{"routes": {"GET /metrics": {"module": "x"}}}"#, &[]);
+    let err = Config::load(dir.path()).unwrap_err().to_string();
+    assert!(
+        err.contains("route 'GET /metrics'") && err.contains("built-in route GET /metrics"),
+        "{err}"
+    );
+    let dir = config_dir(r#"{"routes": {"GET /jobs/add_x": {"module": "x"}}}"#, &[]);
+    let err = Config::load(dir.path()).unwrap_err().to_string();
+    assert!(err.contains("built-in route GET /jobs/{name}"), "{err}");
+    let dir = config_dir(r#"{"routes": {"FETCH /x": {"module": "x"}}}"#, &[]);
+    assert!(
+        Config::load(dir.path())
+            .unwrap_err()
+            .to_string()
+            .contains("method 'FETCH'")
+    );
+    let dir = config_dir(r#"{"routes": {"GET /x": {"modul": "x"}}}"#, &[]);
+    assert!(
+        Config::load(dir.path())
+            .unwrap_err()
+            .to_string()
+            .contains("did you mean 'module'")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn library_routes_may_not_repeat_a_built_in() {
+    let (service, _dir) = start(json!({"pipelines": {}}), json!({}), &[]).await;
+    let state = AppState {
+        service: service.clone(),
+    };
+    let dup = router_with(
+        state.clone(),
+        vec![("GET", "/health", axum::routing::get(|| async { "mine" }))],
+    );
+    let Err(err) = dup else {
+        panic!("a duplicate route must be refused")
+    };
+    assert!(
+        err.contains("GET /health repeats the runner's built-in route GET /health"),
+        "{err}"
+    );
+    let app = router_with(
+        state,
+        vec![("GET", "/mine", axum::routing::get(|| async { "mine" }))],
+    )
+    .unwrap()
+    .layer(MockConnectInfo(
+        "127.0.0.1:1".parse::<std::net::SocketAddr>().unwrap(),
+    ));
+    let res = app
+        .oneshot(Request::get("/mine").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    service.stop().await;
+}
