@@ -4,8 +4,10 @@
 //! - [`error`]: tglib's JSON errors; unexpected ones are logged and answered with a fixed
 //!   message.
 //! - [`routes`]: one file per group of routes.
+//! - [`docs`]: `/docs` and `/docs.yml`, the OpenAPI description of every route.
 
 pub mod auth;
+pub mod docs;
 pub mod error;
 pub mod routes;
 
@@ -71,6 +73,8 @@ pub fn router(state: AppState) -> Router {
         .route("/jobs", get(routes::jobs::list_jobs))
         .route("/jobs/{name}", get(routes::jobs::get_job))
         .route("/runs", get(routes::runs::list_runs))
+        .route("/docs", get(docs::docs))
+        .route("/docs.yml", get(docs::docs_yml))
         .merge(mutating)
         .fallback(routes::handlers::dispatch)
         .with_state(state)

@@ -320,3 +320,49 @@ async fn jobs_are_listed_run_by_hand_and_counted_on_metrics() {
     );
     f.service.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_docs_describe_every_route_and_every_documented_route_exists() {
+    let f = fixture(None).await;
+    for r in runner::server::docs::ROUTES {
+        let path = r.path.replace("{level}", "INFO").replace("{name}", "echo");
+        let body = match r.method {
+            "PUT" | "PATCH" if path == "/config" => {
+                json!({"config": serde_json::from_str::<Value>(SERVICE).unwrap()})
+            }
+            _ => json!({}),
+        };
+        let req = if r.method == "GET" {
+            get(&path)
+        } else {
+            with_body(r.method, &path, body)
+        };
+        let (code, text) = call(&f, LOCAL, req).await;
+        assert!(
+            !text.contains("\"no route "),
+            "{} {} is documented but not routed: {code} {text}",
+            r.method,
+            r.path
+        );
+    }
+    let (code, yml) = call(&f, REMOTE, get("/docs.yml")).await;
+    assert_eq!(code, StatusCode::OK);
+    let spec: Value = serde_yaml::from_str(&yml).unwrap();
+    assert_eq!(spec["openapi"], "3.0.3");
+    for r in runner::server::docs::ROUTES {
+        assert!(
+            spec["paths"][r.path][r.method.to_ascii_lowercase()].is_object(),
+            "{} {} missing from /docs.yml",
+            r.method,
+            r.path
+        );
+    }
+    assert!(
+        spec["paths"]["/config"]["put"]["security"].is_array(),
+        "mutating routes say so"
+    );
+    let (code, html) = call(&f, REMOTE, get("/docs")).await;
+    assert_eq!(code, StatusCode::OK);
+    assert!(html.contains("<code>/jobs/{name}/run</code>"), "{html}");
+    f.service.stop().await;
+}
