@@ -72,3 +72,36 @@ pub fn config_dir(service_config: &str, modules: &[&str]) -> tempfile::TempDir {
 pub fn messages(report: &runner::RunReport) -> Vec<String> {
     report.logs.iter().map(|l| l.message.clone()).collect()
 }
+
+/// GETs `path` from the router of a running service, as a loopback client: status, body
+/// and content type.
+pub async fn get_from(
+    service: &Arc<runner::service::Service>,
+    path: &str,
+) -> (axum::http::StatusCode, String, Option<String>) {
+    use tower::ServiceExt;
+    let app = runner::server::router(runner::server::AppState {
+        service: service.clone(),
+    })
+    .layer(axum::extract::connect_info::MockConnectInfo(
+        "127.0.0.1:1".parse::<std::net::SocketAddr>().unwrap(),
+    ));
+    let res = app
+        .oneshot(
+            axum::http::Request::get(path)
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let status = res.status();
+    let ctype = res
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let body = axum::body::to_bytes(res.into_body(), 1 << 22)
+        .await
+        .unwrap();
+    (status, String::from_utf8_lossy(&body).into_owned(), ctype)
+}

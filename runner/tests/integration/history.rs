@@ -5,36 +5,19 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use axum::body::Body;
-use axum::extract::connect_info::MockConnectInfo;
-use axum::http::{Request, StatusCode};
+use axum::http::StatusCode;
 use runner::clients::{Caps, sql};
 use runner::config::Config;
 use runner::scheduler::history::{Recorder, Retention};
-use runner::server::{AppState, router};
 use runner::service::{FixedLog, Service};
 use runner::{Outcome, RunReport};
 use serde_json::{Value, json};
-use tower::ServiceExt;
 
-use crate::fixtures::config_dir;
+use crate::fixtures::{config_dir, get_from};
 
 async fn get(service: &Arc<Service>, path: &str) -> (StatusCode, Value) {
-    let app = router(AppState {
-        service: service.clone(),
-    })
-    .layer(MockConnectInfo(
-        "127.0.0.1:1".parse::<std::net::SocketAddr>().unwrap(),
-    ));
-    let res = app
-        .oneshot(Request::get(path).body(Body::empty()).unwrap())
-        .await
-        .unwrap();
-    let status = res.status();
-    let body = axum::body::to_bytes(res.into_body(), 1 << 22)
-        .await
-        .unwrap();
-    (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+    let (status, body, _) = get_from(service, path).await;
+    (status, serde_json::from_str(&body).unwrap_or(Value::Null))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

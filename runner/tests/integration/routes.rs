@@ -8,12 +8,12 @@ use axum::body::Body;
 use axum::extract::connect_info::MockConnectInfo;
 use axum::http::{Request, StatusCode};
 use runner::config::Config;
-use runner::server::{AppState, router, router_with};
+use runner::server::{AppState, router_with};
 use runner::service::{FixedLog, Service};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-use crate::fixtures::config_dir;
+use crate::fixtures::{config_dir, get_from};
 use crate::standin::{Kind, StandIn};
 
 async fn start(
@@ -31,25 +31,7 @@ async fn start(
 }
 
 async fn get(service: &Arc<Service>, path: &str) -> (StatusCode, String, Option<String>) {
-    let app = router(AppState {
-        service: service.clone(),
-    })
-    .layer(MockConnectInfo(
-        "127.0.0.1:1".parse::<std::net::SocketAddr>().unwrap(),
-    ));
-    let res = app
-        .oneshot(Request::get(path).body(Body::empty()).unwrap())
-        .await
-        .unwrap();
-    let status = res.status();
-    let ctype = res
-        .headers()
-        .get("content-type")
-        .map(|v| v.to_str().unwrap().to_owned());
-    let body = axum::body::to_bytes(res.into_body(), 1 << 22)
-        .await
-        .unwrap();
-    (status, String::from_utf8_lossy(&body).into_owned(), ctype)
+    get_from(service, path).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
