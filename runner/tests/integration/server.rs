@@ -165,6 +165,16 @@ async fn a_patch_re_times_a_pipeline_live_and_is_written_to_the_file() {
     }
     assert!(values.len() >= 4, "{values:?}");
     assert!(values.iter().all(|v| *v == 9.0), "{values:?}");
+    // Nothing was lost or broken by the change: every run so far ended ok.
+    let record = f.service.shared.book.get("echo").unwrap();
+    assert_eq!(
+        record.outcomes.keys().collect::<Vec<_>>(),
+        vec!["ok"],
+        "{:?}",
+        record.outcomes
+    );
+    // The first run, the ones seen since, and perhaps one that ended just after the window.
+    assert!(record.outcomes["ok"] as usize >= values.len() + 1);
 
     // Written to the file, merged: the service's own setting is still there.
     let on_disk: Value = serde_json::from_str(
