@@ -174,7 +174,7 @@ async fn a_patch_re_times_a_pipeline_live_and_is_written_to_the_file() {
         record.outcomes
     );
     // The first run, the ones seen since, and perhaps one that ended just after the window.
-    assert!(record.outcomes["ok"] as usize >= values.len() + 1);
+    assert!(record.outcomes["ok"] as usize > values.len());
 
     // Written to the file, merged: the service's own setting is still there.
     let on_disk: Value = serde_json::from_str(
