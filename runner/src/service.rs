@@ -64,6 +64,8 @@ pub struct Service {
     /// Route handler components, from the same modules directory.
     pub handlers: Arc<ModuleRegistry<HandlerPre<RunState>>>,
     pub log: Arc<dyn LogControl>,
+    /// Stops the module watchers.
+    watching: tokio_util::sync::CancellationToken,
     /// Bearer token for mutating routes (`TGRUN_ADMIN_TOKEN`); none: loopback clients only.
     pub admin_token: Option<String>,
 }
@@ -117,6 +119,15 @@ impl Service {
         let shared = Shared::with_history(sandbox, modules, history);
         let scheduler =
             Scheduler::start_shared(&config.service, runner.queue_capacity, shared.clone());
+        let watching = tokio_util::sync::CancellationToken::new();
+        tokio::spawn(crate::modules::watch::watch(
+            shared.modules.clone(),
+            watching.clone(),
+        ));
+        tokio::spawn(crate::modules::watch::watch(
+            handlers.clone(),
+            watching.clone(),
+        ));
         let raw = crate::config::read_json(&config.dir.join(SERVICE_FILE))
             .unwrap_or_else(|_| Value::Object(Default::default()));
         Ok(Arc::new(Self {
@@ -127,6 +138,7 @@ impl Service {
             shared,
             services,
             handlers,
+            watching,
             log,
             admin_token,
         }))
@@ -186,6 +198,7 @@ impl Service {
 
     /// Stops the scheduler: producers stop, runs in flight finish.
     pub async fn stop(&self) {
+        self.watching.cancel();
         if let Some(s) = self.scheduler.lock().await.take() {
             s.stop().await;
         }

@@ -49,6 +49,8 @@ pub const BUILTIN_ROUTES: &[(&str, &str)] = &[
     ("GET", "/jobs"),
     ("GET", "/jobs/{name}"),
     ("POST", "/jobs/{name}/run"),
+    ("PUT", "/jobs/{name}/module"),
+    ("POST", "/jobs/{name}/rollback"),
     ("GET", "/runs"),
     ("GET", "/docs"),
     ("GET", "/docs.yml"),

@@ -140,6 +140,28 @@ pub const ROUTES: &[RouteDoc] = &[
         ],
     },
     RouteDoc {
+        method: "PUT",
+        path: "/jobs/{name}/module",
+        summary: "Upload a new version of a job's component: checked, written to the modules directory, swapped in between runs",
+        mutating: true,
+        params: &[("name", "path", "the job's name")],
+        body: Some("the .wasm bytes (application/wasm), at most 64 MiB"),
+        responses: &[
+            (200, "the new version"),
+            (400, JSON_ERROR),
+            (413, "too large"),
+        ],
+    },
+    RouteDoc {
+        method: "POST",
+        path: "/jobs/{name}/rollback",
+        summary: "Return a job to its previous version",
+        mutating: true,
+        params: &[("name", "path", "the job's name")],
+        body: None,
+        responses: &[(200, "the version now running"), (409, JSON_ERROR)],
+    },
+    RouteDoc {
         method: "GET",
         path: "/runs",
         summary: "Run history, newest first",

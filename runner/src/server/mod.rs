@@ -61,6 +61,13 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/log/{level}", put(routes::log::put_log))
         .route("/jobs/{name}/run", post(routes::jobs::run_job))
+        .route(
+            "/jobs/{name}/module",
+            put(routes::jobs::put_module).layer(axum::extract::DefaultBodyLimit::max(
+                routes::jobs::MAX_MODULE_BYTES,
+            )),
+        )
+        .route("/jobs/{name}/rollback", post(routes::jobs::rollback))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_admin,

@@ -6,6 +6,7 @@ mod cli;
 mod config;
 mod fixtures;
 mod history;
+mod hotswap;
 mod prometheus;
 mod routes;
 mod sandbox;

@@ -19,14 +19,21 @@ fn entries(state: &AppState, config: &Config, only: Option<&str>) -> Vec<Value> 
         .jobs()
         .filter(|(_, j)| only.is_none_or(|n| *j.name == *n))
         .map(|(p, j)| {
-            let module = match shared.modules.state(&j.name) {
-                Some(Ok(version)) => json!({"state": "loaded", "version": version}),
-                Some(Err(why)) => json!({"state": "invalid", "error": why}),
-                None if shared.modules.path_of(&j.name).exists() => {
-                    json!({"state": "not loaded yet"})
-                }
-                None => json!({"state": "missing", "path": shared.modules.path_of(&j.name)}),
+            let info = shared.modules.info(&j.name).unwrap_or_default();
+            let path = shared.modules.path_of(&j.name);
+            let state = match (&info.version, &info.error) {
+                (Some(_), _) => "loaded",
+                (None, Some(_)) => "invalid",
+                (None, None) if path.exists() => "not loaded yet",
+                (None, None) => "missing",
             };
+            let module = json!({
+                "state": state,
+                "path": path,
+                "version": info.version,
+                "previous_version": info.previous_version,
+                "error": info.error,
+            });
             let record = shared.book.get(&j.name).unwrap_or_default();
             json!({
                 "name": &*j.name,
@@ -124,4 +131,45 @@ pub async fn run_job(
         "logs": report.logs,
         "metrics": report.metrics,
     })))
+}
+
+/// Largest module an upload may carry.
+pub const MAX_MODULE_BYTES: usize = 64 << 20;
+
+/// `PUT /jobs/{name}/module`: the component bytes as the body. Compiled and checked first;
+/// a bad one is a 400 with the reason and the old version keeps running.
+pub async fn put_module(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>, ApiError> {
+    if !crate::config::service::valid_job_name(&name) {
+        return Err(ApiError::bad_request(format!(
+            "'{name}' cannot name a module file"
+        )));
+    }
+    let modules = &state.service.shared.modules;
+    match modules.install(&name, body.to_vec()).await {
+        Ok(version) => Ok(Json(json!({
+            "status": "success",
+            "message": format!("'{name}' now runs version {version}"),
+            "version": version,
+        }))),
+        Err(why) => Err(ApiError::bad_request(why)),
+    }
+}
+
+/// `POST /jobs/{name}/rollback`: back to the previous version.
+pub async fn rollback(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    match state.service.shared.modules.rollback(&name) {
+        Ok((from, to)) => Ok(Json(json!({
+            "status": "success",
+            "message": format!("'{name}' rolled back from {from} to {to}"),
+            "version": to,
+        }))),
+        Err(why) => Err(ApiError::new(axum::http::StatusCode::CONFLICT, why)),
+    }
 }

@@ -1,0 +1,9 @@
+//! Fixture: version B of a job that is swapped while it runs; writes `swap_value 2`.
+
+use tgrun_sdk::prelude::*;
+
+fn swapper(_: &Ctx, _: serde::de::IgnoredAny) -> Result<()> {
+    prometheus::write_metrics(&[Metric::new("swap_value", 2.0)])
+}
+
+export_job!(swapper);

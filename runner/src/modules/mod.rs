@@ -1,0 +1,337 @@
+//! Job name → compiled component, loaded from `<modules dir>/<name>.wasm`, and swapped
+//! while the service runs.
+//!
+//! A missing or invalid module never stops other jobs: each run of it ends as
+//! `module_missing` or `module_invalid`, naming the file. A new version (a changed file seen
+//! by [`watch`], or one uploaded with [`ModuleRegistry::install`]) is compiled off the hot
+//! path and swapped in between runs: runs in flight keep the version they started with,
+//! every run after uses the new one. A version that does not compile or does not fit its
+//! world is refused with the reason, and the old version keeps running. The previous
+//! version is kept for [`ModuleRegistry::rollback`].
+
+pub mod watch;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use crate::bindings::JobPre;
+use crate::sandbox::Sandbox;
+use crate::sandbox::component::{Compiled, InvalidModule, World};
+use crate::sandbox::outcome::Outcome;
+use crate::sandbox::state::RunState;
+
+/// Identifies one version of a file cheaply (without reading it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct FileStamp {
+    len: u64,
+    modified: Option<SystemTime>,
+}
+
+impl FileStamp {
+    pub(crate) fn of(path: &Path) -> Option<Self> {
+        let meta = std::fs::metadata(path).ok()?;
+        Some(Self {
+            len: meta.len(),
+            modified: meta.modified().ok(),
+        })
+    }
+}
+
+/// One loaded version: the compiled component and the bytes it came from.
+struct Version<W> {
+    compiled: Arc<Compiled<W>>,
+    bytes: Arc<[u8]>,
+}
+
+impl<W> Clone for Version<W> {
+    fn clone(&self) -> Self {
+        Self {
+            compiled: self.compiled.clone(),
+            bytes: self.bytes.clone(),
+        }
+    }
+}
+
+struct Slot<W> {
+    current: Option<Version<W>>,
+    previous: Option<Version<W>>,
+    /// The file as last taken into account (loaded, refused, or written by the runner).
+    seen: Option<FileStamp>,
+    /// Why the last new version was refused; the current one, if any, kept running.
+    error: Option<String>,
+}
+
+impl<W> Default for Slot<W> {
+    fn default() -> Self {
+        Self {
+            current: None,
+            previous: None,
+            seen: None,
+            error: None,
+        }
+    }
+}
+
+/// What `GET /jobs` shows of a module.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct ModuleInfo {
+    pub version: Option<String>,
+    pub previous_version: Option<String>,
+    /// Why the last new version was refused.
+    pub error: Option<String>,
+}
+
+/// The modules of one world (jobs by default; route handlers with `HandlerPre`).
+pub struct ModuleRegistry<W = JobPre<RunState>> {
+    dir: PathBuf,
+    sandbox: Arc<Sandbox>,
+    slots: Mutex<HashMap<String, Slot<W>>>,
+}
+
+impl<W: World> ModuleRegistry<W> {
+    pub fn new(dir: PathBuf, sandbox: Arc<Sandbox>) -> Self {
+        Self {
+            dir,
+            sandbox,
+            slots: Mutex::default(),
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn path_of(&self, job: &str) -> PathBuf {
+        self.dir.join(format!("{job}.wasm"))
+    }
+
+    /// The component to run for `job`, loading it if needed; or the outcome a run of it
+    /// ends with when there is none.
+    pub async fn get(&self, job: &str) -> Result<Arc<Compiled<W>>, Outcome> {
+        let path = self.path_of(job);
+        let seen = {
+            let slots = self.lock();
+            match slots.get(job) {
+                Some(Slot {
+                    current: Some(v), ..
+                }) => return Ok(v.compiled.clone()),
+                Some(slot) => slot.seen.clone().zip(slot.error.clone()),
+                None => None,
+            }
+        };
+        let Some(stamp) = FileStamp::of(&path) else {
+            // Watched from now on: the file may appear.
+            self.track(job);
+            return Err(Outcome::ModuleMissing { path });
+        };
+        // A refused file is not compiled again until it changes.
+        if let Some((seen, error)) = seen
+            && seen == stamp
+        {
+            return Err(Outcome::ModuleInvalid { message: error });
+        }
+        match self.load_file(job, &path, stamp).await {
+            Ok(c) => Ok(c),
+            Err(message) => Err(Outcome::ModuleInvalid { message }),
+        }
+    }
+
+    /// Reads, compiles and swaps in the file at `path` (whose stamp is `stamp`).
+    async fn load_file(
+        &self,
+        job: &str,
+        path: &Path,
+        stamp: FileStamp,
+    ) -> Result<Arc<Compiled<W>>, String> {
+        let bytes: Arc<[u8]> = match std::fs::read(path) {
+            Ok(b) => b.into(),
+            Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+        };
+        let unchanged = self
+            .lock()
+            .get(job)
+            .and_then(|s| s.current.as_ref())
+            .filter(|v| v.bytes == bytes)
+            .map(|v| v.compiled.clone());
+        if let Some(c) = unchanged {
+            // The same bytes again (an editor's second write): nothing to swap.
+            self.lock().entry(job.to_owned()).or_default().seen = Some(stamp);
+            return Ok(c);
+        }
+        let compiled = self.compile(path, bytes.clone()).await;
+        let mut slots = self.lock();
+        let slot = slots.entry(job.to_owned()).or_default();
+        slot.seen = Some(stamp);
+        match compiled {
+            Ok(c) => {
+                swap_in(
+                    job,
+                    slot,
+                    Version {
+                        compiled: c.clone(),
+                        bytes,
+                    },
+                );
+                Ok(c)
+            }
+            Err(e) => Err(refuse(job, slot, e)),
+        }
+    }
+
+    /// Compiles off the async workers (milliseconds to seconds).
+    async fn compile(
+        &self,
+        path: &Path,
+        bytes: Arc<[u8]>,
+    ) -> Result<Arc<Compiled<W>>, InvalidModule> {
+        let sandbox = self.sandbox.clone();
+        let path = path.to_path_buf();
+        tokio::task::spawn_blocking(move || sandbox.compile_for::<W>(&path, &bytes))
+            .await
+            .unwrap_or_else(|e| Err(InvalidModule(format!("compiling panicked: {e}"))))
+    }
+
+    /// Takes a changed file into account (called by the watcher): a new version is swapped
+    /// in, a bad one refused with the old one kept.
+    pub async fn refresh(&self, job: &str) {
+        let path = self.path_of(job);
+        let Some(stamp) = FileStamp::of(&path) else {
+            return;
+        };
+        if self.lock().get(job).and_then(|s| s.seen.as_ref()) == Some(&stamp) {
+            return;
+        }
+        let _ = self.load_file(job, &path, stamp).await;
+    }
+
+    /// Installs `bytes` as the new version of `job` (an upload): compiled and checked
+    /// first; if good, written to the modules directory (so a restart keeps it) and
+    /// swapped in. Answers the new version, or why it was refused.
+    pub async fn install(&self, job: &str, bytes: Vec<u8>) -> Result<String, String> {
+        let path = self.path_of(job);
+        let bytes: Arc<[u8]> = bytes.into();
+        let compiled = self.compile(&path, bytes.clone()).await;
+        let c = match compiled {
+            Ok(c) => c,
+            Err(e) => {
+                let mut slots = self.lock();
+                return Err(refuse(job, slots.entry(job.to_owned()).or_default(), e));
+            }
+        };
+        write_file(&path, &bytes)?;
+        let mut slots = self.lock();
+        let slot = slots.entry(job.to_owned()).or_default();
+        slot.seen = FileStamp::of(&path);
+        let version = c.version.clone();
+        swap_in(job, slot, Version { compiled: c, bytes });
+        Ok(version)
+    }
+
+    /// Returns to the previous version (and writes it back to the file). Answers
+    /// `(from, to)` versions.
+    pub fn rollback(&self, job: &str) -> Result<(String, String), String> {
+        let path = self.path_of(job);
+        let mut slots = self.lock();
+        let slot = slots
+            .get_mut(job)
+            .ok_or_else(|| format!("no module of '{job}' is loaded"))?;
+        let previous = slot
+            .previous
+            .take()
+            .ok_or_else(|| format!("'{job}' has no previous version to return to"))?;
+        write_file(&path, &previous.bytes)?;
+        slot.seen = FileStamp::of(&path);
+        let from = slot.current.replace(previous.clone());
+        slot.previous = from.clone();
+        slot.error = None;
+        let from = from.map(|v| v.compiled.version.clone()).unwrap_or_default();
+        let to = previous.compiled.version.clone();
+        tracing::warn!(job, from = %from, to = %to, "module rolled back");
+        Ok((from, to))
+    }
+
+    /// The version of every loaded module, by job name.
+    pub fn versions(&self) -> BTreeMap<String, String> {
+        self.lock()
+            .iter()
+            .filter_map(|(name, slot)| {
+                Some((
+                    name.clone(),
+                    slot.current.as_ref()?.compiled.version.clone(),
+                ))
+            })
+            .collect()
+    }
+
+    /// What is known of a job's module, or `None` when it was never looked for.
+    pub fn info(&self, job: &str) -> Option<ModuleInfo> {
+        self.lock().get(job).map(|slot| ModuleInfo {
+            version: slot.current.as_ref().map(|v| v.compiled.version.clone()),
+            previous_version: slot.previous.as_ref().map(|v| v.compiled.version.clone()),
+            error: slot.error.clone(),
+        })
+    }
+
+    /// The names looked for so far (what the watcher watches).
+    pub(crate) fn names(&self) -> Vec<String> {
+        self.lock().keys().cloned().collect()
+    }
+
+    pub(crate) fn seen(&self, job: &str) -> Option<FileStamp> {
+        self.lock().get(job).and_then(|s| s.seen.clone())
+    }
+
+    /// Marks a name as looked for (a missing module is watched for too).
+    pub(crate) fn track(&self, job: &str) {
+        self.lock().entry(job.to_owned()).or_default();
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Slot<W>>> {
+        self.slots.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn swap_in<W>(job: &str, slot: &mut Slot<W>, new: Version<W>) {
+    let to = new.compiled.version.clone();
+    let old = slot.current.replace(new);
+    match &old {
+        Some(v) => tracing::info!(job, from = %v.compiled.version, to = %to, "module swapped"),
+        None => tracing::info!(job, version = %to, "module loaded"),
+    }
+    if old.is_some() {
+        slot.previous = old;
+    }
+    slot.error = None;
+}
+
+fn refuse<W>(job: &str, slot: &mut Slot<W>, e: InvalidModule) -> String {
+    match &slot.current {
+        Some(v) => {
+            tracing::error!(job, keeping = %v.compiled.version, "new module refused: {}", e.0)
+        }
+        None => tracing::error!(job, "module refused: {}", e.0),
+    }
+    slot.error = Some(e.0.clone());
+    e.0
+}
+
+/// Writes a module file so that it is never seen half-written.
+fn write_file(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    use std::io::Write;
+    let tmp = path.with_extension(format!("wasm.tmp-{}", std::process::id()));
+    let result = (|| {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    result.map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        format!("cannot write {}: {e}", path.display())
+    })
+}
