@@ -144,6 +144,8 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
             max_log_bytes: runner.max_log_bytes,
             max_instances: 2,
             max_memory_bytes: runner.max_memory_mb << 20,
+            // A file run without a configuration directory leaves nothing behind.
+            cache_dir: config.as_ref().and(runner.cache_dir.clone()),
         },
         Arc::new(services),
     )?;

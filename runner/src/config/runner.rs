@@ -49,6 +49,9 @@ struct RawRunner {
     history_max_rows: Option<u64>,
     /// Seconds runs are kept in the history. Default 604800 (7 days).
     history_max_age_s: Option<f64>,
+    /// Where compiled code is cached (relative to the configuration directory); `""`
+    /// turns the cache off. Default `.tgrun-cache`.
+    cache_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -66,6 +69,7 @@ pub struct RunnerSettings {
     pub sqlite_path: PathBuf,
     pub sql_caps: crate::clients::Caps,
     pub history: crate::scheduler::history::Retention,
+    pub cache_dir: Option<PathBuf>,
 }
 
 pub const DEFAULT_PORT: u16 = 8080;
@@ -152,6 +156,11 @@ impl RunnerSettings {
             sql_caps: crate::clients::Caps {
                 max_rows: raw.sql_max_rows.unwrap_or(100_000),
                 max_bytes: raw.sql_max_mb.unwrap_or(64) << 20,
+            },
+            cache_dir: match raw.cache_dir {
+                Some(d) if d.as_os_str().is_empty() => None,
+                Some(d) => Some(dir.join(d)),
+                None => Some(dir.join(".tgrun-cache")),
             },
             history: crate::scheduler::history::Retention {
                 max_rows: raw.history_max_rows.unwrap_or(100_000),

@@ -7,7 +7,10 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::{
+    Cache, CacheConfig, Config, Enabled, Engine, InstanceAllocationStrategy,
+    PoolingAllocationConfig,
+};
 
 use super::SandboxSettings;
 
@@ -41,6 +44,16 @@ pub fn build(settings: &SandboxSettings) -> Result<Engine> {
         .pagemap_scan(Enabled::Auto);
 
     let mut config = Config::new();
+    if let Some(dir) = &settings.cache_dir {
+        // An entry that cannot be read back (corrupt, from another version) is compiled
+        // again and rewritten, never an error.
+        let mut cache = CacheConfig::new();
+        cache.with_directory(dir);
+        let cache = Cache::new(cache)
+            .map_err(anyhow::Error::from)
+            .with_context(|| format!("the compiled-code cache in {}", dir.display()))?;
+        config.cache(Some(cache));
+    }
     config
         .epoch_interruption(true)
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))

@@ -42,6 +42,9 @@ pub struct SandboxSettings {
     /// Largest linear memory any job may be given, in bytes (the pool reserves this much
     /// address space per slot; a job's own `memory_mb` is enforced below it).
     pub max_memory_bytes: u64,
+    /// Where compiled code is cached, keyed by content hash and engine settings, so a
+    /// restart does not compile every module again. `None`: no cache.
+    pub cache_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for SandboxSettings {
@@ -51,6 +54,7 @@ impl Default for SandboxSettings {
             max_log_bytes: 256 * 1024,
             max_instances: 256,
             max_memory_bytes: 4 << 30,
+            cache_dir: None,
         }
     }
 }

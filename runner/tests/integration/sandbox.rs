@@ -321,3 +321,50 @@ async fn a_job_may_call_only_the_clients_it_lists() {
     inv.grants = runner::host::Capabilities::ALL;
     assert_eq!(sb.run(&echo, &inv, false).await.outcome, Outcome::Ok);
 }
+
+/// Files under `dir`, recursively, but the cache's own bookkeeping.
+fn cache_entries(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(cache_entries(&path));
+        } else if !path.to_string_lossy().contains(".stats")
+            && !path.to_string_lossy().contains(".wip")
+        {
+            out.push(path);
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn compiled_code_is_cached_and_a_corrupt_entry_is_compiled_again() {
+    let cache = tempfile::tempdir().unwrap();
+    let settings = SandboxSettings {
+        cache_dir: Some(cache.path().to_path_buf()),
+        ..SandboxSettings::default()
+    };
+    let sb = sandbox_with(settings.clone(), serde_json::json!({}));
+    compile(&sb, "counter");
+    drop(sb);
+    let entries = cache_entries(cache.path());
+    assert!(!entries.is_empty(), "compiling wrote the cache");
+    for e in &entries {
+        std::fs::write(e, b"corrupt").unwrap();
+    }
+
+    // A restart over a corrupt cache compiles again, runs, and repairs the entries.
+    let sb = sandbox_with(settings, serde_json::json!({}));
+    let counter = compile(&sb, "counter");
+    let report = sb.run(&counter, &invocation("counter", "{}"), false).await;
+    assert_eq!(report.outcome, Outcome::Ok);
+    for e in &entries {
+        assert_ne!(
+            std::fs::read(e).unwrap(),
+            b"corrupt",
+            "{} was rewritten",
+            e.display()
+        );
+    }
+}
