@@ -222,3 +222,55 @@ async fn library_routes_may_not_repeat_a_built_in() {
     assert_eq!(res.status(), StatusCode::OK);
     service.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_route_handlers_module_swaps_like_a_jobs() {
+    let (service, _dir) = start(
+        json!({"pipelines": {}, "routes": {"GET /topology": {"module": "topology_route"}}}),
+        json!({}),
+        &["topology_route"],
+    )
+    .await;
+    let put = |bytes: Vec<u8>| {
+        let app = router_with(
+            AppState {
+                service: service.clone(),
+            },
+            vec![],
+        )
+        .unwrap()
+        .layer(MockConnectInfo(
+            "127.0.0.1:1".parse::<std::net::SocketAddr>().unwrap(),
+        ));
+        async move {
+            let res = app
+                .oneshot(
+                    Request::put("/jobs/topology_route/module")
+                        .body(Body::from(bytes))
+                        .unwrap(),
+                )
+                .await
+                .unwrap();
+            let status = res.status();
+            let body = axum::body::to_bytes(res.into_body(), 1 << 20)
+                .await
+                .unwrap();
+            (status, String::from_utf8_lossy(&body).into_owned())
+        }
+    };
+    // A job component is not a handler: refused, and the route still answers.
+    let (code, body) = put(std::fs::read(crate::fixtures::wasm("echo")).unwrap()).await;
+    assert_eq!(code, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.contains("handler world"), "{body}");
+    let (code, body, _) = get(&service, "/topology").await;
+    assert_eq!(
+        (code, body.as_str()),
+        (
+            StatusCode::BAD_REQUEST,
+            "'start_dt' is missing from query string"
+        )
+    );
+    let (code, body) = put(std::fs::read(crate::fixtures::wasm("topology_route")).unwrap()).await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    service.stop().await;
+}

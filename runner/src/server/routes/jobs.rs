@@ -148,8 +148,18 @@ pub async fn put_module(
             "'{name}' cannot name a module file"
         )));
     }
-    let modules = &state.service.shared.modules;
-    match modules.install(&name, body.to_vec()).await {
+    // A route handler's module swaps the same way, in the handlers' registry.
+    let result = if is_route_module(&state, &name) {
+        state.service.handlers.install(&name, body.to_vec()).await
+    } else {
+        state
+            .service
+            .shared
+            .modules
+            .install(&name, body.to_vec())
+            .await
+    };
+    match result {
         Ok(version) => Ok(Json(json!({
             "status": "success",
             "message": format!("'{name}' now runs version {version}"),
@@ -164,7 +174,12 @@ pub async fn rollback(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    match state.service.shared.modules.rollback(&name) {
+    let result = if is_route_module(&state, &name) {
+        state.service.handlers.rollback(&name)
+    } else {
+        state.service.shared.modules.rollback(&name)
+    };
+    match result {
         Ok((from, to)) => Ok(Json(json!({
             "status": "success",
             "message": format!("'{name}' rolled back from {from} to {to}"),
@@ -172,4 +187,15 @@ pub async fn rollback(
         }))),
         Err(why) => Err(ApiError::new(axum::http::StatusCode::CONFLICT, why)),
     }
+}
+
+/// Whether `name` is the module of a configured route (a handler, not a job).
+fn is_route_module(state: &AppState, name: &str) -> bool {
+    state
+        .service
+        .config()
+        .service
+        .routes
+        .iter()
+        .any(|r| *r.module == *name)
 }
