@@ -7,12 +7,14 @@
 //!   them once into a validated [`config::Config`].
 //! - [`scheduler`]: one producer per pipeline stamps each tick and enqueues its enabled jobs;
 //!   a pool of consumers takes them from one bounded queue.
-//! - [`modules`]: maps a job name to its compiled component, loaded from the modules directory.
+//! - [`modules`]: maps a job name to its compiled component, loaded from the modules
+//!   directory, watched and swapped while the service runs.
 //! - [`sandbox`]: the wasmtime engine, built once, and one fresh `Store` and instance per run
 //!   with its time, memory and output limits; turns how a run ended into an [`Outcome`].
 //! - [`host`]: the capabilities lent to jobs, one file per WIT interface, over
 //!   [`clients`] (Prometheus, ...) and the [`metrics`] cache.
-//! - [`server`]: the HTTP server (`GET /status`, `/health`, `/metrics`).
+//! - [`server`]: the HTTP server: tglib's routes, `/jobs`, `/runs`, `/docs`, and routes
+//!   answered by components.
 //! - [`service`]: the running service (configuration, clients, scheduler) that the routes
 //!   share; applies configuration changes live.
 //! - [`cli`]: `runner serve`, `runner run`, `runner check`.
