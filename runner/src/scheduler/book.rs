@@ -37,7 +37,13 @@ pub struct RunBook {
 impl RunBook {
     pub fn record(&self, r: &RunReport) {
         let mut jobs = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
-        let rec = jobs.entry(r.job.clone()).or_default();
+        // Runs of a known job (nearly all of them) do not copy its name.
+        if !jobs.contains_key(&r.job) {
+            jobs.insert(r.job.clone(), JobRecord::default());
+        }
+        let Some(rec) = jobs.get_mut(&r.job) else {
+            return;
+        };
         let secs = r.duration.as_secs_f64();
         rec.last_run_id = Some(r.run_id.clone());
         rec.last_outcome = Some(r.outcome.name().to_owned());
@@ -48,7 +54,12 @@ impl RunBook {
             .ok()
             .map(|d| d.as_millis() as i64);
         rec.last_duration_ms = Some(secs * 1e3);
-        *rec.outcomes.entry(r.outcome.name().to_owned()).or_default() += 1;
+        match rec.outcomes.get_mut(r.outcome.name()) {
+            Some(n) => *n += 1,
+            None => {
+                rec.outcomes.insert(r.outcome.name().to_owned(), 1);
+            }
+        }
         if rec.buckets.is_empty() {
             rec.buckets = vec![0; DURATION_BUCKETS.len() + 1];
         }
