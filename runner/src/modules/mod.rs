@@ -99,10 +99,6 @@ impl<W: World> ModuleRegistry<W> {
         }
     }
 
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
     pub fn path_of(&self, job: &str) -> PathBuf {
         self.dir.join(format!("{job}.wasm"))
     }

@@ -51,7 +51,3 @@ impl IntoResponse for ApiError {
             .into_response()
     }
 }
-
-pub async fn not_found(uri: axum::http::Uri) -> ApiError {
-    ApiError::not_found(format!("no route {}", uri.path()))
-}

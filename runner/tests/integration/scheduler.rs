@@ -14,7 +14,9 @@ use tokio::sync::broadcast::Receiver;
 
 use crate::fixtures::{config_dir, messages, wasm};
 
-fn start(dir: &std::path::Path) -> Scheduler {
+/// Starts a scheduler on `dir`, its modules compiled first (as `runner serve` does), so the
+/// timing of the first ticks does not include compiling.
+async fn start(dir: &std::path::Path) -> Scheduler {
     let config = Config::load(dir).expect("config");
     let sandbox = Arc::new(
         Sandbox::new(
@@ -27,6 +29,9 @@ fn start(dir: &std::path::Path) -> Scheduler {
         config.runner.modules_dir.clone(),
         sandbox.clone(),
     ));
+    for (_, job) in config.service.jobs() {
+        let _ = modules.get(&job.name).await;
+    }
     Scheduler::start(&config.service, 1000, sandbox, modules)
 }
 
@@ -58,7 +63,7 @@ async fn enabled_jobs_run_every_period_and_disabled_ones_never() {
             {"name": "fails"}]}}}"#,
         &["echo", "counter", "noop", "fails"],
     );
-    let scheduler = start(dir.path());
+    let scheduler = start(dir.path()).await;
     let mut rx = scheduler.subscribe();
     let reports = collect(&mut rx, Duration::from_millis(1050)).await;
     scheduler.stop().await;
@@ -102,7 +107,7 @@ async fn the_period_does_not_drift() {
             {"name": "noop", "enabled": true}]}}}"#,
         &["noop"],
     );
-    let scheduler = start(dir.path());
+    let scheduler = start(dir.path()).await;
     let mut rx = scheduler.subscribe();
     let reports = collect(&mut rx, Duration::from_millis(1600)).await;
     scheduler.stop().await;
@@ -140,7 +145,7 @@ async fn failing_jobs_end_with_their_outcome_and_the_others_keep_running() {
                 {"name": "not_there", "enabled": true}]}}}"#,
         &["counter", "spin", "memory_hog", "panics"],
     );
-    let scheduler = start(dir.path());
+    let scheduler = start(dir.path()).await;
     let mut rx = scheduler.subscribe();
     let reports = collect(&mut rx, Duration::from_millis(1250)).await;
     scheduler.stop().await;
@@ -178,7 +183,7 @@ async fn a_module_that_appears_later_is_picked_up() {
             {"name": "counter", "enabled": true}]}}}"#,
         &[],
     );
-    let scheduler = start(dir.path());
+    let scheduler = start(dir.path()).await;
     let mut rx = scheduler.subscribe();
     let before = collect(&mut rx, Duration::from_millis(350)).await;
     assert!(!before.is_empty());
@@ -202,7 +207,7 @@ async fn an_invalid_module_is_reported_on_every_run() {
         &[],
     );
     std::fs::write(dir.path().join("modules/broken.wasm"), b"\0asm\x01\0\0\0").unwrap();
-    let scheduler = start(dir.path());
+    let scheduler = start(dir.path()).await;
     let mut rx = scheduler.subscribe();
     let reports = collect(&mut rx, Duration::from_millis(450)).await;
     scheduler.stop().await;
@@ -223,7 +228,7 @@ async fn a_new_configuration_applies_from_the_next_tick_without_a_restart() {
             {"name": "echo", "enabled": true, "params": {"value": 1}}]}}}"#,
         &["echo", "counter"],
     );
-    let mut scheduler = start(dir.path());
+    let mut scheduler = start(dir.path()).await;
     let mut rx = scheduler.subscribe();
     let first = collect(&mut rx, Duration::from_millis(250)).await;
     assert_eq!(first.len(), 1, "one tick at start");
