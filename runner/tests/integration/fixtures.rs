@@ -73,11 +73,11 @@ pub fn messages(report: &runner::RunReport) -> Vec<String> {
     report.logs.iter().map(|l| l.message.clone()).collect()
 }
 
-/// GETs `path` from the router of a running service, as a loopback client: status, body
+/// Sends `req` to the router of a running service, as a loopback client: status, body
 /// and content type.
-pub async fn get_from(
+pub async fn request_to(
     service: &Arc<runner::service::Service>,
-    path: &str,
+    req: axum::http::Request<axum::body::Body>,
 ) -> (axum::http::StatusCode, String, Option<String>) {
     use tower::ServiceExt;
     let app = runner::server::router(runner::server::AppState {
@@ -86,14 +86,7 @@ pub async fn get_from(
     .layer(axum::extract::connect_info::MockConnectInfo(
         "127.0.0.1:1".parse::<std::net::SocketAddr>().unwrap(),
     ));
-    let res = app
-        .oneshot(
-            axum::http::Request::get(path)
-                .body(axum::body::Body::empty())
-                .unwrap(),
-        )
-        .await
-        .unwrap();
+    let res = app.oneshot(req).await.unwrap();
     let status = res.status();
     let ctype = res
         .headers()
@@ -104,4 +97,18 @@ pub async fn get_from(
         .await
         .unwrap();
     (status, String::from_utf8_lossy(&body).into_owned(), ctype)
+}
+
+/// GETs `path` from the router of a running service, as a loopback client.
+pub async fn get_from(
+    service: &Arc<runner::service::Service>,
+    path: &str,
+) -> (axum::http::StatusCode, String, Option<String>) {
+    request_to(
+        service,
+        axum::http::Request::get(path)
+            .body(axum::body::Body::empty())
+            .unwrap(),
+    )
+    .await
 }

@@ -6,17 +6,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
-use axum::extract::connect_info::MockConnectInfo;
 use axum::http::{Request, StatusCode};
 use runner::RunReport;
 use runner::config::Config;
 use runner::sandbox::component::content_version;
-use runner::server::{AppState, router};
 use runner::service::{FixedLog, Service};
 use serde_json::Value;
-use tower::ServiceExt;
 
-use crate::fixtures::{config_dir, get_from, wasm};
+use crate::fixtures::{config_dir, get_from, request_to, wasm};
 
 async fn start() -> (Arc<Service>, tempfile::TempDir) {
     let dir = config_dir(
@@ -51,27 +48,13 @@ async fn send(
     path: &str,
     body: Vec<u8>,
 ) -> (StatusCode, String) {
-    let app = router(AppState {
-        service: service.clone(),
-    })
-    .layer(MockConnectInfo(
-        "127.0.0.1:9".parse::<std::net::SocketAddr>().unwrap(),
-    ));
-    let res = app
-        .oneshot(
-            Request::builder()
-                .method(method)
-                .uri(path)
-                .body(Body::from(body))
-                .unwrap(),
-        )
-        .await
+    let req = Request::builder()
+        .method(method)
+        .uri(path)
+        .body(Body::from(body))
         .unwrap();
-    let status = res.status();
-    let body = axum::body::to_bytes(res.into_body(), 1 << 20)
-        .await
-        .unwrap();
-    (status, String::from_utf8_lossy(&body).into_owned())
+    let (status, body, _) = request_to(service, req).await;
+    (status, body)
 }
 
 /// Waits for a run on `version` that started after `since`; answers how long it took.

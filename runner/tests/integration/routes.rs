@@ -13,7 +13,7 @@ use runner::service::{FixedLog, Service};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-use crate::fixtures::{config_dir, get_from};
+use crate::fixtures::{config_dir, get_from, request_to};
 use crate::standin::{Kind, StandIn};
 
 async fn start(
@@ -232,30 +232,13 @@ async fn a_route_handlers_module_swaps_like_a_jobs() {
     )
     .await;
     let put = |bytes: Vec<u8>| {
-        let app = router_with(
-            AppState {
-                service: service.clone(),
-            },
-            vec![],
-        )
-        .unwrap()
-        .layer(MockConnectInfo(
-            "127.0.0.1:1".parse::<std::net::SocketAddr>().unwrap(),
-        ));
+        let req = Request::put("/jobs/topology_route/module")
+            .body(Body::from(bytes))
+            .unwrap();
+        let service = service.clone();
         async move {
-            let res = app
-                .oneshot(
-                    Request::put("/jobs/topology_route/module")
-                        .body(Body::from(bytes))
-                        .unwrap(),
-                )
-                .await
-                .unwrap();
-            let status = res.status();
-            let body = axum::body::to_bytes(res.into_body(), 1 << 20)
-                .await
-                .unwrap();
-            (status, String::from_utf8_lossy(&body).into_owned())
+            let (status, body, _) = request_to(&service, req).await;
+            (status, body)
         }
     };
     // A job component is not a handler: refused, and the route still answers.
