@@ -43,6 +43,8 @@ fn fresh_instance_cost(rt: &tokio::runtime::Runtime) {
             memory_bytes: 64 << 20,
         },
         grants: runner::host::Capabilities::ALL,
+        cancel: Default::default(),
+        attempt: 1,
     };
     let n = 20_000;
     let samples = rt.block_on(async {
@@ -76,7 +78,7 @@ fn scheduler_throughput() {
     // 3000 runs every 10 ms offers 300,000 runs/s; whatever the consumers cannot take is
     // dropped at the full queue and counted.
     let jobs: Vec<String> = (0..3000)
-        .map(|_| r#"{"name": "noop", "enabled": true}"#.to_owned())
+        .map(|_| r#"{"name": "noop", "enabled": true, "overlap": "allow"}"#.to_owned())
         .collect();
     let service = format!(
         r#"{{"num_consumers": 2, "pipelines": {{"flood": {{"period": 0.01, "jobs": [{}]}}}}}}"#,
@@ -120,7 +122,7 @@ fn scheduler_throughput() {
         );
         let failed = stats.failed.load(Ordering::Relaxed);
         let missed = stats.missed_ticks.load(Ordering::Relaxed);
-        scheduler.stop().await;
+        scheduler.stop(Duration::from_secs(5)).await;
         println!(
             "through the scheduler (2 consumers, {workers} worker threads, 300,000 runs/s offered): \
              {:.0} runs/s; {} runs dropped at the full queue in {secs:.1} s; {failed} failed; \

@@ -19,7 +19,7 @@ use crate::modules::ModuleRegistry;
 use crate::sandbox::state::RunState;
 use crate::sandbox::{Sandbox, SandboxSettings};
 use crate::scheduler::history::Recorder;
-use crate::scheduler::{Changes, Scheduler, Shared};
+use crate::scheduler::{Changes, Scheduler, Shared, Stopped};
 
 /// Sets the log level at run time (`PUT /log/{LEVEL}`).
 pub trait LogControl: Send + Sync {
@@ -197,12 +197,26 @@ impl Service {
             .map_or(0, |s| s.queue_depth())
     }
 
-    /// Stops the scheduler: producers stop, runs in flight finish.
-    pub async fn stop(&self) {
+    /// Stops the scheduler: producers stop, runs in flight get `runner.shutdown_grace_s`
+    /// to finish and are then cancelled; every outcome is recorded and the history flushed.
+    pub async fn stop(&self) -> Stopped {
         self.watching.cancel();
-        if let Some(s) = self.scheduler.lock().await.take() {
-            s.stop().await;
-        }
+        let grace = self.config().runner.shutdown_grace;
+        let Some(s) = self.scheduler.lock().await.take() else {
+            return Stopped::default();
+        };
+        tracing::info!(
+            grace_s = grace.as_secs_f64(),
+            "stopping: no new runs; runs in flight may finish"
+        );
+        let stopped = s.stop(grace).await;
+        tracing::info!(
+            cancelled_running = stopped.cancelled_running,
+            cancelled_waiting = stopped.cancelled_waiting,
+            history_flushed = stopped.history_flushed,
+            "scheduler stopped"
+        );
+        stopped
     }
 }
 

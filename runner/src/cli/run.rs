@@ -165,6 +165,8 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         params: params.into(),
         limits,
         grants: spec.as_ref().map_or(Capabilities::ALL, |s| s.grants),
+        cancel: Default::default(),
+        attempt: 1,
     };
     let report = rt.block_on(sandbox.run(&component, &inv, false));
     print_report(&report, &path);

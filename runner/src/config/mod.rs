@@ -9,9 +9,10 @@
 
 pub mod error;
 pub mod merge;
+pub mod policies;
 pub mod runner;
 pub mod service;
-mod values;
+pub mod values;
 
 use std::path::{Path, PathBuf};
 
@@ -86,7 +87,7 @@ pub fn read_json(path: &Path) -> Result<Value, ConfigError> {
 }
 
 pub fn parse_json(path: &Path, text: &str) -> Result<Value, ConfigError> {
-    serde_json::from_str(text).map_err(|e| ConfigError::Json {
+    values::parse_strict(text).map_err(|e| ConfigError::Json {
         path: path.to_path_buf(),
         line: e.line(),
         column: e.column(),

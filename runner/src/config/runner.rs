@@ -52,6 +52,9 @@ struct RawRunner {
     /// Where compiled code is cached (relative to the configuration directory); `""`
     /// turns the cache off. Default `.tgrun-cache`.
     cache_dir: Option<PathBuf>,
+    /// Seconds runs in flight get to finish at SIGTERM/SIGINT before they are cancelled.
+    /// Default 25 (inside Kubernetes' default 30 s termination grace period).
+    shutdown_grace_s: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -70,12 +73,14 @@ pub struct RunnerSettings {
     pub sql_caps: crate::clients::Caps,
     pub history: crate::scheduler::history::Retention,
     pub cache_dir: Option<PathBuf>,
+    pub shutdown_grace: Duration,
 }
 
 pub const DEFAULT_PORT: u16 = 8080;
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 pub const DEFAULT_MEMORY_MB: u64 = 128;
 pub const MAX_MEMORY_MB: u64 = 4096;
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(25);
 
 impl RunnerSettings {
     /// Settings for a directory with no `config.json`.
@@ -161,6 +166,12 @@ impl RunnerSettings {
                 Some(d) if d.as_os_str().is_empty() => None,
                 Some(d) => Some(dir.join(d)),
                 None => Some(dir.join(".tgrun-cache")),
+            },
+            shutdown_grace: match raw.shutdown_grace_s {
+                None => DEFAULT_SHUTDOWN_GRACE,
+                Some(s) => Duration::try_from_secs_f64(s).ok().ok_or_else(|| {
+                    bad("shutdown_grace_s", "must be a number of seconds, 0 or more")
+                })?,
             },
             history: crate::scheduler::history::Retention {
                 max_rows: raw.history_max_rows.unwrap_or(100_000),

@@ -13,15 +13,17 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde_json::{Map, Value};
 
 use super::error::ConfigError;
+use super::policies::{self, Timing, seconds};
 use super::runner::RunnerSettings;
 use super::values::{kind, unknown_keys};
 use crate::host::Capabilities;
 use crate::sandbox::run::RunLimits;
+use crate::scheduler::overlap::Overlap;
+use crate::scheduler::retry::Retry;
 
 /// Most consumers a runner may have: each may hold a sandbox instance at once.
 pub const MAX_CONSUMERS: u64 = 1024;
@@ -29,8 +31,6 @@ pub const MAX_CONSUMERS: u64 = 1024;
 pub const DEFAULT_CONSUMERS: usize = 4;
 /// Longest timeout a job may ask for: one day.
 pub const MAX_TIMEOUT_S: f64 = 86_400.0;
-/// Shortest period a pipeline may have.
-pub const MIN_PERIOD: Duration = Duration::from_millis(1);
 
 const TOP_KEYS: &[&str] = &["num_consumers", "pipelines", "overrides", "routes"];
 const ROUTE_KEYS: &[&str] = &["module", "timeout_s", "memory_mb", "capabilities"];
@@ -55,7 +55,9 @@ pub const BUILTIN_ROUTES: &[(&str, &str)] = &[
     ("GET", "/docs"),
     ("GET", "/docs.yml"),
 ];
-const PIPELINE_KEYS: &[&str] = &["period", "period_s", "jobs"];
+const PIPELINE_KEYS: &[&str] = &[
+    "period", "period_s", "cron", "timezone", "jitter_s", "missed", "jobs",
+];
 const JOB_KEYS: &[&str] = &[
     "name",
     "enabled",
@@ -63,6 +65,9 @@ const JOB_KEYS: &[&str] = &[
     "timeout_s",
     "memory_mb",
     "capabilities",
+    "overlap",
+    "retries",
+    "retry_backoff_s",
 ];
 
 #[derive(Debug, Clone)]
@@ -91,7 +96,8 @@ pub struct RouteSpec {
 #[derive(Debug, Clone)]
 pub struct Pipeline {
     pub name: Arc<str>,
-    pub period: Duration,
+    /// When it is due, jitter, and what it does about missed due times.
+    pub timing: Timing,
     pub jobs: Vec<Arc<JobSpec>>,
 }
 
@@ -104,6 +110,10 @@ pub struct JobSpec {
     pub limits: RunLimits,
     /// The clients the job may call (`capabilities`; all when absent).
     pub grants: Capabilities,
+    /// What a due run does while the previous one is live (`overlap`; `skip`).
+    pub overlap: Overlap,
+    /// Retries of a failed run (`retries`, `retry_backoff_s`; none).
+    pub retry: Retry,
 }
 
 /// The raw file split into what the runner uses; defaults for job limits come later,
@@ -229,18 +239,7 @@ fn pipeline(
     if let Some(msg) = unknown_keys(obj, PIPELINE_KEYS) {
         return Err(bad(msg));
     }
-    let period = match (obj.get("period"), obj.get("period_s")) {
-        (Some(_), Some(_)) => return Err(bad("has both 'period' and 'period_s'; give one".into())),
-        (None, None) => return Err(bad("needs 'period' (seconds between runs)".into())),
-        (Some(p), None) | (None, Some(p)) => {
-            seconds(p).filter(|d| *d >= MIN_PERIOD).ok_or_else(|| {
-                bad(format!(
-                    "'period' must be a positive number of seconds (at least 0.001), found {}",
-                    kind(p)
-                ))
-            })?
-        }
-    };
+    let timing = policies::timing(obj).map_err(bad)?;
     let jobs = match obj.get("jobs") {
         None => Vec::new(),
         Some(Value::Array(items)) => items
@@ -257,7 +256,7 @@ fn pipeline(
     };
     Ok(Pipeline {
         name: name.into(),
-        period,
+        timing,
         jobs,
     })
 }
@@ -355,9 +354,12 @@ fn job(
             )));
         }
     };
+    let (overlap, retry) = policies::job_policies(obj).map_err(bad)?;
     Ok(JobSpec {
         name: name.into(),
         grants,
+        overlap,
+        retry,
         enabled,
         params: params.into(),
         limits: RunLimits {
@@ -459,10 +461,4 @@ pub fn valid_job_name(name: &str) -> bool {
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
-}
-
-fn seconds(v: &Value) -> Option<Duration> {
-    v.as_f64()
-        .filter(|s| s.is_finite() && *s > 0.0)
-        .and_then(|s| Duration::try_from_secs_f64(s).ok())
 }

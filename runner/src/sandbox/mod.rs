@@ -9,6 +9,7 @@
 //! - [`run`]: one invocation, from instantiation to [`outcome::RunReport`].
 //! - [`check`]: `runner check`'s explanation of why a component does not fit.
 
+pub mod cancel;
 pub mod check;
 pub mod component;
 pub mod engine;

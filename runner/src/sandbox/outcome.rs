@@ -22,6 +22,13 @@ pub enum Outcome {
     ModuleMissing { path: PathBuf },
     /// The module file exists but is not a component that fits the job world.
     ModuleInvalid { message: String },
+    /// The run was not started: its job's previous run was still live (overlap policy).
+    Skipped { reason: String },
+    /// The run was not started: the queue was full (consumers not keeping up).
+    Dropped { reason: String },
+    /// The run was stopped, or never started, because something else ended it: a newer
+    /// run replaced it, or the runner shut down.
+    Cancelled { reason: String },
 }
 
 impl Outcome {
@@ -35,7 +42,35 @@ impl Outcome {
             Self::Trap { .. } => "trap",
             Self::ModuleMissing { .. } => "module_missing",
             Self::ModuleInvalid { .. } => "module_invalid",
+            Self::Skipped { .. } => "skipped",
+            Self::Dropped { .. } => "dropped",
+            Self::Cancelled { .. } => "cancelled",
         }
+    }
+
+    /// Whether the job failed: its own doing or its module's (not skipped, dropped or
+    /// cancelled by the runner).
+    pub fn is_failure(&self) -> bool {
+        !matches!(
+            self,
+            Self::Ok | Self::Skipped { .. } | Self::Dropped { .. } | Self::Cancelled { .. }
+        )
+    }
+
+    /// Whether the run was started at all.
+    pub fn was_run(&self) -> bool {
+        !matches!(self, Self::Skipped { .. } | Self::Dropped { .. })
+    }
+
+    /// Whether running the job again may succeed (what retries are for).
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            Self::Error { .. }
+                | Self::Timeout { .. }
+                | Self::MemoryLimit { .. }
+                | Self::Trap { .. }
+        )
     }
 
     pub fn is_ok(&self) -> bool {
@@ -55,6 +90,9 @@ impl Outcome {
             Self::Trap { message } => message.clone(),
             Self::ModuleMissing { path } => format!("no module file {}", path.display()),
             Self::ModuleInvalid { message } => message.clone(),
+            Self::Skipped { reason } | Self::Dropped { reason } | Self::Cancelled { reason } => {
+                reason.clone()
+            }
         }
     }
 }
@@ -87,4 +125,6 @@ pub struct RunReport {
     pub metrics: Vec<WrittenMetric>,
     /// The version (content hash) of the module the run ran, if it got that far.
     pub module_version: Option<String>,
+    /// 1 for the first run of a due time, 2 for its first retry, ...
+    pub attempt: u32,
 }

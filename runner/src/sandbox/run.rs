@@ -8,6 +8,7 @@ use wasmtime::{Store, Trap, UpdateDeadline};
 use wasmtime_wasi::WasiCtxBuilder;
 
 use super::Sandbox;
+use super::cancel::RunCancel;
 use super::component::{HandlerComponent, JobComponent};
 use super::journal::{EchoTags, Journal, LogLevel, LogStream};
 use super::limits::{MemoryLimitExceeded, MemoryLimiter};
@@ -39,6 +40,31 @@ pub struct Invocation {
     pub limits: RunLimits,
     /// The clients the job may call.
     pub grants: Capabilities,
+    /// Ends the run early from outside (overlap `replace`, shutdown).
+    pub cancel: Arc<RunCancel>,
+    /// 1 for the first run of a due time, 2 for its first retry, ...
+    pub attempt: u32,
+}
+
+impl Invocation {
+    /// A run's report when it never started, for `outcome`.
+    pub fn not_run(&self, outcome: Outcome) -> RunReport {
+        RunReport {
+            job: self.job.to_string(),
+            run_id: self.run_id.clone(),
+            pipeline: self.pipeline.to_string(),
+            scheduled_ms: self.scheduled_ms,
+            started_at: SystemTime::now(),
+            duration: Duration::ZERO,
+            outcome,
+            logs: Vec::new(),
+            logs_dropped: 0,
+            output_dropped: 0,
+            metrics: Vec::new(),
+            module_version: None,
+            attempt: self.attempt,
+        }
+    }
 }
 
 /// How long past the deadline a run may still take before it is dropped from outside:
@@ -50,6 +76,7 @@ enum Ended {
     Returned(Result<Option<Response>, GuestError>),
     Failed(wasmtime::Error),
     Dropped,
+    Cancelled(String),
 }
 
 /// Which export a run calls.
@@ -150,10 +177,15 @@ impl Sandbox {
                 }
             }
         };
-        let ended = match tokio::time::timeout_at((deadline + HOST_CALL_GRACE).into(), call).await {
-            Ok(Ok(returned)) => Ended::Returned(returned),
-            Ok(Err(e)) => Ended::Failed(e),
-            Err(_) => Ended::Dropped,
+        // A cancelled run is dropped where it stands: the guest at its next epoch tick, a
+        // host call (an HTTP request, a query) wherever it waits.
+        let ended = tokio::select! {
+            r = tokio::time::timeout_at((deadline + HOST_CALL_GRACE).into(), call) => match r {
+                Ok(Ok(returned)) => Ended::Returned(returned),
+                Ok(Err(e)) => Ended::Failed(e),
+                Err(_) => Ended::Dropped,
+            },
+            reason = inv.cancel.cancelled() => Ended::Cancelled(reason),
         };
         let duration = started.elapsed();
 
@@ -191,6 +223,7 @@ impl Sandbox {
                 })
                 .collect(),
             module_version: Some(version),
+            attempt: inv.attempt,
         };
         (response, report)
     }
@@ -218,6 +251,7 @@ fn classify(
             };
             return (outcome, None);
         }
+        Ended::Cancelled(reason) => return (Outcome::Cancelled { reason }, None),
         Ended::Failed(e) => e,
     };
     (trapped(error, state, limits, stderr), None)

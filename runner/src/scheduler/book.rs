@@ -44,6 +44,16 @@ impl RunBook {
         let Some(rec) = jobs.get_mut(&r.job) else {
             return;
         };
+        match rec.outcomes.get_mut(r.outcome.name()) {
+            Some(n) => *n += 1,
+            None => {
+                rec.outcomes.insert(r.outcome.name().to_owned(), 1);
+            }
+        }
+        // A skipped or dropped run is counted, but the last run is the last that ran.
+        if !r.outcome.was_run() {
+            return;
+        }
         let secs = r.duration.as_secs_f64();
         rec.last_run_id = Some(r.run_id.clone());
         rec.last_outcome = Some(r.outcome.name().to_owned());
@@ -54,12 +64,6 @@ impl RunBook {
             .ok()
             .map(|d| d.as_millis() as i64);
         rec.last_duration_ms = Some(secs * 1e3);
-        match rec.outcomes.get_mut(r.outcome.name()) {
-            Some(n) => *n += 1,
-            None => {
-                rec.outcomes.insert(r.outcome.name().to_owned(), 1);
-            }
-        }
         if rec.buckets.is_empty() {
             rec.buckets = vec![0; DURATION_BUCKETS.len() + 1];
         }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::bindings::tgrun::job::sql::Value;
 use crate::clients::{ClientError, SqlApi};
@@ -47,9 +47,9 @@ const CREATE: &str = "CREATE TABLE IF NOT EXISTS tgrun_runs (
     duration_ms DOUBLE NOT NULL,
     outcome VARCHAR(32) NOT NULL,
     error TEXT,
-    module_version VARCHAR(32))";
-const COLUMNS: &str =
-    "run_id, job, pipeline, scheduled_ms, started_ms, duration_ms, outcome, error, module_version";
+    module_version VARCHAR(32),
+    attempt INT NOT NULL DEFAULT 1)";
+const COLUMNS: &str = "run_id, job, pipeline, scheduled_ms, started_ms, duration_ms, outcome, error, module_version, attempt";
 
 /// One row of history, as `GET /runs` answers it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -63,6 +63,8 @@ pub struct RunRow {
     pub outcome: String,
     pub error: Option<String>,
     pub module_version: Option<String>,
+    /// 1 for a due time's first run, 2 for its first retry, ...
+    pub attempt: u32,
 }
 
 impl RunRow {
@@ -81,13 +83,21 @@ impl RunRow {
             outcome: r.outcome.name().to_owned(),
             error: (!r.outcome.is_ok()).then(|| r.outcome.detail()),
             module_version: r.module_version.clone(),
+            attempt: r.attempt,
         }
     }
 }
 
+/// What the writer is sent.
+enum Message {
+    Row(RunRow),
+    /// Answered once every row sent before it has been written.
+    Flush(oneshot::Sender<()>),
+}
+
 /// The sending side, kept by the scheduler.
 pub struct Recorder {
-    tx: mpsc::Sender<RunRow>,
+    tx: mpsc::Sender<Message>,
     pub dropped: Arc<AtomicU64>,
     pub written: Arc<AtomicU64>,
     db: Arc<dyn SqlApi>,
@@ -98,13 +108,15 @@ impl Recorder {
     /// Creates the table if needed and starts the writer on the current runtime.
     pub async fn start(db: Arc<dyn SqlApi>, retention: Retention) -> Result<Self, ClientError> {
         db.execute(CREATE, &[]).await?;
-        // Ignored if it exists (MySQL has no CREATE INDEX IF NOT EXISTS).
-        let _ = db
-            .execute(
-                "CREATE INDEX tgrun_runs_job ON tgrun_runs (job, started_ms)",
-                &[],
-            )
-            .await;
+        // Each ignored if already done (MySQL has no CREATE INDEX IF NOT EXISTS, and
+        // neither database has ADD COLUMN IF NOT EXISTS in common). `attempt` came later.
+        for upgrade in [
+            "ALTER TABLE tgrun_runs ADD COLUMN attempt INT NOT NULL DEFAULT 1",
+            "CREATE INDEX tgrun_runs_job ON tgrun_runs (job, started_ms)",
+            "CREATE INDEX tgrun_runs_pipeline ON tgrun_runs (pipeline, scheduled_ms)",
+        ] {
+            let _ = db.execute(upgrade, &[]).await;
+        }
         let (tx, rx) = mpsc::channel(HISTORY_BUFFER);
         let dropped = Arc::new(AtomicU64::new(0));
         let written = Arc::new(AtomicU64::new(0));
@@ -123,8 +135,33 @@ impl Recorder {
         prune(&*self.db, self.retention).await
     }
 
+    /// Waits until every row recorded so far is written, up to `limit`; answers whether
+    /// it was.
+    pub async fn flush(&self, limit: Duration) -> bool {
+        let (tx, rx) = oneshot::channel();
+        let sent = async { self.tx.send(Message::Flush(tx)).await.is_ok() && rx.await.is_ok() };
+        tokio::time::timeout(limit, sent).await.unwrap_or(false)
+    }
+
+    /// The latest due time of `pipeline`'s runs, ms since the Unix epoch.
+    pub async fn last_scheduled(&self, pipeline: &str) -> Result<Option<i64>, ClientError> {
+        let rows = self
+            .db
+            .query(
+                "SELECT MAX(scheduled_ms) FROM tgrun_runs WHERE pipeline = ?",
+                &[Value::Text(pipeline.to_owned())],
+            )
+            .await?;
+        Ok(rows
+            .rows
+            .first()
+            .and_then(|r| r.first())
+            .filter(|v| !matches!(v, Value::Null))
+            .map(int))
+    }
+
     pub fn record(&self, r: &RunReport) {
-        if self.tx.try_send(RunRow::of(r)).is_err()
+        if self.tx.try_send(Message::Row(RunRow::of(r))).is_err()
             && self.dropped.fetch_add(1, Ordering::Relaxed) == 0
         {
             tracing::error!(
@@ -189,24 +226,38 @@ fn row(v: Vec<Value>) -> Option<RunRow> {
         outcome: text(&v[6])?,
         error: text(&v[7]),
         module_version: text(&v[8]),
+        attempt: int(&v[9]).max(1) as u32,
     })
 }
 
 async fn write_loop(
-    mut rx: mpsc::Receiver<RunRow>,
+    mut rx: mpsc::Receiver<Message>,
     db: Arc<dyn SqlApi>,
     retention: Retention,
     written: Arc<AtomicU64>,
 ) {
     let mut last_prune = Instant::now() - Duration::from_secs(3600);
+    let mut messages = Vec::with_capacity(BATCH);
     let mut batch = Vec::with_capacity(BATCH);
-    while rx.recv_many(&mut batch, BATCH).await > 0 {
-        if let Err(e) = insert(&*db, &batch).await {
+    let mut flushes = Vec::new();
+    while rx.recv_many(&mut messages, BATCH).await > 0 {
+        for m in messages.drain(..) {
+            match m {
+                Message::Row(r) => batch.push(r),
+                Message::Flush(done) => flushes.push(done),
+            }
+        }
+        if batch.is_empty() {
+            // Only flushes: everything before them is written.
+        } else if let Err(e) = insert(&*db, &batch).await {
             tracing::error!(rows = batch.len(), "writing run history: {e}");
         } else {
             written.fetch_add(batch.len() as u64, Ordering::Relaxed);
         }
         batch.clear();
+        for done in flushes.drain(..) {
+            let _ = done.send(());
+        }
         // Pruning costs a query or two: at most once a second.
         if last_prune.elapsed() >= Duration::from_secs(1) {
             last_prune = Instant::now();
@@ -218,8 +269,8 @@ async fn write_loop(
 }
 
 async fn insert(db: &dyn SqlApi, rows: &[RunRow]) -> Result<(), ClientError> {
-    let placeholders = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?)"; rows.len()].join(", ");
-    let mut params = Vec::with_capacity(rows.len() * 9);
+    let placeholders = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; rows.len()].join(", ");
+    let mut params = Vec::with_capacity(rows.len() * 10);
     for r in rows {
         params.extend([
             Value::Text(r.run_id.clone()),
@@ -231,6 +282,7 @@ async fn insert(db: &dyn SqlApi, rows: &[RunRow]) -> Result<(), ClientError> {
             Value::Text(r.outcome.clone()),
             r.error.clone().map_or(Value::Null, Value::Text),
             r.module_version.clone().map_or(Value::Null, Value::Text),
+            Value::Int(i64::from(r.attempt)),
         ]);
     }
     db.execute(

@@ -2,42 +2,69 @@
 //! consumers, one queue between them.
 //!
 //! Better than tglib: the queue is bounded (a full queue drops and counts, never grows
-//! without end), a producer that falls behind skips the ticks it missed instead of
-//! bursting, and every run's report is published to subscribers (logs, history, tests).
+//! without end), a job's runs do not pile up ([`overlap`]), pipelines may run on cron in a
+//! time zone ([`cron`], [`schedule`]), due times missed while down or behind run once or
+//! are skipped, never in a burst, failed runs may be retried ([`retry`]), a shutdown gives
+//! runs a grace period and records what it cancels, and every run's report is published
+//! to subscribers (logs, history, tests).
 
 pub mod book;
 pub mod consumer;
+pub mod cron;
 pub mod history;
+pub mod overlap;
 mod producer;
+pub mod retry;
+pub mod schedule;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use async_channel::{Receiver, Sender};
 use tokio::sync::{broadcast, watch};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 pub use book::{JobRecord, RunBook};
+use overlap::{Slot, Slots};
+use retry::Retry;
+use schedule::Clock;
 
 use crate::config::{Pipeline, ServiceConfig};
 use crate::modules::ModuleRegistry;
 use crate::sandbox::Sandbox;
-use crate::sandbox::outcome::RunReport;
+use crate::sandbox::outcome::{Outcome, RunReport};
 use crate::sandbox::run::Invocation;
+
+/// A run on its way through the queue, with what the scheduler needs after it ends.
+#[derive(Debug)]
+pub struct Due {
+    pub inv: Invocation,
+    /// Its job's live runs (overlap policy).
+    pub slot: Arc<Slot>,
+    pub retry: Retry,
+}
 
 /// Counters of the scheduler as a whole.
 #[derive(Debug, Default)]
 pub struct Stats {
     /// Runs finished, whatever their outcome.
     pub runs: AtomicU64,
-    /// Runs finished with an outcome other than `ok`.
+    /// Runs that failed (error, timeout, memory limit, trap, module missing or invalid).
     pub failed: AtomicU64,
     /// Runs a producer could not enqueue because the queue was full.
     pub dropped: AtomicU64,
-    /// Producer ticks skipped because the producer fell behind by a whole period.
+    /// Due times that passed without a run (runner down, paused or behind).
     pub missed_ticks: AtomicU64,
+    /// Due runs not started because the job's previous run was live (overlap policy).
+    pub skipped: AtomicU64,
+    /// Runs cancelled (replaced by a newer run, or stopped at shutdown).
+    pub cancelled: AtomicU64,
+    /// Retries started.
+    pub retried: AtomicU64,
 }
 
 impl Stats {
@@ -84,6 +111,12 @@ pub struct Shared {
     pub book: RunBook,
     /// Where finished runs are persisted, when there is a database.
     pub history: Option<history::Recorder>,
+    /// Every job's live runs.
+    pub slots: Slots,
+    /// Retries waiting for their backoff.
+    pub retries: TaskTracker,
+    /// Cancelled when the scheduler stops: nothing new starts after it.
+    pub stopping: CancellationToken,
 }
 
 impl Shared {
@@ -104,15 +137,32 @@ impl Shared {
             run_ids: RunIds::default(),
             events: broadcast::channel(4096).0,
             book: RunBook::default(),
+            slots: Slots::default(),
+            retries: TaskTracker::new(),
+            stopping: CancellationToken::new(),
         })
     }
 
-    /// Everything done with a finished run's report: counted, remembered, published.
+    /// Everything done with a finished run's report: logged, counted, remembered,
+    /// published.
     pub fn finish(&self, report: RunReport) -> Arc<RunReport> {
         consumer::log_outcome(&report);
-        self.stats.runs.fetch_add(1, Ordering::Relaxed);
-        if !report.outcome.is_ok() {
-            self.stats.failed.fetch_add(1, Ordering::Relaxed);
+        self.finish_quietly(report)
+    }
+
+    /// [`Shared::finish`] without the log line (when one line already speaks for many).
+    pub fn finish_quietly(&self, report: RunReport) -> Arc<RunReport> {
+        let counter = match &report.outcome {
+            o if o.is_failure() => Some(&self.stats.failed),
+            Outcome::Skipped { .. } => Some(&self.stats.skipped),
+            Outcome::Cancelled { .. } => Some(&self.stats.cancelled),
+            _ => None,
+        };
+        if let Some(c) = counter {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
+        if report.outcome.was_run() {
+            self.stats.runs.fetch_add(1, Ordering::Relaxed);
         }
         let report = Arc::new(report);
         self.book.record(&report);
@@ -133,12 +183,46 @@ struct Producer {
 /// A running scheduler. Dropping it does not stop it: call [`Scheduler::stop`].
 pub struct Scheduler {
     pub shared: Arc<Shared>,
-    queue: (Sender<Invocation>, Receiver<Invocation>),
+    queue: (Sender<Due>, Receiver<Due>),
     producers: BTreeMap<Arc<str>, Producer>,
     consumers: Vec<CancellationToken>,
-    /// Parent of every task's token: cancelling it stops them all.
-    cancel: CancellationToken,
     tasks: JoinSet<()>,
+    clock: Clock,
+    /// Where producers run: a thread of their own, so guests that keep the job threads
+    /// busy (or a host call that holds one) cannot make a due time late. None with a
+    /// virtual clock, whose time is the test's runtime's.
+    clock_thread: Option<tokio::runtime::Runtime>,
+}
+
+impl Drop for Scheduler {
+    fn drop(&mut self) {
+        // A runtime may not be dropped inside another: let its thread go in the background.
+        if let Some(rt) = self.clock_thread.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+/// The producers' own runtime, on one worker thread that drives itself.
+fn clock_thread() -> Option<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .thread_name("tgrun-producers")
+        .build()
+        .inspect_err(|e| tracing::warn!("no thread of their own for producers: {e}"))
+        .ok()
+}
+
+/// What [`Scheduler::stop`] did.
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Stopped {
+    /// Runs that were still running when the grace period ended, cancelled.
+    pub cancelled_running: usize,
+    /// Runs queued, held back or waiting to retry, never started.
+    pub cancelled_waiting: usize,
+    /// Whether every run's report reached the history before the runner let go.
+    pub history_flushed: bool,
 }
 
 impl Scheduler {
@@ -157,13 +241,27 @@ impl Scheduler {
         queue_capacity: usize,
         shared: Arc<Shared>,
     ) -> Self {
+        Self::start_with_clock(service, queue_capacity, shared, Clock::System)
+    }
+
+    /// As [`Scheduler::start_shared`], on `clock` (a virtual one in tests).
+    pub fn start_with_clock(
+        service: &ServiceConfig,
+        queue_capacity: usize,
+        shared: Arc<Shared>,
+        clock: Clock,
+    ) -> Self {
         let mut s = Self {
             shared,
             queue: async_channel::bounded(queue_capacity),
             producers: BTreeMap::new(),
             consumers: Vec::new(),
-            cancel: CancellationToken::new(),
             tasks: JoinSet::new(),
+            clock_thread: match clock {
+                Clock::System => clock_thread(),
+                Clock::Virtual { .. } => None,
+            },
+            clock,
         };
         s.reconfigure(service);
         s
@@ -193,7 +291,7 @@ impl Scheduler {
                 Some(p) => {
                     let same = {
                         let current = p.pipeline.borrow();
-                        current.period == pipeline.period && current.jobs == pipeline.jobs
+                        current.timing == pipeline.timing && current.jobs == pipeline.jobs
                     };
                     if !same {
                         p.pipeline.send_replace(pipeline.clone());
@@ -202,13 +300,18 @@ impl Scheduler {
                 }
                 None => {
                     let (tx, rx) = watch::channel(pipeline.clone());
-                    let cancel = self.cancel.child_token();
-                    self.tasks.spawn(producer::produce(
+                    let cancel = self.shared.stopping.child_token();
+                    let task = producer::produce(
                         rx,
                         self.queue.0.clone(),
                         self.shared.clone(),
                         cancel.clone(),
-                    ));
+                        self.clock,
+                    );
+                    match &self.clock_thread {
+                        Some(rt) => self.tasks.spawn_on(task, rt.handle()),
+                        None => self.tasks.spawn(task),
+                    };
                     self.producers.insert(
                         name.clone(),
                         Producer {
@@ -226,9 +329,9 @@ impl Scheduler {
             }
         }
         while self.consumers.len() < service.num_consumers {
-            let cancel = self.cancel.child_token();
+            let cancel = self.shared.stopping.child_token();
             self.tasks.spawn(consumer::consume(
-                self.queue.1.clone(),
+                self.queue.clone(),
                 self.shared.clone(),
                 cancel.clone(),
             ));
@@ -250,11 +353,59 @@ impl Scheduler {
         self.shared.events.subscribe()
     }
 
-    /// Stops producing and waits for the runs in flight to finish (each is still bounded
-    /// by its own time limit). Runs still queued are not started.
-    pub async fn stop(mut self) {
-        self.cancel.cancel();
-        while self.tasks.join_next().await.is_some() {}
+    /// Stops: producers stop, nothing new starts, runs in flight get `grace` to finish and
+    /// are then cancelled. Every run that does not finish by itself is recorded as
+    /// `cancelled` (running, queued, held back or waiting to retry), and the history is
+    /// flushed.
+    pub async fn stop(mut self, grace: Duration) -> Stopped {
+        let shared = self.shared.clone();
+        let cancelled_before = Stats::get(&shared.stats.cancelled);
+        shared.stopping.cancel();
+        shared.retries.close();
+        let mut stopped = Stopped::default();
+        let not_started = "not started: the runner stopped";
+        while let Ok(due) = self.queue.1.try_recv() {
+            shared.finish(due.inv.not_run(Outcome::Cancelled {
+                reason: not_started.into(),
+            }));
+            let _ = due.slot.finished(&due.inv.cancel);
+        }
+        let all_done = async {
+            while self.tasks.join_next().await.is_some() {}
+            shared.retries.wait().await;
+        };
+        if tokio::time::timeout(grace, all_done).await.is_err() {
+            let reason = format!(
+                "stopped: the runner shut down and the run did not end within the grace period of {}s",
+                grace.as_secs_f64()
+            );
+            for slot in shared.slots.all() {
+                stopped.cancelled_running += slot.counts().0;
+                for held in slot.cancel_all(&reason) {
+                    shared.finish(held.inv.not_run(Outcome::Cancelled {
+                        reason: not_started.into(),
+                    }));
+                }
+            }
+            // Cancelled runs end at their next epoch tick or wherever a host call waits.
+            while self.tasks.join_next().await.is_some() {}
+            shared.retries.wait().await;
+        }
+        for slot in shared.slots.all() {
+            for held in slot.cancel_all(not_started) {
+                shared.finish(held.inv.not_run(Outcome::Cancelled {
+                    reason: not_started.into(),
+                }));
+            }
+        }
+        // Consumers and retry tasks record what they cancel themselves: count it all.
+        let cancelled = (Stats::get(&shared.stats.cancelled) - cancelled_before) as usize;
+        stopped.cancelled_waiting = cancelled.saturating_sub(stopped.cancelled_running);
+        stopped.history_flushed = match &shared.history {
+            Some(h) => h.flush(Duration::from_secs(10)).await,
+            None => true,
+        };
+        stopped
     }
 }
 

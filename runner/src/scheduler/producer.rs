@@ -1,94 +1,204 @@
-//! A pipeline's producer: every `period`, stamp the tick once and enqueue every enabled job.
+//! A pipeline's producer: at each due time, stamp it once and offer every enabled job to
+//! its overlap policy and the queue.
 //!
 //! The pipeline comes through a watch channel, so a configuration change reaches the
-//! producer between ticks: the next tick uses the new jobs and params, and a new period
-//! counts from the last tick (a tick that is already due then fires at once, once).
+//! producer between due times: the next one uses the new schedule, jobs and params,
+//! counted from the last due time (one that is already due then fires at once, once).
+//! Due times are on the wall clock ([`Clock`]), anchored on the pipeline's last due time in
+//! the run history, so a restart neither runs early nor loses the grid; see
+//! [`Schedule::step`] for what becomes of due times missed meanwhile.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use async_channel::{Sender, TrySendError};
+use chrono::{DateTime, Utc};
 use tokio::sync::watch;
-use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::{Shared, unix_ms};
+use super::overlap::Admission;
+use super::schedule::{Clock, Missed, Schedule, Step, from_ms, ms};
+use super::{Due, Shared};
 use crate::config::Pipeline;
+use crate::sandbox::outcome::Outcome;
 use crate::sandbox::run::Invocation;
 
 pub async fn produce(
     mut pipeline: watch::Receiver<Pipeline>,
-    queue: Sender<Invocation>,
+    queue: Sender<Due>,
     shared: Arc<Shared>,
     cancel: CancellationToken,
+    clock: Clock,
 ) {
-    // Ticks are due at start + k * period, whatever enqueueing costs: no drift.
-    let mut tick = Instant::now();
+    let (name, timing) = {
+        let p = pipeline.borrow();
+        (p.name.clone(), p.timing.clone())
+    };
+    let mut last = anchor(&shared, &name, (&timing.schedule, timing.missed), &clock).await;
     loop {
         let current = pipeline.borrow_and_update().clone();
-        enqueue(&current, &queue, &shared);
-
-        let period = current.period;
-        let mut next = tick + period;
-        let now = Instant::now();
-        if next < now {
-            // Behind by at least a whole period (a suspended machine, an overloaded one):
-            // skip the missed ticks rather than enqueue a burst of them.
-            let missed = ((now - next).as_nanos() / period.as_nanos()) as u32 + 1;
-            next += period * missed;
-            shared
-                .stats
-                .missed_ticks
-                .fetch_add(u64::from(missed), Ordering::Relaxed);
-            tracing::warn!(pipeline = %current.name, missed, "producer fell behind; skipped missed ticks");
-        }
-        loop {
-            tokio::select! {
-                _ = tokio::time::sleep_until(next) => break,
-                changed = pipeline.changed() => {
-                    if changed.is_err() {
-                        return;
+        let now = clock.now();
+        let step = current
+            .timing
+            .schedule
+            .step(current.timing.missed, last, now);
+        let until = match step {
+            Step::Fire { slot, missed } => {
+                count_missed(&shared, &current, missed);
+                if !current.timing.jitter.is_zero() {
+                    tokio::select! {
+                        _ = tokio::time::sleep(jitter(current.timing.jitter)) => {}
+                        _ = cancel.cancelled() => return,
                     }
-                    // A new period counts from the last tick; if that is past, tick now.
-                    next = (tick + pipeline.borrow().period).max(Instant::now());
                 }
-                _ = cancel.cancelled() => return,
+                enqueue(&current, slot, &queue, &shared);
+                last = slot;
+                continue;
             }
+            Step::Wait {
+                until,
+                missed,
+                last: skipped_to,
+            } => {
+                count_missed(&shared, &current, missed);
+                last = skipped_to;
+                until
+            }
+        };
+        tokio::select! {
+            _ = async {
+                match until {
+                    Some(t) => clock.sleep_until(t).await,
+                    // A cron expression never due again: wait for a new configuration.
+                    None => std::future::pending().await,
+                }
+            } => {}
+            changed = pipeline.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+            }
+            _ = cancel.cancelled() => return,
         }
-        tick = next;
     }
 }
 
-fn enqueue(pipeline: &Pipeline, queue: &Sender<Invocation>, shared: &Shared) {
-    let start_time_ms = unix_ms();
+/// The last due time to count from: the pipeline's latest in the run history; else, for a
+/// period, one period ago (tglib runs at start), and for cron, now. A periodic pipeline
+/// with `missed: run_once` always runs at start, as tglib's does.
+async fn anchor(
+    shared: &Shared,
+    pipeline: &str,
+    (schedule, missed): (&Schedule, Missed),
+    clock: &Clock,
+) -> DateTime<Utc> {
+    let now = clock.now();
+    // tglib runs a periodic pipeline at start; with `missed: run_once` that run is also
+    // the catch-up, so there is nothing to look up.
+    if let Schedule::Every(p) = schedule
+        && missed == Missed::RunOnce
+    {
+        return now - *p;
+    }
+    if let Some(h) = &shared.history {
+        match h.last_scheduled(pipeline).await {
+            Ok(Some(last)) if from_ms(last) <= now => return from_ms(last),
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(%pipeline, "reading the last due time from the run history: {e}; starting afresh")
+            }
+        }
+    }
+    match schedule.period() {
+        Some(p) => now - p,
+        None => now,
+    }
+}
+
+fn count_missed(shared: &Shared, pipeline: &Pipeline, missed: u64) {
+    if missed == 0 {
+        return;
+    }
+    shared
+        .stats
+        .missed_ticks
+        .fetch_add(missed, Ordering::Relaxed);
+    let policy = match pipeline.timing.missed {
+        Missed::RunOnce => "ran once instead",
+        Missed::Skip => "skipped (missed: skip)",
+    };
+    tracing::warn!(pipeline = %pipeline.name, missed, schedule = %pipeline.timing.schedule.describe(),
+        "due times passed while the runner was down or behind: {policy}");
+}
+
+/// A random wait from 0 up to `max`.
+fn jitter(max: Duration) -> Duration {
+    use std::hash::{BuildHasher, RandomState};
+    let r = RandomState::new().hash_one(std::time::Instant::now());
+    max.mul_f64((r >> 11) as f64 / (1u64 << 53) as f64)
+}
+
+fn enqueue(pipeline: &Pipeline, slot: DateTime<Utc>, queue: &Sender<Due>, shared: &Shared) {
+    let scheduled_ms = ms(slot);
     let (mut enqueued, mut dropped) = (0usize, Vec::new());
     for job in pipeline.jobs.iter().filter(|j| j.enabled) {
-        let inv = Invocation {
-            job: job.name.clone(),
-            pipeline: pipeline.name.clone(),
-            run_id: shared.run_ids.next(),
-            scheduled_ms: start_time_ms,
-            params: job.params.clone(),
-            limits: job.limits,
-            grants: job.grants,
+        let due = Due {
+            inv: Invocation {
+                job: job.name.clone(),
+                pipeline: pipeline.name.clone(),
+                run_id: shared.run_ids.next(),
+                scheduled_ms,
+                params: job.params.clone(),
+                limits: job.limits,
+                grants: job.grants,
+                cancel: Default::default(),
+                attempt: 1,
+            },
+            slot: shared.slots.get(&pipeline.name, &job.name),
+            retry: job.retry,
         };
-        match queue.try_send(inv) {
-            Ok(()) => enqueued += 1,
-            Err(TrySendError::Full(inv)) => dropped.push(inv.job),
-            Err(TrySendError::Closed(_)) => return,
+        let (admission, replaced) = due.slot.clone().admit(job.overlap, due);
+        for r in replaced {
+            let reason = r.inv.cancel.reason();
+            shared.finish(r.inv.not_run(Outcome::Cancelled { reason }));
+        }
+        match admission {
+            Admission::Enqueue(due) => match queue.try_send(due) {
+                Ok(()) => enqueued += 1,
+                Err(TrySendError::Full(due)) => {
+                    // The run never became live: forget it so the job's next run is admitted.
+                    let _ = due.slot.finished(&due.inv.cancel);
+                    dropped.push(due);
+                }
+                Err(TrySendError::Closed(_)) => return,
+            },
+            Admission::Held => {}
+            Admission::Skipped(due, reason) => {
+                shared.finish(due.inv.not_run(Outcome::Skipped { reason }));
+            }
         }
     }
     if !dropped.is_empty() {
-        // One line per tick, not per run: a full queue must not also flood the log.
+        // One log line per due time, not per run: a full queue must not also flood the log.
         let count = dropped.len();
         shared
             .stats
             .dropped
             .fetch_add(count as u64, Ordering::Relaxed);
-        dropped.dedup();
-        let jobs: Vec<&str> = dropped.iter().map(|j| &**j).collect();
+        let mut jobs: Vec<&str> = dropped.iter().map(|d| &*d.inv.job).collect();
+        jobs.dedup();
         tracing::warn!(pipeline = %pipeline.name, dropped = count, jobs = %jobs.join(","),
-            "queue full: runs of this tick dropped (consumers are not keeping up)");
+            "queue full: runs of this due time dropped (consumers are not keeping up)");
+        let reason = format!(
+            "dropped: the queue was full ({} runs waiting)",
+            queue.capacity().unwrap_or(0)
+        );
+        for d in dropped {
+            shared.finish_quietly(d.inv.not_run(Outcome::Dropped {
+                reason: reason.clone(),
+            }));
+        }
     }
     tracing::debug!(pipeline = %pipeline.name, enqueued, "enqueued the pipeline's jobs");
 }

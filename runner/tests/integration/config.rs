@@ -39,7 +39,7 @@ fn the_seed_example_loads_unchanged() {
     assert_eq!(c.service.pipelines.len(), 1);
     let p = &c.service.pipelines[0];
     assert_eq!(&*p.name, "test_pipeline");
-    assert_eq!(p.period, Duration::from_secs(300));
+    assert_eq!(p.timing.schedule.period(), Some(Duration::from_secs(300)));
     let j = &p.jobs[0];
     assert_eq!(&*j.name, "add_x");
     assert!(j.enabled);
@@ -65,7 +65,7 @@ fn period_s_is_accepted_and_missing_keys_take_tglib_defaults() {
     )
     .unwrap();
     let p = &c.service.pipelines[0];
-    assert_eq!(p.period, Duration::from_millis(500));
+    assert_eq!(p.timing.schedule.period(), Some(Duration::from_millis(500)));
     assert!(!p.jobs[0].enabled, "missing enabled means disabled");
     assert_eq!(&*p.jobs[0].params, "{}", "missing params means {{}}");
 }
@@ -246,4 +246,130 @@ fn capabilities_are_read_and_checked() {
         err.contains("job 'a'") && err.contains("unknown capability 'kafka'"),
         "{err}"
     );
+}
+
+#[test]
+fn scheduling_policy_mistakes_name_their_place() {
+    let job = |extra: &str| {
+        format!(r#"{{"pipelines": {{"p": {{"period": 1, "jobs": [{{"name": "a", {extra}}}]}}}}}}"#)
+    };
+    let pipe = |keys: &str| format!(r#"{{"pipelines": {{"p": {{{keys}, "jobs": []}}}}}}"#);
+    for (service, expect) in [
+        (
+            pipe(r#""period": -5"#),
+            "'period' must be a positive number",
+        ),
+        (
+            pipe(r#""period": 1, "cron": "* * * * *""#),
+            "both a period and 'cron'",
+        ),
+        (
+            pipe(r#""cron": "61 * * * *""#),
+            "pipeline 'p': 'cron': minute field",
+        ),
+        (pipe(r#""cron": "0 0 31 2 *""#), "never due"),
+        (pipe(r#""cron": 5"#), "'cron' must be a string"),
+        (
+            pipe(r#""cron": "@daily", "timezone": "Europe/Paname""#),
+            "\"Europe/Paname\" is not an IANA time zone",
+        ),
+        (
+            pipe(r#""period": 60, "timezone": "UTC""#),
+            "'timezone' applies to 'cron' only",
+        ),
+        (
+            pipe(r#""period": 1, "jitter_s": 2"#),
+            "'jitter_s' (2s) must be less than the period",
+        ),
+        (
+            pipe(r#""period": 1, "jitter_s": -1"#),
+            "'jitter_s' must be a number",
+        ),
+        (
+            pipe(r#""period": 1, "missed": "burst""#),
+            "'missed' must be one of run_once, skip",
+        ),
+        (
+            pipe(r#""period": 1, "misssed": "skip""#),
+            "did you mean 'missed'",
+        ),
+        (
+            job(r#""overlap": "pile""#),
+            "job 'a' (jobs[0]): 'overlap' must be one of skip, queue, replace, allow",
+        ),
+        (
+            job(r#""retries": 11"#),
+            "'retries' must be a whole number from 0 to 10",
+        ),
+        (job(r#""retries": -1"#), "'retries'"),
+        (
+            job(r#""retry_backoff_s": 0"#),
+            "'retry_backoff_s' must be a positive number",
+        ),
+        (
+            job(r#""capabilities": ["prometheus", "email"]"#),
+            "'capabilities'",
+        ),
+        (
+            r#"{"pipelines": {"p": {"period": 1}, "q": {"period": 2},
+                "p": {"period": 3}}}"#
+                .to_owned(),
+            "line 2",
+        ),
+        (
+            r#"{"pipelines": {"p": {"period": 1}}, "pipelines": {}}"#.to_owned(),
+            "\"pipelines\" appears twice",
+        ),
+    ] {
+        let err = load(&service).expect_err(&service);
+        assert!(err.contains(expect), "{service}:\n  {err}");
+        assert!(err.contains("service_config.json"), "names the file: {err}");
+    }
+}
+
+#[test]
+fn scheduling_policies_are_read() {
+    let c = load(
+        r#"{"pipelines": {
+            "nightly": {"cron": "30 2 * * *", "timezone": "Europe/Berlin", "jitter_s": 30,
+                        "missed": "skip",
+                        "jobs": [{"name": "a", "overlap": "replace", "retries": 3,
+                                  "retry_backoff_s": 0.5}]},
+            "tglib": {"period": 300, "jobs": [{"name": "b"}]}}}"#,
+    )
+    .unwrap();
+    let nightly = &c
+        .service
+        .pipelines
+        .iter()
+        .find(|p| &*p.name == "nightly")
+        .unwrap();
+    assert_eq!(
+        nightly.timing.schedule.describe(),
+        "cron \"30 2 * * *\" Europe/Berlin"
+    );
+    assert_eq!(nightly.timing.jitter, std::time::Duration::from_secs(30));
+    assert_eq!(
+        nightly.timing.missed,
+        runner::scheduler::schedule::Missed::Skip
+    );
+    let a = &nightly.jobs[0];
+    assert_eq!(a.overlap, runner::scheduler::overlap::Overlap::Replace);
+    assert_eq!(a.retry.max, 3);
+    assert_eq!(a.retry.backoff, std::time::Duration::from_millis(500));
+    let tglib = &c
+        .service
+        .pipelines
+        .iter()
+        .find(|p| &*p.name == "tglib")
+        .unwrap();
+    assert_eq!(
+        tglib.timing.schedule.period(),
+        Some(std::time::Duration::from_secs(300))
+    );
+    assert_eq!(
+        tglib.jobs[0].overlap,
+        runner::scheduler::overlap::Overlap::Skip
+    );
+    assert_eq!(tglib.jobs[0].retry.max, 0);
 }

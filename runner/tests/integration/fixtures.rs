@@ -50,6 +50,8 @@ pub fn invocation(job: &str, params: &str) -> Invocation {
             memory_bytes: 64 << 20,
         },
         grants: runner::host::Capabilities::ALL,
+        cancel: Default::default(),
+        attempt: 1,
     }
 }
 

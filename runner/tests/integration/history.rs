@@ -108,6 +108,7 @@ fn report(job: &str, n: usize) -> RunReport {
         output_dropped: 0,
         metrics: vec![],
         module_version: None,
+        attempt: 1,
     }
 }
 

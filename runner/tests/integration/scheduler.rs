@@ -66,7 +66,7 @@ async fn enabled_jobs_run_every_period_and_disabled_ones_never() {
     let scheduler = start(dir.path()).await;
     let mut rx = scheduler.subscribe();
     let reports = collect(&mut rx, Duration::from_millis(1050)).await;
-    scheduler.stop().await;
+    scheduler.stop(Duration::from_secs(30)).await;
 
     let jobs = by_job(&reports);
     assert_eq!(
@@ -110,7 +110,7 @@ async fn the_period_does_not_drift() {
     let scheduler = start(dir.path()).await;
     let mut rx = scheduler.subscribe();
     let reports = collect(&mut rx, Duration::from_millis(1600)).await;
-    scheduler.stop().await;
+    scheduler.stop(Duration::from_secs(30)).await;
     let ticks: Vec<i64> = reports.iter().map(|r| r.scheduled_ms).collect();
     assert!(ticks.len() >= 20, "only {} ticks", ticks.len());
     // Each tick is due at start + k * period: stamps stay on that grid however late any one
@@ -148,7 +148,7 @@ async fn failing_jobs_end_with_their_outcome_and_the_others_keep_running() {
     let scheduler = start(dir.path()).await;
     let mut rx = scheduler.subscribe();
     let reports = collect(&mut rx, Duration::from_millis(1250)).await;
-    scheduler.stop().await;
+    scheduler.stop(Duration::from_secs(30)).await;
 
     let jobs = by_job(&reports);
     let outcome = |job: &str| jobs[job][0].outcome.name();
@@ -191,7 +191,7 @@ async fn a_module_that_appears_later_is_picked_up() {
 
     std::fs::copy(wasm("counter"), dir.path().join("modules/counter.wasm")).unwrap();
     let after = collect(&mut rx, Duration::from_millis(600)).await;
-    scheduler.stop().await;
+    scheduler.stop(Duration::from_secs(30)).await;
     assert!(
         after.iter().any(|r| r.outcome == Outcome::Ok),
         "{:?}",
@@ -210,7 +210,7 @@ async fn an_invalid_module_is_reported_on_every_run() {
     let scheduler = start(dir.path()).await;
     let mut rx = scheduler.subscribe();
     let reports = collect(&mut rx, Duration::from_millis(450)).await;
-    scheduler.stop().await;
+    scheduler.stop(Duration::from_secs(30)).await;
     assert!(reports.len() >= 3);
     for r in &reports {
         let Outcome::ModuleInvalid { message } = &r.outcome else {
@@ -274,7 +274,7 @@ async fn a_new_configuration_applies_from_the_next_tick_without_a_restart() {
     assert_eq!(changes.removed, vec!["p"]);
     let _ = collect(&mut rx, Duration::from_millis(150)).await;
     let last = collect(&mut rx, Duration::from_millis(400)).await;
-    scheduler.stop().await;
+    scheduler.stop(Duration::from_secs(30)).await;
     assert!(
         last.iter().all(|r| r.job == "counter"),
         "{:?}",

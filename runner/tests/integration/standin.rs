@@ -15,6 +15,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use futures_util::StreamExt;
 use serde_json::{Value, json};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -24,6 +25,8 @@ pub enum Kind {
     Failing,
     /// Answers 3 MiB of JSON.
     Huge,
+    /// Streams an answer of 300 MiB, made as it is sent (counted in `Seen::streamed`).
+    Enormous,
 }
 
 /// What the stand-in saw, for the tests to check.
@@ -32,6 +35,8 @@ pub struct Seen {
     /// (network, endpoint, bearer token or "", body) of every controller request.
     pub requests: Mutex<Vec<(String, String, String, Value)>>,
     pub tokens_issued: AtomicU64,
+    /// Bytes of `Enormous` answers handed to the connection so far.
+    pub streamed: Arc<AtomicU64>,
 }
 
 pub struct StandIn {
@@ -83,6 +88,24 @@ async fn controller(
     match c.kind {
         Kind::Failing => (StatusCode::INTERNAL_SERVER_ERROR, "controller exploded").into_response(),
         Kind::Huge => axum::Json(json!({"blob": "x".repeat(3 << 20)})).into_response(),
+        Kind::Enormous => {
+            // `{"blob": "xxx...` and never the end: 300 chunks of 1 MiB, each made only
+            // when the connection takes it.
+            let streamed = c.seen.streamed.clone();
+            let chunks = futures_util::stream::iter(0..300).map(move |i| {
+                let chunk = if i == 0 {
+                    bytes::Bytes::from_static(b"{\"blob\": \"")
+                } else {
+                    bytes::Bytes::from(vec![b'x'; 1 << 20])
+                };
+                streamed.fetch_add(chunk.len() as u64, Ordering::SeqCst);
+                Ok::<_, std::io::Error>(chunk)
+            });
+            Response::builder()
+                .header("content-type", "application/json")
+                .body(axum::body::Body::from_stream(chunks))
+                .unwrap()
+        }
         Kind::Slow => {
             tokio::time::sleep(Duration::from_secs(5)).await;
             axum::Json(json!({"late": true})).into_response()

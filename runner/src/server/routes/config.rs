@@ -3,11 +3,12 @@
 //! atomically and applied live, without restarting the process.
 
 use axum::Json;
+use axum::body::Bytes;
 use axum::extract::State;
-use axum::extract::rejection::JsonRejection;
 use serde_json::{Value, json};
 
 use crate::config::merge::deep_merge;
+use crate::config::values::parse_strict;
 use crate::server::AppState;
 use crate::server::error::ApiError;
 use crate::service::ApplyError;
@@ -16,12 +17,18 @@ pub async fn get_config(State(state): State<AppState>) -> Json<Value> {
     Json(state.service.raw_config())
 }
 
-/// The `config` object of a `{"config": {...}}` body.
-fn config_of(
-    body: Result<Json<Value>, JsonRejection>,
-) -> Result<serde_json::Map<String, Value>, ApiError> {
-    let Json(body) = body
-        .map_err(|e| ApiError::bad_request(format!("the body is not JSON: {}", e.body_text())))?;
+/// The `config` object of a `{"config": {...}}` body. A key repeated in one object (two
+/// pipelines of the same name) is refused, not silently collapsed.
+fn config_of(body: Bytes) -> Result<serde_json::Map<String, Value>, ApiError> {
+    let text = std::str::from_utf8(&body)
+        .map_err(|_| ApiError::bad_request("the body is not UTF-8 text"))?;
+    let body = parse_strict(text).map_err(|e| {
+        ApiError::bad_request(format!(
+            "the body is not valid JSON at line {}, column {}: {e}",
+            e.line(),
+            e.column()
+        ))
+    })?;
     match body.get("config") {
         Some(Value::Object(c)) => Ok(c.clone()),
         Some(_) => Err(ApiError::bad_request("'config' must be a JSON object")),
@@ -54,7 +61,7 @@ async fn apply(state: &AppState, new: Value) -> Result<Json<Value>, ApiError> {
 /// Replaces the whole configuration.
 pub async fn put_config(
     State(state): State<AppState>,
-    body: Result<Json<Value>, JsonRejection>,
+    body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let new = config_of(body)?;
     apply(&state, Value::Object(new)).await
@@ -64,7 +71,7 @@ pub async fn put_config(
 /// else replaced, as tglib).
 pub async fn patch_config(
     State(state): State<AppState>,
-    body: Result<Json<Value>, JsonRejection>,
+    body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let patch = config_of(body)?;
     let mut merged = match state.service.raw_config() {

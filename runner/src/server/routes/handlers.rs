@@ -54,6 +54,8 @@ pub async fn dispatch(
         params: "{}".into(),
         limits: route.limits,
         grants: route.grants,
+        cancel: Default::default(),
+        attempt: 1,
     };
     let component = match state.service.handlers.get(&route.module).await {
         Ok(c) => c,

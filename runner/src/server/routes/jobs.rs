@@ -38,7 +38,10 @@ fn entries(state: &AppState, config: &Config, only: Option<&str>) -> Vec<Value> 
             json!({
                 "name": &*j.name,
                 "pipeline": &*p.name,
-                "period_s": p.period.as_secs_f64(),
+                "period_s": p.timing.schedule.period().map(|d| d.as_secs_f64()),
+                "schedule": p.timing.schedule.describe(),
+                "overlap": j.overlap,
+                "retries": j.retry.max,
                 "enabled": j.enabled,
                 "params": serde_json::from_str::<Value>(&j.params).unwrap_or(Value::Null),
                 "timeout_s": j.limits.timeout.as_secs_f64(),
@@ -118,6 +121,8 @@ pub async fn run_job(
             |s| s.limits,
         ),
         grants: spec.as_ref().map_or(Capabilities::ALL, |s| s.grants),
+        cancel: Default::default(),
+        attempt: 1,
     };
     let report = consumer::run_one(shared, &inv).await;
     let report = shared.finish(report);

@@ -70,6 +70,21 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
             Stats::get(&shared.stats.missed_ticks),
         ),
         (
+            "tgrun_runs_skipped_total",
+            "counter",
+            Stats::get(&shared.stats.skipped),
+        ),
+        (
+            "tgrun_runs_cancelled_total",
+            "counter",
+            Stats::get(&shared.stats.cancelled),
+        ),
+        (
+            "tgrun_retries_total",
+            "counter",
+            Stats::get(&shared.stats.retried),
+        ),
+        (
             "tgrun_metrics_samples_refused_total",
             "counter",
             service.services.metrics.refused(),

@@ -1,0 +1,77 @@
+//! Fixture: a guest that tries to hurt the runner, one way per `mode`. The runner must end
+//! each with a named outcome, keep its own memory bounded and keep every other job on time.
+
+use std::io::Write;
+
+use serde::Deserialize;
+use tgrun_sdk::prelude::*;
+
+#[derive(Deserialize)]
+struct Params {
+    mode: String,
+    /// How many (calls, rows, series, bytes) for the modes that count.
+    #[serde(default)]
+    n: u64,
+}
+
+/// Never inlined and never a tail call, so every level takes a real stack frame.
+#[inline(never)]
+#[allow(unconditional_recursion)]
+fn recurse(depth: u64, pad: &mut [u8; 256]) -> u64 {
+    pad[(depth % 256) as usize] = depth as u8;
+    let below = recurse(std::hint::black_box(depth + 1), pad);
+    std::hint::black_box(below) + u64::from(pad[0])
+}
+
+fn hostile(_: &Ctx, p: Params) -> Result<()> {
+    match p.mode.as_str() {
+        "recurse" => {
+            let mut pad = [0u8; 256];
+            recurse(0, &mut pad);
+        }
+        // Millions of cheap host calls: the log budget drops the excess.
+        "host_calls" => {
+            for i in 0..p.n {
+                info!("call {i}");
+            }
+        }
+        "stdout" => {
+            let line = "y".repeat(1023);
+            let mut out = std::io::stdout();
+            for _ in 0..p.n / 1024 {
+                writeln!(out, "{line}")?;
+            }
+        }
+        // One write of `n` series: past the per-job cap the whole batch is refused.
+        "metrics" => {
+            let batch: Vec<Metric> = (0..p.n)
+                .map(|i| Metric::new("hostile_series", i as f64).label("i", i.to_string()))
+                .collect();
+            prometheus::write_metrics(&batch)?;
+        }
+        // A query answering `n` rows: past the row cap it is refused, not buffered.
+        "sql_rows" => {
+            let rows = sql::query(
+                "WITH RECURSIVE seq(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM seq WHERE n < ?) SELECT n FROM seq",
+                &[(p.n as i64).into()],
+            )?;
+            info!("got {} rows", rows.rows.len());
+        }
+        // An answer of hundreds of MB from a controller: past the cap, refused.
+        "api_huge" => {
+            let topology =
+                api_service::request("huge", "getTopology", &serde_json::json!({}), None)?;
+            info!("got {} bytes", topology.to_string().len());
+        }
+        // A Prometheus that never answers: only the run's deadline ends the call.
+        "prometheus_hang" => {
+            let r = prometheus::query_latest("up")?;
+            info!("answered {}", r.status());
+        }
+        other => bail!("no mode {other:?}"),
+    }
+    info!("{} survived", p.mode);
+    Ok(())
+}
+
+export_job!(hostile);

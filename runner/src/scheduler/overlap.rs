@@ -1,0 +1,159 @@
+//! Overlap: what a due run does when the job's previous run is still queued or running.
+//!
+//! tglib enqueues regardless, so a job slower than its period piles up without end. Here
+//! each job (pipeline and name) has a [`Slot`] that knows its live runs (queued, running,
+//! or waiting to retry), and the job's [`Overlap`] policy decides.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use super::Due;
+use crate::sandbox::cancel::RunCancel;
+
+/// Runs a `queue` job may hold back behind its running one; past it, due runs are skipped.
+pub const MAX_WAITING: usize = 16;
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Overlap {
+    /// The new run is skipped (counted as `skipped` in metrics and history). Default.
+    #[default]
+    Skip,
+    /// The new run waits and starts when the previous one ends (at most [`MAX_WAITING`]
+    /// wait; past that, skipped). Runs of the job never overlap.
+    Queue,
+    /// The previous run is cancelled (outcome `cancelled`) and the new one starts.
+    Replace,
+    /// Runs may overlap (bounded by the queue and the consumers).
+    Allow,
+}
+
+impl Overlap {
+    pub const NAMES: &[&str] = &["skip", "queue", "replace", "allow"];
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "skip" => Some(Self::Skip),
+            "queue" => Some(Self::Queue),
+            "replace" => Some(Self::Replace),
+            "allow" => Some(Self::Allow),
+            _ => None,
+        }
+    }
+}
+
+/// What the policy decided for a due run.
+pub enum Admission {
+    /// Put it on the queue (it is live from now).
+    Enqueue(Due),
+    /// Held back until the running one ends (`queue`).
+    Held,
+    /// Not run, for this reason.
+    Skipped(Due, String),
+}
+
+/// One job's live runs and the runs it holds back.
+#[derive(Debug, Default)]
+pub struct Slot {
+    inner: Mutex<SlotState>,
+}
+
+#[derive(Debug, Default)]
+struct SlotState {
+    live: Vec<Arc<RunCancel>>,
+    waiting: VecDeque<Due>,
+}
+
+impl Slot {
+    fn state(&self) -> std::sync::MutexGuard<'_, SlotState> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Decides what becomes of `inv`, due now, under `policy`. Runs the decision cancels
+    /// (`replace`) are told why; the ones that never started are answered for the
+    /// caller to record.
+    pub fn admit(&self, policy: Overlap, due: Due) -> (Admission, Vec<Due>) {
+        let mut s = self.state();
+        if (s.live.is_empty() && s.waiting.is_empty()) || policy == Overlap::Allow {
+            s.live.push(due.inv.cancel.clone());
+            return (Admission::Enqueue(due), Vec::new());
+        }
+        match policy {
+            Overlap::Skip | Overlap::Allow => {
+                let why = "skipped: the previous run is still queued or running (overlap: skip)";
+                (Admission::Skipped(due, why.into()), Vec::new())
+            }
+            Overlap::Queue if s.waiting.len() < MAX_WAITING => {
+                s.waiting.push_back(due);
+                (Admission::Held, Vec::new())
+            }
+            Overlap::Queue => {
+                let why = format!(
+                    "skipped: {MAX_WAITING} runs already wait behind the running one (overlap: queue)"
+                );
+                (Admission::Skipped(due, why), Vec::new())
+            }
+            Overlap::Replace => {
+                let why = format!("replaced by the run {} (overlap: replace)", due.inv.run_id);
+                for live in &s.live {
+                    live.cancel(why.clone());
+                }
+                let dropped: Vec<Due> = s.waiting.drain(..).collect();
+                for d in &dropped {
+                    d.inv.cancel.cancel(why.clone());
+                }
+                s.live.push(due.inv.cancel.clone());
+                (Admission::Enqueue(due), dropped)
+            }
+        }
+    }
+
+    /// A live run has ended for good: it is forgotten, and the next held run (if any) is
+    /// answered, live from now, to be run next.
+    pub fn finished(&self, cancel: &Arc<RunCancel>) -> Option<Due> {
+        let mut s = self.state();
+        s.live.retain(|c| !Arc::ptr_eq(c, cancel));
+        let next = s.waiting.pop_front()?;
+        s.live.push(next.inv.cancel.clone());
+        Some(next)
+    }
+
+    /// Cancels every live run and answers the held ones (shutdown).
+    pub fn cancel_all(&self, reason: &str) -> Vec<Due> {
+        let mut s = self.state();
+        for live in &s.live {
+            live.cancel(reason);
+        }
+        s.waiting.drain(..).collect()
+    }
+
+    /// Runs queued, running or waiting to retry, and runs held back.
+    pub fn counts(&self) -> (usize, usize) {
+        let s = self.state();
+        (s.live.len(), s.waiting.len())
+    }
+}
+
+/// A job: its pipeline's name and its own.
+type JobKey = (Arc<str>, Arc<str>);
+
+/// Every job's slot, by pipeline and job name.
+#[derive(Debug, Default)]
+pub struct Slots {
+    slots: Mutex<HashMap<JobKey, Arc<Slot>>>,
+}
+
+impl Slots {
+    pub fn get(&self, pipeline: &Arc<str>, job: &Arc<str>) -> Arc<Slot> {
+        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        slots
+            .entry((pipeline.clone(), job.clone()))
+            .or_default()
+            .clone()
+    }
+
+    pub fn all(&self) -> Vec<Arc<Slot>> {
+        let slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        slots.values().cloned().collect()
+    }
+}

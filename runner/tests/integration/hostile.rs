@@ -1,0 +1,277 @@
+//! Hostile guests, all at once in one service beside a punctual probe job: each ends with
+//! a named outcome, the runner's memory stays bounded, the probe keeps its schedule and
+//! every run is in the history.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use runner::config::Config;
+use runner::service::{FixedLog, Service};
+use runner::{Outcome, RunReport};
+use serde_json::json;
+
+use crate::fixtures::config_dir;
+use crate::standin::{Kind, StandIn};
+
+/// The process's resident memory, in MiB (nextest runs each test in its own process).
+fn rss_mb() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
+        .unwrap();
+    kb / 1024
+}
+
+/// A "Prometheus" that accepts connections and never answers; counts the connections the
+/// runner closed (the cancelled host calls).
+async fn hanging_server() -> (u16, Arc<AtomicU64>) {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    let closed = Arc::new(AtomicU64::new(0));
+    let counter = closed.clone();
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = l.accept().await {
+            let counter = counter.clone();
+            tokio::spawn(async move {
+                use tokio::io::AsyncReadExt;
+                let mut buf = vec![0u8; 4096];
+                // Read the request, answer nothing, notice when the client gives up.
+                while let Ok(n) = conn.read(&mut buf).await {
+                    if n == 0 {
+                        break;
+                    }
+                }
+                counter.fetch_add(1, Ordering::SeqCst);
+            });
+        }
+    });
+    (port, closed)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_guests_are_contained_and_the_others_keep_their_schedule() {
+    let standin = StandIn::start(&[("huge", Kind::Enormous)], false).await;
+    let (prom_port, closed) = hanging_server().await;
+    let hostile = |mode: &str, n: u64, extra: serde_json::Value| {
+        let mut j = json!({"name": "hostile", "enabled": true, "params": {"mode": mode, "n": n}});
+        for (k, v) in extra.as_object().unwrap() {
+            j[k] = v.clone();
+        }
+        j
+    };
+    // One pipeline per hostile mode: the job is the same module, the pipelines tell the
+    // runs apart.
+    let mut pipelines = serde_json::Map::new();
+    pipelines.insert(
+        "probe".into(),
+        json!({"period": 0.05, "jobs": [{"name": "noop", "enabled": true}]}),
+    );
+    let cases = [
+        (
+            "spin",
+            json!({"name": "spin", "enabled": true, "timeout_s": 0.5}),
+        ),
+        (
+            "memory_bomb",
+            json!({"name": "memory_hog", "enabled": true, "memory_mb": 32}),
+        ),
+        ("panic", json!({"name": "panics", "enabled": true})),
+        ("recurse", hostile("recurse", 0, json!({}))),
+        (
+            "host_calls",
+            hostile("host_calls", 2_000_000, json!({"timeout_s": 20})),
+        ),
+        ("stdout", hostile("stdout", 50 << 20, json!({}))),
+        (
+            "metrics",
+            hostile("metrics", 200_000, json!({"memory_mb": 256})),
+        ),
+        ("sql_rows", hostile("sql_rows", 5_000_000, json!({}))),
+        ("api_huge", hostile("api_huge", 0, json!({"timeout_s": 20}))),
+        (
+            "prometheus_hang",
+            hostile("prometheus_hang", 0, json!({"timeout_s": 1})),
+        ),
+    ];
+    let only = std::env::var("HOSTILE_ONLY").ok();
+    for (name, job) in &cases {
+        if only.as_deref().is_some_and(|o| o != *name) {
+            continue;
+        }
+        pipelines.insert((*name).into(), json!({"period": 30, "jobs": [job]}));
+    }
+    let service_config = json!({"num_consumers": 16, "pipelines": pipelines});
+    let dir = config_dir(
+        &service_config.to_string(),
+        &["noop", "spin", "memory_hog", "panics", "hostile"],
+    );
+    let clients = json!({
+        "prometheus": {"host": "127.0.0.1", "port": prom_port},
+        "apiservice": standin.config(false),
+    });
+    std::fs::write(dir.path().join("config.json"), clients.to_string()).unwrap();
+
+    let before = rss_mb();
+    let config = Config::load(dir.path()).unwrap();
+    let service = Service::start(config, Arc::new(FixedLog(Mutex::new("info".into()))), None)
+        .await
+        .unwrap();
+    let mut rx = service.shared.events.subscribe();
+    let mut reports: Vec<Arc<RunReport>> = Vec::new();
+    let mut peak = 0;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(6);
+    loop {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Ok(r)) => reports.push(r),
+            Ok(Err(e)) => panic!("lost reports: {e}"),
+            Err(_) => break,
+        }
+        peak = peak.max(rss_mb());
+    }
+    let stopped = service.stop().await;
+    let after = rss_mb();
+
+    for r in &reports {
+        if r.pipeline != "probe" {
+            eprintln!(
+                "{} {} {:?} {}",
+                r.pipeline,
+                r.outcome.name(),
+                r.duration,
+                r.outcome.detail()
+            );
+        }
+    }
+    // The probe kept its schedule: about one run per 50 ms, each started soon after it
+    // was due. (Figures for the notes; the bound is loose, the machine is shared.)
+    let probe: Vec<_> = reports.iter().filter(|r| r.pipeline == "probe").collect();
+    let mut slips: Vec<i64> = probe
+        .iter()
+        .filter(|r| r.outcome.is_ok())
+        .map(|r| {
+            let started = r
+                .started_at
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis() as i64;
+            started - r.scheduled_ms
+        })
+        .collect();
+    slips.sort();
+    let p = |q: f64| slips[((slips.len() - 1) as f64 * q) as usize];
+    eprintln!(
+        "probe: {} runs, start slip p50 {} ms, p99 {} ms, max {} ms; rss before {before} MiB, peak {peak} MiB, after {after} MiB; {stopped:?}",
+        probe.len(),
+        p(0.5),
+        p(0.99),
+        slips[slips.len() - 1]
+    );
+    // Every due time of the probe is accounted for: run, or skipped while its previous
+    // run was still live (two cores shared with ten hostile guests).
+    assert!(
+        probe.len() >= 110,
+        "probe: {} of ~120 due times",
+        probe.len()
+    );
+    let ran = probe.iter().filter(|r| r.outcome.is_ok()).count();
+    assert!(ran >= 60, "the probe ran {ran} times of {}", probe.len());
+    assert!(
+        probe
+            .iter()
+            .all(|r| matches!(r.outcome.name(), "ok" | "skipped")),
+        "the probe failed beside hostile guests"
+    );
+    assert!(p(0.5) <= 20, "probe start slip p50 {} ms", p(0.5));
+
+    if only.is_some() {
+        return;
+    }
+    let first = |pipeline: &str| {
+        reports
+            .iter()
+            .find(|r| r.pipeline == pipeline)
+            .unwrap_or_else(|| panic!("no run of {pipeline}"))
+            .clone()
+    };
+    let kind_of = |r: &RunReport| match &r.outcome {
+        Outcome::Error { kind, message } => format!("{kind}: {message}"),
+        other => other.name().to_owned(),
+    };
+    assert_eq!(first("spin").outcome.name(), "timeout");
+    assert_eq!(first("memory_bomb").outcome.name(), "memory_limit");
+    let panic = first("panic");
+    assert!(
+        panic.outcome.detail().contains("fixture panic"),
+        "{:?}",
+        panic.outcome
+    );
+    let recurse = first("recurse");
+    assert_eq!(recurse.outcome.name(), "trap", "{:?}", recurse.outcome);
+    assert!(
+        recurse.outcome.detail().contains("call stack exhausted"),
+        "{}",
+        recurse.outcome.detail()
+    );
+    let calls = first("host_calls");
+    assert_eq!(calls.outcome, Outcome::Ok);
+    assert!(calls.logs_dropped > 1_900_000, "{}", calls.logs_dropped);
+    let stdout = first("stdout");
+    assert_eq!(stdout.outcome, Outcome::Ok);
+    assert!(
+        stdout.output_dropped > 45 << 20,
+        "{}",
+        stdout.output_dropped
+    );
+    let metrics = first("metrics");
+    assert!(
+        kind_of(&metrics).starts_with("limit-exceeded"),
+        "{}",
+        kind_of(&metrics)
+    );
+    let rows = first("sql_rows");
+    assert!(
+        kind_of(&rows).starts_with("limit-exceeded"),
+        "{}",
+        kind_of(&rows)
+    );
+    let api = first("api_huge");
+    assert!(
+        kind_of(&api).starts_with("limit-exceeded"),
+        "{}",
+        kind_of(&api)
+    );
+    let streamed = standin.seen.streamed.load(Ordering::SeqCst);
+    assert!(
+        streamed < 100 << 20,
+        "read {streamed} bytes of a 300 MiB answer"
+    );
+    let hang = first("prometheus_hang");
+    assert_eq!(hang.outcome.name(), "timeout");
+    assert!(
+        hang.duration < Duration::from_millis(1500),
+        "{:?}",
+        hang.duration
+    );
+    assert!(
+        closed.load(Ordering::SeqCst) >= 1,
+        "the hanging Prometheus request was not cancelled"
+    );
+
+    // Bounded memory: far below what the floods would take if kept (200 MiB of stdout,
+    // 300 MiB of answer, 5 million rows).
+    assert!(peak < before + 400, "peak {peak} MiB from {before} MiB");
+
+    // Nothing lost: every run reported is in the history.
+    let history = service.shared.history.as_ref().unwrap();
+    let rows = history.query(None, None, 100_000).await.unwrap();
+    let ids: std::collections::HashSet<_> = rows.iter().map(|r| r.run_id.as_str()).collect();
+    let missing: Vec<_> = reports
+        .iter()
+        .filter(|r| !ids.contains(r.run_id.as_str()))
+        .map(|r| (&r.pipeline, &r.run_id))
+        .collect();
+    assert!(missing.is_empty(), "not in the history: {missing:?}");
+}
