@@ -7,7 +7,7 @@ JOBS       := $(notdir $(wildcard jobs-wasm/*))
 EXAMPLES   := add_x save_topology echo
 CONFIG_DIR ?= config
 
-.PHONY: all toolchain test-deps jobs build run test lint fmt bench
+.PHONY: all toolchain test-deps jobs build run test lint fmt bench fuzz
 
 all: build jobs
 
@@ -55,4 +55,17 @@ fmt:
 
 # Figures, not pass/fail: per-run cost and throughput (release build).
 bench: jobs
-	$(CARGO) bench -p runner --bench invoke
+	$(CARGO) bench -p runner --bench invoke --bench soak
+
+# Fuzz the configuration loader, the admin JSON bodies and the host functions' inputs,
+# FUZZ_SECONDS each (cargo-fuzz on the stable toolchain, without a sanitizer). Findings
+# land in runner/fuzz/artifacts/.
+FUZZ_SECONDS ?= 120
+FUZZ_TARGETS := config admin_body host_inputs
+fuzz:
+	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+	cd runner && for t in $(FUZZ_TARGETS); do \
+		mkdir -p fuzz/corpus/$$t && \
+		$(CARGO) fuzz run -s none -O $$t fuzz/corpus/$$t fuzz/seeds/$$t -- \
+			-max_total_time=$(FUZZ_SECONDS) -max_len=4096 || exit 1; \
+	done

@@ -5,8 +5,10 @@
 //!
 //! - [`config`]: reads `service_config.json` and `config.json` (tglib's files) and resolves
 //!   them once into a validated [`config::Config`].
-//! - [`scheduler`]: one producer per pipeline stamps each tick and enqueues its enabled jobs;
-//!   a pool of consumers takes them from one bounded queue.
+//! - [`scheduler`]: one producer per pipeline (on a thread of their own) stamps each due
+//!   time (period or cron) and offers its enabled jobs to their overlap policy and one
+//!   bounded queue; a pool of consumers runs them, retries failures, and a shutdown gives
+//!   runs a grace period and records what it cancels.
 //! - [`modules`]: maps a job name to its compiled component, loaded from the modules
 //!   directory, watched and swapped while the service runs.
 //! - [`sandbox`]: the wasmtime engine, built once, and one fresh `Store` and instance per run

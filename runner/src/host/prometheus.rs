@@ -34,7 +34,8 @@ pub fn valid_label_name(name: &str) -> bool {
         && !name.starts_with("__")
 }
 
-fn validate(m: &Metric) -> Result<(), GuestError> {
+/// What `write-metrics` checks of each metric before anything is stored.
+pub fn validate(m: &Metric) -> Result<(), GuestError> {
     if !valid_metric_name(&m.name) {
         return Err(GuestError::InvalidArgument(format!(
             "metric name {:?} is not a valid Prometheus name ([a-zA-Z_:][a-zA-Z0-9_:]*)",
@@ -59,7 +60,7 @@ fn validate(m: &Metric) -> Result<(), GuestError> {
 }
 
 /// Checks a range and returns its step in seconds and its end (default now).
-fn check_range(range: &Range) -> Result<(u64, f64), GuestError> {
+pub fn check_range(range: &Range) -> Result<(u64, f64), GuestError> {
     let step = duration_seconds(&range.step)?;
     let end = range.end.unwrap_or_else(now_seconds);
     if range.start > end {

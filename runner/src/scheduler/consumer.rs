@@ -56,16 +56,14 @@ async fn run_due(shared: &Arc<Shared>, due: Due, queue: &Sender<Due>) -> Option<
             .spawn(retry(shared.clone(), due, delay, queue.clone()));
         return None;
     }
-    let mut next = due.slot.finished(&due.inv.cancel);
-    while shared.stopping.is_cancelled()
-        && let Some(held) = next
-    {
-        shared.finish(held.inv.not_run(Outcome::Cancelled {
-            reason: "not started: the runner stopped".into(),
-        }));
-        next = held.slot.finished(&held.inv.cancel);
+    let next = due.slot.finished(&due.inv.cancel);
+    match next {
+        Some(held) if shared.stopping.is_cancelled() => {
+            shared.not_started(held);
+            None
+        }
+        next => next,
     }
-    next
 }
 
 /// Waits out a retry's backoff, then queues the next attempt with a run id of its own.

@@ -363,13 +363,7 @@ impl Scheduler {
         shared.stopping.cancel();
         shared.retries.close();
         let mut stopped = Stopped::default();
-        let not_started = "not started: the runner stopped";
-        while let Ok(due) = self.queue.1.try_recv() {
-            shared.finish(due.inv.not_run(Outcome::Cancelled {
-                reason: not_started.into(),
-            }));
-            let _ = due.slot.finished(&due.inv.cancel);
-        }
+        self.drain_queue();
         let all_done = async {
             while self.tasks.join_next().await.is_some() {}
             shared.retries.wait().await;
@@ -381,22 +375,20 @@ impl Scheduler {
             );
             for slot in shared.slots.all() {
                 stopped.cancelled_running += slot.counts().0;
-                for held in slot.cancel_all(&reason) {
-                    shared.finish(held.inv.not_run(Outcome::Cancelled {
-                        reason: not_started.into(),
-                    }));
-                }
+                slot.cancel_all(&reason)
+                    .into_iter()
+                    .for_each(|held| shared.not_started(held));
             }
             // Cancelled runs end at their next epoch tick or wherever a host call waits.
             while self.tasks.join_next().await.is_some() {}
             shared.retries.wait().await;
         }
+        // Again: a producer may have enqueued between the first drain and its own stop.
+        self.drain_queue();
         for slot in shared.slots.all() {
-            for held in slot.cancel_all(not_started) {
-                shared.finish(held.inv.not_run(Outcome::Cancelled {
-                    reason: not_started.into(),
-                }));
-            }
+            slot.cancel_all(STOPPED)
+                .into_iter()
+                .for_each(|held| shared.not_started(held));
         }
         // Consumers and retry tasks record what they cancel themselves: count it all.
         let cancelled = (Stats::get(&shared.stats.cancelled) - cancelled_before) as usize;
@@ -406,6 +398,30 @@ impl Scheduler {
             None => true,
         };
         stopped
+    }
+
+    /// Records every queued run as cancelled, never started.
+    fn drain_queue(&self) {
+        while let Ok(due) = self.queue.1.try_recv() {
+            self.shared.not_started(due);
+        }
+    }
+}
+
+/// Why runs that never started at a shutdown did not.
+pub(crate) const STOPPED: &str = "not started: the runner stopped";
+
+impl Shared {
+    /// Records `due` as cancelled before it started (a shutdown) and lets go of it, and
+    /// the same for every run its job held back behind it.
+    pub(crate) fn not_started(&self, due: Due) {
+        let mut next = Some(due);
+        while let Some(due) = next {
+            self.finish(due.inv.not_run(Outcome::Cancelled {
+                reason: STOPPED.into(),
+            }));
+            next = due.slot.finished(&due.inv.cancel);
+        }
     }
 }
 

@@ -154,6 +154,23 @@ impl Served {
     }
 }
 
+impl Served {
+    /// Its exit status, waiting at most `within` for it.
+    pub fn exit_within(&mut self, within: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the runner did not stop within {within:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
 impl Drop for Served {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -204,15 +221,56 @@ async fn serve_answers_status_runs_jobs_and_stops_on_sigterm() {
             .unwrap()
             .success()
     );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(s) = served.child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(Instant::now() < deadline, "runner did not stop on SIGTERM");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = served.exit_within(Duration::from_secs(10));
     assert!(status.success(), "exit status {status}");
+}
+
+#[tokio::test]
+async fn sigterm_gives_runs_the_grace_period_then_records_them_cancelled() {
+    let dir = config_dir(
+        r#"{"num_consumers": 2, "pipelines": {"p": {"period": 60, "jobs": [
+            {"name": "spin", "enabled": true, "timeout_s": 60}]}},
+           "overrides": {"runner": {"shutdown_grace_s": 0.5}}}"#,
+        &["spin"],
+    );
+    let mut served = Served::start(dir.path());
+    served.wait_for("spinning", Duration::from_secs(30));
+    let asked = Instant::now();
+    let pid = served.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let line = served.wait_for("run not done: stopped", Duration::from_secs(10));
+    assert!(
+        line.contains("job=spin") && line.contains("grace period of 0.5s"),
+        "{line}"
+    );
+    let status = served.exit_within(Duration::from_secs(10));
+    let took = asked.elapsed();
+    assert!(status.success(), "exit status {status}");
+    assert!(took >= Duration::from_millis(500), "{took:?}");
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    // The outcome reached the history before the process exited.
+    let db = runner::clients::sql::sqlite(
+        &dir.path().join("tgrun.sqlite3"),
+        runner::clients::Caps::default(),
+    )
+    .await
+    .unwrap();
+    let rows = db
+        .query("SELECT job, outcome, error FROM tgrun_runs", &[])
+        .await
+        .unwrap();
+    assert_eq!(rows.rows.len(), 1, "{:?}", rows.rows);
+    assert!(
+        matches!(&rows.rows[0][1], runner::sql_value::Value::Text(t) if t == "cancelled"),
+        "{:?}",
+        rows.rows[0]
+    );
 }
 
 #[test]

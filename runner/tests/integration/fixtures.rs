@@ -114,3 +114,50 @@ pub async fn get_from(
     )
     .await
 }
+
+/// A scheduler on the configuration directory `dir`, its modules compiled first (as
+/// `runner serve` does, so the first due times do not include compiling), and a
+/// subscription to its reports taken before its first due time.
+pub async fn start_scheduler(
+    dir: &Path,
+) -> (
+    runner::scheduler::Scheduler,
+    tokio::sync::broadcast::Receiver<Arc<runner::RunReport>>,
+) {
+    let config = runner::config::Config::load(dir).expect("config");
+    let sandbox = Arc::new(
+        Sandbox::new(
+            SandboxSettings::default(),
+            Arc::new(Services::new(&config.service.settings)),
+        )
+        .unwrap(),
+    );
+    let modules = Arc::new(runner::modules::ModuleRegistry::new(
+        config.runner.modules_dir.clone(),
+        sandbox.clone(),
+    ));
+    for (_, job) in config.service.jobs() {
+        let _ = modules.get(&job.name).await;
+    }
+    let shared = runner::scheduler::Shared::new(sandbox, modules);
+    let rx = shared.events.subscribe();
+    let scheduler = runner::scheduler::Scheduler::start_shared(
+        &config.service,
+        config.runner.queue_capacity,
+        shared,
+    );
+    (scheduler, rx)
+}
+
+/// The reports received within `window`.
+pub async fn collect(
+    rx: &mut tokio::sync::broadcast::Receiver<Arc<runner::RunReport>>,
+    window: Duration,
+) -> Vec<Arc<runner::RunReport>> {
+    let mut out = Vec::new();
+    let deadline = tokio::time::Instant::now() + window;
+    while let Ok(Ok(r)) = tokio::time::timeout_at(deadline, rx.recv()).await {
+        out.push(r);
+    }
+    out
+}

@@ -16,41 +16,8 @@ use runner::scheduler::schedule::Clock;
 use runner::scheduler::{Scheduler, Shared};
 use runner::service::{FixedLog, Service};
 use runner::{Outcome, RunReport};
-use tokio::sync::broadcast::Receiver;
 
-use crate::fixtures::config_dir;
-
-/// A scheduler on `dir`, and a subscription taken before its first due time.
-async fn start(dir: &std::path::Path) -> (Scheduler, Receiver<Arc<RunReport>>) {
-    let config = Config::load(dir).expect("config");
-    let sandbox = Arc::new(
-        Sandbox::new(
-            SandboxSettings::default(),
-            Arc::new(Services::new(&config.service.settings)),
-        )
-        .unwrap(),
-    );
-    let modules = Arc::new(ModuleRegistry::new(
-        config.runner.modules_dir.clone(),
-        sandbox.clone(),
-    ));
-    for (_, job) in config.service.jobs() {
-        let _ = modules.get(&job.name).await;
-    }
-    let shared = Shared::new(sandbox, modules);
-    let rx = shared.events.subscribe();
-    let scheduler = Scheduler::start_shared(&config.service, config.runner.queue_capacity, shared);
-    (scheduler, rx)
-}
-
-async fn collect(rx: &mut Receiver<Arc<RunReport>>, window: Duration) -> Vec<Arc<RunReport>> {
-    let mut out = Vec::new();
-    let deadline = tokio::time::Instant::now() + window;
-    while let Ok(Ok(r)) = tokio::time::timeout_at(deadline, rx.recv()).await {
-        out.push(r);
-    }
-    out
-}
+use crate::fixtures::{collect, config_dir, start_scheduler};
 
 fn of<'a>(reports: &'a [Arc<RunReport>], outcome: &str) -> Vec<&'a Arc<RunReport>> {
     reports
@@ -86,7 +53,7 @@ fn sleeper_pipeline(period: f64, ms: u64, overlap: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn overlap_skip_never_runs_a_job_twice_at_once_and_counts_the_skips() {
     let dir = config_dir(&sleeper_pipeline(0.1, 350, "skip"), &["sleeper"]);
-    let (scheduler, mut rx) = start(dir.path()).await;
+    let (scheduler, mut rx) = start_scheduler(dir.path()).await;
     let reports = collect(&mut rx, Duration::from_millis(1300)).await;
     let shared = Arc::clone(&scheduler.shared);
     scheduler.stop(Duration::from_secs(5)).await;
@@ -111,7 +78,7 @@ async fn overlap_skip_never_runs_a_job_twice_at_once_and_counts_the_skips() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn overlap_queue_runs_them_one_after_another() {
     let dir = config_dir(&sleeper_pipeline(0.1, 250, "queue"), &["sleeper"]);
-    let (scheduler, mut rx) = start(dir.path()).await;
+    let (scheduler, mut rx) = start_scheduler(dir.path()).await;
     let reports = collect(&mut rx, Duration::from_millis(1400)).await;
     let stopped = scheduler.stop(Duration::from_secs(5)).await;
 
@@ -135,7 +102,7 @@ async fn overlap_queue_runs_them_one_after_another() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn overlap_replace_cancels_the_running_one() {
     let dir = config_dir(&sleeper_pipeline(0.3, 5000, "replace"), &["sleeper"]);
-    let (scheduler, mut rx) = start(dir.path()).await;
+    let (scheduler, mut rx) = start_scheduler(dir.path()).await;
     let reports = collect(&mut rx, Duration::from_millis(1100)).await;
     scheduler.stop(Duration::from_millis(100)).await;
 
@@ -157,7 +124,7 @@ async fn overlap_replace_cancels_the_running_one() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn overlap_allow_lets_runs_overlap() {
     let dir = config_dir(&sleeper_pipeline(0.1, 350, "allow"), &["sleeper"]);
-    let (scheduler, mut rx) = start(dir.path()).await;
+    let (scheduler, mut rx) = start_scheduler(dir.path()).await;
     let reports = collect(&mut rx, Duration::from_millis(1000)).await;
     scheduler.stop(Duration::from_secs(5)).await;
     let ok = of(&reports, "ok");
@@ -173,7 +140,7 @@ async fn failed_runs_are_retried_with_doubling_backoff_then_given_up() {
             {"name": "echo", "enabled": true, "retries": 2, "retry_backoff_s": 0.2}]}}}"#,
         &["fails", "echo"],
     );
-    let (scheduler, mut rx) = start(dir.path()).await;
+    let (scheduler, mut rx) = start_scheduler(dir.path()).await;
     let reports = collect(&mut rx, Duration::from_millis(1500)).await;
     scheduler.stop(Duration::from_secs(5)).await;
 

@@ -5,45 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use runner::config::Config;
-use runner::host::Services;
-use runner::modules::ModuleRegistry;
-use runner::sandbox::{Sandbox, SandboxSettings};
-use runner::scheduler::Scheduler;
 use runner::{Outcome, RunReport};
-use tokio::sync::broadcast::Receiver;
 
-use crate::fixtures::{config_dir, messages, wasm};
-
-/// Starts a scheduler on `dir`, its modules compiled first (as `runner serve` does), so the
-/// timing of the first ticks does not include compiling.
-async fn start(dir: &std::path::Path) -> Scheduler {
-    let config = Config::load(dir).expect("config");
-    let sandbox = Arc::new(
-        Sandbox::new(
-            SandboxSettings::default(),
-            Arc::new(Services::new(&config.service.settings)),
-        )
-        .unwrap(),
-    );
-    let modules = Arc::new(ModuleRegistry::new(
-        config.runner.modules_dir.clone(),
-        sandbox.clone(),
-    ));
-    for (_, job) in config.service.jobs() {
-        let _ = modules.get(&job.name).await;
-    }
-    Scheduler::start(&config.service, 1000, sandbox, modules)
-}
-
-/// Collects reports for `window`.
-async fn collect(rx: &mut Receiver<Arc<RunReport>>, window: Duration) -> Vec<Arc<RunReport>> {
-    let mut out = Vec::new();
-    let deadline = tokio::time::Instant::now() + window;
-    while let Ok(Ok(r)) = tokio::time::timeout_at(deadline, rx.recv()).await {
-        out.push(r);
-    }
-    out
-}
+use crate::fixtures::{collect, config_dir, messages, start_scheduler, wasm};
 
 fn by_job(reports: &[Arc<RunReport>]) -> BTreeMap<String, Vec<Arc<RunReport>>> {
     let mut m: BTreeMap<String, Vec<_>> = BTreeMap::new();
@@ -63,8 +27,7 @@ async fn enabled_jobs_run_every_period_and_disabled_ones_never() {
             {"name": "fails"}]}}}"#,
         &["echo", "counter", "noop", "fails"],
     );
-    let scheduler = start(dir.path()).await;
-    let mut rx = scheduler.subscribe();
+    let (scheduler, mut rx) = start_scheduler(dir.path()).await;
     let reports = collect(&mut rx, Duration::from_millis(1050)).await;
     scheduler.stop(Duration::from_secs(30)).await;
 
@@ -107,8 +70,7 @@ async fn the_period_does_not_drift() {
             {"name": "noop", "enabled": true}]}}}"#,
         &["noop"],
     );
-    let scheduler = start(dir.path()).await;
-    let mut rx = scheduler.subscribe();
+    let (scheduler, mut rx) = start_scheduler(dir.path()).await;
     let reports = collect(&mut rx, Duration::from_millis(1600)).await;
     scheduler.stop(Duration::from_secs(30)).await;
     let ticks: Vec<i64> = reports.iter().map(|r| r.scheduled_ms).collect();
@@ -145,8 +107,7 @@ async fn failing_jobs_end_with_their_outcome_and_the_others_keep_running() {
                 {"name": "not_there", "enabled": true}]}}}"#,
         &["counter", "spin", "memory_hog", "panics"],
     );
-    let scheduler = start(dir.path()).await;
-    let mut rx = scheduler.subscribe();
+    let (scheduler, mut rx) = start_scheduler(dir.path()).await;
     let reports = collect(&mut rx, Duration::from_millis(1250)).await;
     scheduler.stop(Duration::from_secs(30)).await;
 
@@ -183,8 +144,7 @@ async fn a_module_that_appears_later_is_picked_up() {
             {"name": "counter", "enabled": true}]}}}"#,
         &[],
     );
-    let scheduler = start(dir.path()).await;
-    let mut rx = scheduler.subscribe();
+    let (scheduler, mut rx) = start_scheduler(dir.path()).await;
     let before = collect(&mut rx, Duration::from_millis(350)).await;
     assert!(!before.is_empty());
     assert!(before.iter().all(|r| r.outcome.name() == "module_missing"));
@@ -207,8 +167,7 @@ async fn an_invalid_module_is_reported_on_every_run() {
         &[],
     );
     std::fs::write(dir.path().join("modules/broken.wasm"), b"\0asm\x01\0\0\0").unwrap();
-    let scheduler = start(dir.path()).await;
-    let mut rx = scheduler.subscribe();
+    let (scheduler, mut rx) = start_scheduler(dir.path()).await;
     let reports = collect(&mut rx, Duration::from_millis(450)).await;
     scheduler.stop(Duration::from_secs(30)).await;
     assert!(reports.len() >= 3);
@@ -228,8 +187,7 @@ async fn a_new_configuration_applies_from_the_next_tick_without_a_restart() {
             {"name": "echo", "enabled": true, "params": {"value": 1}}]}}}"#,
         &["echo", "counter"],
     );
-    let mut scheduler = start(dir.path()).await;
-    let mut rx = scheduler.subscribe();
+    let (mut scheduler, mut rx) = start_scheduler(dir.path()).await;
     let first = collect(&mut rx, Duration::from_millis(250)).await;
     assert_eq!(first.len(), 1, "one tick at start");
     assert_eq!(first[0].metrics[0].value, 1.0);

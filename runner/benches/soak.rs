@@ -1,0 +1,149 @@
+//! `make bench`, soak: a million runs (`SOAK_RUNS` to change it) mixing good and hostile
+//! jobs, four at a time, each in a fresh instance. Reports the runner's resident memory
+//! after the first 10,000 runs and at the end; the target is the end within 10% of it.
+//!
+//! Per 1,000 runs: 900 `noop`, 50 `echo` (logs, stdout, a metric), 20 `fails` (error),
+//! 10 `panics` (trap), 10 `hostile` deep recursion (stack overflow), 5 `hostile` host-call
+//! floods (10,000 log calls, past the log budget), 4 `memory_hog` (memory limit of
+//! 16 MiB), 1 `spin` (time limit of 20 ms).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use runner::host::Services;
+use runner::sandbox::component::JobComponent;
+use runner::sandbox::run::{Invocation, RunLimits};
+use runner::sandbox::{Sandbox, SandboxSettings};
+
+fn wasm(job: &str) -> PathBuf {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/wasm32-wasip2/guest")
+        .join(format!("{job}.wasm"));
+    assert!(p.exists(), "{} missing: run `make jobs`", p.display());
+    p
+}
+
+fn rss_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<f64>().ok())
+        .unwrap_or(0.0)
+        / 1024.0
+}
+
+/// Which job run `i` is, with its params, time and memory limits.
+fn pick(i: u64) -> (&'static str, &'static str, Duration, u64) {
+    let second = Duration::from_secs(1);
+    match i % 1000 {
+        0 => ("spin", "{}", Duration::from_millis(20), 16),
+        1..=4 => ("memory_hog", "{}", second, 16),
+        5..=9 => (
+            "hostile",
+            r#"{"mode": "host_calls", "n": 10000}"#,
+            second,
+            16,
+        ),
+        10..=19 => ("hostile", r#"{"mode": "recurse"}"#, second, 16),
+        20..=29 => ("panics", "{}", second, 16),
+        30..=49 => ("fails", "{}", second, 16),
+        50..=99 => ("echo", r#"{"value": 2}"#, second, 16),
+        _ => ("noop", "{}", second, 16),
+    }
+}
+
+fn main() {
+    let runs: u64 = std::env::var("SOAK_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let sandbox =
+        Arc::new(Sandbox::new(SandboxSettings::default(), Arc::new(Services::default())).unwrap());
+    let jobs: Vec<(&str, Arc<JobComponent>)> = [
+        "noop",
+        "echo",
+        "fails",
+        "panics",
+        "hostile",
+        "memory_hog",
+        "spin",
+    ]
+    .into_iter()
+    .map(|j| (j, sandbox.compile_file(&wasm(j)).unwrap()))
+    .collect();
+    let jobs = Arc::new(jobs);
+    let next = Arc::new(AtomicU64::new(0));
+    let outcomes: Arc<std::sync::Mutex<std::collections::BTreeMap<&'static str, u64>>> =
+        Arc::default();
+    let rss_at_10k = Arc::new(std::sync::Mutex::new(None::<f64>));
+    let started = Instant::now();
+    rt.block_on(async {
+        let mut workers = Vec::new();
+        for _ in 0..4 {
+            let (sandbox, jobs, next, outcomes, rss_at_10k) = (
+                sandbox.clone(),
+                jobs.clone(),
+                next.clone(),
+                outcomes.clone(),
+                rss_at_10k.clone(),
+            );
+            workers.push(tokio::spawn(async move {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= runs {
+                        return;
+                    }
+                    if i == 10_000 {
+                        *rss_at_10k.lock().unwrap() = Some(rss_mb());
+                    }
+                    let (job, params, timeout, mb) = pick(i);
+                    let component = &jobs.iter().find(|(j, _)| *j == job).unwrap().1;
+                    let inv = Invocation {
+                        job: job.into(),
+                        pipeline: "soak".into(),
+                        run_id: format!("soak-{i}"),
+                        scheduled_ms: 0,
+                        params: params.into(),
+                        limits: RunLimits {
+                            timeout,
+                            memory_bytes: mb << 20,
+                        },
+                        grants: runner::host::Capabilities::ALL,
+                        cancel: Default::default(),
+                        attempt: 1,
+                    };
+                    let report = sandbox.run(component, &inv, false).await;
+                    *outcomes
+                        .lock()
+                        .unwrap()
+                        .entry(report.outcome.name())
+                        .or_default() += 1;
+                }
+            }));
+        }
+        for w in workers {
+            w.await.unwrap();
+        }
+    });
+    let secs = started.elapsed().as_secs_f64();
+    let end = rss_mb();
+    let first = rss_at_10k.lock().unwrap().unwrap_or(end);
+    let growth = (end - first) / first * 100.0;
+    println!(
+        "soak: {runs} runs in {secs:.1} s ({:.0} runs/s), outcomes {:?}",
+        runs as f64 / secs,
+        outcomes.lock().unwrap()
+    );
+    println!(
+        "soak: resident memory after 10,000 runs {first:.1} MiB, at the end {end:.1} MiB: {growth:+.1}% (target within 10%: {})",
+        if growth.abs() <= 10.0 { "pass" } else { "FAIL" }
+    );
+}
