@@ -55,7 +55,7 @@ fmt:
 
 # Figures, not pass/fail: per-run cost and throughput (release build).
 bench: jobs
-	$(CARGO) bench -p runner --bench invoke --bench soak
+	$(CARGO) bench -p runner-bench
 
 # Fuzz the configuration loader, the admin JSON bodies and the host functions' inputs,
 # FUZZ_SECONDS each (cargo-fuzz on the stable toolchain, without a sanitizer). Findings

@@ -67,12 +67,17 @@ pub fn drop_stale_and_held(mut values: Value, timestamps: &Value, start: f64, st
         ts_of.insert(series_identity(series), by_time);
     }
     let cutoff = start - step as f64;
-    if let Some(result) = values["data"]["result"].as_array_mut() {
+    // `get_mut`, not `[]`: indexing a JSON value that is not an object for writing panics,
+    // and an upstream (or a proxy before it) may answer anything (found by fuzzing).
+    if let Some(result) = values
+        .pointer_mut("/data/result")
+        .and_then(Value::as_array_mut)
+    {
         for series in result {
             let Some(times) = ts_of.get(&series_identity(series)) else {
                 continue;
             };
-            let Some(samples) = series["values"].as_array_mut() else {
+            let Some(samples) = series.get_mut("values").and_then(Value::as_array_mut) else {
                 continue;
             };
             let mut previous: Option<f64> = None;
@@ -118,6 +123,18 @@ mod tests {
             out["data"]["result"][0]["values"],
             json!([[130, "1"], [160, "2"]])
         );
+    }
+
+    #[test]
+    fn answers_of_any_shape_are_left_as_they_are() {
+        for odd in [
+            json!(0),
+            json!("x"),
+            json!({"data": 1}),
+            json!({"data": {"result": [1, "s"]}}),
+        ] {
+            assert_eq!(drop_stale_and_held(odd.clone(), &json!([1]), 0.0, 15), odd);
+        }
     }
 
     #[test]

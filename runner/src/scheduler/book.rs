@@ -76,6 +76,22 @@ impl RunBook {
         rec.duration_sum += secs;
     }
 
+    /// Counts `n` runs of `job` that never started, as `outcome` (no report: dropped runs
+    /// at an overloaded queue come by the hundred thousand).
+    pub fn count_not_run(&self, job: &str, outcome: &str, n: u64) {
+        let mut jobs = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
+        let rec = match jobs.get_mut(job) {
+            Some(rec) => rec,
+            None => jobs.entry(job.to_owned()).or_default(),
+        };
+        match rec.outcomes.get_mut(outcome) {
+            Some(c) => *c += n,
+            None => {
+                rec.outcomes.insert(outcome.to_owned(), n);
+            }
+        }
+    }
+
     pub fn get(&self, job: &str) -> Option<JobRecord> {
         self.jobs
             .lock()

@@ -60,8 +60,17 @@ pub struct Slot {
 
 #[derive(Debug, Default)]
 struct SlotState {
-    live: Vec<Arc<RunCancel>>,
+    /// By the address of the run's canceller (stable while it is held here): an `allow`
+    /// job may have thousands live, and each end must be O(1).
+    live: HashMap<usize, Arc<RunCancel>>,
     waiting: VecDeque<Due>,
+}
+
+impl SlotState {
+    fn add(&mut self, cancel: &Arc<RunCancel>) {
+        self.live
+            .insert(Arc::as_ptr(cancel) as usize, cancel.clone());
+    }
 }
 
 impl Slot {
@@ -75,7 +84,7 @@ impl Slot {
     pub fn admit(&self, policy: Overlap, due: Due) -> (Admission, Vec<Due>) {
         let mut s = self.state();
         if (s.live.is_empty() && s.waiting.is_empty()) || policy == Overlap::Allow {
-            s.live.push(due.inv.cancel.clone());
+            s.add(&due.inv.cancel);
             return (Admission::Enqueue(due), Vec::new());
         }
         match policy {
@@ -95,14 +104,14 @@ impl Slot {
             }
             Overlap::Replace => {
                 let why = format!("replaced by the run {} (overlap: replace)", due.inv.run_id);
-                for live in &s.live {
+                for live in s.live.values() {
                     live.cancel(why.clone());
                 }
                 let dropped: Vec<Due> = s.waiting.drain(..).collect();
                 for d in &dropped {
                     d.inv.cancel.cancel(why.clone());
                 }
-                s.live.push(due.inv.cancel.clone());
+                s.add(&due.inv.cancel);
                 (Admission::Enqueue(due), dropped)
             }
         }
@@ -112,16 +121,16 @@ impl Slot {
     /// answered, live from now, to be run next.
     pub fn finished(&self, cancel: &Arc<RunCancel>) -> Option<Due> {
         let mut s = self.state();
-        s.live.retain(|c| !Arc::ptr_eq(c, cancel));
+        s.live.remove(&(Arc::as_ptr(cancel) as usize));
         let next = s.waiting.pop_front()?;
-        s.live.push(next.inv.cancel.clone());
+        s.add(&next.inv.cancel);
         Some(next)
     }
 
     /// Cancels every live run and answers the held ones (shutdown).
     pub fn cancel_all(&self, reason: &str) -> Vec<Due> {
         let mut s = self.state();
-        for live in &s.live {
+        for live in s.live.values() {
             live.cancel(reason);
         }
         s.waiting.drain(..).collect()

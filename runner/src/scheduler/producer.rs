@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use super::overlap::Admission;
+use super::overlap::{Admission, Slot};
 use super::schedule::{Clock, Missed, Schedule, Step, from_ms, ms};
 use super::{Due, Shared};
 use crate::config::Pipeline;
@@ -36,8 +36,19 @@ pub async fn produce(
         (p.name.clone(), p.timing.clone())
     };
     let mut last = anchor(&shared, &name, (&timing.schedule, timing.missed), &clock).await;
+    let (mut current, mut slots) = (Pipeline::clone(&pipeline.borrow()), Vec::new());
+    let mut fresh = true;
     loop {
-        let current = pipeline.borrow_and_update().clone();
+        if fresh || pipeline.has_changed().unwrap_or(false) {
+            current = pipeline.borrow_and_update().clone();
+            // Each job's slot, looked up once per configuration rather than per run.
+            slots = current
+                .jobs
+                .iter()
+                .map(|j| shared.slots.get(&current.name, &j.name))
+                .collect();
+            fresh = false;
+        }
         let now = clock.now();
         let step = current
             .timing
@@ -52,7 +63,7 @@ pub async fn produce(
                         _ = cancel.cancelled() => return,
                     }
                 }
-                enqueue(&current, slot, &queue, &shared);
+                enqueue(&current, &slots, slot, &queue, &shared);
                 last = slot;
                 continue;
             }
@@ -78,6 +89,8 @@ pub async fn produce(
                 if changed.is_err() {
                     return;
                 }
+                // `changed` marked the new value seen: take it at the top of the loop.
+                fresh = true;
             }
             _ = cancel.cancelled() => return,
         }
@@ -139,10 +152,22 @@ fn jitter(max: Duration) -> Duration {
     max.mul_f64((r >> 11) as f64 / (1u64 << 53) as f64)
 }
 
-fn enqueue(pipeline: &Pipeline, slot: DateTime<Utc>, queue: &Sender<Due>, shared: &Shared) {
-    let scheduled_ms = ms(slot);
+fn enqueue(
+    pipeline: &Pipeline,
+    slots: &[Arc<Slot>],
+    due_at: DateTime<Utc>,
+    queue: &Sender<Due>,
+    shared: &Shared,
+) {
+    let scheduled_ms = ms(due_at);
     let (mut enqueued, mut dropped) = (0usize, Vec::new());
-    for job in pipeline.jobs.iter().filter(|j| j.enabled) {
+    for (job, slot) in pipeline.jobs.iter().zip(slots).filter(|(j, _)| j.enabled) {
+        if queue.is_full() {
+            // Known before anything is made for the run (an overloaded queue is when a
+            // producer must cost least).
+            dropped.push(job.name.clone());
+            continue;
+        }
         let due = Due {
             inv: Invocation {
                 job: job.name.clone(),
@@ -155,7 +180,7 @@ fn enqueue(pipeline: &Pipeline, slot: DateTime<Utc>, queue: &Sender<Due>, shared
                 cancel: Default::default(),
                 attempt: 1,
             },
-            slot: shared.slots.get(&pipeline.name, &job.name),
+            slot: slot.clone(),
             retry: job.retry,
         };
         let (admission, replaced) = due.slot.clone().admit(job.overlap, due);
@@ -169,7 +194,7 @@ fn enqueue(pipeline: &Pipeline, slot: DateTime<Utc>, queue: &Sender<Due>, shared
                 Err(TrySendError::Full(due)) => {
                     // The run never became live: forget it so the job's next run is admitted.
                     let _ = due.slot.finished(&due.inv.cancel);
-                    dropped.push(due);
+                    dropped.push(due.inv.job);
                 }
                 Err(TrySendError::Closed(_)) => return,
             },
@@ -186,18 +211,22 @@ fn enqueue(pipeline: &Pipeline, slot: DateTime<Utc>, queue: &Sender<Due>, shared
             .stats
             .dropped
             .fetch_add(count as u64, Ordering::Relaxed);
-        let mut jobs: Vec<&str> = dropped.iter().map(|d| &*d.inv.job).collect();
-        jobs.dedup();
-        tracing::warn!(pipeline = %pipeline.name, dropped = count, jobs = %jobs.join(","),
+        let jobs: Vec<&str> = dropped.iter().map(|j| &**j).collect();
+        let mut names = jobs.clone();
+        names.dedup();
+        tracing::warn!(pipeline = %pipeline.name, dropped = count, jobs = %names.join(","),
             "queue full: runs of this due time dropped (consumers are not keeping up)");
-        let reason = format!(
-            "dropped: the queue was full ({} runs waiting)",
-            queue.capacity().unwrap_or(0)
-        );
-        for d in dropped {
-            shared.finish_quietly(d.inv.not_run(Outcome::Dropped {
-                reason: reason.clone(),
-            }));
+        // Counted per job (runs by outcome `dropped` on `/metrics` and `/jobs`), without a
+        // report each: an overloaded queue drops them by the hundred thousand.
+        let mut per_job: Vec<(&str, u64)> = Vec::new();
+        for j in &jobs {
+            match per_job.last_mut() {
+                Some((last, n)) if last == j => *n += 1,
+                _ => per_job.push((j, 1)),
+            }
+        }
+        for (job, n) in per_job {
+            shared.book.count_not_run(job, "dropped", n);
         }
     }
     tracing::debug!(pipeline = %pipeline.name, enqueued, "enqueued the pipeline's jobs");

@@ -407,3 +407,39 @@ async fn shutdown_gives_a_grace_period_then_cancels_and_records_everything() {
     outcomes.sort();
     assert_eq!(outcomes, [("sleeper", "ok"), ("spin", "cancelled")]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jitter_spreads_runs_after_their_due_time_and_keeps_the_grid() {
+    let dir = config_dir(
+        r#"{"num_consumers": 2, "pipelines": {"p": {"period": 0.2, "jitter_s": 0.15,
+            "jobs": [{"name": "noop", "enabled": true}]}}}"#,
+        &["noop"],
+    );
+    let (scheduler, mut rx) = start_scheduler(dir.path()).await;
+    let reports = collect(&mut rx, Duration::from_millis(2100)).await;
+    scheduler.stop(Duration::from_secs(5)).await;
+    assert!((8..=12).contains(&reports.len()), "{} runs", reports.len());
+    let delays: Vec<i64> = reports
+        .iter()
+        .map(|r| {
+            let started = r
+                .started_at
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis() as i64;
+            started - r.scheduled_ms
+        })
+        .collect();
+    // Each run waits 0 to 150 ms after its due time (and a little for the consumer).
+    assert!(delays.iter().all(|d| (0..=190).contains(d)), "{delays:?}");
+    let spread = delays.iter().max().unwrap() - delays.iter().min().unwrap();
+    assert!(spread >= 40, "not spread: {delays:?}");
+    // The due times stay on the 200 ms grid: jitter delays runs, not the schedule.
+    for pair in reports.windows(2) {
+        assert_eq!(
+            pair[1].scheduled_ms - pair[0].scheduled_ms,
+            200,
+            "{delays:?}"
+        );
+    }
+}

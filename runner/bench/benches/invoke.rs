@@ -19,7 +19,7 @@ use runner::scheduler::Scheduler;
 
 fn wasm(job: &str) -> PathBuf {
     let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../target/wasm32-wasip2/guest")
+        .join("../../target/wasm32-wasip2/guest")
         .join(format!("{job}.wasm"));
     assert!(p.exists(), "{} missing: run `make jobs`", p.display());
     p

@@ -1,0 +1,1 @@
+//! Nothing: the figures are in `benches/` (`make bench`).
