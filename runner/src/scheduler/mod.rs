@@ -117,6 +117,8 @@ pub struct Shared {
     pub retries: TaskTracker,
     /// Cancelled when the scheduler stops: nothing new starts after it.
     pub stopping: CancellationToken,
+    /// The runtime the clients (and their connections) live on.
+    pub home: Option<tokio::runtime::Handle>,
 }
 
 impl Shared {
@@ -140,6 +142,7 @@ impl Shared {
             slots: Slots::default(),
             retries: TaskTracker::new(),
             stopping: CancellationToken::new(),
+            home: tokio::runtime::Handle::try_current().ok(),
         })
     }
 

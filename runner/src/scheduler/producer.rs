@@ -101,7 +101,7 @@ pub async fn produce(
 /// period, one period ago (tglib runs at start), and for cron, now. A periodic pipeline
 /// with `missed: run_once` always runs at start, as tglib's does.
 async fn anchor(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     pipeline: &str,
     (schedule, missed): (&Schedule, Missed),
     clock: &Clock,
@@ -114,8 +114,24 @@ async fn anchor(
     {
         return now - *p;
     }
-    if let Some(h) = &shared.history {
-        match h.last_scheduled(pipeline).await {
+    if shared.history.is_some() {
+        // On the runtime the database connections belong to, not the producers' own: a
+        // connection opened here would die with this thread's runtime.
+        let (query_shared, name) = (shared.clone(), pipeline.to_owned());
+        let query = async move {
+            match &query_shared.history {
+                Some(h) => h.last_scheduled(&name).await.map_err(|e| e.to_string()),
+                None => Ok(None),
+            }
+        };
+        let last = match &shared.home {
+            Some(home) => home
+                .spawn(query)
+                .await
+                .unwrap_or_else(|e| Err(e.to_string())),
+            None => query.await,
+        };
+        match last {
             Ok(Some(last)) if from_ms(last) <= now => return from_ms(last),
             Ok(_) => {}
             Err(e) => {
