@@ -161,3 +161,13 @@ pub async fn collect(
     }
     out
 }
+
+/// How long after its due time a run started, in ms.
+pub fn start_slip_ms(r: &runner::RunReport) -> i64 {
+    let started = r
+        .started_at
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    started - r.scheduled_ms
+}

@@ -11,7 +11,7 @@ use runner::service::{FixedLog, Service};
 use runner::{Outcome, RunReport};
 use serde_json::json;
 
-use crate::fixtures::config_dir;
+use crate::fixtures::{config_dir, start_slip_ms};
 use crate::standin::{Kind, StandIn};
 
 /// The process's resident memory, in MiB (nextest runs each test in its own process).
@@ -167,14 +167,7 @@ async fn hostile_guests_are_contained_and_the_others_keep_their_schedule() {
     let mut slips: Vec<i64> = probe
         .iter()
         .filter(|r| r.outcome.is_ok())
-        .map(|r| {
-            let started = r
-                .started_at
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_millis() as i64;
-            started - r.scheduled_ms
-        })
+        .map(|r| start_slip_ms(r))
         .collect();
     slips.sort();
     let p = |q: f64| slips[((slips.len() - 1) as f64 * q) as usize];

@@ -17,7 +17,7 @@ use runner::scheduler::{Scheduler, Shared};
 use runner::service::{FixedLog, Service};
 use runner::{Outcome, RunReport};
 
-use crate::fixtures::{collect, config_dir, start_scheduler};
+use crate::fixtures::{collect, config_dir, start_scheduler, start_slip_ms};
 
 fn of<'a>(reports: &'a [Arc<RunReport>], outcome: &str) -> Vec<&'a Arc<RunReport>> {
     reports
@@ -419,17 +419,7 @@ async fn jitter_spreads_runs_after_their_due_time_and_keeps_the_grid() {
     let reports = collect(&mut rx, Duration::from_millis(2100)).await;
     scheduler.stop(Duration::from_secs(5)).await;
     assert!((8..=12).contains(&reports.len()), "{} runs", reports.len());
-    let delays: Vec<i64> = reports
-        .iter()
-        .map(|r| {
-            let started = r
-                .started_at
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_millis() as i64;
-            started - r.scheduled_ms
-        })
-        .collect();
+    let delays: Vec<i64> = reports.iter().map(|r| start_slip_ms(r)).collect();
     // Each run waits 0 to 150 ms after its due time (and a little for the consumer).
     assert!(delays.iter().all(|d| (0..=190).contains(d)), "{delays:?}");
     let spread = delays.iter().max().unwrap() - delays.iter().min().unwrap();
