@@ -376,23 +376,14 @@ impl Scheduler {
                 "stopped: the runner shut down and the run did not end within the grace period of {}s",
                 grace.as_secs_f64()
             );
-            for slot in shared.slots.all() {
-                stopped.cancelled_running += slot.counts().0;
-                slot.cancel_all(&reason)
-                    .into_iter()
-                    .for_each(|held| shared.not_started(held));
-            }
+            stopped.cancelled_running = shared.cancel_every_slot(&reason);
             // Cancelled runs end at their next epoch tick or wherever a host call waits.
             while self.tasks.join_next().await.is_some() {}
             shared.retries.wait().await;
         }
         // Again: a producer may have enqueued between the first drain and its own stop.
         self.drain_queue();
-        for slot in shared.slots.all() {
-            slot.cancel_all(STOPPED)
-                .into_iter()
-                .for_each(|held| shared.not_started(held));
-        }
+        shared.cancel_every_slot(STOPPED);
         // Consumers and retry tasks record what they cancel themselves: count it all.
         let cancelled = (Stats::get(&shared.stats.cancelled) - cancelled_before) as usize;
         stopped.cancelled_waiting = cancelled.saturating_sub(stopped.cancelled_running);
@@ -415,6 +406,19 @@ impl Scheduler {
 pub(crate) const STOPPED: &str = "not started: the runner stopped";
 
 impl Shared {
+    /// Cancels every job's live runs for `reason` and records its held runs as never
+    /// started; answers how many runs were live.
+    fn cancel_every_slot(&self, reason: &str) -> usize {
+        let mut live = 0;
+        for slot in self.slots.all() {
+            live += slot.counts().0;
+            for held in slot.cancel_all(reason) {
+                self.not_started(held);
+            }
+        }
+        live
+    }
+
     /// Records `due` as cancelled before it started (a shutdown) and lets go of it, and
     /// the same for every run its job held back behind it.
     pub(crate) fn not_started(&self, due: Due) {

@@ -31,24 +31,17 @@ pub async fn produce(
     cancel: CancellationToken,
     clock: Clock,
 ) {
-    let (name, timing) = {
-        let p = pipeline.borrow();
-        (p.name.clone(), p.timing.clone())
-    };
-    let mut last = anchor(&shared, &name, (&timing.schedule, timing.missed), &clock).await;
-    let (mut current, mut slots) = (Pipeline::clone(&pipeline.borrow()), Vec::new());
-    let mut fresh = true;
+    let mut current = pipeline.borrow_and_update().clone();
+    let mut slots = slots_of(&shared, &current);
+    let timing = &current.timing;
+    let mut last = anchor(
+        &shared,
+        &current.name,
+        (&timing.schedule, timing.missed),
+        &clock,
+    )
+    .await;
     loop {
-        if fresh || pipeline.has_changed().unwrap_or(false) {
-            current = pipeline.borrow_and_update().clone();
-            // Each job's slot, looked up once per configuration rather than per run.
-            slots = current
-                .jobs
-                .iter()
-                .map(|j| shared.slots.get(&current.name, &j.name))
-                .collect();
-            fresh = false;
-        }
         let now = clock.now();
         let step = current
             .timing
@@ -89,12 +82,21 @@ pub async fn produce(
                 if changed.is_err() {
                     return;
                 }
-                // `changed` marked the new value seen: take it at the top of the loop.
-                fresh = true;
+                current = pipeline.borrow_and_update().clone();
+                slots = slots_of(&shared, &current);
             }
             _ = cancel.cancelled() => return,
         }
     }
+}
+
+/// Each job's slot, looked up once per configuration rather than per run.
+fn slots_of(shared: &Shared, pipeline: &Pipeline) -> Vec<Arc<Slot>> {
+    pipeline
+        .jobs
+        .iter()
+        .map(|j| shared.slots.get(&pipeline.name, &j.name))
+        .collect()
 }
 
 /// The last due time to count from: the pipeline's latest in the run history; else, for a
