@@ -3,11 +3,17 @@
 CARGO      ?= cargo
 WASM       := wasm32-wasip2
 GUEST_OUT  := target/$(WASM)/guest
-JOBS       := $(notdir $(wildcard jobs-wasm/*))
+# Rust jobs are the crates in jobs-wasm/; Python jobs the folders in jobs-wasm/python/.
+JOBS       := $(notdir $(patsubst %/Cargo.toml,%,$(wildcard jobs-wasm/*/Cargo.toml)))
+PY_JOBS    := $(notdir $(wildcard jobs-wasm/python/*))
+PY_VENV    := target/py-venv
+COMPONENTIZE_PY := $(PY_VENV)/bin/componentize-py
+PY_SDK     := $(wildcard guest-sdk/python/tgrun/*.py)
+WIT        := $(wildcard wit/*.wit)
 EXAMPLES   := add_x save_topology echo
 CONFIG_DIR ?= config
 
-.PHONY: all toolchain test-deps jobs build run test lint fmt bench fuzz
+.PHONY: all toolchain test-deps jobs py-jobs py-test build run test lint fmt bench fuzz
 
 all: build jobs
 
@@ -22,12 +28,33 @@ test-deps:
 	@command -v prometheus >/dev/null || { $(SUDO) apt-get update -q && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends prometheus; }
 
-# Every job crate in jobs-wasm/ as a component; the examples also go to config/modules/.
-jobs: toolchain
+# Every job in jobs-wasm/ as a component; the examples also go to config/modules/.
+jobs: toolchain py-jobs
 	$(CARGO) build --profile guest --target $(WASM) $(addprefix -p ,$(JOBS))
 	@mkdir -p $(CONFIG_DIR)/modules
 	@for j in $(EXAMPLES); do cp $(GUEST_OUT)/$$j.wasm $(CONFIG_DIR)/modules/$$j.wasm; done
 	@echo "jobs built in $(GUEST_OUT); examples copied to $(CONFIG_DIR)/modules"
+
+# Python jobs: componentize-py (pinned, in a virtual environment of its own) bundles
+# CPython, the SDK and the job into one component. A job is rebuilt when its folder, the
+# SDK or the WIT changes (each build takes seconds).
+$(COMPONENTIZE_PY): guest-sdk/python/requirements-build.txt
+	python3 -m venv $(PY_VENV)
+	$(PY_VENV)/bin/pip install -q --disable-pip-version-check -r $<
+	@touch $@
+
+py-jobs: $(addprefix $(GUEST_OUT)/,$(addsuffix .wasm,$(PY_JOBS)))
+
+.SECONDEXPANSION:
+$(GUEST_OUT)/%.wasm: $$(wildcard jobs-wasm/python/$$*/*.py) $(PY_SDK) $(WIT) | $(COMPONENTIZE_PY)
+	@mkdir -p $(GUEST_OUT)
+	$(COMPONENTIZE_PY) -d wit -w job componentize -p guest-sdk/python -p jobs-wasm/python/$* app -o $@.tmp
+	@mv $@.tmp $@
+
+# The Python SDK's own unit tests, on the machine's Python with the generated bindings.
+py-test: $(COMPONENTIZE_PY)
+	@rm -rf target/py-bindings && $(COMPONENTIZE_PY) -d wit -w job bindings target/py-bindings >/dev/null
+	PYTHONPATH=target/py-bindings:guest-sdk/python $(PY_VENV)/bin/python -m unittest discover -s guest-sdk/python/tests -t guest-sdk/python
 
 build:
 	$(CARGO) build -p runner
@@ -38,7 +65,7 @@ run: jobs build
 	$(CARGO) run -p runner -- serve --config-dir $(CONFIG_DIR)
 
 # Every test: unit tests, the SDK's, and the integration tests against real components.
-test: jobs test-deps
+test: jobs test-deps py-test
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
 		$(CARGO) nextest run --no-fail-fast; \
 	else \

@@ -97,6 +97,7 @@ impl Service {
                 max_instances: crate::config::service::MAX_CONSUMERS as u32 + 64,
                 max_memory_bytes: runner.max_memory_mb << 20,
                 cache_dir: runner.cache_dir.clone(),
+                ..SandboxSettings::default()
             },
             services.clone(),
         )?);

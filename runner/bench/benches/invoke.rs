@@ -2,8 +2,11 @@
 //! of the same run).
 //!
 //! 1. A trivial job (`noop`) in a fresh instance per run, instantiate to drop: p50, p99.
-//! 2. Invocations per second through the scheduler (producer, bounded queue, consumers,
+//!    Also with on-demand allocation instead of the pool.
+//! 2. A Python job: its load (compiled anew, from the cache) and its per-run cost.
+//! 3. Invocations per second through the scheduler (producer, bounded queue, consumers,
 //!    fresh instance, report published), with two consumers.
+//! 4. A restart with 20 modules, from the cache and compiled anew; hot-swap latency.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -29,45 +32,120 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
-fn fresh_instance_cost(rt: &tokio::runtime::Runtime) {
-    let sandbox = Sandbox::new(SandboxSettings::default(), Arc::new(Services::default())).unwrap();
-    let noop = sandbox.compile_file(&wasm("noop")).unwrap();
-    let inv = Invocation {
-        job: "noop".into(),
+fn invocation(job: &str, params: &str) -> Invocation {
+    Invocation {
+        job: job.into(),
         pipeline: "bench".into(),
         run_id: "bench".into(),
         scheduled_ms: 0,
-        params: "{}".into(),
+        params: params.into(),
         limits: RunLimits {
             timeout: Duration::from_secs(10),
-            memory_bytes: 64 << 20,
+            memory_bytes: 128 << 20,
         },
         grants: runner::host::Capabilities::ALL,
         cancel: Default::default(),
         attempt: 1,
-    };
-    let n = 20_000;
-    let samples = rt.block_on(async {
-        for _ in 0..2_000 {
-            let r = sandbox.run(&noop, &inv, false).await;
+    }
+}
+
+/// Per-run times of `job` in a fresh instance each, after `warm` runs: sorted.
+fn per_run(
+    rt: &tokio::runtime::Runtime,
+    sandbox: &Sandbox,
+    job: &str,
+    warm: usize,
+    n: usize,
+) -> Vec<Duration> {
+    let component = sandbox.compile_file(&wasm(job)).unwrap();
+    let inv = invocation(job, "{}");
+    let mut samples = rt.block_on(async {
+        for _ in 0..warm {
+            let r = sandbox.run(&component, &inv, false).await;
             assert!(r.outcome.is_ok(), "{:?}", r.outcome);
         }
         let mut samples = Vec::with_capacity(n);
         for _ in 0..n {
             let t = Instant::now();
-            let r = sandbox.run(&noop, &inv, false).await;
+            let r = sandbox.run(&component, &inv, false).await;
             samples.push(t.elapsed());
             debug_assert!(r.outcome.is_ok());
         }
         samples
     });
-    let mut sorted = samples;
-    sorted.sort();
+    samples.sort();
+    samples
+}
+
+/// `p50 …, p99 …, mean …` of sorted samples, in `unit` (`µs` or `ms`).
+fn summary(sorted: &[Duration], unit: &str) -> String {
+    let scale = if unit == "ms" { 1e3 } else { 1e6 };
+    let mean = sorted.iter().sum::<Duration>().as_secs_f64() / sorted.len() as f64;
+    format!(
+        "p50 {:.1} {unit}, p99 {:.1} {unit}, mean {:.1} {unit}",
+        percentile(sorted, 0.50).as_secs_f64() * scale,
+        percentile(sorted, 0.99).as_secs_f64() * scale,
+        mean * scale
+    )
+}
+
+fn sandbox_with(pooling: bool, cache_dir: Option<&Path>) -> Sandbox {
+    let settings = SandboxSettings {
+        pooling,
+        cache_dir: cache_dir.map(Path::to_path_buf),
+        ..SandboxSettings::default()
+    };
+    Sandbox::new(settings, Arc::new(Services::default())).unwrap()
+}
+
+fn fresh_instance_cost(rt: &tokio::runtime::Runtime) {
+    let n = 20_000;
+    let pooled = per_run(rt, &sandbox_with(true, None), "noop", 2_000, n);
+    let on_demand = per_run(rt, &sandbox_with(false, None), "noop", 2_000, n);
     println!(
-        "fresh instance per run (noop, {n} runs, one thread): p50 {:.1} µs, p99 {:.1} µs, mean {:.1} µs",
-        percentile(&sorted, 0.50).as_secs_f64() * 1e6,
-        percentile(&sorted, 0.99).as_secs_f64() * 1e6,
-        sorted.iter().sum::<Duration>().as_secs_f64() * 1e6 / n as f64,
+        "fresh instance per run (noop, {n} runs, one thread): {}",
+        summary(&pooled, "µs")
+    );
+    println!(
+        "  same with on-demand allocation instead of the pool: {} (pooling {:.1}x faster at p50)",
+        summary(&on_demand, "µs"),
+        percentile(&on_demand, 0.5).as_secs_f64() / percentile(&pooled, 0.5).as_secs_f64()
+    );
+}
+
+/// A Python job (componentize-py: CPython in the component): its load, compiled anew and
+/// from the cache, and its per-run cost in a fresh instance, pooled and on demand.
+fn python_cost(rt: &tokio::runtime::Runtime) {
+    let cache = tempfile::tempdir().unwrap();
+    let load = |pooling| {
+        let sandbox = sandbox_with(pooling, Some(cache.path()));
+        let t = Instant::now();
+        sandbox.compile_file(&wasm("py_probe")).unwrap();
+        (t.elapsed(), sandbox)
+    };
+    let (cold, _) = load(true);
+    let (cached, pooled) = load(true);
+    let size = std::fs::metadata(wasm("py_probe")).unwrap().len();
+    println!(
+        "python job load ({:.1} MB component): {:.2} s compiling, {:.0} ms from the cache ({:.0}x faster)",
+        size as f64 / 1e6,
+        cold.as_secs_f64(),
+        cached.as_secs_f64() * 1e3,
+        cold.as_secs_f64() / cached.as_secs_f64()
+    );
+    let n = 1_000;
+    let py = per_run(rt, &pooled, "py_probe", 50, n);
+    let py_on_demand = per_run(rt, &load(false).1, "py_probe", 50, n);
+    let rust = per_run(rt, &pooled, "noop", 500, n);
+    println!(
+        "fresh instance per run (python py_probe noop, {n} runs, one thread): {} ({:.0}x the Rust noop's p50)",
+        summary(&py, "ms"),
+        percentile(&py, 0.5).as_secs_f64() / percentile(&rust, 0.5).as_secs_f64()
+    );
+    println!(
+        "  same with on-demand allocation instead of the pool: {} (pooling {:.2}x faster at p50)",
+        summary(&py_on_demand, "ms"),
+        percentile(&py_on_demand, 0.5).as_secs_f64() / percentile(&py, 0.5).as_secs_f64()
     );
 }
 
@@ -235,6 +313,7 @@ fn main() {
         .build()
         .unwrap();
     fresh_instance_cost(&rt);
+    python_cost(&rt);
     scheduler_throughput();
     restart_with_cache();
     swap_latency();

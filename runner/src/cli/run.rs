@@ -146,6 +146,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
             max_memory_bytes: runner.max_memory_mb << 20,
             // A file run without a configuration directory leaves nothing behind.
             cache_dir: config.as_ref().and(runner.cache_dir.clone()),
+            ..SandboxSettings::default()
         },
         Arc::new(services),
     )?;

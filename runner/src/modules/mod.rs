@@ -291,10 +291,14 @@ impl<W: World> ModuleRegistry<W> {
 
 fn swap_in<W>(job: &str, slot: &mut Slot<W>, new: Version<W>) {
     let to = new.compiled.version.clone();
+    // Seconds for a large module compiled anew, milliseconds from the compiled-code cache.
+    let load_ms = new.compiled.load_time.as_millis() as u64;
     let old = slot.current.replace(new);
     match &old {
-        Some(v) => tracing::info!(job, from = %v.compiled.version, to = %to, "module swapped"),
-        None => tracing::info!(job, version = %to, "module loaded"),
+        Some(v) => {
+            tracing::info!(job, from = %v.compiled.version, to = %to, load_ms, "module swapped")
+        }
+        None => tracing::info!(job, version = %to, load_ms, "module loaded"),
     }
     if old.is_some() {
         slot.previous = old;

@@ -21,7 +21,8 @@ pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 /// Slots whose memory is returned to the kernel together (see `decommit_batch_size`).
 const DECOMMIT_BATCH: usize = 32;
 
-pub fn build(settings: &SandboxSettings) -> Result<Engine> {
+/// The engine, and the compiled-code cache it uses (kept to read its hit counts).
+pub fn build(settings: &SandboxSettings) -> Result<(Engine, Option<Cache>)> {
     let mut pool = PoolingAllocationConfig::default();
     let slots = settings.max_instances;
     pool.total_component_instances(slots)
@@ -44,6 +45,7 @@ pub fn build(settings: &SandboxSettings) -> Result<Engine> {
         .pagemap_scan(Enabled::Auto);
 
     let mut config = Config::new();
+    let mut cached = None;
     if let Some(dir) = &settings.cache_dir {
         // An entry that cannot be read back (corrupt, from another version) is compiled
         // again and rewritten, never an error.
@@ -52,15 +54,21 @@ pub fn build(settings: &SandboxSettings) -> Result<Engine> {
         let cache = Cache::new(cache)
             .map_err(anyhow::Error::from)
             .with_context(|| format!("the compiled-code cache in {}", dir.display()))?;
-        config.cache(Some(cache));
+        config.cache(Some(cache.clone()));
+        cached = Some(cache);
     }
     config
         .epoch_interruption(true)
-        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
+        .allocation_strategy(if settings.pooling {
+            InstanceAllocationStrategy::Pooling(pool)
+        } else {
+            InstanceAllocationStrategy::OnDemand
+        })
         .wasm_component_model(true);
-    Engine::new(&config)
+    let engine = Engine::new(&config)
         .map_err(anyhow::Error::from)
-        .context("building the wasmtime engine")
+        .context("building the wasmtime engine")?;
+    Ok((engine, cached))
 }
 
 /// Advances the engine's epoch every [`EPOCH_TICK`] on its own thread, until dropped.

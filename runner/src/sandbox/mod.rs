@@ -46,6 +46,9 @@ pub struct SandboxSettings {
     /// Where compiled code is cached, keyed by content hash and engine settings, so a
     /// restart does not compile every module again. `None`: no cache.
     pub cache_dir: Option<std::path::PathBuf>,
+    /// Instances from a pool of pre-reserved slots (the default: cheap to create and
+    /// recycle), or memory mapped per instance (`false`; benchmarks compare the two).
+    pub pooling: bool,
 }
 
 impl Default for SandboxSettings {
@@ -56,6 +59,7 @@ impl Default for SandboxSettings {
             max_instances: 256,
             max_memory_bytes: 4 << 30,
             cache_dir: None,
+            pooling: true,
         }
     }
 }
@@ -67,12 +71,13 @@ pub struct Sandbox {
     pub(crate) linker: Linker<RunState>,
     pub(crate) services: Arc<Services>,
     pub(crate) settings: SandboxSettings,
+    cache: Option<wasmtime::Cache>,
     _ticker: engine::EpochTicker,
 }
 
 impl Sandbox {
     pub fn new(settings: SandboxSettings, services: Arc<Services>) -> Result<Self> {
-        let engine = engine::build(&settings)?;
+        let (engine, cache) = engine::build(&settings)?;
         let mut linker = Linker::<RunState>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         Job::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
@@ -82,6 +87,7 @@ impl Sandbox {
             linker,
             services,
             settings,
+            cache,
             _ticker: ticker,
         })
     }
@@ -92,5 +98,13 @@ impl Sandbox {
 
     pub fn settings(&self) -> &SandboxSettings {
         &self.settings
+    }
+
+    /// Compiles served from the compiled-code cache and compiles that filled it, since
+    /// this sandbox was built; `None` without a cache.
+    pub fn cache_stats(&self) -> Option<(usize, usize)> {
+        self.cache
+            .as_ref()
+            .map(|c| (c.cache_hits(), c.cache_misses()))
     }
 }

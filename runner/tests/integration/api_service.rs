@@ -8,11 +8,11 @@ use std::time::Duration;
 use runner::Outcome;
 use runner::clients::{ApiServiceApi, Caps, ClientError, Clients, HttpApiService, SqlApi, sql};
 use runner::host::Services;
-use runner::sandbox::{Sandbox, SandboxSettings};
+use runner::sandbox::Sandbox;
 use runner::sql_value::Value;
 use serde_json::{Value as Json, json};
 
-use crate::fixtures::{compile, config_dir, invocation};
+use crate::fixtures::{compile, config_dir, invocation, settings};
 use crate::standin::{Kind, StandIn, by_network};
 
 async fn client(standin: &StandIn, keycloak: bool) -> HttpApiService {
@@ -187,9 +187,16 @@ async fn a_client_that_cannot_start_names_itself_and_the_address() {
     );
 }
 
-/// Runs `save_topology` against `standin` with `db`; returns the outcome and the rows it
-/// wrote for its run (network name, topology JSON).
-async fn save_topology(standin: &StandIn, db: Arc<dyn SqlApi>) -> (Outcome, Vec<(String, Json)>) {
+/// The topology fetcher in both languages: the same tests hold for each.
+const FETCHERS: [&str; 2] = ["save_topology", "save_topology_py"];
+
+/// Runs `job` (a topology fetcher) against `standin` with `db`; returns the outcome and the
+/// rows it wrote for its run (network name, topology JSON).
+async fn save_topology(
+    job: &str,
+    standin: &StandIn,
+    db: Arc<dyn SqlApi>,
+) -> (Outcome, Vec<(String, Json)>) {
     let services = Services {
         clients: Clients {
             api_service: Some(Arc::new(client(standin, false).await)),
@@ -198,14 +205,14 @@ async fn save_topology(standin: &StandIn, db: Arc<dyn SqlApi>) -> (Outcome, Vec<
         },
         ..Services::default()
     };
-    let sb = Sandbox::new(SandboxSettings::default(), Arc::new(services)).unwrap();
-    let mut inv = invocation("save_topology", "{}");
+    let sb = Sandbox::new(settings(), Arc::new(services)).unwrap();
+    let mut inv = invocation(job, "{}");
     // A start time of its own (random, to the millisecond), to find this run's rows among
     // those of other runs sharing the database, concurrent ones included.
     use std::hash::{BuildHasher, RandomState};
     inv.scheduled_ms =
         1_500_000_000_000 + (RandomState::new().hash_one(0u8) % 100_000_000_000) as i64;
-    let report = sb.run(&compile(&sb, "save_topology"), &inv, false).await;
+    let report = sb.run(&compile(&sb, job), &inv, false).await;
     let rows = db
         .query(
             "SELECT network_name, topology FROM topology WHERE last_updated = ? ORDER BY network_name",
@@ -259,9 +266,11 @@ fn assert_two_topologies(rows: &[(String, Json)]) {
 #[tokio::test]
 async fn the_topology_fetcher_saves_one_row_per_network_into_mariadb() {
     let s = StandIn::start(&[("net_a", Kind::Good), ("net_b", Kind::Good)], false).await;
-    let (outcome, rows) = save_topology(&s, mariadb().await).await;
-    assert_eq!(outcome, Outcome::Ok);
-    assert_two_topologies(&rows);
+    for job in FETCHERS {
+        let (outcome, rows) = save_topology(job, &s, mariadb().await).await;
+        assert_eq!(outcome, Outcome::Ok, "{job}");
+        assert_two_topologies(&rows);
+    }
 }
 
 #[tokio::test]
@@ -271,9 +280,11 @@ async fn the_topology_fetcher_saves_one_row_per_network_into_sqlite() {
     let db = sql::sqlite(&dir.path().join("t.sqlite3"), Caps::default())
         .await
         .unwrap();
-    let (outcome, rows) = save_topology(&s, db).await;
-    assert_eq!(outcome, Outcome::Ok);
-    assert_two_topologies(&rows);
+    for job in FETCHERS {
+        let (outcome, rows) = save_topology(job, &s, db.clone()).await;
+        assert_eq!(outcome, Outcome::Ok, "{job}");
+        assert_two_topologies(&rows);
+    }
 }
 
 #[tokio::test]
@@ -287,53 +298,59 @@ async fn a_failing_network_does_not_lose_the_others_topologies() {
         false,
     )
     .await;
-    let (outcome, rows) = save_topology(&s, mariadb().await).await;
-    let Outcome::Error { message, .. } = &outcome else {
-        panic!("{outcome:?}")
-    };
-    assert!(message.contains("no topology from: net_fail"), "{message}");
-    assert_two_topologies(&rows);
+    for job in FETCHERS {
+        let (outcome, rows) = save_topology(job, &s, mariadb().await).await;
+        let Outcome::Error { message, .. } = &outcome else {
+            panic!("{job}: {outcome:?}")
+        };
+        assert!(message.contains("no topology from: net_fail"), "{message}");
+        assert_two_topologies(&rows);
+    }
 }
 
 // Several threads: the stand-in must answer while this thread waits for the child.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn runner_run_fetches_topologies_into_the_embedded_sqlite() {
     let s = StandIn::start(&[("net_a", Kind::Good), ("net_b", Kind::Good)], false).await;
-    let dir = config_dir(
-        r#"{"pipelines": {"topology": {"period_s": 600, "jobs": [
-            {"name": "save_topology", "enabled": true}]}}}"#,
-        &["save_topology"],
-    );
-    std::fs::write(
-        dir.path().join("config.json"),
-        json!({"apiservice": s.config(false)}).to_string(),
-    )
-    .unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_runner"))
-        .args(["run", "save_topology", "--config-dir"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    // The embedded default database is a file in the configuration directory.
-    let db = sql::sqlite(&dir.path().join("tgrun.sqlite3"), Caps::default())
-        .await
-        .unwrap();
-    let rows = db
-        .query(
-            "SELECT network_name FROM topology ORDER BY network_name",
-            &[],
+    for job in FETCHERS {
+        let dir = config_dir(
+            &r#"{"pipelines": {"topology": {"period_s": 600, "jobs": [
+                {"name": "JOB", "enabled": true}]}}}"#
+                .replace("JOB", job),
+            &[job],
+        );
+        std::fs::write(
+            dir.path().join("config.json"),
+            json!({"apiservice": s.config(false)}).to_string(),
         )
-        .await
         .unwrap();
-    let names: Vec<String> = rows.rows.iter().map(|r| format!("{:?}", r[0])).collect();
-    assert_eq!(
-        names,
-        vec![r#"Value::Text("net_a")"#, r#"Value::Text("net_b")"#]
-    );
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_runner"))
+            .args(["run", job, "--config-dir"])
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{job}: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // The embedded default database is a file in the configuration directory.
+        let db = sql::sqlite(&dir.path().join("tgrun.sqlite3"), Caps::default())
+            .await
+            .unwrap();
+        let rows = db
+            .query(
+                "SELECT network_name FROM topology ORDER BY network_name",
+                &[],
+            )
+            .await
+            .unwrap();
+        let names: Vec<String> = rows.rows.iter().map(|r| format!("{:?}", r[0])).collect();
+        assert_eq!(
+            names,
+            vec![r#"Value::Text("net_a")"#, r#"Value::Text("net_b")"#],
+            "{job}"
+        );
+    }
 }

@@ -28,8 +28,17 @@ pub fn sandbox_with(settings: SandboxSettings, service_settings: serde_json::Val
     Sandbox::new(settings, Arc::new(Services::new(&map))).expect("sandbox")
 }
 
+/// Sandbox settings for tests: the defaults, with a compiled-code cache shared by every
+/// test (a Python component takes seconds to compile; the cache makes that once per build).
+pub fn settings() -> SandboxSettings {
+    SandboxSettings {
+        cache_dir: Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/tgrun-test-cache")),
+        ..SandboxSettings::default()
+    }
+}
+
 pub fn sandbox() -> Sandbox {
-    sandbox_with(SandboxSettings::default(), serde_json::json!({}))
+    sandbox_with(settings(), serde_json::json!({}))
 }
 
 pub fn compile(sandbox: &Sandbox, job: &str) -> Arc<JobComponent> {

@@ -10,6 +10,7 @@ mod hostile;
 mod hotswap;
 mod policies;
 mod prometheus;
+mod python;
 mod routes;
 mod sandbox;
 mod scheduler;

@@ -138,6 +138,17 @@ fn write_config(dir: &Path, prometheus_port: u16) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_bumper_writes_foo_plus_5_into_a_real_prometheus() {
+    bumper_writes_foo_plus_5("add_x").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_python_bumper_writes_foo_plus_5_into_a_real_prometheus() {
+    bumper_writes_foo_plus_5("add_x_py").await;
+}
+
+/// The seed's bumper, served: `job` (Rust or Python) runs every second against a real
+/// Prometheus, which scrapes the runner.
+async fn bumper_writes_foo_plus_5(job: &str) {
     let exporter = foo_exporter().await;
     let runner_port = free_port();
     let prom = Prometheus::start(&[
@@ -145,22 +156,23 @@ async fn the_bumper_writes_foo_plus_5_into_a_real_prometheus() {
         ("runner", format!("127.0.0.1:{runner_port}"), true),
     ]);
     let dir = config_dir(
-        r#"{"num_consumers": 2, "pipelines": {"test_pipeline": {"period": 1, "jobs": [
-            {"name": "add_x", "enabled": true, "params": {"metric_name": "foo", "x": 5}}]}}}"#,
-        &["add_x"],
+        &r#"{"num_consumers": 2, "pipelines": {"test_pipeline": {"period": 1, "jobs": [
+            {"name": "JOB", "enabled": true, "params": {"metric_name": "foo", "x": 5}}]}}}"#
+            .replace("JOB", job),
+        &[job],
     );
     write_config(dir.path(), prom.port);
     let _runner = Served::start_on(dir.path(), &format!("127.0.0.1:{runner_port}"));
 
     let deadline = Instant::now() + Duration::from_secs(60);
-    let (foo, bumped) = loop {
-        let foo = prom.query("foo").await;
+    let (source, bumped) = loop {
+        let source = prom.query("foo").await;
         let bumped = prom.query("foo_plus_5").await;
         if bumped["data"]["result"]
             .as_array()
             .is_some_and(|r| r.len() == 2)
         {
-            break (foo, bumped);
+            break (source, bumped);
         }
         assert!(
             Instant::now() < deadline,
@@ -168,7 +180,7 @@ async fn the_bumper_writes_foo_plus_5_into_a_real_prometheus() {
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
-    for series in foo["data"]["result"].as_array().unwrap() {
+    for series in source["data"]["result"].as_array().unwrap() {
         let labels = labels_without_name(series);
         let value: f64 = series["value"][1].as_str().unwrap().parse().unwrap();
         let twin = bumped["data"]["result"]
@@ -184,6 +196,17 @@ async fn the_bumper_writes_foo_plus_5_into_a_real_prometheus() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn runner_run_bumps_from_a_real_prometheus_and_health_sees_it() {
+    runner_run_bumps("add_x", true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runner_run_bumps_with_the_python_job() {
+    runner_run_bumps("add_x_py", false).await;
+}
+
+/// `runner run JOB` against a real Prometheus prints the bumped series; with `health`,
+/// `/health` of a served runner follows Prometheus going away.
+async fn runner_run_bumps(job: &str, health: bool) {
     let exporter = foo_exporter().await;
     let prom = Prometheus::start(&[("fixture", exporter, false)]);
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -195,13 +218,14 @@ async fn runner_run_bumps_from_a_real_prometheus_and_health_sees_it() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let dir = config_dir(
-        r#"{"pipelines": {"p": {"period": 60, "jobs": [
-            {"name": "add_x", "enabled": true, "params": {"metric_name": "foo", "x": 5}}]}}}"#,
-        &["add_x"],
+        &r#"{"pipelines": {"p": {"period": 60, "jobs": [
+            {"name": "JOB", "enabled": true, "params": {"metric_name": "foo", "x": 5}}]}}}"#
+            .replace("JOB", job),
+        &[job],
     );
     write_config(dir.path(), prom.port);
     let out = Command::new(env!("CARGO_BIN_EXE_runner"))
-        .args(["run", "add_x", "--config-dir"])
+        .args(["run", job, "--config-dir"])
         .arg(dir.path())
         .output()
         .unwrap();
@@ -217,6 +241,9 @@ async fn runner_run_bumps_from_a_real_prometheus_and_health_sees_it() {
         "{text}"
     );
 
+    if !health {
+        return;
+    }
     // /health lists prometheus as healthy while it answers.
     let runner_port = free_port();
     let served = Served::start_on(dir.path(), &format!("127.0.0.1:{runner_port}"));

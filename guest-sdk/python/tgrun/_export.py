@@ -1,0 +1,154 @@
+"""The ``@job`` decorator and the component export behind it: turns the WIT ``run`` call
+into a call of the job function, and its exceptions into the WIT ``error``."""
+
+import inspect
+import json
+import os
+import sys
+import traceback
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, Optional
+
+import wit_world
+from componentize_py_types import Err
+from wit_world.imports import context as _context
+
+from .errors import Error, InvalidArgument
+
+# Longest error message a run returns: a traceback is kept whole up to this, and past it
+# its start and end (where the exception is) are kept.
+MAX_MESSAGE = 16 * 1024
+
+
+@dataclass
+class Ctx:
+    """Facts about the current run."""
+
+    job: str
+    """The job's name in the configuration."""
+    run_id: str
+    """Unique per run; also in the runner's logs and history."""
+    pipeline: str
+    """The pipeline that enqueued the run (``manual`` for a run started by hand)."""
+    start_time_ms: int
+    """When the producer scheduled the run, in ms since the Unix epoch."""
+
+    def settings(self) -> Dict[str, Any]:
+        """The service's own settings: the top-level keys of ``service_config.json`` that
+        the runner does not use itself."""
+        return json.loads(_context.service_settings() or "{}")
+
+    def setting(self, key: str, default: Any = None) -> Any:
+        """One service setting, or ``default`` if it is absent."""
+        return self.settings().get(key, default)
+
+
+# Names the runner fills in; every other parameter comes from the job's `params`.
+_FROM_RUNNER = ("ctx", "start_time_ms")
+
+_job: Optional[Callable] = None
+
+
+def job(fn: Callable) -> Callable:
+    """Registers ``fn`` as this component's job (one per component)."""
+    global _job
+    if inspect.iscoroutinefunction(fn):
+        raise TypeError(
+            f"job '{fn.__name__}' is an async function: tgrun runs Python jobs "
+            "synchronously; drop `async` and `await` (SDK calls answer directly)"
+        )
+    if _job is not None:
+        raise TypeError(
+            f"one job per component: '{_job.__name__}' is already registered, "
+            f"so '{fn.__name__}' cannot be"
+        )
+    _job = fn
+    # componentize-py looks for the world's class in the app module: put it there, so a
+    # job file holds nothing but its function.
+    sys.modules[fn.__module__].WitWorld = _Export
+    return fn
+
+
+def _arguments(fn: Callable, ctx: Ctx, raw: str) -> Dict[str, Any]:
+    """The keyword arguments of one call, or an ``InvalidArgument`` naming the mistake."""
+    where = f"params of job '{ctx.job}'"
+    try:
+        params = json.loads(raw) if raw.strip() else {}
+    except ValueError as e:
+        raise InvalidArgument(f"{where}: not JSON: {e}") from None
+    if not isinstance(params, dict):
+        raise InvalidArgument(f"{where}: must be a JSON object, not {type(params).__name__}")
+
+    sig = inspect.signature(fn)
+    kwargs: Dict[str, Any] = {}
+    for name in _FROM_RUNNER:
+        if name in sig.parameters:
+            if name in params:
+                raise InvalidArgument(
+                    f"{where}: '{name}' is given by the runner, not by the configuration"
+                )
+            kwargs[name] = ctx if name == "ctx" else ctx.start_time_ms
+
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values())
+    named = [
+        n
+        for n, p in sig.parameters.items()
+        if n not in _FROM_RUNNER and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    ]
+    unknown = [k for k in params if k not in named]
+    if unknown and not takes_any:
+        raise InvalidArgument(
+            f"{where}: unexpected {', '.join(repr(k) for k in unknown)} "
+            f"(the function takes: {', '.join(named) or 'nothing'})"
+        )
+    missing = [
+        n
+        for n in named
+        if n not in params and sig.parameters[n].default is inspect.Parameter.empty
+    ]
+    if missing:
+        raise InvalidArgument(f"{where}: missing {', '.join(repr(m) for m in missing)}")
+    kwargs.update(params)
+    return kwargs
+
+
+_SDK_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def _job_frames(e: BaseException) -> traceback.TracebackException:
+    """The exception's traceback without the SDK's own frames (the call into the job at
+    the top, the host call at the bottom): what is left is the job's code."""
+    tb = traceback.TracebackException.from_exception(e)
+    frames = [f for f in tb.stack if os.path.dirname(os.path.abspath(f.filename)) != _SDK_DIR]
+    if frames:
+        tb.stack = traceback.StackSummary.from_list(frames)
+    return tb
+
+
+def _message(e: BaseException) -> str:
+    """The exception first (what an operator reads in one line), then its traceback."""
+    head = f"{type(e).__name__}: {e}" if not isinstance(e, Error) else str(e)
+    tb = "".join(_job_frames(e).format())
+    text = f"{head}\n\n{tb.rstrip()}"
+    if len(text) > MAX_MESSAGE:
+        half = MAX_MESSAGE // 2
+        text = f"{text[:half]}\n[... {len(text) - MAX_MESSAGE} characters left out ...]\n{text[-half:]}"
+    return text
+
+
+class _Export(wit_world.WitWorld):
+    def run(self, ctx, params: str) -> None:
+        c = Ctx(ctx.job, ctx.run_id, ctx.pipeline, ctx.start_time_ms)
+        if _job is None:
+            raise Err(wit_world.imports.types.Error_Failed("no function is registered with @job"))
+        try:
+            kwargs = _arguments(_job, c, params)
+        except InvalidArgument as e:
+            # The configuration's mistake, not the code's: no traceback into the SDK.
+            raise Err(e._wit_case(e.message)) from None
+        try:
+            _job(**kwargs)
+        except Error as e:
+            raise Err(e._wit_case(_message(e))) from None
+        except BaseException as e:  # SystemExit too: a job's exit is its failure
+            raise Err(wit_world.imports.types.Error_Failed(_message(e))) from None

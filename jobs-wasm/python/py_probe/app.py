@@ -1,0 +1,102 @@
+"""Test fixture: one Python job that does what its `mode` param says, for the runner's
+tests and benchmarks of Python guests."""
+
+import json
+import logging
+from datetime import datetime, timezone
+
+from tgrun import Ctx, job, log, sql
+
+
+def _deep(n: int) -> None:
+    if n == 0:
+        raise ValueError("boom from deep inside")
+    _deep(n - 1)
+
+
+def _sql_round_trip(datetime_type: str) -> None:
+    sql.execute("DROP TABLE IF EXISTS py_probe_types")
+    sql.execute(
+        f"CREATE TABLE py_probe_types (i BIGINT, f DOUBLE, t TEXT, b BLOB, d {datetime_type}, "
+        "n TEXT, flag BIGINT)"
+    )
+    when = datetime(2026, 3, 29, 1, 30, 15, 250000, tzinfo=timezone.utc)
+    r = sql.execute(
+        "INSERT INTO py_probe_types VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [-42, 2.5, "héllo", b"\x00\x01\xff", when, None, True],
+    )
+    with sql.transaction() as tx:
+        tx.execute("INSERT INTO py_probe_types (i) VALUES (?)", [7])
+    try:
+        with sql.transaction() as tx:
+            tx.execute("INSERT INTO py_probe_types (i) VALUES (?)", [8])
+            raise RuntimeError("roll it back")
+    except RuntimeError:
+        pass
+    rows = sql.query("SELECT i, f, t, b, d, n, flag FROM py_probe_types ORDER BY i")
+    first = rows[0]
+    log.info(
+        json.dumps(
+            {
+                "rows_affected": r.rows_affected,
+                "columns": rows.columns,
+                "is": [row["i"] for row in rows],
+                "i": first["i"],
+                "f": first["f"],
+                "t": first["t"],
+                "b": list(first["b"]),
+                "d_ms": int(first["d"].timestamp() * 1000) if first["d"] else None,
+                "d_is_datetime": isinstance(first["d"], datetime),
+                "n": first["n"],
+                "flag": first["flag"],
+            }
+        )
+    )
+    sql.execute("DROP TABLE py_probe_types")
+
+
+@job
+def py_probe(ctx: Ctx, mode: str = "noop", **extra) -> None:
+    if mode == "noop":
+        return
+    if mode == "raise":
+        _deep(3)
+    if mode == "sdk_error":
+        sql.query("SELECT * FROM no_such_table_py_probe")
+    if mode == "exit":
+        raise SystemExit(3)
+    if mode == "recursion":
+        _deep(10**6)
+    if mode == "spin":
+        while True:
+            pass
+    if mode == "memory":
+        hog = []
+        while True:
+            hog.append(bytearray(1 << 20))
+    if mode == "log":
+        log.info("info via the SDK")
+        log.warn("warn with %d args", 2)
+        logging.getLogger("py_probe").error("error via logging")
+        print("printed line")
+        return
+    if mode == "context":
+        log.info(
+            json.dumps(
+                {
+                    "job": ctx.job,
+                    "run_id": ctx.run_id,
+                    "pipeline": ctx.pipeline,
+                    "start_time_ms": ctx.start_time_ms,
+                    "settings": ctx.settings(),
+                    "extra": extra,
+                }
+            )
+        )
+        return
+    if mode == "sql":
+        # SQLite knows a date-time column only by the bare name DATETIME; MariaDB keeps
+        # milliseconds only in DATETIME(3).
+        _sql_round_trip(extra.get("datetime_type", "DATETIME(3)"))
+        return
+    raise ValueError(f"unknown mode {mode!r}")

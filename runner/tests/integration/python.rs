@@ -1,0 +1,265 @@
+//! Python jobs (componentize-py and `guest-sdk/python`): an exception is an `error` outcome
+//! carrying its traceback, the SDK's clients and logging reach the runner, limits stop a
+//! Python guest as they stop a Rust one, and a Python module (tens of MB, seconds to
+//! compile) comes from the compiled-code cache after its first load. The seed's examples
+//! in Python run in `prometheus.rs` and `api_service.rs` beside their Rust twins.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use runner::clients::{Caps, Clients, SqlApi, sql};
+use runner::host::Services;
+use runner::sandbox::journal::{LogLevel, LogStream};
+use runner::sandbox::{Sandbox, SandboxSettings};
+use runner::{Outcome, RunReport};
+use serde_json::{Value as Json, json};
+
+use crate::fixtures::{compile, invocation, sandbox, sandbox_with, settings, wasm};
+
+async fn probe(sb: &Sandbox, params: Json) -> RunReport {
+    let c = compile(sb, "py_probe");
+    sb.run(&c, &invocation("py_probe", &params.to_string()), false)
+        .await
+}
+
+fn error_of(report: &RunReport) -> (&str, &str) {
+    match &report.outcome {
+        Outcome::Error { kind, message } => (kind, message),
+        other => panic!(
+            "expected an error outcome, got {other:?}: {:?}",
+            report.logs
+        ),
+    }
+}
+
+/// The one JSON log line a probe mode writes.
+fn logged_json(report: &RunReport) -> Json {
+    assert_eq!(report.outcome, Outcome::Ok, "{:?}", report.logs);
+    let line = report
+        .logs
+        .iter()
+        .find(|l| l.message.starts_with('{'))
+        .unwrap_or_else(|| panic!("no JSON line in {:?}", report.logs));
+    serde_json::from_str(&line.message).unwrap()
+}
+
+#[tokio::test]
+async fn an_exception_is_an_error_outcome_with_its_traceback() {
+    let sb = sandbox();
+    let r = probe(&sb, json!({"mode": "raise"})).await;
+    let (kind, message) = error_of(&r);
+    assert_eq!(kind, "failed");
+    // The exception first (one line for a list of runs), then the whole traceback.
+    assert!(
+        message.starts_with("ValueError: boom from deep inside\n"),
+        "{message}"
+    );
+    assert!(
+        message.contains("Traceback (most recent call last):"),
+        "{message}"
+    );
+    assert!(message.contains("app.py"), "{message}");
+    assert!(message.contains("in _deep"), "{message}");
+    assert!(message.contains("in py_probe"), "{message}");
+
+    // An SDK error the job lets through keeps its kind, and gets the traceback too, with
+    // the job's frames only (not the SDK's).
+    let r = probe(&sb, json!({"mode": "sdk_error"})).await;
+    let (kind, message) = error_of(&r);
+    assert_eq!(kind, "not-configured", "{message}");
+    assert!(
+        message.starts_with("the sql capability is not configured"),
+        "{message}"
+    );
+    assert!(message.contains("in py_probe"), "{message}");
+    assert!(!message.contains("tgrun/"), "{message}");
+
+    // Leaving with SystemExit or by infinite recursion is the job's failure, not a trap.
+    let r = probe(&sb, json!({"mode": "exit"})).await;
+    assert!(
+        error_of(&r).1.starts_with("SystemExit: 3"),
+        "{:?}",
+        r.outcome
+    );
+    let r = probe(&sb, json!({"mode": "recursion"})).await;
+    let (_, message) = error_of(&r);
+    assert!(message.starts_with("RecursionError"), "{}", &message[..200]);
+    assert!(message.len() <= 17 * 1024, "{}", message.len());
+}
+
+#[tokio::test]
+async fn limits_stop_a_python_job_as_they_stop_a_rust_one() {
+    let sb = sandbox();
+    let c = compile(&sb, "py_probe");
+    let mut inv = invocation("py_probe", r#"{"mode": "spin"}"#);
+    inv.limits.timeout = Duration::from_millis(800);
+    let r = sb.run(&c, &inv, false).await;
+    assert!(
+        matches!(r.outcome, Outcome::Timeout { .. }),
+        "{:?}",
+        r.outcome
+    );
+    assert!(r.duration < Duration::from_secs(3), "{:?}", r.duration);
+
+    let mut inv = invocation("py_probe", r#"{"mode": "memory"}"#);
+    inv.limits.memory_bytes = 96 << 20;
+    let r = sb.run(&c, &inv, false).await;
+    assert!(
+        matches!(r.outcome, Outcome::MemoryLimit { .. }),
+        "{:?}",
+        r.outcome
+    );
+
+    // The instance after them starts clean.
+    let r = probe(&sb, json!({"mode": "noop"})).await;
+    assert_eq!(r.outcome, Outcome::Ok);
+}
+
+#[tokio::test]
+async fn log_lines_print_and_the_logging_module_reach_the_run_log() {
+    let r = probe(&sandbox(), json!({"mode": "log"})).await;
+    assert_eq!(r.outcome, Outcome::Ok, "{:?}", r.logs);
+    let lines: Vec<(LogLevel, LogStream, &str)> = r
+        .logs
+        .iter()
+        .map(|l| (l.level, l.stream, l.message.as_str()))
+        .collect();
+    for expected in [
+        (LogLevel::Info, LogStream::Log, "info via the SDK"),
+        (LogLevel::Warn, LogStream::Log, "warn with 2 args"),
+        (LogLevel::Error, LogStream::Log, "error via logging"),
+        (LogLevel::Info, LogStream::Stdout, "printed line"),
+    ] {
+        assert!(lines.contains(&expected), "{expected:?} not in {lines:?}");
+    }
+}
+
+#[tokio::test]
+async fn the_run_context_params_and_service_settings_reach_the_job() {
+    let sb = sandbox_with(settings(), json!({"site": "north", "limits": {"n": 3}}));
+    let c = compile(&sb, "py_probe");
+    let inv = invocation("py_probe", r#"{"mode": "context", "extra": [1, "two"]}"#);
+    let seen = logged_json(&sb.run(&c, &inv, false).await);
+    assert_eq!(
+        seen,
+        json!({
+            "job": "py_probe", "run_id": inv.run_id, "pipeline": "test",
+            "start_time_ms": inv.scheduled_ms,
+            "settings": {"site": "north", "limits": {"n": 3}},
+            "extra": {"extra": [1, "two"]},
+        })
+    );
+}
+
+#[tokio::test]
+async fn params_that_do_not_fit_the_function_are_named_without_a_traceback() {
+    let sb = sandbox();
+    let c = compile(&sb, "add_x_py");
+    for (params, expected) in [
+        (
+            r#"{"x": 5}"#,
+            "params of job 'add_x_py': missing 'metric_name'",
+        ),
+        (
+            r#"{"metric_name": "foo", "x": 5, "y": 1}"#,
+            "params of job 'add_x_py': unexpected 'y' (the function takes: metric_name, x)",
+        ),
+        (r#"[1]"#, "params of job 'add_x_py': must be a JSON object"),
+    ] {
+        let r = sb.run(&c, &invocation("add_x_py", params), false).await;
+        let (kind, message) = error_of(&r);
+        assert_eq!(kind, "invalid-argument", "{message}");
+        assert!(message.starts_with(expected), "{message}");
+        assert!(!message.contains("Traceback"), "{message}");
+    }
+}
+
+/// Runs the probe's SQL round trip against `db`: every Python type in and back out.
+async fn sql_round_trip(db: Arc<dyn SqlApi>, datetime_type: &str) -> Json {
+    let services = Services {
+        clients: Clients {
+            sql: Some(db),
+            ..Clients::default()
+        },
+        ..Services::default()
+    };
+    let sb = Sandbox::new(settings(), Arc::new(services)).unwrap();
+    logged_json(&probe(&sb, json!({"mode": "sql", "datetime_type": datetime_type})).await)
+}
+
+fn assert_round_trip(seen: &Json) {
+    assert_eq!(seen["rows_affected"], 1, "{seen}");
+    assert_eq!(
+        seen["columns"],
+        json!(["i", "f", "t", "b", "d", "n", "flag"])
+    );
+    // The committed transaction's row is there, the rolled back one is not.
+    assert_eq!(seen["is"], json!([-42, 7]), "{seen}");
+    assert_eq!(seen["i"], -42);
+    assert_eq!(seen["f"], 2.5);
+    assert_eq!(seen["t"], "héllo");
+    assert_eq!(seen["b"], json!([0, 1, 255]));
+    assert_eq!(seen["d_is_datetime"], true, "{seen}");
+    assert_eq!(seen["d_ms"], 1_774_747_815_250i64, "{seen}");
+    assert_eq!(seen["n"], Json::Null);
+    assert_eq!(seen["flag"], 1);
+}
+
+#[tokio::test]
+async fn sql_values_round_trip_through_sqlite_and_mariadb() {
+    let dir = tempfile::tempdir().unwrap();
+    let lite = sql::sqlite(&dir.path().join("t.sqlite3"), Caps::default())
+        .await
+        .unwrap();
+    assert_round_trip(&sql_round_trip(lite, "DATETIME").await);
+
+    let config = json!({"mysql": {"host": "127.0.0.1", "port": 3306, "database": "test"}});
+    let maria = sql::start(
+        config.as_object().unwrap(),
+        std::path::Path::new("/unused"),
+        Caps::default(),
+    )
+    .await
+    .expect("the MariaDB on 127.0.0.1:3306");
+    assert_round_trip(&sql_round_trip(maria, "DATETIME(3)").await);
+}
+
+#[test]
+fn runner_check_accepts_a_python_component() {
+    // One is enough: each check compiles the 18 MB component anew (no cache), ~10 s.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_runner"))
+        .arg("check")
+        .arg(wasm("add_x_py"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("fits the tgrun:job@0.1.0 world"), "{text}");
+}
+
+#[tokio::test]
+async fn a_python_module_comes_from_the_compiled_code_cache_after_its_first_load() {
+    let cache = tempfile::tempdir().unwrap();
+    let settings = SandboxSettings {
+        cache_dir: Some(cache.path().to_path_buf()),
+        ..SandboxSettings::default()
+    };
+    let first = sandbox_with(settings.clone(), json!({}));
+    compile(&first, "add_x_py");
+    assert_eq!(first.cache_stats(), Some((0, 1)), "hits, misses");
+    drop(first);
+
+    // A restart: a new engine on the same cache directory.
+    let second = sandbox_with(settings, json!({}));
+    let c = compile(&second, "add_x_py");
+    assert_eq!(second.cache_stats(), Some((1, 0)), "hits, misses");
+    let r = second
+        .run(
+            &c,
+            &invocation("add_x_py", r#"{"metric_name": "foo", "x": 5}"#),
+            false,
+        )
+        .await;
+    // No Prometheus is configured: the job runs and reports the missing client.
+    assert_eq!(error_of(&r).0, "not-configured", "{:?}", r.outcome);
+}
