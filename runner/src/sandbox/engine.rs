@@ -26,9 +26,10 @@ pub fn build(settings: &SandboxSettings) -> Result<(Engine, Option<Cache>)> {
     let mut pool = PoolingAllocationConfig::default();
     let slots = settings.max_instances;
     pool.total_component_instances(slots)
-        // A Rust wasip2 component holds a handful of core instances (the job and its
-        // adapters); leave room for larger toolchains' components too.
-        .total_core_instances(slots * 8)
+        // A Rust wasip2 component holds 3 core instances (the job and its adapters), a
+        // Python one from componentize-py 14 (CPython, libc, the runtime, shims): room for
+        // every slot to run Python. A core instance slot is only a count, not memory.
+        .total_core_instances(slots * 16)
         .total_memories(slots * 2)
         .total_tables(slots * 8)
         .total_stacks(slots)

@@ -263,3 +263,36 @@ async fn a_python_module_comes_from_the_compiled_code_cache_after_its_first_load
     // No Prometheus is configured: the job runs and reports the missing client.
     assert_eq!(error_of(&r).0, "not-configured", "{:?}", r.outcome);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_pool_slot_can_run_a_python_job_at_once() {
+    // A Python component holds 14 core instances, a Rust one 3: the pool must be sized
+    // so that a full set of slots running Python does not run out of instance slots.
+    let slots = 4;
+    let sb = Arc::new(sandbox_with(
+        SandboxSettings {
+            max_instances: slots,
+            ..settings()
+        },
+        json!({}),
+    ));
+    let c = compile(&sb, "py_probe");
+    let runs = (0..slots).map(|i| {
+        let (sb, c) = (sb.clone(), c.clone());
+        tokio::spawn(async move {
+            let mut inv = invocation("py_probe", r#"{"mode": "spin"}"#);
+            inv.run_id = format!("spin-{i}");
+            inv.limits.timeout = Duration::from_millis(1500);
+            sb.run(&c, &inv, false).await
+        })
+    });
+    for r in futures_util::future::join_all(runs).await {
+        let r = r.unwrap();
+        assert!(
+            matches!(r.outcome, Outcome::Timeout { .. }),
+            "{}: {:?}",
+            r.run_id,
+            r.outcome
+        );
+    }
+}
