@@ -53,6 +53,30 @@ fn run_a_file_prints_outcome_logs_and_metrics() {
 }
 
 #[test]
+fn a_relative_config_dir_works_with_its_compiled_code_cache() {
+    // `make run` passes `--config-dir config`: the cache inside it is a relative path,
+    // which wasmtime's cache refuses unless the runner makes it absolute.
+    let dir = config_dir(
+        r#"{"pipelines": {"p": {"period": 60, "jobs": [
+            {"name": "echo", "enabled": true, "params": {"value": 3}}]}}}"#,
+        &["echo"],
+    );
+    let (parent, name) = (dir.path().parent().unwrap(), dir.path().file_name().unwrap());
+    let (code, text) = output(
+        runner()
+            .current_dir(parent)
+            .args(["run", "echo", "--config-dir"])
+            .arg(name),
+    );
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("outcome:  ok"), "{text}");
+    assert!(
+        dir.path().join(".tgrun-cache").is_dir(),
+        "the cache is inside the configuration directory"
+    );
+}
+
+#[test]
 fn run_exits_non_zero_on_failure_and_names_the_outcome() {
     let (code, text) = output(runner().arg("run").arg(wasm("fails")));
     assert_eq!(code, 1, "{text}");
