@@ -61,7 +61,10 @@ fn a_relative_config_dir_works_with_its_compiled_code_cache() {
             {"name": "echo", "enabled": true, "params": {"value": 3}}]}}}"#,
         &["echo"],
     );
-    let (parent, name) = (dir.path().parent().unwrap(), dir.path().file_name().unwrap());
+    let (parent, name) = (
+        dir.path().parent().unwrap(),
+        dir.path().file_name().unwrap(),
+    );
     let (code, text) = output(
         runner()
             .current_dir(parent)

@@ -220,3 +220,38 @@ async fn a_broken_module_never_replaces_a_good_one() {
     );
     assert!(reports.len() > 100);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rust_job_swaps_to_a_python_module_and_back_under_load() {
+    let (service, _dir) = start().await;
+    let all = collect(&service);
+    let (rust, python) = (
+        std::fs::read(wasm("swap_a")).unwrap(),
+        std::fs::read(wasm("py_probe")).unwrap(),
+    );
+    let (vr, vp) = (content_version(&rust), content_version(&python));
+    until_version(&all, &vr, std::time::UNIX_EPOCH).await;
+
+    // The upload answers once the 20 MB Python component is compiled and checked, while
+    // the Rust version keeps running.
+    let since = std::time::SystemTime::now();
+    let (code, body) = send(&service, "PUT", "/jobs/swapper/module", python).await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    until_version(&all, &vp, since).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let since = std::time::SystemTime::now();
+    let (code, body) = send(&service, "POST", "/jobs/swapper/rollback", vec![]).await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    until_version(&all, &vr, since).await;
+    service.stop().await;
+
+    let reports = all.lock().unwrap().clone();
+    let failed: Vec<_> = reports.iter().filter(|r| r.outcome.is_failure()).collect();
+    assert!(failed.is_empty(), "{:?}", failed[0].outcome);
+    let on_python = reports
+        .iter()
+        .filter(|r| r.outcome.is_ok() && r.module_version.as_deref() == Some(vp.as_str()))
+        .count();
+    assert!(on_python > 10, "{on_python} runs on the Python version");
+}
