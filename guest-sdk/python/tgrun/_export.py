@@ -4,6 +4,7 @@ into a call of the job function, and its exceptions into the WIT ``error``."""
 import inspect
 import json
 import os
+import re
 import sys
 import traceback
 from dataclasses import dataclass
@@ -113,6 +114,7 @@ def _arguments(fn: Callable, ctx: Ctx, raw: str) -> Dict[str, Any]:
 
 
 _SDK_DIR = os.path.dirname(os.path.abspath(__file__))
+_MOUNT = re.compile(r"^/[0-9]+/")
 
 
 def _job_frames(e: BaseException) -> traceback.TracebackException:
@@ -120,6 +122,9 @@ def _job_frames(e: BaseException) -> traceback.TracebackException:
     the top, the host call at the bottom): what is left is the job's code."""
     tb = traceback.TracebackException.from_exception(e)
     frames = [f for f in tb.stack if os.path.dirname(os.path.abspath(f.filename)) != _SDK_DIR]
+    for f in frames:
+        # componentize-py mounts each source folder at /0, /1, ...: `app.py` says more.
+        f.filename = _MOUNT.sub("", f.filename)
     if frames:
         tb.stack = traceback.StackSummary.from_list(frames)
     return tb

@@ -312,9 +312,18 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    fresh_instance_cost(&rt);
-    python_cost(&rt);
-    scheduler_throughput();
-    restart_with_cache();
-    swap_latency();
+    // BENCH_ONLY=python (a name's part) runs only the matching benchmarks.
+    let only = std::env::var("BENCH_ONLY").unwrap_or_default();
+    let benches: [(&str, &dyn Fn()); 5] = [
+        ("fresh_instance", &|| fresh_instance_cost(&rt)),
+        ("python", &|| python_cost(&rt)),
+        ("scheduler", &scheduler_throughput),
+        ("restart", &restart_with_cache),
+        ("swap", &swap_latency),
+    ];
+    for (name, bench) in benches {
+        if name.contains(only.as_str()) {
+            bench();
+        }
+    }
 }
