@@ -12,7 +12,7 @@ use runner::sandbox::Sandbox;
 use runner::sql_value::Value;
 use serde_json::{Value as Json, json};
 
-use crate::fixtures::{compile, config_dir, invocation, settings};
+use crate::fixtures::{compile, config_dir, invocation, mariadb, settings};
 use crate::standin::{Kind, StandIn, by_network};
 
 async fn client(standin: &StandIn, keycloak: bool) -> HttpApiService {
@@ -242,17 +242,6 @@ async fn save_topology(
     .await
     .unwrap();
     (report.outcome, rows)
-}
-
-async fn mariadb() -> Arc<dyn SqlApi> {
-    let config = json!({"mysql": {"host": "127.0.0.1", "port": 3306, "database": "test"}});
-    sql::start(
-        config.as_object().unwrap(),
-        std::path::Path::new("/unused"),
-        Caps::default(),
-    )
-    .await
-    .expect("the MariaDB on 127.0.0.1:3306")
 }
 
 fn assert_two_topologies(rows: &[(String, Json)]) {

@@ -180,3 +180,16 @@ pub fn start_slip_ms(r: &runner::RunReport) -> i64 {
         .as_millis() as i64;
     started - r.scheduled_ms
 }
+
+/// The machine's MariaDB (127.0.0.1:3306, database `test`) as the runner's SQL client.
+pub async fn mariadb() -> Arc<dyn runner::clients::SqlApi> {
+    let config =
+        serde_json::json!({"mysql": {"host": "127.0.0.1", "port": 3306, "database": "test"}});
+    runner::clients::sql::start(
+        config.as_object().unwrap(),
+        Path::new("/unused"),
+        runner::clients::Caps::default(),
+    )
+    .await
+    .expect("the MariaDB on 127.0.0.1:3306")
+}

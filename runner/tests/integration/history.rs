@@ -11,7 +11,7 @@ use runner::config::Config;
 use runner::scheduler::history::{Recorder, Retention};
 use runner::service::{FixedLog, Service};
 use runner::{Outcome, RunReport};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::fixtures::{config_dir, get_from};
 
@@ -168,14 +168,7 @@ async fn retention_keeps_the_newest_rows() {
 
 #[tokio::test]
 async fn history_lives_in_mariadb_when_mysql_is_configured() {
-    let config = json!({"mysql": {"host": "127.0.0.1", "port": 3306, "database": "test"}});
-    let db = sql::start(
-        config.as_object().unwrap(),
-        std::path::Path::new("/unused"),
-        Caps::default(),
-    )
-    .await
-    .expect("the MariaDB on 127.0.0.1:3306");
+    let db = crate::fixtures::mariadb().await;
     let rec = Recorder::start(db.clone(), Retention::default())
         .await
         .unwrap();

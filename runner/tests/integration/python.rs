@@ -14,7 +14,7 @@ use runner::sandbox::{Sandbox, SandboxSettings};
 use runner::{Outcome, RunReport};
 use serde_json::{Value as Json, json};
 
-use crate::fixtures::{compile, invocation, sandbox, sandbox_with, settings, wasm};
+use crate::fixtures::{compile, invocation, mariadb, sandbox, sandbox_with, settings, wasm};
 
 async fn probe(sb: &Sandbox, params: Json) -> RunReport {
     let c = compile(sb, "py_probe");
@@ -213,15 +213,7 @@ async fn sql_values_round_trip_through_sqlite_and_mariadb() {
         .unwrap();
     assert_round_trip(&sql_round_trip(lite, "DATETIME").await);
 
-    let config = json!({"mysql": {"host": "127.0.0.1", "port": 3306, "database": "test"}});
-    let maria = sql::start(
-        config.as_object().unwrap(),
-        std::path::Path::new("/unused"),
-        Caps::default(),
-    )
-    .await
-    .expect("the MariaDB on 127.0.0.1:3306");
-    assert_round_trip(&sql_round_trip(maria, "DATETIME(3)").await);
+    assert_round_trip(&sql_round_trip(mariadb().await, "DATETIME(3)").await);
 }
 
 #[test]
