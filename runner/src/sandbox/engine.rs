@@ -48,11 +48,11 @@ pub fn build(settings: &SandboxSettings) -> Result<(Engine, Option<Cache>)> {
     let mut config = Config::new();
     let mut cached = None;
     if let Some(dir) = &settings.cache_dir {
-        // An entry that cannot be read back (corrupt, from another version) is compiled
-        // again and rewritten, never an error.
         // wasmtime takes only an absolute directory; `--config-dir config` gives a relative one.
         let dir = std::path::absolute(dir)
             .with_context(|| format!("the compiled-code cache in {}", dir.display()))?;
+        // An entry that cannot be read back (corrupt, from another version) is compiled
+        // again and rewritten, never an error.
         let mut cache = CacheConfig::new();
         cache.with_directory(&dir);
         let cache = Cache::new(cache)
