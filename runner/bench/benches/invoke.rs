@@ -8,6 +8,8 @@
 //!    fresh instance, report published), with two consumers.
 //! 4. A restart with 20 modules, from the cache and compiled anew; hot-swap latency.
 
+mod table;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -106,10 +108,145 @@ fn fresh_instance_cost(rt: &tokio::runtime::Runtime) {
         "fresh instance per run (noop, {n} runs, one thread): {}",
         summary(&pooled, "µs")
     );
+    let ratio = percentile(&on_demand, 0.5).as_secs_f64() / percentile(&pooled, 0.5).as_secs_f64();
     println!(
-        "  same with on-demand allocation instead of the pool: {} (pooling {:.1}x faster at p50)",
+        "  same with on-demand allocation instead of the pool: {} (pooling {ratio:.1}x faster at p50)",
         summary(&on_demand, "µs"),
-        percentile(&on_demand, 0.5).as_secs_f64() / percentile(&pooled, 0.5).as_secs_f64()
+    );
+    let (p50, p99) = (micros(&pooled, 0.50), micros(&pooled, 0.99));
+    table::target(
+        "1. trivial job, fresh instance, p50",
+        format!("{p50:.1} µs"),
+        "≤ 25 µs",
+        p50 <= 25.0,
+    );
+    table::target(
+        "1. trivial job, fresh instance, p99",
+        format!("{p99:.1} µs"),
+        "≤ 100 µs",
+        p99 <= 100.0,
+    );
+    table::report(
+        "3. pooling against on-demand allocation (p50 ratio)",
+        format!("{ratio:.1}x"),
+    );
+    NOOP_P50_MICROS.store(p50.to_bits(), Ordering::Relaxed);
+}
+
+/// The trivial job's p50 in this run, for the comparison with spawning processes.
+static NOOP_P50_MICROS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+fn micros(sorted: &[Duration], p: f64) -> f64 {
+    percentile(sorted, p).as_secs_f64() * 1e6
+}
+
+/// The same trivial job done the old way: one process per run (a native no-op binary).
+fn process_per_run() {
+    let n = 500;
+    let mut samples: Vec<Duration> = (0..n)
+        .map(|_| {
+            let t = Instant::now();
+            let status = std::process::Command::new("true").status().unwrap();
+            assert!(status.success());
+            t.elapsed()
+        })
+        .collect();
+    samples.sort();
+    println!(
+        "one process per run (`true`, {n} spawns): {}",
+        summary(&samples, "µs")
+    );
+    let noop = f64::from_bits(NOOP_P50_MICROS.load(Ordering::Relaxed));
+    if noop > 0.0 {
+        let ratio = micros(&samples, 0.5) / noop;
+        table::target(
+            "3. fresh instance against a process per run (p50 ratio)",
+            format!("{ratio:.0}x ({:.0} µs a spawn)", micros(&samples, 0.5)),
+            "≥ 50x",
+            ratio >= 50.0,
+        );
+    }
+}
+
+/// One host call's cost: runs of `bench_calls` making `n` calls against runs making none.
+fn host_call_cost(rt: &tokio::runtime::Runtime) {
+    let settings = SandboxSettings {
+        // Every line kept: the cost of a line that reaches the log, not of a dropped one.
+        max_log_bytes: 64 << 20,
+        ..SandboxSettings::default()
+    };
+    let sandbox = Sandbox::new(settings, Arc::new(Services::default())).unwrap();
+    let component = sandbox.compile_file(&wasm("bench_calls")).unwrap();
+    let median_run = |params: String| {
+        let inv = invocation("bench_calls", &params);
+        let mut runs: Vec<Duration> = rt.block_on(async {
+            let mut out = Vec::new();
+            for _ in 0..21 {
+                let t = Instant::now();
+                let r = sandbox.run(&component, &inv, false).await;
+                out.push(t.elapsed());
+                assert!(r.outcome.is_ok(), "{params}: {:?}", r.outcome);
+            }
+            out
+        });
+        runs.sort();
+        runs[runs.len() / 2]
+    };
+    for (mode, n, figure) in [
+        ("log", 100_000u32, "4. host call: a short log line"),
+        ("metric", 5_000, "4. host call: a one-series metric write"),
+    ] {
+        let with = median_run(format!(r#"{{"mode": "{mode}", "n": {n}}}"#));
+        let without = median_run(format!(r#"{{"mode": "{mode}", "n": 0}}"#));
+        let each = (with.saturating_sub(without)).as_secs_f64() * 1e6 / f64::from(n);
+        println!(
+            "host call {mode}: {each:.3} µs each ({n} calls in a run: {with:?}; none: {without:?})"
+        );
+        table::target(figure, format!("{each:.3} µs"), "≤ 1 µs", each <= 1.0);
+    }
+}
+
+/// Deadlines by epoch interruption against none: the same CPU-bound guest in each.
+fn deadline_cost(rt: &tokio::runtime::Runtime) {
+    let time = |epochs: bool| {
+        let settings = SandboxSettings {
+            epoch_deadlines: epochs,
+            ..SandboxSettings::default()
+        };
+        let sandbox = Sandbox::new(settings, Arc::new(Services::default())).unwrap();
+        let component = sandbox.compile_file(&wasm("bench_calls")).unwrap();
+        let inv = invocation("bench_calls", r#"{"mode": "cpu", "n": 200000000}"#);
+        let mut runs: Vec<Duration> = rt.block_on(async {
+            let mut out = Vec::new();
+            for _ in 0..7 {
+                let t = Instant::now();
+                let r = sandbox.run(&component, &inv, false).await;
+                out.push(t.elapsed());
+                assert!(r.outcome.is_ok(), "{:?}", r.outcome);
+            }
+            out
+        });
+        runs.sort();
+        runs[runs.len() / 2]
+    };
+    // Interleaved, so a change in the machine's load touches both alike.
+    let (mut on, mut off) = (Vec::new(), Vec::new());
+    for _ in 0..3 {
+        on.push(time(true));
+        off.push(time(false));
+    }
+    on.sort();
+    off.sort();
+    let ratio = on[1].as_secs_f64() / off[1].as_secs_f64();
+    println!(
+        "CPU-bound guest (2e8 rounds): {:?} with epoch deadlines, {:?} without ({ratio:.3}x)",
+        on[1], off[1]
+    );
+    table::target(
+        "5. CPU-bound guest, deadlines on / off",
+        format!("{ratio:.3}x"),
+        "≤ 1.2x",
+        ratio <= 1.2,
     );
 }
 
@@ -142,10 +279,31 @@ fn python_cost(rt: &tokio::runtime::Runtime) {
         summary(&py, "ms"),
         percentile(&py, 0.5).as_secs_f64() / percentile(&rust, 0.5).as_secs_f64()
     );
+    let ratio = percentile(&py_on_demand, 0.5).as_secs_f64() / percentile(&py, 0.5).as_secs_f64();
     println!(
-        "  same with on-demand allocation instead of the pool: {} (pooling {:.2}x faster at p50)",
+        "  same with on-demand allocation instead of the pool: {} (pooling {ratio:.2}x faster at p50)",
         summary(&py_on_demand, "ms"),
-        percentile(&py_on_demand, 0.5).as_secs_f64() / percentile(&py, 0.5).as_secs_f64()
+    );
+    table::report(
+        "Python job, fresh instance, p50 / p99",
+        format!(
+            "{:.2} ms / {:.2} ms",
+            micros(&py, 0.5) / 1e3,
+            micros(&py, 0.99) / 1e3
+        ),
+    );
+    table::report(
+        "Python job, pooling against on-demand (p50 ratio)",
+        format!("{ratio:.2}x"),
+    );
+    table::report(
+        "Python job load, compiled / from the cache",
+        format!(
+            "{:.1} s / {:.0} ms ({:.0}x)",
+            cold.as_secs_f64(),
+            cached.as_secs_f64() * 1e3,
+            cold.as_secs_f64() / cached.as_secs_f64()
+        ),
     );
 }
 
@@ -201,12 +359,18 @@ fn scheduler_throughput() {
         let failed = stats.failed.load(Ordering::Relaxed);
         let missed = stats.missed_ticks.load(Ordering::Relaxed);
         scheduler.stop(Duration::from_secs(5)).await;
+        let per_second = (runs1 - runs0) as f64 / secs;
         println!(
             "through the scheduler (2 consumers, {workers} worker threads, 300,000 runs/s offered): \
-             {:.0} runs/s; {} runs dropped at the full queue in {secs:.1} s; {failed} failed; \
+             {per_second:.0} runs/s; {} runs dropped at the full queue in {secs:.1} s; {failed} failed; \
              {missed} producer ticks skipped (the producer shares the two cores)",
-            (runs1 - runs0) as f64 / secs,
             dropped1 - dropped0,
+        );
+        table::target(
+            "2. whole path, two consumers",
+            format!("{per_second:.0} runs/s"),
+            "≥ 50,000 runs/s",
+            per_second >= 50_000.0,
         );
     });
 }
@@ -314,10 +478,13 @@ fn main() {
         .unwrap();
     // BENCH_ONLY=python (a name's part) runs only the matching benchmarks.
     let only = std::env::var("BENCH_ONLY").unwrap_or_default();
-    let benches: [(&str, &dyn Fn()); 5] = [
+    let benches: [(&str, &dyn Fn()); 8] = [
         ("fresh_instance", &|| fresh_instance_cost(&rt)),
-        ("python", &|| python_cost(&rt)),
+        ("process_per_run", &process_per_run),
+        ("host_calls", &|| host_call_cost(&rt)),
+        ("deadlines", &|| deadline_cost(&rt)),
         ("scheduler", &scheduler_throughput),
+        ("python", &|| python_cost(&rt)),
         ("restart", &restart_with_cache),
         ("swap", &swap_latency),
     ];
@@ -326,4 +493,17 @@ fn main() {
             bench();
         }
     }
+    if only.is_empty() {
+        table::not_measured(
+            "6. the seed's bumper against a real Prometheus, five consumers",
+            "runs/s, p50/p99, connections reused",
+            "not yet",
+        );
+        table::not_measured(
+            "7. 1,000 jobs in 100 pipelines",
+            "scheduler CPU per tick, idle RSS, memory per consumer",
+            "not yet",
+        );
+    }
+    table::print();
 }

@@ -48,6 +48,9 @@ pub fn validate(m: &Metric) -> Result<(), GuestError> {
             m.name
         )));
     }
+    if m.labels.len() < 2 {
+        return Ok(());
+    }
     let mut names: Vec<&str> = m.labels.iter().map(|(l, _)| l.as_str()).collect();
     names.sort_unstable();
     if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
@@ -178,11 +181,12 @@ impl Host for RunState {
                 metrics.len()
             ))));
         }
+        // Moved, not copied: the cache reads them, the journal keeps them for the report.
         let samples: Vec<Sample> = metrics
-            .iter()
+            .into_iter()
             .map(|m| Sample {
-                name: m.name.clone(),
-                labels: m.labels.clone(),
+                name: m.name,
+                labels: m.labels,
                 value: m.value,
                 time_ms: m.time_ms,
             })
@@ -190,7 +194,7 @@ impl Host for RunState {
         if let Err(refused) = self.services.metrics.write(&self.job, &samples) {
             return Ok(Err(GuestError::LimitExceeded(refused.to_string())));
         }
-        self.journal.metrics.extend(metrics);
+        self.journal.metrics.extend(samples);
         Ok(Ok(()))
     }
 }

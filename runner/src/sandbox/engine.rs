@@ -62,7 +62,7 @@ pub fn build(settings: &SandboxSettings) -> Result<(Engine, Option<Cache>)> {
         cached = Some(cache);
     }
     config
-        .epoch_interruption(true)
+        .epoch_interruption(settings.epoch_deadlines)
         .allocation_strategy(if settings.pooling {
             InstanceAllocationStrategy::Pooling(pool)
         } else {

@@ -1,7 +1,7 @@
 //! What a run says: its log lines (from `log` calls, stdout and stderr) and the metrics it
 //! wrote, kept for the run's report and echoed to the runner's log as they come.
 
-use crate::bindings::tgrun::job::prometheus::Metric;
+use crate::metrics::Sample;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -41,7 +41,8 @@ pub struct Journal {
     pub logs: Vec<LogLine>,
     /// Log lines dropped for the budget.
     pub logs_dropped: u64,
-    pub metrics: Vec<Metric>,
+    /// The samples written, as the metrics cache took them.
+    pub metrics: Vec<Sample>,
     bytes: usize,
     budget: usize,
     echo: Option<EchoTags>,

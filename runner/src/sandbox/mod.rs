@@ -49,6 +49,9 @@ pub struct SandboxSettings {
     /// Instances from a pool of pre-reserved slots (the default: cheap to create and
     /// recycle), or memory mapped per instance (`false`; benchmarks compare the two).
     pub pooling: bool,
+    /// Deadlines by epoch interruption (the default). Off only for benchmarks measuring
+    /// their cost: without them a CPU-bound guest cannot be stopped at its timeout.
+    pub epoch_deadlines: bool,
 }
 
 impl Default for SandboxSettings {
@@ -60,6 +63,7 @@ impl Default for SandboxSettings {
             max_memory_bytes: 4 << 30,
             cache_dir: None,
             pooling: true,
+            epoch_deadlines: true,
         }
     }
 }

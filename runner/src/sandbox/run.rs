@@ -143,15 +143,17 @@ impl Sandbox {
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
-        store.set_epoch_deadline(1);
-        // At each epoch tick: stop the guest if its time is up, else let other tasks run.
-        store.epoch_deadline_callback(move |_| {
-            Ok(if Instant::now() >= deadline {
-                UpdateDeadline::Interrupt
-            } else {
-                UpdateDeadline::Yield(1)
-            })
-        });
+        if self.settings.epoch_deadlines {
+            store.set_epoch_deadline(1);
+            // At each epoch tick: stop the guest if its time is up, else let other tasks run.
+            store.epoch_deadline_callback(move |_| {
+                Ok(if Instant::now() >= deadline {
+                    UpdateDeadline::Interrupt
+                } else {
+                    UpdateDeadline::Yield(1)
+                })
+            });
+        }
 
         let ctx = RunContext {
             job: inv.job.to_string(),
