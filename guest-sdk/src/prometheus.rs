@@ -346,14 +346,10 @@ pub fn query_range_ts(query: &str, step: &str, start: f64, end: Option<f64>) -> 
     query_range(&format!("timestamp({query})"), step, start, end)
 }
 
-/// A sample to write, as tglib's `PrometheusMetric(name, labels, value, time_ms)`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Metric {
-    pub name: String,
-    pub labels: Vec<(String, String)>,
-    pub value: f64,
-    pub time_ms: Option<i64>,
-}
+/// A sample to write, as tglib's `PrometheusMetric(name, labels, value, time_ms)`: the WIT
+/// record itself (`name`, `labels`, `value`, `time_ms`), so writing hands the runner the
+/// slice as it is, with nothing copied on the way.
+pub use host::Metric;
 
 impl Metric {
     pub fn new(name: impl Into<String>, value: f64) -> Self {
@@ -394,16 +390,7 @@ impl Metric {
 
 /// Puts the metrics into the runner's cache, served at `/metrics`.
 pub fn write_metrics(metrics: &[Metric]) -> Result<()> {
-    let wire: Vec<host::Metric> = metrics
-        .iter()
-        .map(|m| host::Metric {
-            name: m.name.clone(),
-            labels: m.labels.clone(),
-            value: m.value,
-            time_ms: m.time_ms,
-        })
-        .collect();
-    lift(host::write_metrics(&wire))
+    lift(host::write_metrics(metrics))
 }
 
 #[cfg(test)]
