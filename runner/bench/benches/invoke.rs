@@ -168,6 +168,29 @@ fn process_per_run() {
     }
 }
 
+/// The median time of `runs` runs of `bench_calls` with `params`, each in a fresh instance.
+fn median_of(
+    rt: &tokio::runtime::Runtime,
+    sandbox: &Sandbox,
+    component: &runner::sandbox::component::JobComponent,
+    params: &str,
+    runs: usize,
+) -> Duration {
+    let inv = invocation("bench_calls", params);
+    let mut times: Vec<Duration> = rt.block_on(async {
+        let mut out = Vec::with_capacity(runs);
+        for _ in 0..runs {
+            let t = Instant::now();
+            let r = sandbox.run(component, &inv, false).await;
+            out.push(t.elapsed());
+            assert!(r.outcome.is_ok(), "{params}: {:?}", r.outcome);
+        }
+        out
+    });
+    times.sort();
+    times[times.len() / 2]
+}
+
 /// One host call's cost: runs of `bench_calls` making `n` calls against runs making none.
 fn host_call_cost(rt: &tokio::runtime::Runtime) {
     let settings = SandboxSettings {
@@ -177,21 +200,7 @@ fn host_call_cost(rt: &tokio::runtime::Runtime) {
     };
     let sandbox = Sandbox::new(settings, Arc::new(Services::default())).unwrap();
     let component = sandbox.compile_file(&wasm("bench_calls")).unwrap();
-    let median_run = |params: String| {
-        let inv = invocation("bench_calls", &params);
-        let mut runs: Vec<Duration> = rt.block_on(async {
-            let mut out = Vec::new();
-            for _ in 0..21 {
-                let t = Instant::now();
-                let r = sandbox.run(&component, &inv, false).await;
-                out.push(t.elapsed());
-                assert!(r.outcome.is_ok(), "{params}: {:?}", r.outcome);
-            }
-            out
-        });
-        runs.sort();
-        runs[runs.len() / 2]
-    };
+    let median_run = |params: String| median_of(rt, &sandbox, &component, &params, 21);
     for (mode, n, figure) in [
         ("log", 100_000u32, "4. host call: a short log line"),
         ("metric", 5_000, "4. host call: a one-series metric write"),
@@ -215,19 +224,8 @@ fn deadline_cost(rt: &tokio::runtime::Runtime) {
         };
         let sandbox = Sandbox::new(settings, Arc::new(Services::default())).unwrap();
         let component = sandbox.compile_file(&wasm("bench_calls")).unwrap();
-        let inv = invocation("bench_calls", r#"{"mode": "cpu", "n": 200000000}"#);
-        let mut runs: Vec<Duration> = rt.block_on(async {
-            let mut out = Vec::new();
-            for _ in 0..7 {
-                let t = Instant::now();
-                let r = sandbox.run(&component, &inv, false).await;
-                out.push(t.elapsed());
-                assert!(r.outcome.is_ok(), "{:?}", r.outcome);
-            }
-            out
-        });
-        runs.sort();
-        runs[runs.len() / 2]
+        let params = r#"{"mode": "cpu", "n": 200000000}"#;
+        median_of(rt, &sandbox, &component, params, 7)
     };
     // Interleaved, so a change in the machine's load touches both alike.
     let (mut on, mut off) = (Vec::new(), Vec::new());
