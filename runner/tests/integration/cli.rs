@@ -183,6 +183,13 @@ impl Served {
 
 impl Served {
     /// Its exit status, waiting at most `within` for it.
+    /// Sends SIGTERM, as a service manager stopping the runner does.
+    pub fn terminate(&self) {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(sent.success(), "kill -TERM {pid}: {sent}");
+    }
+
     pub fn exit_within(&mut self, within: Duration) -> std::process::ExitStatus {
         let deadline = Instant::now() + within;
         loop {
@@ -240,14 +247,7 @@ async fn serve_answers_status_runs_jobs_and_stops_on_sigterm() {
     let ran = served.wait_for("run finished job=echo", Duration::from_secs(10));
     assert!(ran.contains("outcome=\"ok\""), "{ran}");
 
-    let pid = served.child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    served.terminate();
     let status = served.exit_within(Duration::from_secs(10));
     assert!(status.success(), "exit status {status}");
 }
@@ -263,14 +263,7 @@ async fn sigterm_gives_runs_the_grace_period_then_records_them_cancelled() {
     let mut served = Served::start(dir.path());
     served.wait_for("spinning", Duration::from_secs(30));
     let asked = Instant::now();
-    let pid = served.child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    served.terminate();
     let line = served.wait_for("run not done: stopped", Duration::from_secs(10));
     assert!(
         line.contains("job=spin") && line.contains("grace period of 0.5s"),

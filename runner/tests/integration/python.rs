@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use runner::clients::{Caps, Clients, SqlApi, sql};
 use runner::host::Services;
+use runner::sandbox::component::JobComponent;
 use runner::sandbox::journal::{LogLevel, LogStream};
 use runner::sandbox::{Sandbox, SandboxSettings};
 use runner::{Outcome, RunReport};
@@ -16,9 +17,9 @@ use serde_json::{Value as Json, json};
 
 use crate::fixtures::{compile, invocation, mariadb, sandbox, sandbox_with, settings, wasm};
 
-async fn probe(sb: &Sandbox, params: Json) -> RunReport {
-    let c = compile(sb, "py_probe");
-    sb.run(&c, &invocation("py_probe", &params.to_string()), false)
+/// One run of the compiled `py_probe` with `params`.
+async fn probe(sb: &Sandbox, c: &JobComponent, params: Json) -> RunReport {
+    sb.run(c, &invocation("py_probe", &params.to_string()), false)
         .await
 }
 
@@ -46,7 +47,8 @@ fn logged_json(report: &RunReport) -> Json {
 #[tokio::test]
 async fn an_exception_is_an_error_outcome_with_its_traceback() {
     let sb = sandbox();
-    let r = probe(&sb, json!({"mode": "raise"})).await;
+    let c = compile(&sb, "py_probe");
+    let r = probe(&sb, &c, json!({"mode": "raise"})).await;
     let (kind, message) = error_of(&r);
     assert_eq!(kind, "failed");
     // The exception first (one line for a list of runs), then the whole traceback.
@@ -64,7 +66,7 @@ async fn an_exception_is_an_error_outcome_with_its_traceback() {
 
     // An SDK error the job lets through keeps its kind, and gets the traceback too, with
     // the job's frames only (not the SDK's).
-    let r = probe(&sb, json!({"mode": "sdk_error"})).await;
+    let r = probe(&sb, &c, json!({"mode": "sdk_error"})).await;
     let (kind, message) = error_of(&r);
     assert_eq!(kind, "not-configured", "{message}");
     assert!(
@@ -75,13 +77,13 @@ async fn an_exception_is_an_error_outcome_with_its_traceback() {
     assert!(!message.contains("tgrun/"), "{message}");
 
     // Leaving with SystemExit or by infinite recursion is the job's failure, not a trap.
-    let r = probe(&sb, json!({"mode": "exit"})).await;
+    let r = probe(&sb, &c, json!({"mode": "exit"})).await;
     assert!(
         error_of(&r).1.starts_with("SystemExit: 3"),
         "{:?}",
         r.outcome
     );
-    let r = probe(&sb, json!({"mode": "recursion"})).await;
+    let r = probe(&sb, &c, json!({"mode": "recursion"})).await;
     let (_, message) = error_of(&r);
     assert!(message.starts_with("RecursionError"), "{}", &message[..200]);
     assert!(message.len() <= 17 * 1024, "{}", message.len());
@@ -111,13 +113,14 @@ async fn limits_stop_a_python_job_as_they_stop_a_rust_one() {
     );
 
     // The instance after them starts clean.
-    let r = probe(&sb, json!({"mode": "noop"})).await;
+    let r = probe(&sb, &c, json!({"mode": "noop"})).await;
     assert_eq!(r.outcome, Outcome::Ok);
 }
 
 #[tokio::test]
 async fn log_lines_print_and_the_logging_module_reach_the_run_log() {
-    let r = probe(&sandbox(), json!({"mode": "log"})).await;
+    let sb = sandbox();
+    let r = probe(&sb, &compile(&sb, "py_probe"), json!({"mode": "log"})).await;
     assert_eq!(r.outcome, Outcome::Ok, "{:?}", r.logs);
     let lines: Vec<(LogLevel, LogStream, &str)> = r
         .logs
@@ -184,7 +187,15 @@ async fn sql_round_trip(db: Arc<dyn SqlApi>, datetime_type: &str) -> Json {
         ..Services::default()
     };
     let sb = Sandbox::new(settings(), Arc::new(services)).unwrap();
-    logged_json(&probe(&sb, json!({"mode": "sql", "datetime_type": datetime_type})).await)
+    let c = compile(&sb, "py_probe");
+    logged_json(
+        &probe(
+            &sb,
+            &c,
+            json!({"mode": "sql", "datetime_type": datetime_type}),
+        )
+        .await,
+    )
 }
 
 fn assert_round_trip(seen: &Json) {
