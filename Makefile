@@ -81,7 +81,10 @@ fmt:
 	$(CARGO) fmt --all
 
 # Figures, not pass/fail: per-run cost and throughput (release build).
-bench: jobs
+# The service figures run the release `runner` binary in a process of its own; the
+# bumper's needs a real Prometheus.
+bench: jobs test-deps
+	$(CARGO) build --release -p runner
 	$(CARGO) bench -p runner-bench
 
 # Fuzz the configuration loader, the admin JSON bodies and the host functions' inputs,

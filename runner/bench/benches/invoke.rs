@@ -7,7 +7,11 @@
 //! 3. Invocations per second through the scheduler (producer, bounded queue, consumers,
 //!    fresh instance, report published), with two consumers.
 //! 4. A restart with 20 modules, from the cache and compiled anew; hot-swap latency.
+//! 5. The seed's bumper against a real Prometheus (`bumper.rs`); a service of 1,000 jobs
+//!    in a `runner serve` process of its own (`fleet.rs`).
 
+mod bumper;
+mod fleet;
 mod table;
 
 use std::path::{Path, PathBuf};
@@ -201,10 +205,15 @@ fn host_call_cost(rt: &tokio::runtime::Runtime) {
     let sandbox = Sandbox::new(settings, Arc::new(Services::default())).unwrap();
     let component = sandbox.compile_file(&wasm("bench_calls")).unwrap();
     let median_run = |params: String| median_of(rt, &sandbox, &component, &params, 21);
+    // BENCH_CALL=metric (or log) measures only that call, for a profiler.
+    let only = std::env::var("BENCH_CALL").ok();
     for (mode, n, figure) in [
         ("log", 100_000u32, "4. host call: a short log line"),
         ("metric", 5_000, "4. host call: a one-series metric write"),
     ] {
+        if only.as_deref().is_some_and(|m| m != mode) {
+            continue;
+        }
         let with = median_run(format!(r#"{{"mode": "{mode}", "n": {n}}}"#));
         let without = median_run(format!(r#"{{"mode": "{mode}", "n": 0}}"#));
         let each = (with.saturating_sub(without)).as_secs_f64() * 1e6 / f64::from(n);
@@ -476,7 +485,7 @@ fn main() {
         .unwrap();
     // BENCH_ONLY=python (a name's part) runs only the matching benchmarks.
     let only = std::env::var("BENCH_ONLY").unwrap_or_default();
-    let benches: [(&str, &dyn Fn()); 8] = [
+    let benches: [(&str, &dyn Fn()); 10] = [
         ("fresh_instance", &|| fresh_instance_cost(&rt)),
         ("process_per_run", &process_per_run),
         ("host_calls", &|| host_call_cost(&rt)),
@@ -485,23 +494,13 @@ fn main() {
         ("python", &|| python_cost(&rt)),
         ("restart", &restart_with_cache),
         ("swap", &swap_latency),
+        ("bumper", &bumper::bumper_against_prometheus),
+        ("fleet", &fleet::thousand_jobs),
     ];
     for (name, bench) in benches {
         if name.contains(only.as_str()) {
             bench();
         }
-    }
-    if only.is_empty() {
-        table::not_measured(
-            "6. the seed's bumper against a real Prometheus, five consumers",
-            "runs/s, p50/p99, connections reused",
-            "not yet",
-        );
-        table::not_measured(
-            "7. 1,000 jobs in 100 pipelines",
-            "scheduler CPU per tick, idle RSS, memory per consumer",
-            "not yet",
-        );
     }
     table::print();
 }

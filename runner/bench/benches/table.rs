@@ -31,11 +31,6 @@ pub fn report(figure: &str, value: String) {
     push(figure, value, "-", "-");
 }
 
-/// A target this run does not measure, and why.
-pub fn not_measured(figure: &str, target: &str, why: &str) {
-    push(figure, why.to_owned(), target, "not measured");
-}
-
 /// Prints the table in Markdown (BENCHMARKS.md keeps the latest).
 pub fn print() {
     let rows = ROWS.lock().unwrap();

@@ -4,7 +4,7 @@ use crate::bindings::tgrun::job::context::Host;
 use crate::sandbox::state::RunState;
 
 impl Host for RunState {
-    async fn service_settings(&mut self) -> wasmtime::Result<String> {
+    fn service_settings(&mut self) -> wasmtime::Result<String> {
         Ok(self.services.settings_json().to_string())
     }
 }

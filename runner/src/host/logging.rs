@@ -18,7 +18,7 @@ impl From<Level> for LogLevel {
 }
 
 impl Host for RunState {
-    async fn log(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
+    fn log(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
         // Past the budget lines are dropped and counted, not trapped: a chatty job is
         // still a working job.
         self.journal.log(level.into(), LogStream::Log, message);

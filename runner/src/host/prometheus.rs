@@ -164,10 +164,7 @@ impl Host for RunState {
         .await)
     }
 
-    async fn write_metrics(
-        &mut self,
-        metrics: Vec<Metric>,
-    ) -> wasmtime::Result<Result<(), GuestError>> {
+    fn write_metrics(&mut self, metrics: Vec<Metric>) -> wasmtime::Result<Result<(), GuestError>> {
         if !self.grants.prometheus {
             return Ok(Err(not_permitted("prometheus")));
         }
@@ -342,7 +339,6 @@ mod tests {
             ..good.clone()
         };
         let err = Host::write_metrics(&mut state, vec![good.clone(), bad])
-            .await
             .unwrap()
             .unwrap_err();
         assert!(matches!(err, GuestError::InvalidArgument(m) if m.contains("bad-name")));
@@ -352,12 +348,10 @@ mod tests {
             ..good.clone()
         };
         let err = Host::write_metrics(&mut state, vec![twice])
-            .await
             .unwrap()
             .unwrap_err();
         assert!(matches!(err, GuestError::InvalidArgument(m) if m.contains("given twice")));
         Host::write_metrics(&mut state, vec![good])
-            .await
             .unwrap()
             .unwrap();
         assert_eq!(state.services.metrics.render(), "ok_metric{a=\"1\"} 1\n");

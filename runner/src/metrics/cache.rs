@@ -35,10 +35,14 @@ struct Entry {
     written: Instant,
 }
 
+/// foldhash, not std's SipHash: every sample written is hashed two or three times, and
+/// SipHash was a fifth of a one-series write. Its seed is random per map, as std's.
+type Map<V> = HashMap<String, V, foldhash::fast::RandomState>;
+
 #[derive(Default)]
 struct Inner {
-    series: HashMap<String, Entry>,
-    per_job: HashMap<String, usize>,
+    series: Map<Entry>,
+    per_job: Map<usize>,
     /// When expired series were last swept out on a write.
     swept: Option<Instant>,
 }

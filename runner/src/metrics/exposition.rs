@@ -4,6 +4,16 @@
 /// newline → `\n`.
 pub fn escape_label_value(v: &str) -> String {
     let mut out = String::with_capacity(v.len());
+    push_escaped(&mut out, v);
+    out
+}
+
+fn push_escaped(out: &mut String, v: &str) {
+    // Most values need no escape: copied whole.
+    if !v.contains(['\\', '"', '\n']) {
+        out.push_str(v);
+        return;
+    }
     for c in v.chars() {
         match c {
             '\\' => out.push_str("\\\\"),
@@ -12,22 +22,42 @@ pub fn escape_label_value(v: &str) -> String {
             c => out.push(c),
         }
     }
-    out
 }
 
 /// The series as written in the exposition, which is also its identity in the cache:
 /// labels sorted by name, so the same labels in another order are the same series.
+/// Built in one string: it is made for every sample written, on the host-call path.
 pub fn series_key(name: &str, labels: &[(String, String)]) -> String {
     if labels.is_empty() {
         return name.to_owned();
     }
-    let mut sorted: Vec<&(String, String)> = labels.iter().collect();
-    sorted.sort_by(|a, b| a.0.cmp(&b.0));
-    let inner: Vec<String> = sorted
-        .iter()
-        .map(|(k, v)| format!("{k}=\"{}\"", escape_label_value(v)))
-        .collect();
-    format!("{name}{{{}}}", inner.join(","))
+    let len = name.len()
+        + 2
+        + labels
+            .iter()
+            .map(|(k, v)| k.len() + v.len() + 4)
+            .sum::<usize>();
+    let mut key = String::with_capacity(len);
+    key.push_str(name);
+    key.push('{');
+    let mut push_label = |(k, v): &(String, String)| {
+        if key.len() > name.len() + 1 {
+            key.push(',');
+        }
+        key.push_str(k);
+        key.push_str("=\"");
+        push_escaped(&mut key, v);
+        key.push('"');
+    };
+    if labels.is_sorted_by(|a, b| a.0 <= b.0) {
+        labels.iter().for_each(&mut push_label);
+    } else {
+        let mut sorted: Vec<&(String, String)> = labels.iter().collect();
+        sorted.sort_by(|a, b| a.0.cmp(&b.0));
+        sorted.into_iter().for_each(push_label);
+    }
+    key.push('}');
+    key
 }
 
 /// A sample value as Prometheus parses it (`NaN`, `+Inf`, `-Inf` for the special values).
@@ -68,6 +98,11 @@ mod tests {
             series_key("m", &l(&[("b", "2"), ("a", "1")])),
             series_key("m", &l(&[("a", "1"), ("b", "2")]))
         );
+        assert_eq!(
+            series_key("m", &l(&[("c", "x\"y"), ("a", "1"), ("b", "")])),
+            r#"m{a="1",b="",c="x\"y"}"#
+        );
+        assert_eq!(series_key("m", &l(&[("a", "1")])), r#"m{a="1"}"#);
         assert_eq!(series_key("m", &[]), "m");
     }
 

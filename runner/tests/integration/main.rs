@@ -11,6 +11,7 @@ mod hotswap;
 mod policies;
 mod prometheus;
 mod python;
+mod real_prometheus;
 mod routes;
 mod sandbox;
 mod scheduler;
