@@ -19,6 +19,8 @@
 //!   answered by components.
 //! - [`service`]: the running service (configuration, clients, scheduler) that the routes
 //!   share; applies configuration changes live.
+//! - [`cluster`]: several runners as one service: due runs go through a NATS JetStream
+//!   stream instead of the in-process queue.
 //! - [`cli`]: `runner serve`, `runner run`, `runner check`.
 
 #![forbid(unsafe_code)]
@@ -26,6 +28,7 @@
 pub mod bindings;
 pub mod cli;
 pub mod clients;
+pub mod cluster;
 pub mod config;
 pub mod host;
 pub mod metrics;

@@ -118,7 +118,18 @@ impl Service {
             ),
             None => None,
         };
-        let shared = Shared::with_history(sandbox, modules, history);
+        let cluster = match &runner.cluster {
+            Some(c) => Some(Arc::new(
+                crate::cluster::RunQueue::connect(c).await.map_err(|e| {
+                    anyhow::anyhow!(
+                        "cluster '{}' (runner.cluster in config.json): {e:#}",
+                        c.name
+                    )
+                })?,
+            )),
+            None => None,
+        };
+        let shared = Shared::with_history(sandbox, modules, history, cluster);
         let scheduler =
             Scheduler::start_shared(&config.service, runner.queue_capacity, shared.clone());
         let watching = tokio_util::sync::CancellationToken::new();

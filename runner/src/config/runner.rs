@@ -55,6 +55,21 @@ struct RawRunner {
     /// Seconds runs in flight get to finish at SIGTERM/SIGINT before they are cancelled.
     /// Default 25 (inside Kubernetes' default 30 s termination grace period).
     shutdown_grace_s: Option<f64>,
+    /// Several runners as one service on NATS JetStream. Default: none (one process, an
+    /// in-memory queue). Read on its own, so that its errors name `runner.cluster`.
+    cluster: Option<Value>,
+}
+
+/// `runner.cluster`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCluster {
+    /// Replicas with the same name are one service.
+    name: String,
+    /// NATS server URLs.
+    nats: Vec<String>,
+    /// Seconds before a run whose replica stopped answering is delivered again. Default 30.
+    ack_wait_s: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -74,6 +89,7 @@ pub struct RunnerSettings {
     pub history: crate::scheduler::history::Retention,
     pub cache_dir: Option<PathBuf>,
     pub shutdown_grace: Duration,
+    pub cluster: Option<crate::cluster::ClusterSettings>,
 }
 
 pub const DEFAULT_PORT: u16 = 8080;
@@ -173,6 +189,15 @@ impl RunnerSettings {
                     bad("shutdown_grace_s", "must be a number of seconds, 0 or more")
                 })?,
             },
+            cluster: match raw.cluster {
+                None => None,
+                Some(c) => Some(
+                    serde_json::from_value(c)
+                        .map_err(|e| e.to_string())
+                        .and_then(cluster_settings)
+                        .map_err(|m| bad("cluster", &m))?,
+                ),
+            },
             history: crate::scheduler::history::Retention {
                 max_rows: raw.history_max_rows.unwrap_or(100_000),
                 max_age: match raw.history_max_age_s {
@@ -187,4 +212,30 @@ impl RunnerSettings {
             },
         })
     }
+}
+
+fn cluster_settings(c: RawCluster) -> Result<crate::cluster::ClusterSettings, String> {
+    if !crate::cluster::valid_name(&c.name) {
+        return Err(format!(
+            "'name' {:?} must be 1 to 64 letters, digits, '_' or '-'",
+            c.name
+        ));
+    }
+    if c.nats.is_empty() {
+        return Err(
+            "'nats' must list at least one server URL, e.g. \"nats://127.0.0.1:4222\"".into(),
+        );
+    }
+    let ack_wait = match c.ack_wait_s {
+        None => crate::cluster::DEFAULT_ACK_WAIT,
+        Some(s) => Duration::try_from_secs_f64(s)
+            .ok()
+            .filter(|d| *d >= Duration::from_secs(1))
+            .ok_or("'ack_wait_s' must be at least 1 second")?,
+    };
+    Ok(crate::cluster::ClusterSettings {
+        name: c.name,
+        servers: c.nats,
+        ack_wait,
+    })
 }

@@ -119,20 +119,25 @@ pub struct Shared {
     pub stopping: CancellationToken,
     /// The runtime the clients (and their connections) live on.
     pub home: Option<tokio::runtime::Handle>,
+    /// In cluster mode, the stream producers publish to and consumers pull from, in place
+    /// of the in-process queue.
+    pub cluster: Option<Arc<crate::cluster::RunQueue>>,
 }
 
 impl Shared {
     pub fn new(sandbox: Arc<Sandbox>, modules: Arc<ModuleRegistry>) -> Arc<Self> {
-        Self::with_history(sandbox, modules, None)
+        Self::with_history(sandbox, modules, None, None)
     }
 
     pub fn with_history(
         sandbox: Arc<Sandbox>,
         modules: Arc<ModuleRegistry>,
         history: Option<history::Recorder>,
+        cluster: Option<Arc<crate::cluster::RunQueue>>,
     ) -> Arc<Self> {
         Arc::new(Self {
             history,
+            cluster,
             sandbox,
             modules,
             stats: Stats::default(),
@@ -333,11 +338,18 @@ impl Scheduler {
         }
         while self.consumers.len() < service.num_consumers {
             let cancel = self.shared.stopping.child_token();
-            self.tasks.spawn(consumer::consume(
-                self.queue.clone(),
-                self.shared.clone(),
-                cancel.clone(),
-            ));
+            match &self.shared.cluster {
+                Some(q) => self.tasks.spawn(crate::cluster::consumer::consume(
+                    q.clone(),
+                    self.shared.clone(),
+                    cancel.clone(),
+                )),
+                None => self.tasks.spawn(consumer::consume(
+                    self.queue.clone(),
+                    self.shared.clone(),
+                    cancel.clone(),
+                )),
+            };
             self.consumers.push(cancel);
         }
         changes.consumers = self.consumers.len();

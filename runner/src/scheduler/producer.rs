@@ -56,7 +56,10 @@ pub async fn produce(
                         _ = cancel.cancelled() => return,
                     }
                 }
-                enqueue(&current, &slots, slot, &queue, &shared);
+                match &shared.cluster {
+                    Some(cluster) => publish(&current, slot, cluster, &shared).await,
+                    None => enqueue(&current, &slots, slot, &queue, &shared),
+                }
                 last = slot;
                 continue;
             }
@@ -109,6 +112,15 @@ async fn anchor(
     clock: &Clock,
 ) -> DateTime<Utc> {
     let now = clock.now();
+    // In a cluster every replica must stamp the same due times, whenever it started: a
+    // period's due times are its multiples since the Unix epoch, and the one just passed
+    // runs at start (once in all, however many replicas start).
+    if shared.cluster.is_some()
+        && let Schedule::Every(p) = schedule
+    {
+        let period_ms = ms_of(*p).max(1);
+        return from_ms(ms(now).div_euclid(period_ms) * period_ms) - *p;
+    }
     // tglib runs a periodic pipeline at start; with `missed: run_once` that run is also
     // the catch-up, so there is nothing to look up.
     if let Schedule::Every(p) = schedule
@@ -248,4 +260,45 @@ fn enqueue(
         }
     }
     tracing::debug!(pipeline = %pipeline.name, enqueued, "enqueued the pipeline's jobs");
+}
+
+fn ms_of(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Cluster mode: publishes the due time's enabled jobs to the cluster's stream, each with
+/// an id of its pipeline, place, job and due time, so replicas publishing the same due
+/// time make one message. The overlap policy is not applied here (it is per replica).
+async fn publish(
+    pipeline: &Pipeline,
+    due_at: DateTime<Utc>,
+    cluster: &crate::cluster::RunQueue,
+    shared: &Shared,
+) {
+    let scheduled_ms = ms(due_at);
+    let (mut new, mut duplicate) = (0usize, 0usize);
+    for (index, job) in pipeline.jobs.iter().enumerate().filter(|(_, j)| j.enabled) {
+        let inv = Invocation {
+            job: job.name.clone(),
+            pipeline: pipeline.name.clone(),
+            run_id: String::new(),
+            scheduled_ms,
+            params: job.params.clone(),
+            limits: job.limits,
+            grants: job.grants,
+            cancel: Default::default(),
+            attempt: 1,
+        };
+        let run = crate::cluster::WireRun::new(&inv, index);
+        match cluster.publish(&run).await {
+            Ok(crate::cluster::Published::New) => new += 1,
+            Ok(crate::cluster::Published::Duplicate) => duplicate += 1,
+            Err(e) => {
+                shared.stats.dropped.fetch_add(1, Ordering::Relaxed);
+                shared.book.count_not_run(&job.name, "dropped", 1);
+                tracing::error!(pipeline = %pipeline.name, job = %job.name, "cluster: a due run could not be published: {e:#}");
+            }
+        }
+    }
+    tracing::debug!(pipeline = %pipeline.name, new, duplicate, "published the pipeline's jobs to the cluster");
 }

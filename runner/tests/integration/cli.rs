@@ -182,6 +182,25 @@ impl Served {
 }
 
 impl Served {
+    /// The first line containing `needle` within `within`, if one comes.
+    pub fn saw(&self, needle: &str, within: Duration) -> Option<String> {
+        let deadline = Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return Some(line),
+                Ok(_) => {}
+                Err(_) => return None,
+            }
+        }
+    }
+
+    /// SIGKILL, as a machine dying: nothing is flushed, nothing acknowledged.
+    pub fn kill_hard(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
     /// Its exit status, waiting at most `within` for it.
     /// Sends SIGTERM, as a service manager stopping the runner does.
     pub fn terminate(&self) {

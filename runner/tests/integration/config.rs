@@ -223,6 +223,53 @@ fn an_unknown_runner_setting_is_an_error() {
 }
 
 #[test]
+fn the_cluster_setting_is_read_and_checked() {
+    let dir = config_dir(r#"{"pipelines": {}}"#, &[]);
+    let with = |cluster: &str| {
+        std::fs::write(
+            dir.path().join("config.json"),
+            format!(r#"{{"runner": {{"cluster": {cluster}}}}}"#),
+        )
+        .unwrap();
+        Config::load(dir.path()).map_err(|e| e.to_string())
+    };
+    let c = with(r#"{"name": "tg-east_1", "nats": ["nats://10.0.0.1:4222"], "ack_wait_s": 45}"#)
+        .unwrap();
+    let cluster = c.runner.cluster.unwrap();
+    assert_eq!(cluster.name, "tg-east_1");
+    assert_eq!(cluster.servers, vec!["nats://10.0.0.1:4222".to_string()]);
+    assert_eq!(cluster.ack_wait, Duration::from_secs(45));
+    assert_eq!(
+        with(r#"{"name": "a", "nats": ["nats://x:4222"]}"#)
+            .unwrap()
+            .runner
+            .cluster
+            .unwrap()
+            .ack_wait,
+        Duration::from_secs(30)
+    );
+    for (bad, says) in [
+        (
+            r#"{"name": "a.b", "nats": ["nats://x:4222"]}"#,
+            "'name' \"a.b\"",
+        ),
+        (r#"{"name": "a", "nats": []}"#, "at least one server"),
+        (
+            r#"{"name": "a", "nats": ["n"], "ack_wait_s": 0.5}"#,
+            "ack_wait_s",
+        ),
+        (r#"{"nats": ["n"]}"#, "name"),
+    ] {
+        let err = with(bad).unwrap_err();
+        // Names the file, the setting and what is wrong.
+        assert!(
+            err.contains("config.json") && err.contains("cluster") && err.contains(says),
+            "{bad}: {err}"
+        );
+    }
+}
+
+#[test]
 fn capabilities_are_read_and_checked() {
     let c = load(
         r#"{"pipelines": {"p": {"period": 1, "jobs": [

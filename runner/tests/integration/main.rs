@@ -3,6 +3,7 @@
 
 mod api_service;
 mod cli;
+mod cluster;
 mod config;
 mod fixtures;
 mod history;

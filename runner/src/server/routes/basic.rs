@@ -11,7 +11,12 @@ pub async fn status() -> &'static str {
 
 /// `{"success": bool, "healthy": [...], "unhealthy": [...]}` over the configured clients.
 pub async fn health(State(state): State<AppState>) -> Json<serde_json::Value> {
-    let report = state.service.services.clients.health().await;
+    let mut report = state.service.services.clients.health().await;
+    // In cluster mode, the NATS connection is a client like the others: without it this
+    // replica neither produces nor consumes.
+    if let Some(cluster) = &state.service.shared.cluster {
+        report.push(("nats", cluster.connected()));
+    }
     let healthy: Vec<&str> = report
         .iter()
         .filter(|(_, ok)| *ok)

@@ -1,0 +1,78 @@
+//! A consumer in cluster mode: pulls one due run at a time from the cluster's stream,
+//! runs it in a fresh instance, and acknowledges it when it has ended. While it runs, it
+//! tells JetStream it is in progress, so only a replica that stops answering loses it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::AckKind;
+use tokio_util::sync::CancellationToken;
+
+use super::{RunQueue, WireRun};
+use crate::scheduler::Shared;
+use crate::scheduler::consumer::run_one;
+
+/// How long one pull waits for a due run before asking again (and looking at `stop`).
+const PULL_WAIT: Duration = Duration::from_secs(1);
+
+pub async fn consume(queue: Arc<RunQueue>, shared: Arc<Shared>, stop: CancellationToken) {
+    let mut failing = false;
+    loop {
+        let next = tokio::select! {
+            biased;
+            _ = stop.cancelled() => return,
+            next = queue.next(PULL_WAIT) => next,
+        };
+        let msg = match next {
+            Ok(Some(msg)) => msg,
+            Ok(None) => continue,
+            Err(e) => {
+                // Once per outage, not once per pull.
+                if !failing {
+                    tracing::error!("cluster: no runs can be taken: {e:#}; retrying every second");
+                    failing = true;
+                }
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep(PULL_WAIT) => continue,
+                }
+            }
+        };
+        if failing {
+            tracing::info!("cluster: taking runs again");
+            failing = false;
+        }
+        let run: WireRun = match serde_json::from_slice(&msg.payload) {
+            Ok(run) => run,
+            Err(e) => {
+                // Not ours to run (another version, another program): never deliver it again.
+                tracing::error!(subject = %msg.subject, "cluster: a message that is not a due run: {e}; dropped");
+                let _ = msg.ack_with(AckKind::Term).await;
+                continue;
+            }
+        };
+        let delivered = msg.info().map(|i| i.delivered).unwrap_or(1);
+        if delivered > 1 {
+            tracing::warn!(id = %run.id(), delivered, "cluster: a run delivered again (its replica stopped answering)");
+        }
+        let inv = run.invocation(shared.run_ids.next(), delivered.max(1) as u32);
+        let in_progress = async {
+            let mut every = tokio::time::interval(queue.settings.ack_wait / 3);
+            every.tick().await;
+            loop {
+                every.tick().await;
+                let _ = msg.ack_with(AckKind::Progress).await;
+            }
+        };
+        let report = tokio::select! {
+            report = run_one(&shared, &inv) => report,
+            never = in_progress => never,
+        };
+        shared.finish(report);
+        // Acknowledged after the report is recorded: a replica dying in between means the
+        // run is delivered again (at least once), never lost.
+        if let Err(e) = msg.double_ack().await {
+            tracing::warn!(id = %run.id(), "cluster: acknowledging a finished run: {e}; it may be delivered again");
+        }
+    }
+}

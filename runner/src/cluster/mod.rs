@@ -1,0 +1,42 @@
+//! Several runners as one service on NATS JetStream (`runner.cluster` in `config.json`).
+//!
+//! Every replica runs the same configuration. Producers in every replica publish each due
+//! run to the cluster's stream with an id made of pipeline, job and due time, so the
+//! stream keeps one message per scheduled run however many replicas publish it
+//! ([`queue`]); consumers in every replica pull from it and acknowledge a run when it has
+//! ended ([`consumer`]); a run whose replica dies is delivered again after `ack_wait`
+//! (at least once: jobs get the due time and run id to be idempotent). Periodic due
+//! times are on a grid every replica shares: multiples of the period since the Unix epoch.
+//! Without `runner.cluster`, the runner keeps its in-process queue.
+
+pub mod consumer;
+pub mod queue;
+pub mod wire;
+
+use std::time::Duration;
+
+pub use queue::{Published, RunQueue};
+pub use wire::WireRun;
+
+/// `runner.cluster`, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClusterSettings {
+    /// Names the cluster's stream: replicas with the same name are one service.
+    pub name: String,
+    /// NATS server URLs (`nats://host:port`).
+    pub servers: Vec<String>,
+    /// A run not acknowledged within this is delivered again (its replica is taken for
+    /// dead); a live run tells JetStream it is still in progress well within it.
+    pub ack_wait: Duration,
+}
+
+pub const DEFAULT_ACK_WAIT: Duration = Duration::from_secs(30);
+
+/// A cluster name fit for a stream and subject name.
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}

@@ -1,0 +1,147 @@
+//! The cluster's run queue: one JetStream work-queue stream per cluster, which every
+//! replica's producers publish due runs to and every replica's consumers pull from.
+//!
+//! JetStream does what a home-made protocol would get wrong: its de-duplication window
+//! keeps one message per `Nats-Msg-Id` however many replicas publish it, the work-queue
+//! retention deletes a message once acknowledged, and a message not acknowledged within
+//! `ack_wait` (its replica died) is delivered again to another consumer.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow};
+use async_nats::jetstream::{self, consumer::PullConsumer, stream};
+use futures_util::StreamExt;
+
+use super::ClusterSettings;
+use super::wire::WireRun;
+
+/// How long JetStream remembers a message id: replicas publishing the same due time
+/// must do so within it (they do within milliseconds; the window covers clock skew and a
+/// replica that is briefly behind).
+pub const DEDUP_WINDOW: Duration = Duration::from_secs(120);
+/// Due runs nobody took within this are dropped by the stream.
+pub const MAX_AGE: Duration = Duration::from_secs(3600);
+/// The durable consumer every replica pulls through.
+const CONSUMER: &str = "runners";
+
+pub struct RunQueue {
+    client: async_nats::Client,
+    js: jetstream::Context,
+    subject: String,
+    consumer: PullConsumer,
+    pub settings: ClusterSettings,
+}
+
+/// What a publish did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Published {
+    New,
+    /// Another replica had published this due run already.
+    Duplicate,
+}
+
+pub fn stream_name(cluster: &str) -> String {
+    format!("TGRUN_{cluster}_RUNS")
+}
+
+impl RunQueue {
+    /// Connects to the cluster's NATS servers and makes sure the stream and the durable
+    /// consumer exist (the first replica creates them; the others find them).
+    pub async fn connect(settings: &ClusterSettings) -> Result<Self> {
+        let servers = settings.servers.join(",");
+        let client = async_nats::ConnectOptions::new()
+            .name(format!("tgrun {}", settings.name))
+            .connection_timeout(Duration::from_secs(5))
+            .connect(servers.as_str())
+            .await
+            .with_context(|| format!("connecting to NATS at {servers} (runner.cluster.nats)"))?;
+        let js = jetstream::new(client.clone());
+        let subject = format!("tgrun.{}.runs", settings.name);
+        let name = stream_name(&settings.name);
+        let stream = js
+            .get_or_create_stream(stream::Config {
+                name: name.clone(),
+                subjects: vec![subject.clone()],
+                retention: stream::RetentionPolicy::WorkQueue,
+                storage: stream::StorageType::File,
+                duplicate_window: DEDUP_WINDOW,
+                max_age: MAX_AGE,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| anyhow!("creating the JetStream stream {name}: {e}"))?;
+        let consumer: PullConsumer = stream
+            .get_or_create_consumer(
+                CONSUMER,
+                jetstream::consumer::pull::Config {
+                    durable_name: Some(CONSUMER.into()),
+                    ack_policy: jetstream::consumer::AckPolicy::Explicit,
+                    ack_wait: settings.ack_wait,
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(|e| anyhow!("creating the consumer {CONSUMER} of {name}: {e}"))?;
+        Ok(Self {
+            client,
+            js,
+            subject,
+            consumer,
+            settings: settings.clone(),
+        })
+    }
+
+    /// Publishes a due run; JetStream's acknowledgement says whether it was new.
+    pub async fn publish(&self, run: &WireRun) -> Result<Published> {
+        let payload = serde_json::to_vec(run)?;
+        let ack = self
+            .js
+            .send_publish(
+                self.subject.clone(),
+                jetstream::message::PublishMessage::build()
+                    .payload(payload.into())
+                    .message_id(run.id()),
+            )
+            .await
+            .map_err(|e| anyhow!("publishing {}: {e}", run.id()))?
+            .await
+            .map_err(|e| anyhow!("publishing {}: {e}", run.id()))?;
+        Ok(if ack.duplicate {
+            Published::Duplicate
+        } else {
+            Published::New
+        })
+    }
+
+    /// The next due run for this replica, waiting at most `wait`.
+    pub async fn next(&self, wait: Duration) -> Result<Option<jetstream::Message>> {
+        let mut batch = self
+            .consumer
+            .fetch()
+            .max_messages(1)
+            .expires(wait)
+            .messages()
+            .await
+            .map_err(|e| anyhow!("pulling from {}: {e}", stream_name(&self.settings.name)))?;
+        match batch.next().await {
+            Some(Ok(m)) => Ok(Some(m)),
+            Some(Err(e)) => Err(anyhow!("pulling: {e}")),
+            None => Ok(None),
+        }
+    }
+
+    /// Whether the NATS connection is up.
+    pub fn connected(&self) -> bool {
+        self.client.connection_state() == async_nats::connection::State::Connected
+    }
+
+    /// Deletes the cluster's stream (tests, and an operator retiring a cluster).
+    pub async fn delete(settings: &ClusterSettings) -> Result<()> {
+        let client = async_nats::connect(settings.servers.join(",")).await?;
+        let js = jetstream::new(client);
+        js.delete_stream(stream_name(&settings.name))
+            .await
+            .map_err(|e| anyhow!("deleting {}: {e}", stream_name(&settings.name)))?;
+        Ok(())
+    }
+}

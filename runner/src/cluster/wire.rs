@@ -1,0 +1,111 @@
+//! A due run as it travels through the cluster's stream: everything a consumer on any
+//! replica needs to run it, and the id that makes replicas' copies one message.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::host::Capabilities;
+use crate::sandbox::run::{Invocation, RunLimits};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WireRun {
+    pub pipeline: String,
+    /// The job's place in its pipeline: a pipeline may list one module twice.
+    pub index: usize,
+    pub job: String,
+    /// The due time, on the grid every replica shares (ms since the Unix epoch).
+    pub scheduled_ms: i64,
+    pub params: String,
+    pub timeout_ms: u64,
+    pub memory_bytes: u64,
+    pub grants: Grants,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Grants {
+    pub prometheus: bool,
+    pub api_service: bool,
+    pub sql: bool,
+}
+
+impl WireRun {
+    pub fn new(inv: &Invocation, index: usize) -> Self {
+        let g = inv.grants;
+        Self {
+            pipeline: inv.pipeline.to_string(),
+            index,
+            job: inv.job.to_string(),
+            scheduled_ms: inv.scheduled_ms,
+            params: inv.params.to_string(),
+            timeout_ms: inv.limits.timeout.as_millis() as u64,
+            memory_bytes: inv.limits.memory_bytes,
+            grants: Grants {
+                prometheus: g.prometheus,
+                api_service: g.api_service,
+                sql: g.sql,
+            },
+        }
+    }
+
+    /// JetStream's de-duplication key (`Nats-Msg-Id`): the same scheduled run published by
+    /// every replica is one message.
+    pub fn id(&self) -> String {
+        format!(
+            "{}/{}/{}/{}",
+            self.pipeline, self.index, self.job, self.scheduled_ms
+        )
+    }
+
+    /// The run, with a run id of this replica's.
+    pub fn invocation(&self, run_id: String, attempt: u32) -> Invocation {
+        Invocation {
+            job: Arc::from(self.job.as_str()),
+            pipeline: Arc::from(self.pipeline.as_str()),
+            run_id,
+            scheduled_ms: self.scheduled_ms,
+            params: Arc::from(self.params.as_str()),
+            limits: RunLimits {
+                timeout: Duration::from_millis(self.timeout_ms),
+                memory_bytes: self.memory_bytes,
+            },
+            grants: Capabilities {
+                prometheus: self.grants.prometheus,
+                api_service: self.grants.api_service,
+                sql: self.grants.sql,
+            },
+            cancel: Default::default(),
+            attempt,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_survives_the_wire_and_its_id_names_the_slot() {
+        let run = WireRun {
+            pipeline: "p".into(),
+            index: 2,
+            job: "add_x".into(),
+            scheduled_ms: 1_700_000_000_000,
+            params: r#"{"x":5}"#.into(),
+            timeout_ms: 1500,
+            memory_bytes: 64 << 20,
+            grants: Grants {
+                prometheus: true,
+                api_service: false,
+                sql: true,
+            },
+        };
+        let back: WireRun = serde_json::from_slice(&serde_json::to_vec(&run).unwrap()).unwrap();
+        assert_eq!(back, run);
+        assert_eq!(run.id(), "p/2/add_x/1700000000000");
+        let inv = run.invocation("r-1".into(), 1);
+        assert_eq!(WireRun::new(&inv, 2), run);
+        assert_eq!(inv.limits.timeout, Duration::from_millis(1500));
+    }
+}

@@ -1,0 +1,204 @@
+//! Several runners as one service on the machine's NATS JetStream (127.0.0.1:4222): three
+//! `runner serve` processes with the same configuration, their history in one MariaDB
+//! database. Each test has a stream and a database of its own, deleted at the end.
+
+use std::time::Duration;
+
+use runner::cluster::{ClusterSettings, RunQueue};
+use runner::sql_value::Value;
+
+use crate::cli::Served;
+use crate::fixtures::{config_dir, mariadb};
+
+const NATS: &str = "nats://127.0.0.1:4222";
+
+/// A cluster name and database name of this test's own; both removed on drop.
+struct Scope {
+    settings: ClusterSettings,
+    database: String,
+}
+
+impl Scope {
+    async fn new(tag: &str) -> Self {
+        use std::hash::{BuildHasher, RandomState};
+        let unique = format!(
+            "{tag}_{:08x}",
+            RandomState::new().hash_one(std::process::id()) as u32
+        );
+        let database = format!("tgrun_{unique}");
+        mariadb()
+            .await
+            .execute(&format!("CREATE DATABASE {database}"), &[])
+            .await
+            .unwrap();
+        Self {
+            settings: ClusterSettings {
+                name: unique,
+                servers: vec![NATS.into()],
+                ack_wait: Duration::from_secs(30),
+            },
+            database,
+        }
+    }
+
+    /// `config.json` for every replica: the shared database and the cluster.
+    fn config_json(&self, ack_wait_s: u32) -> String {
+        format!(
+            r#"{{"mysql": {{"host": "127.0.0.1", "port": 3306, "database": "{}"}},
+                "runner": {{"cluster": {{"name": "{}", "nats": ["{NATS}"], "ack_wait_s": {ack_wait_s}}}}}}}"#,
+            self.database, self.settings.name
+        )
+    }
+
+    async fn query(&self, sql: &str) -> Vec<Vec<Value>> {
+        let sql = sql.replace("tgrun_runs", &format!("{}.tgrun_runs", self.database));
+        mariadb().await.query(&sql, &[]).await.unwrap().rows
+    }
+
+    async fn cleanup(self) {
+        let _ = RunQueue::delete(&self.settings).await;
+        let _ = mariadb()
+            .await
+            .execute(&format!("DROP DATABASE IF EXISTS {}", self.database), &[])
+            .await;
+    }
+}
+
+fn int(v: &Value) -> i64 {
+    match v {
+        Value::Int(i) => *i,
+        Value::Uint(u) => *u as i64,
+        Value::Text(t) => t.parse().unwrap(),
+        other => panic!("not a number: {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_replicas_run_every_due_time_exactly_once() {
+    let scope = Scope::new("once").await;
+    // The same module twice in the pipeline: two runs a due time, told apart by place.
+    let dir = config_dir(
+        r#"{"num_consumers": 2, "pipelines": {"p": {"period": 0.5, "jobs": [
+            {"name": "noop", "enabled": true}, {"name": "noop", "enabled": true}]}}}"#,
+        &["noop"],
+    );
+    std::fs::write(dir.path().join("config.json"), scope.config_json(30)).unwrap();
+    let mut replicas: Vec<Served> = (0..3)
+        .map(|_| Served::start_on(dir.path(), "127.0.0.1:0"))
+        .collect();
+    for r in &replicas {
+        r.wait_for("HTTP server listening on ", Duration::from_secs(60));
+    }
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    for r in &replicas {
+        r.terminate();
+    }
+    for r in &mut replicas {
+        assert!(r.exit_within(Duration::from_secs(30)).success());
+    }
+
+    let rows = scope
+        .query(
+            "SELECT scheduled_ms, COUNT(*), CAST(SUM(outcome = 'ok') AS SIGNED) FROM tgrun_runs \
+             WHERE pipeline = 'p' GROUP BY scheduled_ms ORDER BY scheduled_ms",
+        )
+        .await;
+    let replicas_seen = scope
+        .query("SELECT COUNT(DISTINCT SUBSTRING_INDEX(run_id, '-', 1)) FROM tgrun_runs")
+        .await;
+    scope.cleanup().await;
+
+    let slots: Vec<(i64, i64, i64)> = rows
+        .iter()
+        .map(|r| (int(&r[0]), int(&r[1]), int(&r[2])))
+        .collect();
+    // The last due times may have been published while the replicas stopped: not run.
+    let interior = &slots[..slots.len().saturating_sub(4)];
+    assert!(
+        interior.len() >= 100,
+        "only {} due times in a minute at 0.5 s",
+        interior.len()
+    );
+    for w in interior.windows(2) {
+        assert_eq!(w[1].0 - w[0].0, 500, "a due time was lost: {w:?}");
+    }
+    for (at, runs, ok) in interior {
+        assert_eq!(
+            (*runs, *ok),
+            (2, 2),
+            "due time {at}: {runs} runs, {ok} ok (two jobs, each exactly once)"
+        );
+        assert_eq!(at % 500, 0, "due time {at} is off the shared grid");
+    }
+    assert!(
+        int(&replicas_seen[0][0]) >= 2,
+        "every run ran on one replica: the others took none"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_whose_replica_is_killed_is_delivered_again_and_completes_elsewhere() {
+    let scope = Scope::new("kill").await;
+    // One due run (the period is an hour): an 8-second job.
+    let dir = config_dir(
+        r#"{"num_consumers": 2, "pipelines": {"p": {"period": 3600, "jobs": [
+            {"name": "sleeper", "enabled": true, "timeout_s": 30, "params": {"ms": 8000}}]}}}"#,
+        &["sleeper"],
+    );
+    std::fs::write(dir.path().join("config.json"), scope.config_json(3)).unwrap();
+    let mut replicas: Vec<Served> = (0..3)
+        .map(|_| Served::start_on(dir.path(), "127.0.0.1:0"))
+        .collect();
+    // The replica that took the run says so in its log.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let taker = loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no replica started the run"
+        );
+        if let Some(i) = (0..3).find(|&i| {
+            replicas[i]
+                .saw("sleeping 8000 ms", Duration::from_millis(100))
+                .is_some()
+        }) {
+            break i;
+        }
+    };
+    replicas[taker].kill_hard();
+    // Delivered again after ack_wait (3 s) to a live replica, which runs it to the end.
+    let finisher = loop {
+        assert!(
+            std::time::Instant::now() < deadline + Duration::from_secs(30),
+            "the killed replica's run was never run again"
+        );
+        if let Some(i) = (0..3).filter(|&i| i != taker).find(|&i| {
+            replicas[i]
+                .saw("slept", Duration::from_millis(100))
+                .is_some()
+        }) {
+            break i;
+        }
+    };
+    for (i, r) in replicas.iter_mut().enumerate() {
+        if i != taker {
+            r.terminate();
+            assert!(r.exit_within(Duration::from_secs(30)).success());
+        }
+    }
+    let rows = scope
+        .query("SELECT outcome, attempt, scheduled_ms FROM tgrun_runs WHERE job = 'sleeper'")
+        .await;
+    scope.cleanup().await;
+    assert_eq!(
+        rows.len(),
+        1,
+        "one run in the history (the killed one recorded nothing): {rows:?}"
+    );
+    assert!(
+        matches!(&rows[0][0], Value::Text(o) if o == "ok"),
+        "{rows:?}"
+    );
+    assert_eq!(int(&rows[0][1]), 2, "the second delivery: {rows:?}");
+    assert_eq!(int(&rows[0][2]) % 3_600_000, 0, "{rows:?}");
+    assert_ne!(finisher, taker);
+}
