@@ -143,7 +143,7 @@ impl Service {
         ));
         let raw = crate::config::read_json(&config.dir.join(SERVICE_FILE))
             .unwrap_or_else(|_| Value::Object(Default::default()));
-        Ok(Arc::new(Self {
+        let service = Arc::new(Self {
             dir: config.dir.clone(),
             config: StdMutex::new(config),
             raw: StdMutex::new(raw),
@@ -154,11 +154,27 @@ impl Service {
             watching,
             log,
             admin_token,
-        }))
+        });
+        if let Some(cluster) = &service.shared.cluster {
+            tokio::spawn(crate::cluster::modules::follow(
+                cluster.modules.clone(),
+                Arc::downgrade(&service),
+            ));
+        }
+        Ok(service)
     }
 
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Whether `name` is the module of a configured route (a handler, not a job).
+    pub fn is_route_module(&self, name: &str) -> bool {
+        self.config()
+            .service
+            .routes
+            .iter()
+            .any(|r| *r.module == *name)
     }
 
     /// The configuration in force.

@@ -6,6 +6,7 @@
 //! retention deletes a message once acknowledged, and a message not acknowledged within
 //! `ack_wait` (its replica died) is delivered again to another consumer.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow};
@@ -13,6 +14,7 @@ use async_nats::jetstream::{self, consumer::PullConsumer, stream};
 use futures_util::StreamExt;
 
 use super::ClusterSettings;
+use super::modules::ModuleStore;
 use super::wire::WireRun;
 
 /// How long JetStream remembers a message id: replicas publishing the same due time
@@ -30,6 +32,8 @@ pub struct RunQueue {
     subject: String,
     consumer: PullConsumer,
     pub settings: ClusterSettings,
+    /// Where module uploads are shared.
+    pub modules: Arc<ModuleStore>,
 }
 
 /// What a publish did.
@@ -82,7 +86,9 @@ impl RunQueue {
             )
             .await
             .map_err(|e| anyhow!("creating the consumer {CONSUMER} of {name}: {e}"))?;
+        let modules = Arc::new(ModuleStore::open(&js, &settings.name).await?);
         Ok(Self {
+            modules,
             client,
             js,
             subject,
@@ -135,13 +141,17 @@ impl RunQueue {
         self.client.connection_state() == async_nats::connection::State::Connected
     }
 
-    /// Deletes the cluster's stream (tests, and an operator retiring a cluster).
+    /// Deletes the cluster's stream and module store (tests, and an operator retiring a
+    /// cluster).
     pub async fn delete(settings: &ClusterSettings) -> Result<()> {
         let client = async_nats::connect(settings.servers.join(",")).await?;
         let js = jetstream::new(client);
         js.delete_stream(stream_name(&settings.name))
             .await
             .map_err(|e| anyhow!("deleting {}: {e}", stream_name(&settings.name)))?;
+        let modules = super::modules::bucket_name(&settings.name);
+        // Absent when no replica got as far as creating it.
+        let _ = js.delete_object_store(&modules).await;
         Ok(())
     }
 }

@@ -202,3 +202,114 @@ async fn a_run_whose_replica_is_killed_is_delivered_again_and_completes_elsewher
     assert_eq!(int(&rows[0][2]) % 3_600_000, 0, "{rows:?}");
     assert_ne!(finisher, taker);
 }
+
+/// The version of `job`'s module a replica runs, from its `GET /jobs`.
+async fn running_version(addr: &str, job: &str) -> Option<String> {
+    let jobs: serde_json::Value = reqwest::get(format!("http://{addr}/jobs"))
+        .await
+        .ok()?
+        .json()
+        .await
+        .ok()?;
+    jobs["jobs"].as_array()?.iter().find(|j| j["name"] == job)?["module"]["version"]
+        .as_str()
+        .map(str::to_owned)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_module_uploaded_to_one_replica_runs_on_all_three_within_seconds() {
+    let scope = Scope::new("mods").await;
+    // Six runs every half second; each replica has a directory of its own, so that only
+    // the cluster (not a shared modules folder) can bring the upload to the others.
+    let jobs = [r#"{"name": "swapper", "enabled": true}"#; 6].join(",");
+    let service = format!(
+        r#"{{"num_consumers": 2, "pipelines": {{"p": {{"period": 0.5, "jobs": [{jobs}]}}}}}}"#
+    );
+    let dirs: Vec<tempfile::TempDir> = (0..4)
+        .map(|_| {
+            let dir = config_dir(&service, &[]);
+            std::fs::copy(
+                crate::fixtures::wasm("swap_a"),
+                dir.path().join("modules/swapper.wasm"),
+            )
+            .unwrap();
+            std::fs::write(dir.path().join("config.json"), scope.config_json(30)).unwrap();
+            dir
+        })
+        .collect();
+    let mut replicas: Vec<Served> = dirs[..3]
+        .iter()
+        .map(|d| Served::start_on(d.path(), "127.0.0.1:0"))
+        .collect();
+    let addr_of = |r: &Served| {
+        let line = r.wait_for("HTTP server listening on ", Duration::from_secs(60));
+        line.rsplit("listening on ")
+            .next()
+            .unwrap()
+            .trim()
+            .to_owned()
+    };
+    let mut addrs: Vec<String> = replicas.iter().map(addr_of).collect();
+    let b = std::fs::read(crate::fixtures::wasm("swap_b")).unwrap();
+    let b_version = runner::sandbox::component::content_version(&b);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_ne!(
+        running_version(&addrs[1], "swapper").await.as_deref(),
+        Some(b_version.as_str())
+    );
+
+    let uploaded = std::time::Instant::now();
+    let answer = reqwest::Client::new()
+        .put(format!("http://{}/jobs/swapper/module", addrs[0]))
+        .body(b)
+        .send()
+        .await
+        .unwrap();
+    assert!(answer.status().is_success(), "{:?}", answer.text().await);
+    let mut took = Vec::new();
+    for addr in &addrs {
+        loop {
+            if running_version(addr, "swapper").await.as_deref() == Some(b_version.as_str()) {
+                took.push(uploaded.elapsed());
+                break;
+            }
+            assert!(
+                uploaded.elapsed() < Duration::from_secs(10),
+                "{addr} still runs the old version 10 s after the upload"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    // A replica started later, with the old file in its folder, takes the cluster's version.
+    replicas.push(Served::start_on(dirs[3].path(), "127.0.0.1:0"));
+    addrs.push(addr_of(&replicas[3]));
+    let late = std::time::Instant::now();
+    while running_version(&addrs[3], "swapper").await.as_deref() != Some(b_version.as_str()) {
+        assert!(
+            late.elapsed() < Duration::from_secs(10),
+            "a replica started after the upload still runs the old version"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Runs on the new version on every replica, from the shared history.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    for r in &replicas {
+        r.terminate();
+    }
+    for r in &mut replicas {
+        assert!(r.exit_within(Duration::from_secs(30)).success());
+    }
+    let on_b = scope
+        .query(&format!(
+            "SELECT COUNT(DISTINCT SUBSTRING_INDEX(run_id, '-', 1)) FROM tgrun_runs \
+             WHERE module_version = '{b_version}' AND outcome = 'ok'"
+        ))
+        .await;
+    scope.cleanup().await;
+    assert!(
+        int(&on_b[0][0]) >= 3,
+        "{} replicas ran the uploaded version (each switched after {took:?})",
+        int(&on_b[0][0])
+    );
+    eprintln!("the upload reached the replicas after {took:?}");
+}

@@ -154,7 +154,7 @@ pub async fn put_module(
         )));
     }
     // A route handler's module swaps the same way, in the handlers' registry.
-    let result = if is_route_module(&state, &name) {
+    let result = if state.service.is_route_module(&name) {
         state.service.handlers.install(&name, body.to_vec()).await
     } else {
         state
@@ -164,14 +164,21 @@ pub async fn put_module(
             .install(&name, body.to_vec())
             .await
     };
-    match result {
-        Ok(version) => Ok(Json(json!({
-            "status": "success",
-            "message": format!("'{name}' now runs version {version}"),
-            "version": version,
-        }))),
-        Err(why) => Err(ApiError::bad_request(why)),
+    let version = result.map_err(ApiError::bad_request)?;
+    // In a cluster, every replica follows the object store and installs it too.
+    if let Some(cluster) = &state.service.shared.cluster
+        && let Err(e) = cluster.modules.put(&name, &body).await
+    {
+        return Err(ApiError::new(
+            axum::http::StatusCode::BAD_GATEWAY,
+            format!("'{name}' runs version {version} on this replica only: {e:#}; upload it again"),
+        ));
     }
+    Ok(Json(json!({
+        "status": "success",
+        "message": format!("'{name}' now runs version {version}"),
+        "version": version,
+    })))
 }
 
 /// `POST /jobs/{name}/rollback`: back to the previous version.
@@ -179,7 +186,7 @@ pub async fn rollback(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let result = if is_route_module(&state, &name) {
+    let result = if state.service.is_route_module(&name) {
         state.service.handlers.rollback(&name)
     } else {
         state.service.shared.modules.rollback(&name)
@@ -192,15 +199,4 @@ pub async fn rollback(
         }))),
         Err(why) => Err(ApiError::new(axum::http::StatusCode::CONFLICT, why)),
     }
-}
-
-/// Whether `name` is the module of a configured route (a handler, not a job).
-fn is_route_module(state: &AppState, name: &str) -> bool {
-    state
-        .service
-        .config()
-        .service
-        .routes
-        .iter()
-        .any(|r| *r.module == *name)
 }

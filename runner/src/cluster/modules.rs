@@ -1,0 +1,141 @@
+//! Modules across the cluster: an upload to any replica goes into the cluster's JetStream
+//! object store, `TGRUN_<name>_MODULES`; every replica follows the store and installs each
+//! new version it sees (compiled and checked first, as an upload), and a replica that
+//! starts later installs the current versions it finds there.
+
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use anyhow::{Result, anyhow};
+use async_nats::jetstream::{self, object_store::ObjectStore};
+use futures_util::StreamExt;
+use tokio::io::AsyncReadExt;
+
+use crate::sandbox::component::content_version;
+use crate::service::Service;
+
+pub fn bucket_name(cluster: &str) -> String {
+    format!("TGRUN_{cluster}_MODULES")
+}
+
+pub struct ModuleStore {
+    bucket: ObjectStore,
+}
+
+impl ModuleStore {
+    pub async fn open(js: &jetstream::Context, cluster: &str) -> Result<Self> {
+        let name = bucket_name(cluster);
+        let bucket = match js.get_object_store(&name).await {
+            Ok(b) => b,
+            Err(_) => js
+                .create_object_store(jetstream::object_store::Config {
+                    bucket: name.clone(),
+                    description: Some("tgrun: the modules every replica runs".into()),
+                    ..Default::default()
+                })
+                .await
+                .map_err(|e| anyhow!("creating the object store {name}: {e}"))?,
+        };
+        Ok(Self { bucket })
+    }
+
+    /// Shares a module version that this replica has installed.
+    pub async fn put(&self, job: &str, bytes: &[u8]) -> Result<()> {
+        self.bucket
+            .put(job, &mut &bytes[..])
+            .await
+            .map_err(|e| anyhow!("putting '{job}' into the cluster's object store: {e}"))?;
+        Ok(())
+    }
+
+    async fn get(&self, job: &str) -> Result<Vec<u8>> {
+        let mut object = self
+            .bucket
+            .get(job)
+            .await
+            .map_err(|e| anyhow!("reading '{job}' from the cluster's object store: {e}"))?;
+        let mut bytes = Vec::new();
+        object.read_to_end(&mut bytes).await?;
+        Ok(bytes)
+    }
+}
+
+/// Follows the object store for as long as the service lives: each module's latest
+/// version first (a replica starting late catches up), then every new one.
+pub async fn follow(store: Arc<ModuleStore>, service: Weak<Service>) {
+    let mut failing = false;
+    loop {
+        match store.bucket.watch_with_history().await {
+            Ok(mut watch) => {
+                if failing {
+                    tracing::info!("cluster: following module versions again");
+                    failing = false;
+                }
+                while let Some(event) = watch.next().await {
+                    let Some(service) = service.upgrade() else {
+                        return;
+                    };
+                    match event {
+                        Ok(info) if !info.deleted => {
+                            install(&store, &service, &info.name).await;
+                        }
+                        Ok(_) => {}
+                        Err(e) => {
+                            tracing::warn!("cluster: watching module versions: {e}");
+                            break;
+                        }
+                    }
+                }
+            }
+            Err(e) if !failing => {
+                tracing::error!("cluster: cannot follow module versions: {e}; retrying every 2 s");
+                failing = true;
+            }
+            Err(_) => {}
+        }
+        if service.strong_count() == 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+}
+
+/// Installs the store's version of `job` unless it runs already.
+async fn install(store: &ModuleStore, service: &Service, job: &str) {
+    let bytes = match store.get(job).await {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::error!(job, "cluster: {e:#}");
+            return;
+        }
+    };
+    let version = content_version(&bytes);
+    // Route handlers and jobs are two registries (of two worlds).
+    let result = if service.is_route_module(job) {
+        install_into(&service.handlers, job, bytes, &version).await
+    } else {
+        install_into(&service.shared.modules, job, bytes, &version).await
+    };
+    match result {
+        None => {}
+        Some(Ok(v)) => {
+            tracing::info!(job, version = %v, "cluster: installed the version uploaded to the cluster")
+        }
+        Some(Err(why)) => {
+            tracing::error!(job, version = %version, "cluster: the version uploaded to the cluster was refused here: {why}")
+        }
+    }
+}
+
+/// None when `version` runs already (this replica's own upload, or one seen before).
+async fn install_into<W: crate::sandbox::component::World>(
+    registry: &crate::modules::ModuleRegistry<W>,
+    job: &str,
+    bytes: Vec<u8>,
+    version: &str,
+) -> Option<Result<String, String>> {
+    if registry.info(job).and_then(|i| i.version).as_deref() == Some(version) {
+        return None;
+    }
+    Some(registry.install(job, bytes).await)
+}
