@@ -160,6 +160,10 @@ impl Service {
                 cluster.modules.clone(),
                 Arc::downgrade(&service),
             ));
+            tokio::spawn(crate::cluster::config::follow(
+                cluster.config.clone(),
+                Arc::downgrade(&service),
+            ));
         }
         Ok(service)
     }

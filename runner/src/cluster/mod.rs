@@ -6,10 +6,12 @@
 //! ([`queue`]); consumers in every replica pull from it and acknowledge a run when it has
 //! ended ([`consumer`]); a run whose replica dies is delivered again after `ack_wait`
 //! (at least once: jobs get the due time and run id to be idempotent). A module uploaded
-//! to any replica reaches every replica through an object store ([`modules`]). Periodic due
+//! to any replica reaches every replica through an object store ([`modules`]), a
+//! configuration change through a key-value bucket ([`config`]). Periodic due
 //! times are on a grid every replica shares: multiples of the period since the Unix epoch.
 //! Without `runner.cluster`, the runner keeps its in-process queue.
 
+pub mod config;
 pub mod consumer;
 pub mod modules;
 pub mod queue;

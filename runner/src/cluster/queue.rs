@@ -34,6 +34,8 @@ pub struct RunQueue {
     pub settings: ClusterSettings,
     /// Where module uploads are shared.
     pub modules: Arc<ModuleStore>,
+    /// Where configuration changes are shared.
+    pub config: Arc<super::config::ConfigStore>,
 }
 
 /// What a publish did.
@@ -87,7 +89,9 @@ impl RunQueue {
             .await
             .map_err(|e| anyhow!("creating the consumer {CONSUMER} of {name}: {e}"))?;
         let modules = Arc::new(ModuleStore::open(&js, &settings.name).await?);
+        let config = Arc::new(super::config::ConfigStore::open(&js, &settings.name).await?);
         Ok(Self {
+            config,
             modules,
             client,
             js,
@@ -141,8 +145,8 @@ impl RunQueue {
         self.client.connection_state() == async_nats::connection::State::Connected
     }
 
-    /// Deletes the cluster's stream and module store (tests, and an operator retiring a
-    /// cluster).
+    /// Deletes the cluster's stream, module store and configuration bucket (tests, and an
+    /// operator retiring a cluster).
     pub async fn delete(settings: &ClusterSettings) -> Result<()> {
         let client = async_nats::connect(settings.servers.join(",")).await?;
         let js = jetstream::new(client);
@@ -150,8 +154,11 @@ impl RunQueue {
             .await
             .map_err(|e| anyhow!("deleting {}: {e}", stream_name(&settings.name)))?;
         let modules = super::modules::bucket_name(&settings.name);
-        // Absent when no replica got as far as creating it.
+        // Absent when no replica got as far as creating them.
         let _ = js.delete_object_store(&modules).await;
+        let _ = js
+            .delete_object_store(super::config::bucket_name(&settings.name))
+            .await;
         Ok(())
     }
 }

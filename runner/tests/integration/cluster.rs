@@ -313,3 +313,76 @@ async fn a_module_uploaded_to_one_replica_runs_on_all_three_within_seconds() {
     );
     eprintln!("the upload reached the replicas after {took:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_configuration_change_on_one_replica_reaches_all_three() {
+    let scope = Scope::new("conf").await;
+    let service = r#"{"num_consumers": 1, "pipelines": {"p": {"period": 0.5, "jobs": [
+        {"name": "noop", "enabled": true}]}}}"#;
+    let dirs: Vec<tempfile::TempDir> = (0..3)
+        .map(|_| {
+            let dir = config_dir(service, &["noop"]);
+            std::fs::write(dir.path().join("config.json"), scope.config_json(30)).unwrap();
+            dir
+        })
+        .collect();
+    let mut replicas: Vec<Served> = dirs
+        .iter()
+        .map(|d| Served::start_on(d.path(), "127.0.0.1:0"))
+        .collect();
+    let addrs: Vec<String> = replicas
+        .iter()
+        .map(|r| {
+            let line = r.wait_for("HTTP server listening on ", Duration::from_secs(60));
+            line.rsplit("listening on ")
+                .next()
+                .unwrap()
+                .trim()
+                .to_owned()
+        })
+        .collect();
+    let http = reqwest::Client::new();
+    let answer = http
+        .patch(format!("http://{}/config", addrs[0]))
+        .body(r#"{"config": {"site_name": "east", "pipelines": {"p": {"period": 2}}}}"#)
+        .send()
+        .await
+        .unwrap();
+    assert!(answer.status().is_success(), "{:?}", answer.text().await);
+    let changed = std::time::Instant::now();
+    for (addr, dir) in addrs.iter().zip(&dirs) {
+        loop {
+            let config: serde_json::Value = http
+                .get(format!("http://{addr}/config"))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if config["site_name"] == "east" {
+                assert_eq!(config["pipelines"]["p"]["period"], 2, "{config}");
+                break;
+            }
+            assert!(
+                changed.elapsed() < Duration::from_secs(10),
+                "{addr} did not take the change within 10 s: {config}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        // Kept in its file too: a restart keeps it.
+        let file = std::fs::read_to_string(dir.path().join("service_config.json")).unwrap();
+        assert!(file.contains("east"), "{file}");
+    }
+    eprintln!(
+        "the change reached every replica after {:?}",
+        changed.elapsed()
+    );
+    for r in &replicas {
+        r.terminate();
+    }
+    for r in &mut replicas {
+        assert!(r.exit_within(Duration::from_secs(30)).success());
+    }
+    scope.cleanup().await;
+}

@@ -39,8 +39,18 @@ fn config_of(body: Bytes) -> Result<serde_json::Map<String, Value>, ApiError> {
 }
 
 async fn apply(state: &AppState, new: Value) -> Result<Json<Value>, ApiError> {
-    match state.service.apply(new).await {
-        Ok(applied) => Ok(Json(json!({
+    match state.service.apply(new.clone()).await {
+        Ok(applied) => {
+            // In a cluster, every replica follows the bucket and applies it too.
+            if let Some(cluster) = &state.service.shared.cluster
+                && let Err(e) = cluster.config.put(&new).await
+            {
+                return Err(ApiError::new(
+                    axum::http::StatusCode::BAD_GATEWAY,
+                    format!("configuration applied on this replica only: {e:#}; send it again"),
+                ));
+            }
+            Ok(Json(json!({
             "status": "success",
             "message": if applied.restart_required {
                 "Configuration applied; client and runner settings take effect at the next start"
@@ -48,7 +58,8 @@ async fn apply(state: &AppState, new: Value) -> Result<Json<Value>, ApiError> {
                 "Configuration applied"
             },
             "applied": applied,
-        }))),
+            })))
+        }
         Err(ApplyError::Invalid(e)) => Err(ApiError::bad_request(e.to_string())),
         Err(e @ ApplyError::Stopped) => Err(ApiError::new(
             axum::http::StatusCode::SERVICE_UNAVAILABLE,

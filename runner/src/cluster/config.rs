@@ -1,0 +1,152 @@
+//! Configuration across the cluster: a `PUT`/`PATCH /config` applied on one replica is put
+//! into the cluster's object store `TGRUN_<name>_CONFIG` (an object store, not a key-value
+//! bucket: async-nats cannot create a key-value bucket on the NATS 2.9 servers Debian
+//! ships, "data did not match any variant"); every replica follows it and
+//! applies each new configuration as if it had been sent to it (validated first: one its
+//! files cannot take is logged and changes nothing there).
+
+use std::sync::Weak;
+use std::time::{Duration, UNIX_EPOCH};
+
+use anyhow::{Result, anyhow};
+use async_nats::jetstream::{self, object_store::ObjectStore};
+use futures_util::StreamExt;
+use serde_json::Value;
+use tokio::io::AsyncReadExt;
+
+use crate::config::SERVICE_FILE;
+use crate::service::Service;
+
+pub fn bucket_name(cluster: &str) -> String {
+    format!("TGRUN_{cluster}_CONFIG")
+}
+
+const KEY: &str = "service_config";
+
+pub struct ConfigStore {
+    bucket: ObjectStore,
+}
+
+impl ConfigStore {
+    pub async fn open(js: &jetstream::Context, cluster: &str) -> Result<Self> {
+        let name = bucket_name(cluster);
+        let bucket = match js.get_object_store(&name).await {
+            Ok(b) => b,
+            Err(_) => js
+                .create_object_store(jetstream::object_store::Config {
+                    bucket: name.clone(),
+                    description: Some("tgrun: the service configuration every replica runs".into()),
+                    ..Default::default()
+                })
+                .await
+                .map_err(|e| anyhow!("creating the object store {name}: {e}"))?,
+        };
+        Ok(Self { bucket })
+    }
+
+    /// Shares a configuration this replica has applied.
+    pub async fn put(&self, config: &Value) -> Result<()> {
+        let bytes = serde_json::to_vec(config)?;
+        self.bucket
+            .put(KEY, &mut &bytes[..])
+            .await
+            .map_err(|e| anyhow!("putting the configuration into the cluster's bucket: {e}"))?;
+        Ok(())
+    }
+}
+
+impl ConfigStore {
+    async fn get(&self) -> Result<Vec<u8>> {
+        let mut object = self
+            .bucket
+            .get(KEY)
+            .await
+            .map_err(|e| anyhow!("reading the cluster's configuration: {e}"))?;
+        let mut bytes = Vec::new();
+        object.read_to_end(&mut bytes).await?;
+        Ok(bytes)
+    }
+}
+
+/// Follows the bucket for as long as the service lives. At start, the cluster's last
+/// configuration is applied only if it is newer than this replica's own file (a file
+/// deployed after it wins); every later one is applied as it comes.
+pub async fn follow(store: std::sync::Arc<ConfigStore>, service: Weak<Service>) {
+    let mut failing = false;
+    let mut first = true;
+    loop {
+        match store.bucket.watch_with_history().await {
+            Ok(mut watch) => {
+                failing = false;
+                while let Some(info) = watch.next().await {
+                    let Some(service) = service.upgrade() else {
+                        return;
+                    };
+                    let info = match info {
+                        Ok(i) if i.name == KEY && !i.deleted => i,
+                        Ok(_) => continue,
+                        Err(e) => {
+                            tracing::warn!("cluster: watching the configuration: {e}");
+                            break;
+                        }
+                    };
+                    let written_ns = info.modified.map_or(0, |t| t.unix_timestamp_nanos());
+                    if std::mem::take(&mut first) && older_than_file(&service, written_ns) {
+                        tracing::info!(
+                            "cluster: this replica's configuration file is newer than the cluster's: kept"
+                        );
+                        continue;
+                    }
+                    match store.get().await {
+                        Ok(bytes) => apply(&service, &bytes).await,
+                        Err(e) => tracing::error!("cluster: {e:#}"),
+                    }
+                }
+            }
+            Err(e) if !failing => {
+                tracing::error!(
+                    "cluster: cannot follow the configuration: {e}; retrying every 2 s"
+                );
+                failing = true;
+            }
+            Err(_) => {}
+        }
+        if service.strong_count() == 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+}
+
+fn older_than_file(service: &Service, written_ns: i128) -> bool {
+    let file = service.dir().join(SERVICE_FILE);
+    let Some(modified) = std::fs::metadata(file).and_then(|m| m.modified()).ok() else {
+        return false;
+    };
+    let file_ns = modified
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i128);
+    written_ns < file_ns
+}
+
+async fn apply(service: &Service, bytes: &[u8]) {
+    let config: Value = match serde_json::from_slice(bytes) {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::error!("cluster: the cluster's configuration is not JSON: {e}; ignored");
+            return;
+        }
+    };
+    // This replica's own change, or one it has applied already.
+    if service.raw_config() == config {
+        return;
+    }
+    match service.apply(config).await {
+        Ok(applied) => {
+            tracing::info!(changes = ?applied.changes, "cluster: applied the configuration changed on another replica")
+        }
+        Err(e) => tracing::error!(
+            "cluster: the configuration changed on another replica cannot apply here: {e}"
+        ),
+    }
+}
