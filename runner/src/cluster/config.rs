@@ -8,12 +8,12 @@
 use std::sync::Weak;
 use std::time::{Duration, UNIX_EPOCH};
 
-use anyhow::{Result, anyhow};
+use anyhow::Result;
 use async_nats::jetstream::{self, object_store::ObjectStore};
 use futures_util::StreamExt;
 use serde_json::Value;
-use tokio::io::AsyncReadExt;
 
+use super::objects;
 use crate::config::SERVICE_FILE;
 use crate::service::Service;
 
@@ -29,42 +29,18 @@ pub struct ConfigStore {
 
 impl ConfigStore {
     pub async fn open(js: &jetstream::Context, cluster: &str) -> Result<Self> {
-        let name = bucket_name(cluster);
-        let bucket = match js.get_object_store(&name).await {
-            Ok(b) => b,
-            Err(_) => js
-                .create_object_store(jetstream::object_store::Config {
-                    bucket: name.clone(),
-                    description: Some("tgrun: the service configuration every replica runs".into()),
-                    ..Default::default()
-                })
-                .await
-                .map_err(|e| anyhow!("creating the object store {name}: {e}"))?,
-        };
+        let bucket = objects::open(
+            js,
+            &bucket_name(cluster),
+            "tgrun: the service configuration every replica runs",
+        )
+        .await?;
         Ok(Self { bucket })
     }
 
     /// Shares a configuration this replica has applied.
     pub async fn put(&self, config: &Value) -> Result<()> {
-        let bytes = serde_json::to_vec(config)?;
-        self.bucket
-            .put(KEY, &mut &bytes[..])
-            .await
-            .map_err(|e| anyhow!("putting the configuration into the cluster's bucket: {e}"))?;
-        Ok(())
-    }
-}
-
-impl ConfigStore {
-    async fn get(&self) -> Result<Vec<u8>> {
-        let mut object = self
-            .bucket
-            .get(KEY)
-            .await
-            .map_err(|e| anyhow!("reading the cluster's configuration: {e}"))?;
-        let mut bytes = Vec::new();
-        object.read_to_end(&mut bytes).await?;
-        Ok(bytes)
+        objects::write(&self.bucket, KEY, &serde_json::to_vec(config)?).await
     }
 }
 
@@ -97,7 +73,7 @@ pub async fn follow(store: std::sync::Arc<ConfigStore>, service: Weak<Service>) 
                         );
                         continue;
                     }
-                    match store.get().await {
+                    match objects::read(&store.bucket, KEY).await {
                         Ok(bytes) => apply(&service, &bytes).await,
                         Err(e) => tracing::error!("cluster: {e:#}"),
                     }

@@ -14,6 +14,7 @@
 pub mod config;
 pub mod consumer;
 pub mod modules;
+mod objects;
 pub mod queue;
 pub mod wire;
 

@@ -6,10 +6,11 @@
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use anyhow::{Result, anyhow};
+use anyhow::Result;
 use async_nats::jetstream::{self, object_store::ObjectStore};
 use futures_util::StreamExt;
-use tokio::io::AsyncReadExt;
+
+use super::objects;
 
 use crate::sandbox::component::content_version;
 use crate::service::Service;
@@ -24,39 +25,18 @@ pub struct ModuleStore {
 
 impl ModuleStore {
     pub async fn open(js: &jetstream::Context, cluster: &str) -> Result<Self> {
-        let name = bucket_name(cluster);
-        let bucket = match js.get_object_store(&name).await {
-            Ok(b) => b,
-            Err(_) => js
-                .create_object_store(jetstream::object_store::Config {
-                    bucket: name.clone(),
-                    description: Some("tgrun: the modules every replica runs".into()),
-                    ..Default::default()
-                })
-                .await
-                .map_err(|e| anyhow!("creating the object store {name}: {e}"))?,
-        };
+        let bucket = objects::open(
+            js,
+            &bucket_name(cluster),
+            "tgrun: the modules every replica runs",
+        )
+        .await?;
         Ok(Self { bucket })
     }
 
     /// Shares a module version that this replica has installed.
     pub async fn put(&self, job: &str, bytes: &[u8]) -> Result<()> {
-        self.bucket
-            .put(job, &mut &bytes[..])
-            .await
-            .map_err(|e| anyhow!("putting '{job}' into the cluster's object store: {e}"))?;
-        Ok(())
-    }
-
-    async fn get(&self, job: &str) -> Result<Vec<u8>> {
-        let mut object = self
-            .bucket
-            .get(job)
-            .await
-            .map_err(|e| anyhow!("reading '{job}' from the cluster's object store: {e}"))?;
-        let mut bytes = Vec::new();
-        object.read_to_end(&mut bytes).await?;
-        Ok(bytes)
+        objects::write(&self.bucket, job, bytes).await
     }
 }
 
@@ -102,7 +82,7 @@ pub async fn follow(store: Arc<ModuleStore>, service: Weak<Service>) {
 
 /// Installs the store's version of `job` unless it runs already.
 async fn install(store: &ModuleStore, service: &Service, job: &str) {
-    let bytes = match store.get(job).await {
+    let bytes = match objects::read(&store.bucket, job).await {
         Ok(b) => b,
         Err(e) => {
             tracing::error!(job, "cluster: {e:#}");

@@ -101,26 +101,33 @@ impl RunQueue {
         })
     }
 
-    /// Publishes a due run; JetStream's acknowledgement says whether it was new.
-    pub async fn publish(&self, run: &WireRun) -> Result<Published> {
-        let payload = serde_json::to_vec(run)?;
-        let ack = self
-            .js
-            .send_publish(
-                self.subject.clone(),
-                jetstream::message::PublishMessage::build()
-                    .payload(payload.into())
-                    .message_id(run.id()),
-            )
-            .await
-            .map_err(|e| anyhow!("publishing {}: {e}", run.id()))?
-            .await
-            .map_err(|e| anyhow!("publishing {}: {e}", run.id()))?;
-        Ok(if ack.duplicate {
-            Published::Duplicate
-        } else {
-            Published::New
-        })
+    /// Publishes a due time's runs: all sent first, then every acknowledgement awaited
+    /// (one round trip for the lot, not one per job). Answers each run's outcome in order.
+    pub async fn publish(&self, runs: &[WireRun]) -> Vec<Result<Published>> {
+        let mut sent = Vec::with_capacity(runs.len());
+        for run in runs {
+            let message = jetstream::message::PublishMessage::build()
+                .payload(serde_json::to_vec(run).unwrap_or_default().into())
+                .message_id(run.id());
+            sent.push(self.js.send_publish(self.subject.clone(), message).await);
+        }
+        let mut outcomes = Vec::with_capacity(runs.len());
+        for (run, sent) in runs.iter().zip(sent) {
+            let ack = match sent {
+                Ok(ack) => ack
+                    .await
+                    .map_err(|e| anyhow!("publishing {}: {e}", run.id())),
+                Err(e) => Err(anyhow!("publishing {}: {e}", run.id())),
+            };
+            outcomes.push(ack.map(|a| {
+                if a.duplicate {
+                    Published::Duplicate
+                } else {
+                    Published::New
+                }
+            }));
+        }
+        outcomes
     }
 
     /// The next due run for this replica, waiting at most `wait`.

@@ -113,13 +113,18 @@ async fn anchor(
 ) -> DateTime<Utc> {
     let now = clock.now();
     // In a cluster every replica must stamp the same due times, whenever it started: a
-    // period's due times are its multiples since the Unix epoch, and the one just passed
-    // runs at start (once in all, however many replicas start).
+    // period's due times are its multiples since the Unix epoch. The one just passed runs
+    // at start (once in all, however many replicas start together) only while JetStream
+    // would still recognise it as published: a replica joining later than that would run
+    // it a second time.
     if shared.cluster.is_some()
         && let Schedule::Every(p) = schedule
     {
         let period_ms = ms_of(*p).max(1);
-        return from_ms(ms(now).div_euclid(period_ms) * period_ms) - *p;
+        let passed = from_ms(ms(now).div_euclid(period_ms) * period_ms);
+        let fresh =
+            (now - passed).to_std().unwrap_or_default() < crate::cluster::queue::DEDUP_WINDOW / 2;
+        return if fresh { passed - *p } else { passed };
     }
     // tglib runs a periodic pipeline at start; with `missed: run_once` that run is also
     // the catch-up, so there is nothing to look up.
@@ -199,17 +204,7 @@ fn enqueue(
             continue;
         }
         let due = Due {
-            inv: Invocation {
-                job: job.name.clone(),
-                pipeline: pipeline.name.clone(),
-                run_id: shared.run_ids.next(),
-                scheduled_ms,
-                params: job.params.clone(),
-                limits: job.limits,
-                grants: job.grants,
-                cancel: Default::default(),
-                attempt: 1,
-            },
+            inv: first_attempt(pipeline, job, shared.run_ids.next(), scheduled_ms),
             slot: slot.clone(),
             retry: job.retry,
         };
@@ -262,6 +257,26 @@ fn enqueue(
     tracing::debug!(pipeline = %pipeline.name, enqueued, "enqueued the pipeline's jobs");
 }
 
+/// The first attempt of `job`'s run due at `scheduled_ms`.
+fn first_attempt(
+    pipeline: &Pipeline,
+    job: &crate::config::JobSpec,
+    run_id: String,
+    scheduled_ms: i64,
+) -> Invocation {
+    Invocation {
+        job: job.name.clone(),
+        pipeline: pipeline.name.clone(),
+        run_id,
+        scheduled_ms,
+        params: job.params.clone(),
+        limits: job.limits,
+        grants: job.grants,
+        cancel: Default::default(),
+        attempt: 1,
+    }
+}
+
 fn ms_of(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
@@ -276,21 +291,23 @@ async fn publish(
     shared: &Shared,
 ) {
     let scheduled_ms = ms(due_at);
+    let jobs: Vec<_> = pipeline
+        .jobs
+        .iter()
+        .enumerate()
+        .filter(|(_, j)| j.enabled)
+        .collect();
+    let runs: Vec<_> = jobs
+        .iter()
+        .map(|(index, job)| {
+            // The consumer that takes it gives it a run id of its replica's.
+            let inv = first_attempt(pipeline, job, String::new(), scheduled_ms);
+            crate::cluster::WireRun::new(&inv, *index)
+        })
+        .collect();
     let (mut new, mut duplicate) = (0usize, 0usize);
-    for (index, job) in pipeline.jobs.iter().enumerate().filter(|(_, j)| j.enabled) {
-        let inv = Invocation {
-            job: job.name.clone(),
-            pipeline: pipeline.name.clone(),
-            run_id: String::new(),
-            scheduled_ms,
-            params: job.params.clone(),
-            limits: job.limits,
-            grants: job.grants,
-            cancel: Default::default(),
-            attempt: 1,
-        };
-        let run = crate::cluster::WireRun::new(&inv, index);
-        match cluster.publish(&run).await {
+    for ((_, job), outcome) in jobs.iter().zip(cluster.publish(&runs).await) {
+        match outcome {
             Ok(crate::cluster::Published::New) => new += 1,
             Ok(crate::cluster::Published::Duplicate) => duplicate += 1,
             Err(e) => {

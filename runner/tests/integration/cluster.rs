@@ -64,6 +64,26 @@ impl Scope {
     }
 }
 
+/// The address a replica's HTTP server listens on, from its log.
+fn addr_of(r: &Served) -> String {
+    let line = r.wait_for("HTTP server listening on ", Duration::from_secs(60));
+    line.rsplit("listening on ")
+        .next()
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
+/// SIGTERM to every replica still running; each must stop cleanly.
+fn stop_all(replicas: &mut [Served]) {
+    for r in replicas.iter() {
+        r.terminate();
+    }
+    for r in replicas.iter_mut() {
+        assert!(r.exit_within(Duration::from_secs(30)).success());
+    }
+}
+
 fn int(v: &Value) -> i64 {
     match v {
         Value::Int(i) => *i,
@@ -87,15 +107,10 @@ async fn three_replicas_run_every_due_time_exactly_once() {
         .map(|_| Served::start_on(dir.path(), "127.0.0.1:0"))
         .collect();
     for r in &replicas {
-        r.wait_for("HTTP server listening on ", Duration::from_secs(60));
+        addr_of(r);
     }
     tokio::time::sleep(Duration::from_secs(60)).await;
-    for r in &replicas {
-        r.terminate();
-    }
-    for r in &mut replicas {
-        assert!(r.exit_within(Duration::from_secs(30)).success());
-    }
+    stop_all(&mut replicas);
 
     let rows = scope
         .query(
@@ -139,10 +154,22 @@ async fn three_replicas_run_every_due_time_exactly_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_whose_replica_is_killed_is_delivered_again_and_completes_elsewhere() {
     let scope = Scope::new("kill").await;
-    // One due run (the period is an hour): an 8-second job.
+    // An 8-second job due once while the test runs: a period (90-100 s, to the ms) whose
+    // last due time on the shared grid passed 1-5 s ago, so it runs at start and the next
+    // one is over a minute away.
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let period_ms = (90_000..100_000u64)
+        .find(|p| (1_000..5_000).contains(&(now_ms % p)))
+        .expect("some period between 90 and 100 s fits");
     let dir = config_dir(
-        r#"{"num_consumers": 2, "pipelines": {"p": {"period": 3600, "jobs": [
-            {"name": "sleeper", "enabled": true, "timeout_s": 30, "params": {"ms": 8000}}]}}}"#,
+        &format!(
+            r#"{{"num_consumers": 2, "pipelines": {{"p": {{"period": {}, "jobs": [
+            {{"name": "sleeper", "enabled": true, "timeout_s": 30, "params": {{"ms": 8000}}}}]}}}}}}"#,
+            period_ms as f64 / 1000.0
+        ),
         &["sleeper"],
     );
     std::fs::write(dir.path().join("config.json"), scope.config_json(3)).unwrap();
@@ -179,12 +206,8 @@ async fn a_run_whose_replica_is_killed_is_delivered_again_and_completes_elsewher
             break i;
         }
     };
-    for (i, r) in replicas.iter_mut().enumerate() {
-        if i != taker {
-            r.terminate();
-            assert!(r.exit_within(Duration::from_secs(30)).success());
-        }
-    }
+    drop(replicas.remove(taker));
+    stop_all(&mut replicas);
     let rows = scope
         .query("SELECT outcome, attempt, scheduled_ms FROM tgrun_runs WHERE job = 'sleeper'")
         .await;
@@ -199,7 +222,11 @@ async fn a_run_whose_replica_is_killed_is_delivered_again_and_completes_elsewher
         "{rows:?}"
     );
     assert_eq!(int(&rows[0][1]), 2, "the second delivery: {rows:?}");
-    assert_eq!(int(&rows[0][2]) % 3_600_000, 0, "{rows:?}");
+    assert_eq!(
+        int(&rows[0][2]) as u64 % period_ms,
+        0,
+        "on the shared grid: {rows:?}"
+    );
     assert_ne!(finisher, taker);
 }
 
@@ -241,14 +268,6 @@ async fn a_module_uploaded_to_one_replica_runs_on_all_three_within_seconds() {
         .iter()
         .map(|d| Served::start_on(d.path(), "127.0.0.1:0"))
         .collect();
-    let addr_of = |r: &Served| {
-        let line = r.wait_for("HTTP server listening on ", Duration::from_secs(60));
-        line.rsplit("listening on ")
-            .next()
-            .unwrap()
-            .trim()
-            .to_owned()
-    };
     let mut addrs: Vec<String> = replicas.iter().map(addr_of).collect();
     let b = std::fs::read(crate::fixtures::wasm("swap_b")).unwrap();
     let b_version = runner::sandbox::component::content_version(&b);
@@ -293,12 +312,7 @@ async fn a_module_uploaded_to_one_replica_runs_on_all_three_within_seconds() {
     }
     // Runs on the new version on every replica, from the shared history.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    for r in &replicas {
-        r.terminate();
-    }
-    for r in &mut replicas {
-        assert!(r.exit_within(Duration::from_secs(30)).success());
-    }
+    stop_all(&mut replicas);
     let on_b = scope
         .query(&format!(
             "SELECT COUNT(DISTINCT SUBSTRING_INDEX(run_id, '-', 1)) FROM tgrun_runs \
@@ -330,17 +344,7 @@ async fn a_configuration_change_on_one_replica_reaches_all_three() {
         .iter()
         .map(|d| Served::start_on(d.path(), "127.0.0.1:0"))
         .collect();
-    let addrs: Vec<String> = replicas
-        .iter()
-        .map(|r| {
-            let line = r.wait_for("HTTP server listening on ", Duration::from_secs(60));
-            line.rsplit("listening on ")
-                .next()
-                .unwrap()
-                .trim()
-                .to_owned()
-        })
-        .collect();
+    let addrs: Vec<String> = replicas.iter().map(addr_of).collect();
     let http = reqwest::Client::new();
     let answer = http
         .patch(format!("http://{}/config", addrs[0]))
@@ -378,11 +382,6 @@ async fn a_configuration_change_on_one_replica_reaches_all_three() {
         "the change reached every replica after {:?}",
         changed.elapsed()
     );
-    for r in &replicas {
-        r.terminate();
-    }
-    for r in &mut replicas {
-        assert!(r.exit_within(Duration::from_secs(30)).success());
-    }
+    stop_all(&mut replicas);
     scope.cleanup().await;
 }
