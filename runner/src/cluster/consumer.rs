@@ -1,8 +1,10 @@
 //! A consumer in cluster mode: pulls one due run at a time from the cluster's stream,
 //! runs it in a fresh instance, and acknowledges it when it has ended. While it runs, it
-//! tells JetStream it is in progress, so only a replica that stops answering loses it.
+//! tells JetStream it is in progress, so only a replica that stops answering loses it. A
+//! failed attempt with retries left is handed back to be delivered again after its backoff.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use async_nats::jetstream::AckKind;
@@ -68,11 +70,25 @@ pub async fn consume(queue: Arc<RunQueue>, shared: Arc<Shared>, stop: Cancellati
             report = run_one(&shared, &inv) => report,
             never = in_progress => never,
         };
+        // A failed attempt with retries left goes back to the stream to be delivered again
+        // (to any replica) after its backoff; its next delivery is the next attempt.
+        let retry_in = if report.outcome.is_retryable() && !stop.is_cancelled() {
+            run.retry().delay_before(inv.attempt + 1)
+        } else {
+            None
+        };
         shared.finish(report);
         // Acknowledged after the report is recorded: a replica dying in between means the
         // run is delivered again (at least once), never lost.
-        if let Err(e) = msg.double_ack().await {
-            tracing::warn!(id = %run.id(), "cluster: acknowledging a finished run: {e}; it may be delivered again");
+        let answered = match retry_in {
+            Some(delay) => {
+                shared.stats.retried.fetch_add(1, Ordering::Relaxed);
+                msg.ack_with(AckKind::Nak(Some(delay))).await
+            }
+            None => msg.double_ack().await,
+        };
+        if let Err(e) = answered {
+            tracing::warn!(id = %run.id(), "cluster: answering JetStream for a finished run: {e}; it may be delivered again");
         }
     }
 }

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::host::Capabilities;
 use crate::sandbox::run::{Invocation, RunLimits};
+use crate::scheduler::retry::Retry;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WireRun {
@@ -21,6 +22,11 @@ pub struct WireRun {
     pub timeout_ms: u64,
     pub memory_bytes: u64,
     pub grants: Grants,
+    /// Retries after a failed attempt, and the wait before the first (then doubling).
+    #[serde(default)]
+    pub retries: u32,
+    #[serde(default)]
+    pub retry_backoff_ms: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -31,7 +37,7 @@ pub struct Grants {
 }
 
 impl WireRun {
-    pub fn new(inv: &Invocation, index: usize) -> Self {
+    pub fn new(inv: &Invocation, index: usize, retry: Retry) -> Self {
         let g = inv.grants;
         Self {
             pipeline: inv.pipeline.to_string(),
@@ -46,6 +52,15 @@ impl WireRun {
                 api_service: g.api_service,
                 sql: g.sql,
             },
+            retries: retry.max,
+            retry_backoff_ms: retry.backoff.as_millis() as u64,
+        }
+    }
+
+    pub fn retry(&self) -> Retry {
+        Retry {
+            max: self.retries,
+            backoff: Duration::from_millis(self.retry_backoff_ms),
         }
     }
 
@@ -100,12 +115,15 @@ mod tests {
                 api_service: false,
                 sql: true,
             },
+            retries: 2,
+            retry_backoff_ms: 500,
         };
         let back: WireRun = serde_json::from_slice(&serde_json::to_vec(&run).unwrap()).unwrap();
         assert_eq!(back, run);
         assert_eq!(run.id(), "p/2/add_x/1700000000000");
         let inv = run.invocation("r-1".into(), 1);
-        assert_eq!(WireRun::new(&inv, 2), run);
+        assert_eq!(WireRun::new(&inv, 2, run.retry()), run);
+        assert_eq!(run.retry().delay_before(3), Some(Duration::from_secs(1)));
         assert_eq!(inv.limits.timeout, Duration::from_millis(1500));
     }
 }

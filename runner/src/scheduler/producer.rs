@@ -302,7 +302,7 @@ async fn publish(
         .map(|(index, job)| {
             // The consumer that takes it gives it a run id of its replica's.
             let inv = first_attempt(pipeline, job, String::new(), scheduled_ms);
-            crate::cluster::WireRun::new(&inv, *index)
+            crate::cluster::WireRun::new(&inv, *index, job.retry)
         })
         .collect();
     let (mut new, mut duplicate) = (0usize, 0usize);

@@ -84,6 +84,19 @@ fn stop_all(replicas: &mut [Served]) {
     }
 }
 
+/// A period (90-100 s, to the ms) whose last due time on the shared grid passed 1-5 s
+/// ago: it runs at start (under a minute old) and the next is over a minute away, so a
+/// test sees exactly one due time.
+fn one_due_time_period_ms() -> u64 {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    (90_000..100_000u64)
+        .find(|p| (1_000..5_000).contains(&(now_ms % p)))
+        .expect("some period between 90 and 100 s fits")
+}
+
 fn int(v: &Value) -> i64 {
     match v {
         Value::Int(i) => *i,
@@ -154,16 +167,8 @@ async fn three_replicas_run_every_due_time_exactly_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_whose_replica_is_killed_is_delivered_again_and_completes_elsewhere() {
     let scope = Scope::new("kill").await;
-    // An 8-second job due once while the test runs: a period (90-100 s, to the ms) whose
-    // last due time on the shared grid passed 1-5 s ago, so it runs at start and the next
-    // one is over a minute away.
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64;
-    let period_ms = (90_000..100_000u64)
-        .find(|p| (1_000..5_000).contains(&(now_ms % p)))
-        .expect("some period between 90 and 100 s fits");
+    // An 8-second job due once while the test runs.
+    let period_ms = one_due_time_period_ms();
     let dir = config_dir(
         &format!(
             r#"{{"num_consumers": 2, "pipelines": {{"p": {{"period": {}, "jobs": [
@@ -384,4 +389,47 @@ async fn a_configuration_change_on_one_replica_reaches_all_three() {
     );
     stop_all(&mut replicas);
     scope.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_run_is_retried_through_the_cluster_as_many_times_as_configured() {
+    let scope = Scope::new("retry").await;
+    let dir = config_dir(
+        &format!(
+            r#"{{"num_consumers": 2, "pipelines": {{"p": {{"period": {}, "jobs": [
+            {{"name": "fails", "enabled": true, "retries": 2, "retry_backoff_s": 0.5}}]}}}}}}"#,
+            one_due_time_period_ms() as f64 / 1000.0
+        ),
+        &["fails"],
+    );
+    std::fs::write(dir.path().join("config.json"), scope.config_json(30)).unwrap();
+    let mut replicas: Vec<Served> = (0..2)
+        .map(|_| Served::start_on(dir.path(), "127.0.0.1:0"))
+        .collect();
+    for r in &replicas {
+        addr_of(r);
+    }
+    // The first attempt, then retries after 0.5 s and 1 s; then none.
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    stop_all(&mut replicas);
+    let rows = scope
+        .query("SELECT attempt, outcome FROM tgrun_runs WHERE job = 'fails' ORDER BY attempt")
+        .await;
+    scope.cleanup().await;
+    let attempts: Vec<(i64, String)> = rows
+        .iter()
+        .map(|r| match &r[1] {
+            Value::Text(o) => (int(&r[0]), o.clone()),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        attempts,
+        vec![
+            (1, "error".into()),
+            (2, "error".into()),
+            (3, "error".into())
+        ],
+        "one due time: the first attempt and two retries, each once"
+    );
 }
