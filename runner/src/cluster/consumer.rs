@@ -1,7 +1,8 @@
 //! A consumer in cluster mode: pulls one due run at a time from the cluster's stream,
 //! runs it in a fresh instance, and acknowledges it when it has ended. While it runs, it
 //! tells JetStream it is in progress, so only a replica that stops answering loses it. A
-//! failed attempt with retries left is handed back to be delivered again after its backoff.
+//! failed attempt with retries left is handed back to be delivered again after its backoff,
+//! and a run cancelled by this replica's shutdown at once.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -11,8 +12,11 @@ use async_nats::jetstream::AckKind;
 use tokio_util::sync::CancellationToken;
 
 use super::{RunQueue, WireRun};
-use crate::scheduler::Shared;
+
+use crate::sandbox::outcome::Outcome;
 use crate::scheduler::consumer::run_one;
+use crate::scheduler::overlap::{Admission, Overlap};
+use crate::scheduler::{Due, Shared};
 
 /// How long one pull waits for a due run before asking again (and looking at `stop`).
 const PULL_WAIT: Duration = Duration::from_secs(1);
@@ -55,9 +59,21 @@ pub async fn consume(queue: Arc<RunQueue>, shared: Arc<Shared>, stop: Cancellati
         };
         let delivered = msg.info().map(|i| i.delivered).unwrap_or(1);
         if delivered > 1 {
-            tracing::warn!(id = %run.id(), delivered, "cluster: a run delivered again (its replica stopped answering)");
+            tracing::warn!(id = %run.id(), delivered, "cluster: a run delivered again (a retry, or its replica stopped answering)");
         }
         let inv = run.invocation(shared.run_ids.next(), delivered.max(1) as u32);
+        // Live in its job's slot, as a local run is, so that a shutdown whose grace period
+        // ends cancels it (the overlap policy itself is not applied: `allow`).
+        let slot = shared.slots.get(&inv.pipeline, &inv.job);
+        let due = Due {
+            inv,
+            slot: slot.clone(),
+            retry: run.retry(),
+        };
+        let Admission::Enqueue(due) = slot.admit(Overlap::Allow, due).0 else {
+            unreachable!("`allow` admits every run")
+        };
+        let inv = &due.inv;
         let in_progress = async {
             let mut every = tokio::time::interval(queue.settings.ack_wait / 3);
             every.tick().await;
@@ -67,7 +83,7 @@ pub async fn consume(queue: Arc<RunQueue>, shared: Arc<Shared>, stop: Cancellati
             }
         };
         let report = tokio::select! {
-            report = run_one(&shared, &inv) => report,
+            report = run_one(&shared, inv) => report,
             never = in_progress => never,
         };
         // A failed attempt with retries left goes back to the stream to be delivered again
@@ -77,10 +93,15 @@ pub async fn consume(queue: Arc<RunQueue>, shared: Arc<Shared>, stop: Cancellati
         } else {
             None
         };
+        // Cancelled by this replica's shutdown: handed back at once for another replica.
+        let hand_back =
+            matches!(report.outcome, Outcome::Cancelled { .. }) && shared.stopping.is_cancelled();
         shared.finish(report);
+        let _ = due.slot.finished(&due.inv.cancel);
         // Acknowledged after the report is recorded: a replica dying in between means the
         // run is delivered again (at least once), never lost.
         let answered = match retry_in {
+            _ if hand_back => msg.ack_with(AckKind::Nak(None)).await,
             Some(delay) => {
                 shared.stats.retried.fetch_add(1, Ordering::Relaxed);
                 msg.ack_with(AckKind::Nak(Some(delay))).await

@@ -43,9 +43,14 @@ impl Scope {
 
     /// `config.json` for every replica: the shared database and the cluster.
     fn config_json(&self, ack_wait_s: u32) -> String {
+        self.config_json_with(ack_wait_s, "")
+    }
+
+    /// The same with more `runner` settings (`"key": value, ` each).
+    fn config_json_with(&self, ack_wait_s: u32, runner: &str) -> String {
         format!(
             r#"{{"mysql": {{"host": "127.0.0.1", "port": 3306, "database": "{}"}},
-                "runner": {{"cluster": {{"name": "{}", "nats": ["{NATS}"], "ack_wait_s": {ack_wait_s}}}}}}}"#,
+                "runner": {{{runner}"cluster": {{"name": "{}", "nats": ["{NATS}"], "ack_wait_s": {ack_wait_s}}}}}}}"#,
             self.database, self.settings.name
         )
     }
@@ -95,6 +100,16 @@ fn one_due_time_period_ms() -> u64 {
     (90_000..100_000u64)
         .find(|p| (1_000..5_000).contains(&(now_ms % p)))
         .expect("some period between 90 and 100 s fits")
+}
+
+/// `(attempt, outcome)` rows as values.
+fn attempts(rows: &[Vec<Value>]) -> Vec<(i64, String)> {
+    rows.iter()
+        .map(|r| match &r[1] {
+            Value::Text(o) => (int(&r[0]), o.clone()),
+            other => panic!("{other:?}"),
+        })
+        .collect()
 }
 
 fn int(v: &Value) -> i64 {
@@ -416,13 +431,7 @@ async fn a_failed_run_is_retried_through_the_cluster_as_many_times_as_configured
         .query("SELECT attempt, outcome FROM tgrun_runs WHERE job = 'fails' ORDER BY attempt")
         .await;
     scope.cleanup().await;
-    let attempts: Vec<(i64, String)> = rows
-        .iter()
-        .map(|r| match &r[1] {
-            Value::Text(o) => (int(&r[0]), o.clone()),
-            other => panic!("{other:?}"),
-        })
-        .collect();
+    let attempts = attempts(&rows);
     assert_eq!(
         attempts,
         vec![
@@ -431,5 +440,73 @@ async fn a_failed_run_is_retried_through_the_cluster_as_many_times_as_configured
             (3, "error".into())
         ],
         "one due time: the first attempt and two retries, each once"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_cut_short_by_a_shutdown_is_handed_to_another_replica() {
+    let scope = Scope::new("stop").await;
+    let dir = config_dir(
+        &format!(
+            r#"{{"num_consumers": 2, "pipelines": {{"p": {{"period": {}, "jobs": [
+            {{"name": "sleeper", "enabled": true, "timeout_s": 30, "params": {{"ms": 6000}}}}]}}}}}}"#,
+            one_due_time_period_ms() as f64 / 1000.0
+        ),
+        &["sleeper"],
+    );
+    // A grace period of 1 s and an ack_wait of 30 s: only the hand-back can make the other
+    // replica run it within the test.
+    std::fs::write(
+        dir.path().join("config.json"),
+        scope.config_json_with(30, r#""shutdown_grace_s": 1, "#),
+    )
+    .unwrap();
+    let mut replicas: Vec<Served> = (0..2)
+        .map(|_| Served::start_on(dir.path(), "127.0.0.1:0"))
+        .collect();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let taker = loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no replica started the run"
+        );
+        if let Some(i) = (0..2).find(|&i| {
+            replicas[i]
+                .saw("sleeping 6000 ms", Duration::from_millis(100))
+                .is_some()
+        }) {
+            break i;
+        }
+    };
+    let stopped = std::time::Instant::now();
+    replicas[taker].terminate();
+    assert!(
+        replicas[taker]
+            .exit_within(Duration::from_secs(10))
+            .success()
+    );
+    let stop_took = stopped.elapsed();
+    let other = 1 - taker;
+    assert!(
+        replicas[other]
+            .saw("slept", Duration::from_secs(20))
+            .is_some(),
+        "the run cut short was not run by the other replica"
+    );
+    drop(replicas.remove(taker));
+    stop_all(&mut replicas);
+    let rows = scope
+        .query("SELECT attempt, outcome FROM tgrun_runs WHERE job = 'sleeper' ORDER BY attempt")
+        .await;
+    scope.cleanup().await;
+    let attempts = attempts(&rows);
+    assert_eq!(
+        attempts,
+        vec![(1, "cancelled".into()), (2, "ok".into())],
+        "cancelled at the shutdown (which took {stop_took:?}), then run elsewhere"
+    );
+    assert!(
+        stop_took < Duration::from_secs(5),
+        "the stop took {stop_took:?}"
     );
 }
