@@ -102,6 +102,24 @@ fn one_due_time_period_ms() -> u64 {
         .expect("some period between 90 and 100 s fits")
 }
 
+/// Which replica logs `needle` first (the one that took a run says so in its log).
+fn first_to_log(replicas: &[Served], needle: &str) -> usize {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no replica logged {needle:?}"
+        );
+        if let Some(i) = (0..replicas.len()).find(|&i| {
+            replicas[i]
+                .saw(needle, Duration::from_millis(100))
+                .is_some()
+        }) {
+            return i;
+        }
+    }
+}
+
 /// `(attempt, outcome)` rows as values.
 fn attempts(rows: &[Vec<Value>]) -> Vec<(i64, String)> {
     rows.iter()
@@ -196,26 +214,13 @@ async fn a_run_whose_replica_is_killed_is_delivered_again_and_completes_elsewher
     let mut replicas: Vec<Served> = (0..3)
         .map(|_| Served::start_on(dir.path(), "127.0.0.1:0"))
         .collect();
-    // The replica that took the run says so in its log.
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    let taker = loop {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no replica started the run"
-        );
-        if let Some(i) = (0..3).find(|&i| {
-            replicas[i]
-                .saw("sleeping 8000 ms", Duration::from_millis(100))
-                .is_some()
-        }) {
-            break i;
-        }
-    };
+    let taker = first_to_log(&replicas, "sleeping 8000 ms");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
     replicas[taker].kill_hard();
     // Delivered again after ack_wait (3 s) to a live replica, which runs it to the end.
     let finisher = loop {
         assert!(
-            std::time::Instant::now() < deadline + Duration::from_secs(30),
+            std::time::Instant::now() < deadline,
             "the killed replica's run was never run again"
         );
         if let Some(i) = (0..3).filter(|&i| i != taker).find(|&i| {
@@ -464,20 +469,7 @@ async fn a_run_cut_short_by_a_shutdown_is_handed_to_another_replica() {
     let mut replicas: Vec<Served> = (0..2)
         .map(|_| Served::start_on(dir.path(), "127.0.0.1:0"))
         .collect();
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    let taker = loop {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no replica started the run"
-        );
-        if let Some(i) = (0..2).find(|&i| {
-            replicas[i]
-                .saw("sleeping 6000 ms", Duration::from_millis(100))
-                .is_some()
-        }) {
-            break i;
-        }
-    };
+    let taker = first_to_log(&replicas, "sleeping 6000 ms");
     let stopped = std::time::Instant::now();
     replicas[taker].terminate();
     assert!(
