@@ -7,6 +7,7 @@
 //! `ack_wait` (its replica died) is delivered again to another consumer.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow};
@@ -36,6 +37,9 @@ pub struct RunQueue {
     pub modules: Arc<ModuleStore>,
     /// Where configuration changes are shared.
     pub config: Arc<super::config::ConfigStore>,
+    /// Whether publishing fails now: logged once when it starts and once when it ends,
+    /// not once per due run (a thousand jobs a second would flood the log).
+    publish_failing: AtomicBool,
 }
 
 /// What a publish did.
@@ -91,6 +95,7 @@ impl RunQueue {
         let modules = Arc::new(ModuleStore::open(&js, &settings.name).await?);
         let config = Arc::new(super::config::ConfigStore::open(&js, &settings.name).await?);
         Ok(Self {
+            publish_failing: AtomicBool::new(false),
             config,
             modules,
             client,
@@ -128,6 +133,21 @@ impl RunQueue {
             }));
         }
         outcomes
+    }
+
+    /// Logs the first failure to publish of an outage and the first success after it.
+    pub fn note_publishing(&self, failure: Option<&anyhow::Error>) {
+        let was = self
+            .publish_failing
+            .swap(failure.is_some(), Ordering::Relaxed);
+        match failure {
+            Some(e) if !was => tracing::error!(
+                "cluster: due runs cannot be published, they are dropped until NATS answers: {e:#}"
+            ),
+            Some(e) => tracing::debug!("cluster: publishing: {e:#}"),
+            None if was => tracing::info!("cluster: publishing due runs again"),
+            None => {}
+        }
     }
 
     /// The next due run for this replica, waiting at most `wait`.

@@ -305,7 +305,7 @@ async fn publish(
             crate::cluster::WireRun::new(&inv, *index, job.retry)
         })
         .collect();
-    let (mut new, mut duplicate) = (0usize, 0usize);
+    let (mut new, mut duplicate, mut failure) = (0usize, 0usize, None);
     for ((_, job), outcome) in jobs.iter().zip(cluster.publish(&runs).await) {
         match outcome {
             Ok(crate::cluster::Published::New) => new += 1,
@@ -313,9 +313,12 @@ async fn publish(
             Err(e) => {
                 shared.stats.dropped.fetch_add(1, Ordering::Relaxed);
                 shared.book.count_not_run(&job.name, "dropped", 1);
-                tracing::error!(pipeline = %pipeline.name, job = %job.name, "cluster: a due run could not be published: {e:#}");
+                failure = Some(e);
             }
         }
+    }
+    if !runs.is_empty() {
+        cluster.note_publishing(failure.as_ref());
     }
     tracing::debug!(pipeline = %pipeline.name, new, duplicate, "published the pipeline's jobs to the cluster");
 }

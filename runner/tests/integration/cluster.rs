@@ -61,6 +61,17 @@ impl Scope {
     }
 
     async fn cleanup(self) {
+        self.cleanup_on_servers(vec![NATS.into()]).await;
+    }
+
+    /// As [`Scope::cleanup`], for a test with a NATS server of its own on `port`.
+    async fn cleanup_on(self, port: u16) {
+        self.cleanup_on_servers(vec![format!("nats://127.0.0.1:{port}")])
+            .await;
+    }
+
+    async fn cleanup_on_servers(mut self, servers: Vec<String>) {
+        self.settings.servers = servers;
         let _ = RunQueue::delete(&self.settings).await;
         let _ = mariadb()
             .await
@@ -501,4 +512,128 @@ async fn a_run_cut_short_by_a_shutdown_is_handed_to_another_replica() {
         stop_took < Duration::from_secs(5),
         "the stop took {stop_took:?}"
     );
+}
+
+/// A NATS server of this test's own (Debian's `nats-server`, which runs the machine's NATS
+/// too), with JetStream storing into `store`, so the test can stop and restart it.
+struct OwnNats {
+    child: std::process::Child,
+}
+
+impl OwnNats {
+    fn start(port: u16, store: &std::path::Path) -> Self {
+        let child = std::process::Command::new("nats-server")
+            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
+            .arg(store)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("nats-server (Debian's package, installed on this machine)");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "nats-server did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Self { child }
+    }
+}
+
+impl Drop for OwnNats {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn lists(names: &serde_json::Value, name: &str) -> bool {
+    names
+        .as_array()
+        .is_some_and(|a| a.iter().any(|n| n == name))
+}
+
+async fn health(addr: &str) -> serde_json::Value {
+    reqwest::get(format!("http://{addr}/health"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn losing_nats_stops_runs_with_a_clear_error_and_they_resume_when_it_returns() {
+    let scope = Scope::new("lose").await;
+    let port = crate::prometheus::free_port();
+    let store = tempfile::tempdir().unwrap();
+    let nats = OwnNats::start(port, store.path());
+    let dir = config_dir(
+        r#"{"num_consumers": 1, "pipelines": {"p": {"period": 0.5, "jobs": [
+            {"name": "noop", "enabled": true}]}}}"#,
+        &["noop"],
+    );
+    let config = scope
+        .config_json(30)
+        .replace(NATS, &format!("nats://127.0.0.1:{port}"));
+    std::fs::write(dir.path().join("config.json"), config).unwrap();
+    let mut replicas = vec![Served::start_on(dir.path(), "127.0.0.1:0")];
+    let addr = addr_of(&replicas[0]);
+    let runs = || scope.query("SELECT COUNT(*) FROM tgrun_runs WHERE outcome = 'ok'");
+    let wait_for_runs = |more_than: i64| async move {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let n = int(&runs().await[0][0]);
+            if n > more_than {
+                return n;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no runs past {more_than} within 20 s"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    };
+    let before = wait_for_runs(2).await;
+    assert!(lists(&health(&addr).await["healthy"], "nats"));
+
+    drop(nats);
+    // One clear error (consumers or producers, whichever notices first).
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let line = replicas[0]
+            .saw("cluster: ", Duration::from_secs(1))
+            .unwrap_or_default();
+        if line.contains("ERROR")
+            && (line.contains("dropped until NATS answers")
+                || line.contains("no runs can be taken"))
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no error about NATS in the log"
+        );
+    }
+    assert_eq!(
+        health(&addr).await["unhealthy"],
+        serde_json::json!(["nats"])
+    );
+    // Nothing runs while NATS is away (the history writer may still be flushing).
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let during = int(&runs().await[0][0]);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        int(&runs().await[0][0]),
+        during,
+        "runs went on without NATS"
+    );
+
+    let _nats = OwnNats::start(port, store.path());
+    let after = wait_for_runs(during + 2).await;
+    assert!(lists(&health(&addr).await["healthy"], "nats"));
+    stop_all(&mut replicas);
+    scope.cleanup_on(port).await;
+    assert!(after > before);
 }
