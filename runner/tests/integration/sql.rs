@@ -154,6 +154,27 @@ async fn mariadb_round_trips_typed_values_and_transactions() {
 }
 
 #[tokio::test]
+async fn mariadb_decimals_read_as_exact_text() {
+    // `SUM()` of integers answers DECIMAL in MySQL/MariaDB: it used to fail the query.
+    let rows = crate::fixtures::mariadb()
+        .await
+        .query(
+            "SELECT CAST(12.50 AS DECIMAL(10,2)), SUM(2), CAST(-0.001 AS DECIMAL(5,3))",
+            &[],
+        )
+        .await
+        .unwrap();
+    let texts: Vec<String> = rows.rows[0]
+        .iter()
+        .map(|v| match v {
+            runner::sql_value::Value::Text(t) => t.clone(),
+            other => panic!("not text: {other:?}"),
+        })
+        .collect();
+    assert_eq!(texts, ["12.50", "2", "-0.001"]);
+}
+
+#[tokio::test]
 async fn a_query_past_the_row_cap_is_refused() {
     let db = sql::sqlite(
         std::path::Path::new(":memory:"),

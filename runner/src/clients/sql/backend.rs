@@ -85,7 +85,10 @@ impl Backend for MySql {
             ),
             "BINARY" | "VARBINARY" | "BLOB" | "TINYBLOB" | "MEDIUMBLOB" | "LONGBLOB" | "BIT"
             | "GEOMETRY" => Value::Bytes(row.try_get::<Vec<u8>, _>(i).map_err(get_err)?),
-            // Text, DECIMAL, DATE, TIME, ENUM, SET: as text, exactly as the server wrote it.
+            // Exact, as the server wrote it (`SUM()` answers DECIMAL). sqlx's String refuses
+            // the type, but the server sends DECIMAL as text in both protocols.
+            "DECIMAL" => Value::Text(row.try_get_unchecked::<String, _>(i).map_err(get_err)?),
+            // Text, DATE, TIME, ENUM, SET: as text, exactly as the server wrote it.
             _ => match row.try_get::<String, _>(i) {
                 Ok(s) => Value::Text(s),
                 Err(_) => Value::Bytes(row.try_get::<Vec<u8>, _>(i).map_err(get_err)?),
