@@ -88,7 +88,9 @@ pub async fn consume(queue: Arc<RunQueue>, shared: Arc<Shared>, stop: Cancellati
         };
         // A failed attempt with retries left goes back to the stream to be delivered again
         // (to any replica) after its backoff; its next delivery is the next attempt.
-        let retry_in = if report.outcome.is_retryable() && !stop.is_cancelled() {
+        // (Not when the runner stops; a consumer told to stop by a smaller configuration
+        // still hands its retry on.)
+        let retry_in = if report.outcome.is_retryable() && !shared.stopping.is_cancelled() {
             run.retry().delay_before(inv.attempt + 1)
         } else {
             None
