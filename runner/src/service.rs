@@ -181,6 +181,26 @@ impl Service {
             .any(|r| *r.module == *name)
     }
 
+    /// The version of module `name` this replica runs (a route handler's or a job's).
+    pub fn module_version(&self, name: &str) -> Option<String> {
+        let info = if self.is_route_module(name) {
+            self.handlers.info(name)
+        } else {
+            self.shared.modules.info(name)
+        };
+        info.and_then(|i| i.version)
+    }
+
+    /// Installs `bytes` as module `name`, in the handlers' registry for a route's module and
+    /// the jobs' otherwise: compiled and checked first. Answers the version, or why not.
+    pub async fn install_module(&self, name: &str, bytes: Vec<u8>) -> Result<String, String> {
+        if self.is_route_module(name) {
+            self.handlers.install(name, bytes).await
+        } else {
+            self.shared.modules.install(name, bytes).await
+        }
+    }
+
     /// The configuration in force.
     pub fn config(&self) -> Config {
         self.config

@@ -90,32 +90,16 @@ async fn install(store: &ModuleStore, service: &Service, job: &str) {
         }
     };
     let version = content_version(&bytes);
-    // Route handlers and jobs are two registries (of two worlds).
-    let result = if service.is_route_module(job) {
-        install_into(&service.handlers, job, bytes, &version).await
-    } else {
-        install_into(&service.shared.modules, job, bytes, &version).await
-    };
-    match result {
-        None => {}
-        Some(Ok(v)) => {
+    // This replica's own upload, or a version seen before.
+    if service.module_version(job).as_deref() == Some(version.as_str()) {
+        return;
+    }
+    match service.install_module(job, bytes).await {
+        Ok(v) => {
             tracing::info!(job, version = %v, "cluster: installed the version uploaded to the cluster")
         }
-        Some(Err(why)) => {
+        Err(why) => {
             tracing::error!(job, version = %version, "cluster: the version uploaded to the cluster was refused here: {why}")
         }
     }
-}
-
-/// None when `version` runs already (this replica's own upload, or one seen before).
-async fn install_into<W: crate::sandbox::component::World>(
-    registry: &crate::modules::ModuleRegistry<W>,
-    job: &str,
-    bytes: Vec<u8>,
-    version: &str,
-) -> Option<Result<String, String>> {
-    if registry.info(job).and_then(|i| i.version).as_deref() == Some(version) {
-        return None;
-    }
-    Some(registry.install(job, bytes).await)
 }

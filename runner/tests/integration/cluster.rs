@@ -80,6 +80,13 @@ impl Scope {
     }
 }
 
+/// `n` replicas serving the one configuration directory `dir`.
+fn start_replicas(dir: &std::path::Path, n: usize) -> Vec<Served> {
+    (0..n)
+        .map(|_| Served::start_on(dir, "127.0.0.1:0"))
+        .collect()
+}
+
 /// The address a replica's HTTP server listens on, from its log.
 fn addr_of(r: &Served) -> String {
     let line = r.wait_for("HTTP server listening on ", Duration::from_secs(60));
@@ -160,9 +167,7 @@ async fn three_replicas_run_every_due_time_exactly_once() {
         &["noop"],
     );
     std::fs::write(dir.path().join("config.json"), scope.config_json(30)).unwrap();
-    let mut replicas: Vec<Served> = (0..3)
-        .map(|_| Served::start_on(dir.path(), "127.0.0.1:0"))
-        .collect();
+    let mut replicas = start_replicas(dir.path(), 3);
     for r in &replicas {
         addr_of(r);
     }
@@ -222,9 +227,7 @@ async fn a_run_whose_replica_is_killed_is_delivered_again_and_completes_elsewher
         &["sleeper"],
     );
     std::fs::write(dir.path().join("config.json"), scope.config_json(3)).unwrap();
-    let mut replicas: Vec<Served> = (0..3)
-        .map(|_| Served::start_on(dir.path(), "127.0.0.1:0"))
-        .collect();
+    let mut replicas = start_replicas(dir.path(), 3);
     let taker = first_to_log(&replicas, "sleeping 8000 ms");
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     replicas[taker].kill_hard();
@@ -434,9 +437,7 @@ async fn a_failed_run_is_retried_through_the_cluster_as_many_times_as_configured
         &["fails"],
     );
     std::fs::write(dir.path().join("config.json"), scope.config_json(30)).unwrap();
-    let mut replicas: Vec<Served> = (0..2)
-        .map(|_| Served::start_on(dir.path(), "127.0.0.1:0"))
-        .collect();
+    let mut replicas = start_replicas(dir.path(), 2);
     for r in &replicas {
         addr_of(r);
     }
@@ -477,9 +478,7 @@ async fn a_run_cut_short_by_a_shutdown_is_handed_to_another_replica() {
         scope.config_json_with(30, r#""shutdown_grace_s": 1, "#),
     )
     .unwrap();
-    let mut replicas: Vec<Served> = (0..2)
-        .map(|_| Served::start_on(dir.path(), "127.0.0.1:0"))
-        .collect();
+    let mut replicas = start_replicas(dir.path(), 2);
     let taker = first_to_log(&replicas, "sleeping 6000 ms");
     let stopped = std::time::Instant::now();
     replicas[taker].terminate();

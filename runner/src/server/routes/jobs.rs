@@ -154,17 +154,11 @@ pub async fn put_module(
         )));
     }
     // A route handler's module swaps the same way, in the handlers' registry.
-    let result = if state.service.is_route_module(&name) {
-        state.service.handlers.install(&name, body.to_vec()).await
-    } else {
-        state
-            .service
-            .shared
-            .modules
-            .install(&name, body.to_vec())
-            .await
-    };
-    let version = result.map_err(ApiError::bad_request)?;
+    let version = state
+        .service
+        .install_module(&name, body.to_vec())
+        .await
+        .map_err(ApiError::bad_request)?;
     // In a cluster, every replica follows the object store and installs it too.
     if let Some(cluster) = &state.service.shared.cluster
         && let Err(e) = cluster.modules.put(&name, &body).await
