@@ -133,13 +133,20 @@ impl Service {
         let scheduler =
             Scheduler::start_shared(&config.service, runner.queue_capacity, shared.clone());
         let watching = tokio_util::sync::CancellationToken::new();
+        // In a cluster, a module file changed in this replica's folder goes to all.
+        let share = shared
+            .cluster
+            .as_ref()
+            .map(|c| crate::cluster::modules::sharer(c.modules.clone()));
         tokio::spawn(crate::modules::watch::watch(
             shared.modules.clone(),
             watching.clone(),
+            share.clone(),
         ));
         tokio::spawn(crate::modules::watch::watch(
             handlers.clone(),
             watching.clone(),
+            share,
         ));
         let raw = crate::config::read_json(&config.dir.join(SERVICE_FILE))
             .unwrap_or_else(|_| Value::Object(Default::default()));
@@ -189,6 +196,15 @@ impl Service {
             self.shared.modules.info(name)
         };
         info.and_then(|i| i.version)
+    }
+
+    /// The bytes of the version of module `name` this replica runs.
+    pub fn module_bytes(&self, name: &str) -> Option<std::sync::Arc<[u8]>> {
+        if self.is_route_module(name) {
+            self.handlers.current_bytes(name)
+        } else {
+            self.shared.modules.current_bytes(name)
+        }
     }
 
     /// Installs `bytes` as module `name`, in the handlers' registry for a route's module and

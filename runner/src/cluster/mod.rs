@@ -7,14 +7,18 @@
 //! ended ([`consumer`]); a run whose replica dies is delivered again after `ack_wait`
 //! (at least once: jobs get the due time and run id to be idempotent). A module uploaded
 //! to any replica reaches every replica through an object store ([`modules`]), a
-//! configuration change through a key-value bucket ([`config`]). Periodic due
+//! configuration change through another ([`config`]). A job's overlap policy holds across
+//! replicas: its live runs are a record in JetStream changed by compare-and-set
+//! ([`live`]). Periodic due
 //! times are on a grid every replica shares: multiples of the period since the Unix epoch.
 //! Without `runner.cluster`, the runner keeps its in-process queue.
 
 pub mod config;
 pub mod consumer;
+pub mod live;
 pub mod modules;
 mod objects;
+pub mod outbox;
 pub mod queue;
 pub mod wire;
 

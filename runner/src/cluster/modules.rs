@@ -1,5 +1,6 @@
-//! Modules across the cluster: an upload to any replica goes into the cluster's JetStream
-//! object store, `TGRUN_<name>_MODULES`; every replica follows the store and installs each
+//! Modules across the cluster: an upload to any replica, a rollback on it, or a new file in
+//! its modules folder goes into the cluster's JetStream object store,
+//! `TGRUN_<name>_MODULES`; every replica follows the store and installs each
 //! new version it sees (compiled and checked first, as an upload), and a replica that
 //! starts later installs the current versions it finds there.
 
@@ -38,6 +39,26 @@ impl ModuleStore {
     pub async fn put(&self, job: &str, bytes: &[u8]) -> Result<()> {
         objects::write(&self.bucket, job, bytes).await
     }
+}
+
+/// What the modules' file watcher calls with a version loaded from a file: shared with
+/// every replica, in the background (the watcher does not wait on the network).
+pub fn sharer(store: Arc<ModuleStore>) -> crate::modules::watch::OnNewVersion {
+    Arc::new(move |job: String, bytes: Arc<[u8]>| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            match store.put(&job, &bytes).await {
+                Ok(()) => tracing::info!(
+                    job,
+                    "cluster: shared the version loaded from this replica's file"
+                ),
+                Err(e) => tracing::error!(
+                    job,
+                    "cluster: the version loaded from this replica's file runs here only: {e:#}"
+                ),
+            }
+        });
+    })
 }
 
 /// Follows the object store for as long as the service lives: each module's latest

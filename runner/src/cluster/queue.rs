@@ -37,6 +37,10 @@ pub struct RunQueue {
     pub modules: Arc<ModuleStore>,
     /// Where configuration changes are shared.
     pub config: Arc<super::config::ConfigStore>,
+    /// Which runs are live in the cluster (the overlap policy across replicas).
+    pub live: Arc<super::live::LiveRuns>,
+    /// Due runs not yet published because NATS did not answer.
+    pub outbox: super::outbox::Outbox,
     /// Whether publishing fails now: logged once when it starts and once when it ends,
     /// not once per due run (a thousand jobs a second would flood the log).
     publish_failing: AtomicBool,
@@ -94,7 +98,12 @@ impl RunQueue {
             .map_err(|e| anyhow!("creating the consumer {CONSUMER} of {name}: {e}"))?;
         let modules = Arc::new(ModuleStore::open(&js, &settings.name).await?);
         let config = Arc::new(super::config::ConfigStore::open(&js, &settings.name).await?);
+        let live = Arc::new(
+            super::live::LiveRuns::open(&client, &js, &settings.name, settings.ack_wait).await?,
+        );
         Ok(Self {
+            live,
+            outbox: Default::default(),
             publish_failing: AtomicBool::new(false),
             config,
             modules,
@@ -142,7 +151,8 @@ impl RunQueue {
             .swap(failure.is_some(), Ordering::Relaxed);
         match failure {
             Some(e) if !was => tracing::error!(
-                "cluster: due runs cannot be published, they are dropped until NATS answers: {e:#}"
+                "cluster: due runs cannot be published: {e:#}; they are kept and published when NATS answers (up to {} s after their due time)",
+                (DEDUP_WINDOW / 2).as_secs()
             ),
             Some(e) => tracing::debug!("cluster: publishing: {e:#}"),
             None if was => tracing::info!("cluster: publishing due runs again"),
@@ -172,7 +182,7 @@ impl RunQueue {
         self.client.connection_state() == async_nats::connection::State::Connected
     }
 
-    /// Deletes the cluster's stream, module store and configuration bucket (tests, and an
+    /// Deletes the cluster's streams, module store and configuration bucket (tests, and an
     /// operator retiring a cluster).
     pub async fn delete(settings: &ClusterSettings) -> Result<()> {
         let client = async_nats::connect(settings.servers.join(",")).await?;
@@ -182,6 +192,9 @@ impl RunQueue {
             .map_err(|e| anyhow!("deleting {}: {e}", stream_name(&settings.name)))?;
         let modules = super::modules::bucket_name(&settings.name);
         // Absent when no replica got as far as creating them.
+        let _ = js
+            .delete_stream(super::live::stream_name(&settings.name))
+            .await;
         let _ = js.delete_object_store(&modules).await;
         let _ = js
             .delete_object_store(super::config::bucket_name(&settings.name))

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::host::Capabilities;
 use crate::sandbox::run::{Invocation, RunLimits};
+use crate::scheduler::overlap::Overlap;
 use crate::scheduler::retry::Retry;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -27,6 +28,9 @@ pub struct WireRun {
     pub retries: u32,
     #[serde(default)]
     pub retry_backoff_ms: u64,
+    /// The job's overlap policy, applied across replicas by the consumer that takes it.
+    #[serde(default)]
+    pub overlap: Overlap,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -37,7 +41,7 @@ pub struct Grants {
 }
 
 impl WireRun {
-    pub fn new(inv: &Invocation, index: usize, retry: Retry) -> Self {
+    pub fn new(inv: &Invocation, index: usize, retry: Retry, overlap: Overlap) -> Self {
         let g = inv.grants;
         Self {
             pipeline: inv.pipeline.to_string(),
@@ -54,6 +58,7 @@ impl WireRun {
             },
             retries: retry.max,
             retry_backoff_ms: retry.backoff.as_millis() as u64,
+            overlap,
         }
     }
 
@@ -117,12 +122,13 @@ mod tests {
             },
             retries: 2,
             retry_backoff_ms: 500,
+            overlap: Overlap::Queue,
         };
         let back: WireRun = serde_json::from_slice(&serde_json::to_vec(&run).unwrap()).unwrap();
         assert_eq!(back, run);
         assert_eq!(run.id(), "p/2/add_x/1700000000000");
         let inv = run.invocation("r-1".into(), 1);
-        assert_eq!(WireRun::new(&inv, 2, run.retry()), run);
+        assert_eq!(WireRun::new(&inv, 2, run.retry(), Overlap::Queue), run);
         assert_eq!(run.retry().delay_before(3), Some(Duration::from_secs(1)));
         assert_eq!(inv.limits.timeout, Duration::from_millis(1500));
     }

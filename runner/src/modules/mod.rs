@@ -190,16 +190,26 @@ impl<W: World> ModuleRegistry<W> {
     }
 
     /// Takes a changed file into account (called by the watcher): a new version is swapped
-    /// in, a bad one refused with the old one kept.
-    pub async fn refresh(&self, job: &str) {
+    /// in, a bad one refused with the old one kept. Answers a new version's bytes.
+    pub async fn refresh(&self, job: &str) -> Option<Arc<[u8]>> {
         let path = self.path_of(job);
-        let Some(stamp) = FileStamp::of(&path) else {
-            return;
-        };
+        let stamp = FileStamp::of(&path)?;
         if self.lock().get(job).and_then(|s| s.seen.as_ref()) == Some(&stamp) {
-            return;
+            return None;
         }
-        let _ = self.load_file(job, &path, stamp).await;
+        let before = self.info(job).and_then(|i| i.version);
+        let loaded = self.load_file(job, &path, stamp).await.ok()?;
+        (before.as_deref() != Some(loaded.version.as_str()))
+            .then(|| self.current_bytes(job))
+            .flatten()
+    }
+
+    /// The bytes of the version of `job` that runs now.
+    pub fn current_bytes(&self, job: &str) -> Option<Arc<[u8]>> {
+        self.lock()
+            .get(job)
+            .and_then(|s| s.current.as_ref())
+            .map(|v| v.bytes.clone())
     }
 
     /// Installs `bytes` as the new version of `job` (an upload): compiled and checked

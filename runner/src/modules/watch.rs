@@ -17,8 +17,16 @@ use crate::sandbox::component::World;
 /// Time between two looks at the files.
 pub const POLL: Duration = Duration::from_millis(200);
 
+/// Told of each new version loaded from a file: its module's name and bytes (in a
+/// cluster, it is shared with the other replicas).
+pub type OnNewVersion = Arc<dyn Fn(String, Arc<[u8]>) + Send + Sync>;
+
 /// Watches the files of `registry` until `cancel`.
-pub async fn watch<W: World>(registry: Arc<ModuleRegistry<W>>, cancel: CancellationToken) {
+pub async fn watch<W: World>(
+    registry: Arc<ModuleRegistry<W>>,
+    cancel: CancellationToken,
+    on_new: Option<OnNewVersion>,
+) {
     let mut pending: HashMap<String, FileStamp> = HashMap::new();
     loop {
         tokio::select! {
@@ -36,7 +44,9 @@ pub async fn watch<W: World>(registry: Arc<ModuleRegistry<W>>, cancel: Cancellat
             }
             if pending.get(&name) == Some(&stamp) {
                 pending.remove(&name);
-                registry.refresh(&name).await;
+                if let (Some(bytes), Some(tell)) = (registry.refresh(&name).await, &on_new) {
+                    tell(name, bytes);
+                }
             } else {
                 pending.insert(name, stamp);
             }

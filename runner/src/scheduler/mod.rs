@@ -271,6 +271,13 @@ impl Scheduler {
             },
             clock,
         };
+        if let Some(q) = &s.shared.cluster {
+            s.tasks.spawn(crate::cluster::outbox::drain(
+                q.clone(),
+                s.shared.clone(),
+                s.shared.stopping.child_token(),
+            ));
+        }
         s.reconfigure(service);
         s
     }

@@ -13,7 +13,7 @@ use crate::sandbox::cancel::RunCancel;
 /// Runs a `queue` job may hold back behind its running one; past it, due runs are skipped.
 pub const MAX_WAITING: usize = 16;
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Overlap {
     /// The new run is skipped (counted as `skipped` in metrics and history). Default.
@@ -143,20 +143,21 @@ impl Slot {
     }
 }
 
-/// A job: its pipeline's name and its own.
-type JobKey = (Arc<str>, Arc<str>);
+/// A job: its pipeline's name, its place in the pipeline and its name. By place, because a
+/// pipeline may list one module twice (with other params): two jobs, each with its runs.
+type JobKey = (Arc<str>, usize, Arc<str>);
 
-/// Every job's slot, by pipeline and job name.
+/// Every job's slot, by pipeline, place and job name.
 #[derive(Debug, Default)]
 pub struct Slots {
     slots: Mutex<HashMap<JobKey, Arc<Slot>>>,
 }
 
 impl Slots {
-    pub fn get(&self, pipeline: &Arc<str>, job: &Arc<str>) -> Arc<Slot> {
+    pub fn get(&self, pipeline: &Arc<str>, index: usize, job: &Arc<str>) -> Arc<Slot> {
         let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
         slots
-            .entry((pipeline.clone(), job.clone()))
+            .entry((pipeline.clone(), index, job.clone()))
             .or_default()
             .clone()
     }

@@ -98,7 +98,8 @@ fn slots_of(shared: &Shared, pipeline: &Pipeline) -> Vec<Arc<Slot>> {
     pipeline
         .jobs
         .iter()
-        .map(|j| shared.slots.get(&pipeline.name, &j.name))
+        .enumerate()
+        .map(|(i, j)| shared.slots.get(&pipeline.name, i, &j.name))
         .collect()
 }
 
@@ -283,7 +284,8 @@ fn ms_of(d: Duration) -> i64 {
 
 /// Cluster mode: publishes the due time's enabled jobs to the cluster's stream, each with
 /// an id of its pipeline, place, job and due time, so replicas publishing the same due
-/// time make one message. The overlap policy is not applied here (it is per replica).
+/// time make one message. The overlap policy is applied by the consumer that takes a run
+/// ([`crate::cluster::live`]).
 async fn publish(
     pipeline: &Pipeline,
     due_at: DateTime<Utc>,
@@ -291,28 +293,30 @@ async fn publish(
     shared: &Shared,
 ) {
     let scheduled_ms = ms(due_at);
-    let jobs: Vec<_> = pipeline
+    let runs: Vec<_> = pipeline
         .jobs
         .iter()
         .enumerate()
         .filter(|(_, j)| j.enabled)
-        .collect();
-    let runs: Vec<_> = jobs
-        .iter()
         .map(|(index, job)| {
             // The consumer that takes it gives it a run id of its replica's.
             let inv = first_attempt(pipeline, job, String::new(), scheduled_ms);
-            crate::cluster::WireRun::new(&inv, *index, job.retry)
+            crate::cluster::WireRun::new(&inv, index, job.retry, job.overlap)
         })
         .collect();
-    let (mut new, mut duplicate, mut failure) = (0usize, 0usize, None);
-    for ((_, job), outcome) in jobs.iter().zip(cluster.publish(&runs).await) {
+    // Not connected: kept at once rather than each waiting out a publish timeout.
+    if !cluster.connected() {
+        crate::cluster::outbox::keep(cluster, shared, runs);
+        cluster.note_publishing(Some(&anyhow::anyhow!("not connected to NATS")));
+        return;
+    }
+    let (mut new, mut duplicate, mut failure, mut unsent) = (0usize, 0usize, None, Vec::new());
+    for (run, outcome) in runs.iter().zip(cluster.publish(&runs).await) {
         match outcome {
             Ok(crate::cluster::Published::New) => new += 1,
             Ok(crate::cluster::Published::Duplicate) => duplicate += 1,
             Err(e) => {
-                shared.stats.dropped.fetch_add(1, Ordering::Relaxed);
-                shared.book.count_not_run(&job.name, "dropped", 1);
+                unsent.push(run.clone());
                 failure = Some(e);
             }
         }
@@ -320,5 +324,6 @@ async fn publish(
     if !runs.is_empty() {
         cluster.note_publishing(failure.as_ref());
     }
+    crate::cluster::outbox::keep(cluster, shared, unsent);
     tracing::debug!(pipeline = %pipeline.name, new, duplicate, "published the pipeline's jobs to the cluster");
 }

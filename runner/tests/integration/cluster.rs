@@ -111,13 +111,19 @@ fn stop_all(replicas: &mut [Served]) {
 /// ago: it runs at start (under a minute old) and the next is over a minute away, so a
 /// test sees exactly one due time.
 fn one_due_time_period_ms() -> u64 {
+    period_passed_ms(90_000..100_000, 1_000..5_000)
+}
+
+/// A period in `periods` (ms) whose last due time on the shared grid passed `passed` ms ago.
+fn period_passed_ms(periods: std::ops::Range<u64>, passed: std::ops::Range<u64>) -> u64 {
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_millis() as u64;
-    (90_000..100_000u64)
-        .find(|p| (1_000..5_000).contains(&(now_ms % p)))
-        .expect("some period between 90 and 100 s fits")
+    periods
+        .clone()
+        .find(|p| passed.contains(&(now_ms % p)))
+        .unwrap_or_else(|| panic!("no period in {periods:?} passed {passed:?} ms ago"))
 }
 
 /// Which replica logs `needle` first (the one that took a run says so in its log).
@@ -605,7 +611,7 @@ async fn losing_nats_stops_runs_with_a_clear_error_and_they_resume_when_it_retur
             .saw("cluster: ", Duration::from_secs(1))
             .unwrap_or_default();
         if line.contains("ERROR")
-            && (line.contains("dropped until NATS answers")
+            && (line.contains("published when NATS answers")
                 || line.contains("no runs can be taken"))
         {
             break;
@@ -632,7 +638,261 @@ async fn losing_nats_stops_runs_with_a_clear_error_and_they_resume_when_it_retur
     let _nats = OwnNats::start(port, store.path());
     let after = wait_for_runs(during + 2).await;
     assert!(lists(&health(&addr).await["healthy"], "nats"));
+    // The due times of the outage were kept and published when NATS came back: none lost.
+    tokio::time::sleep(Duration::from_secs(2)).await;
     stop_all(&mut replicas);
+    let due: Vec<i64> = scope
+        .query("SELECT DISTINCT scheduled_ms FROM tgrun_runs WHERE outcome = 'ok' ORDER BY scheduled_ms")
+        .await
+        .iter()
+        .map(|r| int(&r[0]))
+        .collect();
     scope.cleanup_on(port).await;
     assert!(after > before);
+    let gaps: Vec<_> = due.windows(2).filter(|w| w[1] - w[0] != 500).collect();
+    assert!(
+        gaps.is_empty(),
+        "due times lost across the outage: {gaps:?} (of {} due times)",
+        due.len()
+    );
+}
+
+/// `(run_id, started_ms, ended_ms, scheduled_ms, outcome, error, attempt)` of `job`'s runs
+/// by start.
+async fn runs_of(scope: &Scope, job: &str) -> Vec<(String, i64, i64, i64, String, String, i64)> {
+    let text = |v: &Value| match v {
+        Value::Text(t) => t.clone(),
+        Value::Null => String::new(),
+        other => panic!("{other:?}"),
+    };
+    scope
+        .query(&format!(
+            "SELECT run_id, started_ms, CAST(started_ms + duration_ms AS SIGNED), scheduled_ms, \
+             outcome, error, attempt FROM tgrun_runs WHERE job = '{job}' ORDER BY started_ms"
+        ))
+        .await
+        .iter()
+        .map(|r| {
+            (
+                text(&r[0]),
+                int(&r[1]),
+                int(&r[2]),
+                int(&r[3]),
+                text(&r[4]),
+                text(&r[5]),
+                int(&r[6]),
+            )
+        })
+        .collect()
+}
+
+/// The replica a run id comes from (its prefix).
+fn replica_of(run_id: &str) -> &str {
+    run_id.split('-').next().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overlap_policies_hold_across_replicas() {
+    let scope = Scope::new("overlap").await;
+    // Three 1.2 s jobs due every 0.5 s, one per policy, on two replicas with consumers to
+    // spare: only the cluster-wide record keeps a job's runs from overlapping.
+    let job = |name: &str, overlap: &str| {
+        format!(
+            r#"{{"name": "{name}", "enabled": true, "timeout_s": 30, "overlap": "{overlap}", "params": {{"ms": 1200}}}}"#
+        )
+    };
+    let service = format!(
+        r#"{{"num_consumers": 4, "pipelines": {{"p": {{"period": 0.5, "jobs": [{}, {}, {}]}}}}}}"#,
+        job("skipper", "skip"),
+        job("queuer", "queue"),
+        job("replacer", "replace")
+    );
+    let dir = config_dir(&service, &[]);
+    for name in ["skipper", "queuer", "replacer"] {
+        std::fs::copy(
+            crate::fixtures::wasm("sleeper"),
+            dir.path().join(format!("modules/{name}.wasm")),
+        )
+        .unwrap();
+    }
+    std::fs::write(dir.path().join("config.json"), scope.config_json(30)).unwrap();
+    let mut replicas = start_replicas(dir.path(), 2);
+    for r in &replicas {
+        addr_of(r);
+    }
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    stop_all(&mut replicas);
+    let skipper = runs_of(&scope, "skipper").await;
+    let queuer = runs_of(&scope, "queuer").await;
+    let replacer = runs_of(&scope, "replacer").await;
+    scope.cleanup().await;
+
+    let ok = |runs: &[(String, i64, i64, i64, String, String, i64)]| {
+        runs.iter()
+            .filter(|r| r.4 == "ok")
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let never_overlap = |name: &str, runs: &[(String, i64, i64, i64, String, String, i64)]| {
+        for w in runs.windows(2) {
+            assert!(
+                w[1].1 >= w[0].2,
+                "{name}: two runs at once, on replicas {} and {}: {w:?}",
+                replica_of(&w[0].0),
+                replica_of(&w[1].0)
+            );
+        }
+    };
+
+    // skip: one at a time however many replicas; the others recorded as skipped.
+    let skip_ok = ok(&skipper);
+    assert!(skip_ok.len() >= 3, "{skipper:?}");
+    never_overlap("skip", &skip_ok);
+    let skipped: Vec<_> = skipper.iter().filter(|r| r.4 == "skipped").collect();
+    assert!(skipped.len() >= 5, "{skipper:?}");
+    assert!(
+        skipped[0].5.contains("still running on a replica"),
+        "{skipped:?}"
+    );
+
+    // queue: one at a time, in due order, none lost, each a first attempt (the waits in
+    // the stream are not attempts).
+    let queue_ok = ok(&queuer);
+    assert!(queue_ok.len() >= 3, "{queuer:?}");
+    never_overlap("queue", &queue_ok);
+    for w in queue_ok.windows(2) {
+        assert_eq!(w[1].3 - w[0].3, 500, "queue: not the next due time: {w:?}");
+    }
+    assert!(queue_ok.iter().all(|r| r.6 == 1), "{queue_ok:?}");
+    assert!(!queuer.iter().any(|r| r.4 == "skipped"), "{queuer:?}");
+
+    // replace: each run cancelled by the next due time's, promptly, across replicas too.
+    let cancelled: Vec<_> = replacer.iter().filter(|r| r.4 == "cancelled").collect();
+    assert!(cancelled.len() >= 5, "{replacer:?}");
+    let mut across = 0;
+    for c in &cancelled {
+        assert!(c.5.contains("replaced by the run"), "{c:?}");
+        // Cancelled at the next due time (0.5 s), not at the 1.2 s sleep's end.
+        assert!(c.2 - c.1 < 1000, "cancelled late: {c:?}");
+        let by = c.5.split("replaced by the run ").nth(1).unwrap();
+        if replica_of(by) != replica_of(&c.0) {
+            across += 1;
+        }
+    }
+    assert!(
+        across >= 1,
+        "no run was replaced by another replica's: {cancelled:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_starting_cluster_runs_the_due_time_just_passed_only_while_it_is_fresh() {
+    let scope = Scope::new("fresh").await;
+    // One pipeline whose due time passed 1-5 s ago, one whose passed 65-85 s ago (older
+    // than half the de-duplication window: another replica might have run it), neither
+    // due again while the test runs.
+    let fresh = one_due_time_period_ms();
+    let stale = period_passed_ms(150_000..250_000, 65_000..85_000);
+    let dir = config_dir(
+        &format!(
+            r#"{{"num_consumers": 2, "pipelines": {{
+                "fresh": {{"period": {}, "jobs": [{{"name": "noop", "enabled": true}}]}},
+                "stale": {{"period": {}, "jobs": [{{"name": "noop", "enabled": true}}]}}}}}}"#,
+            fresh as f64 / 1000.0,
+            stale as f64 / 1000.0
+        ),
+        &["noop"],
+    );
+    std::fs::write(dir.path().join("config.json"), scope.config_json(30)).unwrap();
+    let mut replicas = start_replicas(dir.path(), 2);
+    for r in &replicas {
+        addr_of(r);
+    }
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    stop_all(&mut replicas);
+    let rows = scope
+        .query("SELECT pipeline, scheduled_ms, outcome FROM tgrun_runs ORDER BY pipeline")
+        .await;
+    scope.cleanup().await;
+    assert_eq!(
+        rows.len(),
+        1,
+        "only the fresh due time runs, once: {rows:?}"
+    );
+    assert!(
+        matches!(&rows[0][0], Value::Text(p) if p == "fresh"),
+        "{rows:?}"
+    );
+    assert_eq!(int(&rows[0][1]) as u64 % fresh, 0, "{rows:?}");
+}
+
+/// Waits until the replica at `addr` runs `version` of `job`.
+async fn wait_for_version(addr: &str, job: &str, version: &str, what: &str) -> Duration {
+    let since = std::time::Instant::now();
+    while running_version(addr, job).await.as_deref() != Some(version) {
+        assert!(
+            since.elapsed() < Duration::from_secs(10),
+            "{addr} does not run {what} ({version}) 10 s later"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    since.elapsed()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_file_or_a_rollback_on_one_replica_reaches_the_other() {
+    let scope = Scope::new("drop").await;
+    let service = r#"{"num_consumers": 1, "pipelines": {"p": {"period": 0.5, "jobs": [
+        {"name": "swapper", "enabled": true}]}}}"#;
+    // Folders of their own: only the cluster can carry a change from one to the other.
+    let dirs: Vec<tempfile::TempDir> = (0..2)
+        .map(|_| {
+            let dir = config_dir(service, &[]);
+            std::fs::copy(
+                crate::fixtures::wasm("swap_a"),
+                dir.path().join("modules/swapper.wasm"),
+            )
+            .unwrap();
+            std::fs::write(dir.path().join("config.json"), scope.config_json(30)).unwrap();
+            dir
+        })
+        .collect();
+    let mut replicas: Vec<Served> = dirs
+        .iter()
+        .map(|d| Served::start_on(d.path(), "127.0.0.1:0"))
+        .collect();
+    let addrs: Vec<String> = replicas.iter().map(addr_of).collect();
+    let a = runner::sandbox::component::content_version(
+        &std::fs::read(crate::fixtures::wasm("swap_a")).unwrap(),
+    );
+    let b_bytes = std::fs::read(crate::fixtures::wasm("swap_b")).unwrap();
+    let b = runner::sandbox::component::content_version(&b_bytes);
+    wait_for_version(&addrs[1], "swapper", &a, "its own file").await;
+
+    // A new file in replica 0's folder (written aside, then renamed in, as a deploy does).
+    let folder = dirs[0].path().join("modules");
+    std::fs::write(folder.join("swapper.wasm.tmp"), &b_bytes).unwrap();
+    std::fs::rename(folder.join("swapper.wasm.tmp"), folder.join("swapper.wasm")).unwrap();
+    let dropped =
+        wait_for_version(&addrs[1], "swapper", &b, "the file dropped into the other").await;
+
+    // A rollback on replica 1 takes replica 0 back too.
+    let answer = reqwest::Client::new()
+        .post(format!("http://{}/jobs/swapper/rollback", addrs[1]))
+        .send()
+        .await
+        .unwrap();
+    assert!(answer.status().is_success(), "{:?}", answer.text().await);
+    let rolled = wait_for_version(&addrs[0], "swapper", &a, "the version rolled back to").await;
+    // It stays there: neither replica's follower brings the newer one back.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    for addr in &addrs {
+        assert_eq!(
+            running_version(addr, "swapper").await.as_deref(),
+            Some(a.as_str())
+        );
+    }
+    stop_all(&mut replicas);
+    scope.cleanup().await;
+    eprintln!("a dropped file reached the other replica in {dropped:?}, a rollback in {rolled:?}");
 }

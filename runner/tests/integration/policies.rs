@@ -133,6 +133,28 @@ async fn overlap_allow_lets_runs_overlap() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_module_listed_twice_is_two_jobs_each_with_its_own_overlap() {
+    // The same module twice (other params): the second is not the first's "previous run".
+    let dir = config_dir(
+        r#"{"num_consumers": 4, "pipelines": {"p": {"period": 0.4, "jobs": [
+            {"name": "sleeper", "enabled": true, "params": {"ms": 100}},
+            {"name": "sleeper", "enabled": true, "params": {"ms": 150}}]}}}"#,
+        &["sleeper"],
+    );
+    let (scheduler, mut rx) = start_scheduler(dir.path()).await;
+    let reports = collect(&mut rx, Duration::from_millis(1000)).await;
+    scheduler.stop(Duration::from_secs(5)).await;
+    assert!(of(&reports, "skipped").is_empty(), "{reports:?}");
+    let ok = of(&reports, "ok");
+    let first = ok.iter().map(|r| r.scheduled_ms).min().unwrap();
+    assert_eq!(
+        ok.iter().filter(|r| r.scheduled_ms == first).count(),
+        2,
+        "both places ran at the first due time: {reports:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_runs_are_retried_with_doubling_backoff_then_given_up() {
     let dir = config_dir(
         r#"{"num_consumers": 2, "pipelines": {"p": {"period": 60, "jobs": [

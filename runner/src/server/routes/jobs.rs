@@ -185,12 +185,22 @@ pub async fn rollback(
     } else {
         state.service.shared.modules.rollback(&name)
     };
-    match result {
-        Ok((from, to)) => Ok(Json(json!({
-            "status": "success",
-            "message": format!("'{name}' rolled back from {from} to {to}"),
-            "version": to,
-        }))),
-        Err(why) => Err(ApiError::new(axum::http::StatusCode::CONFLICT, why)),
+    let (from, to) = result.map_err(|why| ApiError::new(axum::http::StatusCode::CONFLICT, why))?;
+    // In a cluster, the version rolled back to is the cluster's from now.
+    if let Some(cluster) = &state.service.shared.cluster
+        && let Some(bytes) = state.service.module_bytes(&name)
+        && let Err(e) = cluster.modules.put(&name, &bytes).await
+    {
+        return Err(ApiError::new(
+            axum::http::StatusCode::BAD_GATEWAY,
+            format!(
+                "'{name}' rolled back to {to} on this replica only (the others keep their version): {e:#}"
+            ),
+        ));
     }
+    Ok(Json(json!({
+        "status": "success",
+        "message": format!("'{name}' rolled back from {from} to {to}"),
+        "version": to,
+    })))
 }
