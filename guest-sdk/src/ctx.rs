@@ -28,6 +28,15 @@ impl Ctx {
         }
     }
 
+    /// A key for this scheduled run, `pipeline/job/start_time_ms`: the same for every
+    /// attempt of one due run (a retry, or a delivery again after its runner died, on any
+    /// replica of a cluster), unlike `run_id`. A job whose effects must happen once keys
+    /// them on it (a row's primary key, a request's idempotency key). One module listed
+    /// twice in a pipeline gets one key for both places: tell them apart by their params.
+    pub fn run_key(&self) -> String {
+        run_key(&self.pipeline, &self.job, self.start_time_ms)
+    }
+
     /// The service's own settings: the top-level keys of `service_config.json` that the
     /// runner does not use itself.
     pub fn settings(&self) -> serde_json::Value {
@@ -43,5 +52,20 @@ impl Ctx {
                 .map(Some)
                 .map_err(|e| Error::msg(format!("service setting '{key}': {e}"))),
         }
+    }
+}
+
+fn run_key(pipeline: &str, job: &str, start_time_ms: i64) -> String {
+    format!("{pipeline}/{job}/{start_time_ms}")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_run_key_names_the_due_run_not_the_attempt() {
+        assert_eq!(
+            super::run_key("p", "add_x", 1_700_000_000_500),
+            "p/add_x/1700000000500"
+        );
     }
 }

@@ -154,6 +154,11 @@ class Sql(unittest.TestCase):
 class Params(unittest.TestCase):
     ctx = _export.Ctx("add_x", "r1", "p", 1000)
 
+    def test_run_key_names_the_due_run(self):
+        self.assertEqual(self.ctx.run_key, "p/add_x/1000")
+        again = _export.Ctx("add_x", "r2", "p", 1000)
+        self.assertEqual(again.run_key, self.ctx.run_key)
+
     def test_binding(self):
         def add_x(start_time_ms, metric_name, x=1):
             pass

@@ -34,6 +34,13 @@ class Ctx:
     start_time_ms: int
     """When the producer scheduled the run, in ms since the Unix epoch."""
 
+    @property
+    def run_key(self) -> str:
+        """A key for this scheduled run, ``pipeline/job/start_time_ms``: the same for every
+        attempt of one due run (a retry, or a delivery again after its runner died, on any
+        replica of a cluster), unlike ``run_id``. Key effects that must happen once on it."""
+        return f"{self.pipeline}/{self.job}/{self.start_time_ms}"
+
     def settings(self) -> Dict[str, Any]:
         """The service's own settings: the top-level keys of ``service_config.json`` that
         the runner does not use itself."""
