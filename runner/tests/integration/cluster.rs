@@ -87,6 +87,16 @@ fn start_replicas(dir: &std::path::Path, n: usize) -> Vec<Served> {
         .collect()
 }
 
+/// `n` replicas serving `dir` for `time` once they all listen; then stopped.
+async fn serve_for(dir: &std::path::Path, n: usize, time: Duration) {
+    let mut replicas = start_replicas(dir, n);
+    for r in &replicas {
+        addr_of(r);
+    }
+    tokio::time::sleep(time).await;
+    stop_all(&mut replicas);
+}
+
 /// The address a replica's HTTP server listens on, from its log.
 fn addr_of(r: &Served) -> String {
     let line = r.wait_for("HTTP server listening on ", Duration::from_secs(60));
@@ -173,12 +183,7 @@ async fn three_replicas_run_every_due_time_exactly_once() {
         &["noop"],
     );
     std::fs::write(dir.path().join("config.json"), scope.config_json(30)).unwrap();
-    let mut replicas = start_replicas(dir.path(), 3);
-    for r in &replicas {
-        addr_of(r);
-    }
-    tokio::time::sleep(Duration::from_secs(60)).await;
-    stop_all(&mut replicas);
+    serve_for(dir.path(), 3, Duration::from_secs(60)).await;
 
     let rows = scope
         .query(
@@ -443,13 +448,8 @@ async fn a_failed_run_is_retried_through_the_cluster_as_many_times_as_configured
         &["fails"],
     );
     std::fs::write(dir.path().join("config.json"), scope.config_json(30)).unwrap();
-    let mut replicas = start_replicas(dir.path(), 2);
-    for r in &replicas {
-        addr_of(r);
-    }
     // The first attempt, then retries after 0.5 s and 1 s; then none.
-    tokio::time::sleep(Duration::from_secs(7)).await;
-    stop_all(&mut replicas);
+    serve_for(dir.path(), 2, Duration::from_secs(7)).await;
     let rows = scope
         .query("SELECT attempt, outcome FROM tgrun_runs WHERE job = 'fails' ORDER BY attempt")
         .await;
@@ -716,12 +716,7 @@ async fn overlap_policies_hold_across_replicas() {
         .unwrap();
     }
     std::fs::write(dir.path().join("config.json"), scope.config_json(30)).unwrap();
-    let mut replicas = start_replicas(dir.path(), 2);
-    for r in &replicas {
-        addr_of(r);
-    }
-    tokio::time::sleep(Duration::from_secs(8)).await;
-    stop_all(&mut replicas);
+    serve_for(dir.path(), 2, Duration::from_secs(8)).await;
     let skipper = runs_of(&scope, "skipper").await;
     let queuer = runs_of(&scope, "queuer").await;
     let replacer = runs_of(&scope, "replacer").await;
@@ -804,12 +799,7 @@ async fn a_starting_cluster_runs_the_due_time_just_passed_only_while_it_is_fresh
         &["noop"],
     );
     std::fs::write(dir.path().join("config.json"), scope.config_json(30)).unwrap();
-    let mut replicas = start_replicas(dir.path(), 2);
-    for r in &replicas {
-        addr_of(r);
-    }
-    tokio::time::sleep(Duration::from_secs(4)).await;
-    stop_all(&mut replicas);
+    serve_for(dir.path(), 2, Duration::from_secs(4)).await;
     let rows = scope
         .query("SELECT pipeline, scheduled_ms, outcome FROM tgrun_runs ORDER BY pipeline")
         .await;
