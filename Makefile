@@ -21,12 +21,14 @@ all: build jobs
 toolchain:
 	@rustup target list --installed 2>/dev/null | grep -qx $(WASM) || rustup target add $(WASM)
 
-# What the end-to-end tests talk to: a real Prometheus (Debian's package). MariaDB runs on
-# the machine already (127.0.0.1:3306).
+# What the end-to-end tests talk to: a real Prometheus, and a real browser for the
+# dashboard (Chromium driven by chromedriver), all Debian's packages. MariaDB and NATS run
+# on the machine already (127.0.0.1:3306, 127.0.0.1:4222).
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 test-deps:
-	@command -v prometheus >/dev/null || { $(SUDO) apt-get update -q && \
-		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends prometheus; }
+	@command -v prometheus >/dev/null && command -v chromedriver >/dev/null || { \
+		$(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q \
+		--no-install-recommends prometheus chromium chromium-driver; }
 
 # Every job in jobs-wasm/ as a component; the examples also go to config/modules/.
 jobs: toolchain py-jobs

@@ -68,6 +68,8 @@ pub struct Service {
     watching: tokio_util::sync::CancellationToken,
     /// Bearer token for mutating routes (`TGRUN_ADMIN_TOKEN`); none: loopback clients only.
     pub admin_token: Option<String>,
+    /// The last runs per job and the last failures, for the dashboard.
+    pub recent: Arc<crate::server::dashboard::recent::RecentRuns>,
 }
 
 impl Service {
@@ -150,7 +152,10 @@ impl Service {
         ));
         let raw = crate::config::read_json(&config.dir.join(SERVICE_FILE))
             .unwrap_or_else(|_| Value::Object(Default::default()));
+        let recent = Arc::new(crate::server::dashboard::recent::RecentRuns::default());
+        recent.clone().follow(shared.events.subscribe());
         let service = Arc::new(Self {
+            recent,
             dir: config.dir.clone(),
             config: StdMutex::new(config),
             raw: StdMutex::new(raw),

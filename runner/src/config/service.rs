@@ -54,6 +54,8 @@ pub const BUILTIN_ROUTES: &[(&str, &str)] = &[
     ("GET", "/runs"),
     ("GET", "/docs"),
     ("GET", "/docs.yml"),
+    ("GET", "/"),
+    ("GET", "/dashboard/state"),
 ];
 const PIPELINE_KEYS: &[&str] = &[
     "period", "period_s", "cron", "timezone", "jitter_s", "missed", "jobs",

@@ -61,6 +61,8 @@ struct Slot<W> {
     seen: Option<FileStamp>,
     /// Why the last new version was refused; the current one, if any, kept running.
     error: Option<String>,
+    /// When the current version was swapped in (ms since the Unix epoch).
+    loaded_ms: Option<i64>,
 }
 
 impl<W> Default for Slot<W> {
@@ -70,6 +72,7 @@ impl<W> Default for Slot<W> {
             previous: None,
             seen: None,
             error: None,
+            loaded_ms: None,
         }
     }
 }
@@ -81,6 +84,9 @@ pub struct ModuleInfo {
     pub previous_version: Option<String>,
     /// Why the last new version was refused.
     pub error: Option<String>,
+    /// When the running version was loaded, swapped in or rolled back to (ms since the
+    /// Unix epoch).
+    pub loaded_ms: Option<i64>,
 }
 
 /// The modules of one world (jobs by default; route handlers with `HandlerPre`).
@@ -252,6 +258,7 @@ impl<W: World> ModuleRegistry<W> {
         let from = slot.current.replace(previous.clone());
         slot.previous = from.clone();
         slot.error = None;
+        slot.loaded_ms = Some(chrono::Utc::now().timestamp_millis());
         let from = from.map(|v| v.compiled.version.clone()).unwrap_or_default();
         let to = previous.compiled.version.clone();
         tracing::warn!(job, from = %from, to = %to, "module rolled back");
@@ -277,6 +284,7 @@ impl<W: World> ModuleRegistry<W> {
             version: slot.current.as_ref().map(|v| v.compiled.version.clone()),
             previous_version: slot.previous.as_ref().map(|v| v.compiled.version.clone()),
             error: slot.error.clone(),
+            loaded_ms: slot.loaded_ms,
         })
     }
 
@@ -314,6 +322,7 @@ fn swap_in<W>(job: &str, slot: &mut Slot<W>, new: Version<W>) {
         slot.previous = old;
     }
     slot.error = None;
+    slot.loaded_ms = Some(chrono::Utc::now().timestamp_millis());
 }
 
 fn refuse<W>(job: &str, slot: &mut Slot<W>, e: InvalidModule) -> String {

@@ -122,6 +122,30 @@ pub struct Shared {
     /// In cluster mode, the stream producers publish to and consumers pull from, in place
     /// of the in-process queue.
     pub cluster: Option<Arc<crate::cluster::RunQueue>>,
+    /// Each pipeline's next due time, as its producer waits for it.
+    pub next_due: NextDue,
+}
+
+/// Each pipeline's next due time (ms since the Unix epoch; none: a cron expression never
+/// due again), for the dashboard.
+#[derive(Debug, Default)]
+pub struct NextDue(std::sync::Mutex<std::collections::HashMap<Arc<str>, Option<i64>>>);
+
+impl NextDue {
+    pub fn set(&self, pipeline: &Arc<str>, due_ms: Option<i64>) {
+        let mut m = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        match m.get_mut(pipeline) {
+            Some(d) => *d = due_ms,
+            None => {
+                m.insert(pipeline.clone(), due_ms);
+            }
+        }
+    }
+
+    pub fn get(&self, pipeline: &str) -> Option<i64> {
+        let m = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        m.get(pipeline).copied().flatten()
+    }
 }
 
 impl Shared {
@@ -138,6 +162,7 @@ impl Shared {
         Arc::new(Self {
             history,
             cluster,
+            next_due: NextDue::default(),
             sandbox,
             modules,
             stats: Stats::default(),

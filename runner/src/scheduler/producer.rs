@@ -70,6 +70,7 @@ pub async fn produce(
             } => {
                 count_missed(&shared, &current, missed);
                 last = skipped_to;
+                shared.next_due.set(&current.name, until.map(ms));
                 until
             }
         };

@@ -176,6 +176,27 @@ pub const ROUTES: &[RouteDoc] = &[
     },
     RouteDoc {
         method: "GET",
+        path: "/",
+        summary: "The dashboard: pipelines, jobs, recent runs and failures, client health; run, enable, disable and roll back",
+        mutating: false,
+        params: &[],
+        body: None,
+        responses: &[(200, "HTML")],
+    },
+    RouteDoc {
+        method: "GET",
+        path: "/dashboard/state",
+        summary: "What the dashboard shows, in one answer (polled by the page)",
+        mutating: false,
+        params: &[],
+        body: None,
+        responses: &[(
+            200,
+            "{\"pipelines\": [...], \"failures\": [...], \"clients\": [...], ...}",
+        )],
+    },
+    RouteDoc {
+        method: "GET",
         path: "/docs",
         summary: "This description, as a page",
         mutating: false,

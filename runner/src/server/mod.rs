@@ -5,8 +5,10 @@
 //!   message.
 //! - [`routes`]: one file per group of routes.
 //! - [`docs`]: `/docs` and `/docs.yml`, the OpenAPI description of every route.
+//! - [`dashboard`]: `GET /`, the page operators look at, and the state it polls.
 
 pub mod auth;
+pub mod dashboard;
 pub mod docs;
 pub mod error;
 pub mod routes;
@@ -80,6 +82,8 @@ pub fn router(state: AppState) -> Router {
         .route("/jobs", get(routes::jobs::list_jobs))
         .route("/jobs/{name}", get(routes::jobs::get_job))
         .route("/runs", get(routes::runs::list_runs))
+        .route("/", get(dashboard::page))
+        .route("/dashboard/state", get(dashboard::state))
         .route("/docs", get(docs::docs))
         .route("/docs.yml", get(docs::docs_yml))
         .merge(mutating)

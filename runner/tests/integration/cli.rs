@@ -150,9 +150,15 @@ impl Served {
     }
 
     pub fn start_on(dir: &std::path::Path, listen: &str) -> Self {
+        Self::start_with_env(dir, listen, &[])
+    }
+
+    /// As [`Served::start_on`], with more environment variables.
+    pub fn start_with_env(dir: &std::path::Path, listen: &str, env: &[(&str, &str)]) -> Self {
         let mut child = runner()
             .args(["serve", "--listen", listen, "--config-dir"])
             .arg(dir)
+            .envs(env.iter().copied())
             .env("RUST_LOG", "info")
             .stderr(Stdio::piped())
             .spawn()
@@ -182,6 +188,16 @@ impl Served {
 }
 
 impl Served {
+    /// The address its HTTP server listens on, from its log.
+    pub fn addr(&self) -> String {
+        let line = self.wait_for("HTTP server listening on ", Duration::from_secs(60));
+        line.rsplit("listening on ")
+            .next()
+            .unwrap()
+            .trim()
+            .to_owned()
+    }
+
     /// The first line containing `needle` within `within`, if one comes.
     pub fn saw(&self, needle: &str, within: Duration) -> Option<String> {
         let deadline = Instant::now() + within;

@@ -91,20 +91,10 @@ fn start_replicas(dir: &std::path::Path, n: usize) -> Vec<Served> {
 async fn serve_for(dir: &std::path::Path, n: usize, time: Duration) {
     let mut replicas = start_replicas(dir, n);
     for r in &replicas {
-        addr_of(r);
+        r.addr();
     }
     tokio::time::sleep(time).await;
     stop_all(&mut replicas);
-}
-
-/// The address a replica's HTTP server listens on, from its log.
-fn addr_of(r: &Served) -> String {
-    let line = r.wait_for("HTTP server listening on ", Duration::from_secs(60));
-    line.rsplit("listening on ")
-        .next()
-        .unwrap()
-        .trim()
-        .to_owned()
 }
 
 /// SIGTERM to every replica still running; each must stop cleanly.
@@ -318,7 +308,7 @@ async fn a_module_uploaded_to_one_replica_runs_on_all_three_within_seconds() {
         .iter()
         .map(|d| Served::start_on(d.path(), "127.0.0.1:0"))
         .collect();
-    let mut addrs: Vec<String> = replicas.iter().map(addr_of).collect();
+    let mut addrs: Vec<String> = replicas.iter().map(Served::addr).collect();
     let b = std::fs::read(crate::fixtures::wasm("swap_b")).unwrap();
     let b_version = runner::sandbox::component::content_version(&b);
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -351,7 +341,7 @@ async fn a_module_uploaded_to_one_replica_runs_on_all_three_within_seconds() {
     }
     // A replica started later, with the old file in its folder, takes the cluster's version.
     replicas.push(Served::start_on(dirs[3].path(), "127.0.0.1:0"));
-    addrs.push(addr_of(&replicas[3]));
+    addrs.push(replicas[3].addr());
     let late = std::time::Instant::now();
     while running_version(&addrs[3], "swapper").await.as_deref() != Some(b_version.as_str()) {
         assert!(
@@ -394,7 +384,7 @@ async fn a_configuration_change_on_one_replica_reaches_all_three() {
         .iter()
         .map(|d| Served::start_on(d.path(), "127.0.0.1:0"))
         .collect();
-    let addrs: Vec<String> = replicas.iter().map(addr_of).collect();
+    let addrs: Vec<String> = replicas.iter().map(Served::addr).collect();
     let http = reqwest::Client::new();
     let answer = http
         .patch(format!("http://{}/config", addrs[0]))
@@ -584,7 +574,7 @@ async fn losing_nats_stops_runs_with_a_clear_error_and_they_resume_when_it_retur
         .replace(NATS, &format!("nats://127.0.0.1:{port}"));
     std::fs::write(dir.path().join("config.json"), config).unwrap();
     let mut replicas = vec![Served::start_on(dir.path(), "127.0.0.1:0")];
-    let addr = addr_of(&replicas[0]);
+    let addr = replicas[0].addr();
     let runs = || scope.query("SELECT COUNT(*) FROM tgrun_runs WHERE outcome = 'ok'");
     let wait_for_runs = |more_than: i64| async move {
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
@@ -851,7 +841,7 @@ async fn a_dropped_file_or_a_rollback_on_one_replica_reaches_the_other() {
         .iter()
         .map(|d| Served::start_on(d.path(), "127.0.0.1:0"))
         .collect();
-    let addrs: Vec<String> = replicas.iter().map(addr_of).collect();
+    let addrs: Vec<String> = replicas.iter().map(Served::addr).collect();
     let a = runner::sandbox::component::content_version(
         &std::fs::read(crate::fixtures::wasm("swap_a")).unwrap(),
     );

@@ -5,6 +5,7 @@ mod api_service;
 mod cli;
 mod cluster;
 mod config;
+mod dashboard;
 mod fixtures;
 mod history;
 mod hostile;

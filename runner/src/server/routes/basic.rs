@@ -4,19 +4,26 @@ use axum::Json;
 use axum::extract::State;
 
 use crate::server::AppState;
+use crate::service::Service;
 
 pub async fn status() -> &'static str {
     "Alive"
 }
 
-/// `{"success": bool, "healthy": [...], "unhealthy": [...]}` over the configured clients.
-pub async fn health(State(state): State<AppState>) -> Json<serde_json::Value> {
-    let mut report = state.service.services.clients.health().await;
+/// Every configured client (and NATS in a cluster) with whether it answers.
+pub async fn clients_health(service: &Service) -> Vec<(&'static str, bool)> {
+    let mut report = service.services.clients.health().await;
     // In cluster mode, the NATS connection is a client like the others: without it this
     // replica neither produces nor consumes.
-    if let Some(cluster) = &state.service.shared.cluster {
+    if let Some(cluster) = &service.shared.cluster {
         report.push(("nats", cluster.connected()));
     }
+    report
+}
+
+/// `{"success": bool, "healthy": [...], "unhealthy": [...]}` over the configured clients.
+pub async fn health(State(state): State<AppState>) -> Json<serde_json::Value> {
+    let report = clients_health(&state.service).await;
     let healthy: Vec<&str> = report
         .iter()
         .filter(|(_, ok)| *ok)

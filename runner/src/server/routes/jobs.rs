@@ -33,6 +33,7 @@ fn entries(state: &AppState, config: &Config, only: Option<&str>) -> Vec<Value> 
                 "version": info.version,
                 "previous_version": info.previous_version,
                 "error": info.error,
+                "loaded_ms": info.loaded_ms,
             });
             let record = shared.book.get(&j.name).unwrap_or_default();
             json!({

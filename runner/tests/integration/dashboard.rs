@@ -1,0 +1,238 @@
+//! The dashboard in a real browser: Debian's Chromium, headless, driven over WebDriver by
+//! Debian's chromedriver, against a `runner serve` process. The screenshot lands in
+//! `target/dashboard.png`.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::cli::Served;
+use crate::fixtures::config_dir;
+
+/// WebDriver's name for an element reference.
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+/// A headless Chromium behind a chromedriver of its own.
+struct Browser {
+    driver: Child,
+    base: String,
+    session: String,
+    http: reqwest::Client,
+}
+
+impl Browser {
+    async fn start() -> Self {
+        let port = crate::real_prometheus::free_port();
+        let driver = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver (Debian's chromium-driver, installed by `make test-deps`)");
+        let base = format!("http://127.0.0.1:{port}");
+        let http = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while http.get(format!("{base}/status")).send().await.is_err() {
+            assert!(Instant::now() < deadline, "chromedriver did not start");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let caps = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": "/usr/bin/chromium",
+                "args": ["--headless", "--no-sandbox", "--disable-gpu",
+                         "--disable-background-networking", "--disable-dev-shm-usage",
+                         "--window-size=1280,1000"]
+            }
+        }}});
+        let mut browser = Self {
+            driver,
+            base,
+            session: String::new(),
+            http,
+        };
+        let answer = browser.call("POST", "/session", caps).await;
+        browser.session = answer["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no session: {answer}"))
+            .to_owned();
+        browser
+    }
+
+    async fn call(&self, method: &str, path: &str, body: Value) -> Value {
+        let url = format!("{}{path}", self.base);
+        let req = match method {
+            "GET" => self.http.get(url),
+            "DELETE" => self.http.delete(url),
+            _ => self.http.post(url).json(&body),
+        };
+        let answer: Value = req.send().await.unwrap().json().await.unwrap();
+        answer["value"].clone()
+    }
+
+    async fn session_call(&self, method: &str, path: &str, body: Value) -> Value {
+        self.call(method, &format!("/session/{}{path}", self.session), body)
+            .await
+    }
+
+    async fn open(&self, url: &str) {
+        self.session_call("POST", "/url", json!({ "url": url }))
+            .await;
+    }
+
+    /// The element `css` selects, once there is one (the page renders after its first poll).
+    async fn find(&self, css: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let found = self
+                .session_call(
+                    "POST",
+                    "/element",
+                    json!({"using": "css selector", "value": css}),
+                )
+                .await;
+            if let Some(id) = found[ELEMENT].as_str() {
+                return id.to_owned();
+            }
+            assert!(Instant::now() < deadline, "no element {css:?} on the page");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The text of `css`'s element (found anew each time: the page re-renders).
+    async fn text(&self, css: &str) -> String {
+        let id = self.find(css).await;
+        let t = self
+            .session_call("GET", &format!("/element/{id}/text"), Value::Null)
+            .await;
+        t.as_str().unwrap_or_default().to_owned()
+    }
+
+    /// Waits until `css`'s text satisfies `ok`; answers it.
+    async fn wait_text(&self, css: &str, what: &str, ok: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let t = self.text(css).await;
+            if ok(&t) {
+                return t;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{css:?} never showed {what}; it shows {t:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn click(&self, css: &str) {
+        let id = self.find(css).await;
+        self.session_call("POST", &format!("/element/{id}/click"), json!({}))
+            .await;
+    }
+
+    async fn type_into(&self, css: &str, text: &str) {
+        let id = self.find(css).await;
+        self.session_call(
+            "POST",
+            &format!("/element/{id}/value"),
+            json!({ "text": text }),
+        )
+        .await;
+    }
+
+    async fn screenshot(&self) -> Vec<u8> {
+        use base64::Engine;
+        let png = self.session_call("GET", "/screenshot", Value::Null).await;
+        base64::engine::general_purpose::STANDARD
+            .decode(png.as_str().expect("a screenshot"))
+            .unwrap()
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        // The session's Chromium goes with its chromedriver.
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_shows_runs_and_an_operator_runs_a_job_and_disables_another() {
+    // Hourly pipelines: each runs once at start, so any later run is the operator's.
+    let dir = config_dir(
+        r#"{"num_consumers": 2, "pipelines": {
+            "hourly": {"period": 3600, "jobs": [{"name": "noop", "enabled": true}]},
+            "broken": {"period": 3600, "jobs": [{"name": "fails", "enabled": true}]}}}"#,
+        &["noop", "fails"],
+    );
+    let token = "s3cret-operator-token";
+    let served = Served::start_with_env(dir.path(), "127.0.0.1:0", &[("TGRUN_ADMIN_TOKEN", token)]);
+    let addr = served.addr();
+    let browser = Browser::start().await;
+    browser.open(&format!("http://{addr}/")).await;
+
+    let noop = "tr[data-job='noop']";
+    // The run at start appears, with its outcome; the failing job's error and log lines
+    // are in the failures.
+    browser
+        .wait_text(&format!("{noop} .run-count"), "one run", |t| t == "1")
+        .await;
+    let last = browser.text(&format!("{noop} .last-run")).await;
+    assert!(last.contains("ok") && last.contains("hourly"), "{last:?}");
+    browser
+        .wait_text("#failures", "the failing job", |t| t.contains("fails"))
+        .await;
+    let header = browser.text("header").await;
+    assert!(header.contains("admin token"), "{header:?}");
+
+    // Without the token, "run now" is refused and says why; nothing runs.
+    browser.click(&format!("{noop} .run-now")).await;
+    browser
+        .wait_text("#status", "the refusal", |t| {
+            t.contains("TGRUN_ADMIN_TOKEN")
+        })
+        .await;
+    assert_eq!(browser.text(&format!("{noop} .run-count")).await, "1");
+
+    // With it, the new run appears without reloading the page.
+    browser.type_into("#token", token).await;
+    browser.click(&format!("{noop} .run-now")).await;
+    browser
+        .wait_text("#status", "the run's end", |t| t.contains("ended ok"))
+        .await;
+    browser
+        .wait_text(&format!("{noop} .run-count"), "two runs", |t| t == "2")
+        .await;
+    let last = browser.text(&format!("{noop} .last-run")).await;
+    assert!(
+        last.contains("manual"),
+        "the manual run is the last: {last:?}"
+    );
+
+    // Disabling the failing job goes through the configuration.
+    let broken = "tr[data-job='fails']";
+    browser.click(&format!("{broken} .toggle")).await;
+    browser
+        .wait_text(broken, "disabled", |t| t.contains("disabled"))
+        .await;
+    let config: Value = reqwest::get(format!("http://{addr}/config"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        config["pipelines"]["broken"]["jobs"][0]["enabled"], false,
+        "{config}"
+    );
+
+    let png = browser.screenshot().await;
+    assert!(png.starts_with(b"\x89PNG"), "not a PNG");
+    let target = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target");
+    std::fs::create_dir_all(&target).unwrap();
+    std::fs::write(target.join("dashboard.png"), &png).unwrap();
+    drop(browser);
+    served.terminate();
+}
