@@ -1,9 +1,10 @@
-//! The command line: `runner serve`, `runner run`, `runner check`.
+//! The command line: `runner serve`, `runner run`, `runner check`, `runner new`.
 //!
 //! Exit codes: 0 success; 1 the run failed or the component does not fit; 2 bad usage or
 //! bad configuration.
 
 mod check;
+mod new;
 mod run;
 mod serve;
 
@@ -36,6 +37,8 @@ enum Command {
     Run(run::RunArgs),
     /// Say whether a .wasm file is a job component, and if not, what is wrong.
     Check(check::CheckArgs),
+    /// Create a job crate to start from (in jobs-wasm/ by default).
+    New(new::NewArgs),
 }
 
 /// Where the configuration lives unless `--config-dir` says otherwise.
@@ -104,6 +107,7 @@ pub fn main() -> ExitCode {
             init_logging("warn");
             check::check(args)
         }
+        Command::New(args) => new::new(args),
     };
     match result {
         Ok(code) => code,

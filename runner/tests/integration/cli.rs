@@ -346,3 +346,64 @@ fn run_honours_the_jobs_capabilities() {
         "{text}"
     );
 }
+
+#[test]
+fn new_scaffolds_a_job_that_builds_passes_check_and_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let (code, text) = output(
+        runner()
+            .args(["new", "greeter", "--dir"])
+            .arg(dir.path())
+            .arg("--sdk")
+            .arg(repo.join("guest-sdk")),
+    );
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("runner check"), "the next steps: {text}");
+    let krate = dir.path().join("greeter");
+
+    // Built as the message says, into a target folder kept between test runs.
+    let target = repo.join("target/new-job");
+    let built = Command::new(env!("CARGO"))
+        .args(["build", "--release", "--target", "wasm32-wasip2"])
+        .env("CARGO_TARGET_DIR", &target)
+        .current_dir(&krate)
+        .output()
+        .unwrap();
+    assert!(
+        built.status.success(),
+        "the scaffolded crate does not build: {}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    let module = target.join("wasm32-wasip2/release/greeter.wasm");
+    let (code, text) = output(runner().arg("check").arg(&module));
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("fits the tgrun:job@0.1.0 world"), "{text}");
+    let (code, text) = output(
+        runner()
+            .arg("run")
+            .arg(&module)
+            .args(["--params", r#"{"name": "operator"}"#]),
+    );
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("outcome:  ok"), "{text}");
+    assert!(text.contains("hello operator"), "{text}");
+    assert!(
+        text.contains(r#"greeter_runs{name="operator"} 1"#),
+        "{text}"
+    );
+
+    // A name that cannot be a crate, a file and a job; a folder that exists.
+    let (code, text) = output(runner().args(["new", "Greeter-2", "--dir"]).arg(dir.path()));
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("'Greeter-2' cannot name a job"), "{text}");
+    let (code, text) = output(
+        runner()
+            .args(["new", "greeter", "--dir"])
+            .arg(dir.path())
+            .arg("--sdk")
+            .arg(repo.join("guest-sdk")),
+    );
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("exists already"), "{text}");
+}

@@ -1,0 +1,158 @@
+//! `runner new NAME`: a job crate to start from, which builds and passes `runner check`.
+//!
+//! Inside this repository (the default, `jobs-wasm/NAME`) the crate takes its versions from
+//! the workspace and `make jobs` builds it with the others. Anywhere else it is a workspace
+//! of its own with a path to the guest SDK (`--sdk`), so it builds with a plain
+//! `cargo build --release --target wasm32-wasip2`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+
+#[derive(Debug, clap::Args)]
+pub struct NewArgs {
+    /// The job's name: lowercase letters, digits and `_`, starting with a letter. It names
+    /// the crate, the module file (`NAME.wasm`) and the job in `service_config.json`.
+    name: String,
+    /// Where the crate's folder goes.
+    #[arg(long, default_value = "jobs-wasm")]
+    dir: PathBuf,
+    /// The guest SDK (`guest-sdk/` of this repository), for a crate outside the workspace.
+    #[arg(long)]
+    sdk: Option<PathBuf>,
+}
+
+/// A name fit for a crate, a `.wasm` file (cargo turns `-` into `_`) and a job.
+fn valid(name: &str) -> bool {
+    name.len() <= 64
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+/// The workspace root above `dir` that holds the guest SDK, if any.
+fn workspace_of(dir: &Path) -> Option<PathBuf> {
+    let abs = std::path::absolute(dir).ok()?;
+    abs.ancestors()
+        .find(|a| a.join("guest-sdk/Cargo.toml").exists() && a.join("Cargo.toml").exists())
+        .map(Path::to_path_buf)
+}
+
+const LIB: &str = r#"//! NAME: a periodic job. `run` is called once per due time, in a fresh sandbox.
+
+use tgrun_sdk::prelude::*;
+
+/// The job's `params` in `service_config.json` (unknown keys are an error).
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Params {
+    /// Who to greet.
+    #[serde(default = "world")]
+    name: String,
+}
+
+fn world() -> String {
+    "world".into()
+}
+
+fn NAME(ctx: &Ctx, p: Params) -> Result<()> {
+    info!("hello {} from {} (run {})", p.name, ctx.pipeline, ctx.run_id);
+    // A metric for the runner's /metrics, stamped with the due time.
+    prometheus::write_metrics(&[Metric::new("NAME_runs", 1.0)
+        .label("name", p.name.as_str())
+        .at(ctx.start_time_ms)])?;
+    Ok(())
+}
+
+export_job!(NAME);
+"#;
+
+fn cargo_toml(name: &str, sdk: Option<&Path>) -> String {
+    let head = format!(
+        "[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2024\"\npublish = false\n\n[lib]\ncrate-type = [\"cdylib\"]\n\n"
+    );
+    match sdk {
+        // In this repository: versions and the `guest` profile come from the workspace.
+        None => format!(
+            "{head}[dependencies]\ntgrun-sdk.workspace = true\nserde.workspace = true\nserde_json.workspace = true\n"
+        ),
+        Some(sdk) => format!(
+            "{head}[dependencies]\ntgrun-sdk = {{ path = {:?} }}\nserde = {{ version = \"1\", features = [\"derive\"] }}\nserde_json = \"1\"\n\n\
+             # A workspace of its own.\n[workspace]\n\n\
+             # Small components: the runner compiles each once and instantiates it on every run.\n\
+             [profile.release]\nopt-level = \"s\"\nlto = true\ncodegen-units = 1\nstrip = true\n",
+            sdk.display().to_string()
+        ),
+    }
+}
+
+pub fn new(args: NewArgs) -> Result<ExitCode> {
+    let name = &args.name;
+    if !valid(name) {
+        bail!(
+            "'{name}' cannot name a job: use lowercase letters, digits and '_', starting with a letter (it names the crate, NAME.wasm and the job)"
+        );
+    }
+    let folder = args.dir.join(name);
+    if folder.exists() {
+        bail!(
+            "{} exists already: choose another name or remove it",
+            folder.display()
+        );
+    }
+    let in_workspace = workspace_of(&args.dir);
+    let sdk = match (&args.sdk, &in_workspace) {
+        (Some(sdk), _) => {
+            Some(std::path::absolute(sdk).with_context(|| format!("--sdk {}", sdk.display()))?)
+        }
+        (None, Some(_)) => None,
+        (None, None) => bail!(
+            "{} is not inside this repository: say where the guest SDK is with --sdk PATH/guest-sdk",
+            args.dir.display()
+        ),
+    };
+    if let Some(sdk) = &sdk
+        && !sdk.join("Cargo.toml").exists()
+    {
+        bail!("--sdk {}: no Cargo.toml there", sdk.display());
+    }
+    std::fs::create_dir_all(folder.join("src"))
+        .with_context(|| format!("creating {}", folder.display()))?;
+    std::fs::write(folder.join("Cargo.toml"), cargo_toml(name, sdk.as_deref()))?;
+    std::fs::write(folder.join("src/lib.rs"), LIB.replace("NAME", name))?;
+    let build = match &sdk {
+        None => format!(
+            "make jobs      (or: cargo build --profile guest --target wasm32-wasip2 -p {name})\n  \
+             runner check target/wasm32-wasip2/guest/{name}.wasm\n  \
+             runner run target/wasm32-wasip2/guest/{name}.wasm --params '{{\"name\": \"you\"}}'"
+        ),
+        Some(_) => format!(
+            "cd {} && cargo build --release --target wasm32-wasip2\n  \
+             runner check target/wasm32-wasip2/release/{name}.wasm\n  \
+             runner run target/wasm32-wasip2/release/{name}.wasm --params '{{\"name\": \"you\"}}'",
+            folder.display()
+        ),
+    };
+    println!(
+        "created the job {name} in {}\n\nnext:\n  {build}\n\nthen copy {name}.wasm into the service's modules folder (or PUT it to /jobs/{name}/module)\nand list {{\"name\": \"{name}\", \"enabled\": true}} in a pipeline's jobs.",
+        folder.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::valid;
+
+    #[test]
+    fn names_that_make_a_crate_a_file_and_a_job() {
+        for ok in ["hello", "add_x2", "a"] {
+            assert!(valid(ok), "{ok}");
+        }
+        for bad in ["", "Hello", "2x", "add-x", "a.b", "_x", "x y"] {
+            assert!(!valid(bad), "{bad}");
+        }
+    }
+}
