@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
-use crate::clients::Clients;
+use crate::clients::recording::{self, Call, CallLog};
+use crate::clients::{Clients, standin};
 use crate::config::{self, Config, RunnerSettings, SERVICE_FILE};
 use crate::host::{Capabilities, Services};
 use crate::sandbox::outcome::RunReport;
@@ -33,6 +34,10 @@ pub struct RunArgs {
     /// Memory limit in MiB (default: the job's `memory_mb`, or the runner's default).
     #[arg(long)]
     memory_mb: Option<u64>,
+    /// Stand-in clients answering from the responses recorded in this JSON file, in place
+    /// of the configured Prometheus, API service and database (see the README).
+    #[arg(long)]
+    standin: Option<PathBuf>,
 }
 
 pub fn run(args: RunArgs) -> Result<ExitCode> {
@@ -116,8 +121,16 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    // The same clients as `runner serve` would lend the job.
-    let services = match &config {
+    // The same clients as `runner serve` would lend the job, or stand-ins; either way
+    // every call is reported.
+    let calls = Arc::new(CallLog::default());
+    let mut services = match &config {
+        _ if args.standin.is_some() => Services {
+            clients: standin::load(args.standin.as_deref().unwrap_or(Path::new("")))?,
+            ..config
+                .as_ref()
+                .map_or_else(Services::default, |c| Services::new(&c.service.settings))
+        },
         Some(c) => Services {
             clients: rt.block_on(Clients::start(
                 &c.clients,
@@ -138,6 +151,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
             ..Services::default()
         },
     };
+    services.clients = recording::wrap(std::mem::take(&mut services.clients), &calls);
     let sandbox = Sandbox::new(
         SandboxSettings {
             max_output_bytes: runner.max_output_bytes,
@@ -171,6 +185,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     };
     let report = rt.block_on(sandbox.run(&component, &inv, false));
     print_report(&report, &path);
+    print_calls(&calls.calls());
     Ok(if report.outcome.is_ok() {
         ExitCode::SUCCESS
     } else {
@@ -219,5 +234,18 @@ fn print_report(r: &RunReport, path: &Path) {
             Some(t) => println!("  {}{labels} {} {t}", m.name, m.value),
             None => println!("  {}{labels} {}", m.name, m.value),
         }
+    }
+}
+
+fn print_calls(calls: &[Call]) {
+    println!("calls:    {}", if calls.is_empty() { "none" } else { "" });
+    for c in calls {
+        println!(
+            "  {} {} ({:.3} ms): {}",
+            c.client,
+            c.what,
+            c.took.as_secs_f64() * 1e3,
+            c.result
+        );
     }
 }

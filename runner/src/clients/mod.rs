@@ -7,7 +7,9 @@ pub mod error;
 pub mod keycloak;
 pub mod prometheus;
 pub mod range;
+pub mod recording;
 pub mod sql;
+pub mod standin;
 
 use std::path::Path;
 use std::sync::Arc;

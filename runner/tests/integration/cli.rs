@@ -407,3 +407,105 @@ fn new_scaffolds_a_job_that_builds_passes_check_and_runs() {
     assert_eq!(code, 2, "{text}");
     assert!(text.contains("exists already"), "{text}");
 }
+
+#[test]
+fn run_with_stand_in_clients_answers_from_the_file_and_reports_every_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("standin.json");
+    std::fs::write(
+        &file,
+        r#"{
+        "prometheus": [{"endpoint": "query", "query": "foo", "response": {"status": "success",
+            "data": {"resultType": "vector", "result": [
+                {"metric": {"__name__": "foo", "node": "n1"}, "value": [1700000000, "2.5"]}]}}}],
+        "api_service": [
+            {"network": "net1", "endpoint": "getTopology", "response": {"name": "net1", "nodes": []}},
+            {"network": "net2", "endpoint": "getTopology", "error": "controller down"}],
+        "sql": [
+            {"statement": "CREATE TABLE IF NOT EXISTS topology (id INT AUTO_INCREMENT PRIMARY KEY, network_name VARCHAR(100) NOT NULL, topology JSON NOT NULL, last_updated DATETIME(3) NOT NULL)", "rows_affected": 0},
+            {"statement": "INSERT INTO topology (network_name, topology, last_updated) VALUES (?, ?, ?)", "rows_affected": 1}]
+    }"#,
+    )
+    .unwrap();
+
+    // Prometheus: the recorded answer, the job's metric from it, the call reported.
+    let (code, text) = output(
+        runner()
+            .arg("run")
+            .arg(wasm("add_x"))
+            .args(["--params", r#"{"metric_name": "foo", "x": 5}"#, "--standin"])
+            .arg(&file),
+    );
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains(r#"foo_plus_5{node="n1"} 7.5"#), "{text}");
+    assert!(
+        text.contains("prometheus query query=foo (") && text.contains("): ok, "),
+        "{text}"
+    );
+
+    // A call the file does not answer fails naming what was asked.
+    let (code, text) = output(
+        runner()
+            .arg("run")
+            .arg(wasm("add_x"))
+            .args(["--params", r#"{"metric_name": "bar", "x": 5}"#, "--standin"])
+            .arg(&file),
+    );
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains(r#"has no response for prometheus query "bar""#),
+        "{text}"
+    );
+
+    // The API service (one network failing, as recorded) and SQL, with white space
+    // differences in the statement; every call in order, with its result.
+    let (code, text) = output(
+        runner()
+            .arg("run")
+            .arg(wasm("save_topology"))
+            .arg("--standin")
+            .arg(&file),
+    );
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("saved the others, but no topology from: net2"),
+        "{text}"
+    );
+    assert!(text.contains("controller down"), "{text}");
+    let calls: Vec<&str> = text
+        .lines()
+        .skip_while(|l| !l.starts_with("calls:"))
+        .skip(1)
+        .collect();
+    assert_eq!(calls.len(), 3, "{text}");
+    assert!(
+        calls[0].contains("api_service getTopology on every network")
+            && calls[0].ends_with("ok, 2 networks, 1 failed"),
+        "{text}"
+    );
+    assert!(calls[1].contains("sql execute CREATE TABLE"), "{text}");
+    assert!(
+        calls[2].contains("sql execute INSERT INTO topology")
+            && calls[2].ends_with("ok, 1 rows affected"),
+        "{text}"
+    );
+
+    // A file with a mistake is refused before anything runs, naming the file and place.
+    std::fs::write(
+        &file,
+        r#"{"prometheus": [{"endpoint": "query", "respons": {}}]}"#,
+    )
+    .unwrap();
+    let (code, text) = output(
+        runner()
+            .arg("run")
+            .arg(wasm("add_x"))
+            .arg("--standin")
+            .arg(&file),
+    );
+    assert_eq!(code, 2, "{text}");
+    assert!(
+        text.contains("standin.json") && text.contains("unknown field `respons`"),
+        "{text}"
+    );
+}
