@@ -73,10 +73,12 @@ test: jobs test-deps py-test
 	else \
 		$(CARGO) test --no-fail-fast; \
 	fi
+	$(CARGO) test --doc -p tgrun-sdk    # the SDK's examples compile against its API
 
 lint: toolchain
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --all-targets -- -D warnings
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc -p tgrun-sdk --no-deps    # every public item documented
 	$(CARGO) clippy --profile guest --target $(WASM) $(addprefix -p ,$(JOBS)) -- -D warnings
 
 fmt:

@@ -1,4 +1,35 @@
 //! The Terragraph API service from a job: one controller per network.
+//!
+//! ```no_run
+//! use std::collections::BTreeMap;
+//! use std::time::Duration;
+//!
+//! use serde_json::json;
+//! use tgrun_sdk::prelude::*;
+//!
+//! fn topology(_: &Ctx, _: serde_json::Value) -> Result<()> {
+//!     let networks = api_service::network_names()?;
+//!     info!("{} networks", networks.len());
+//!     // One network's controller.
+//!     let one = api_service::request("east", "getNode", &json!({"name": "n1"}), None)?;
+//!     info!("n1: {one}");
+//!     // Every network at once: each answer (or error) kept apart, so one controller
+//!     // being down does not lose the others.
+//!     let all = api_service::request_all("getTopology", &BTreeMap::new(), Some(Duration::from_secs(5)))?;
+//!     for (network, answer) in all {
+//!         match answer {
+//!             Ok(t) => info!("{network}: {} nodes", t["nodes"].as_array().map_or(0, Vec::len)),
+//!             Err(e) => warn!("{network}: {e}"),
+//!         }
+//!     }
+//!     // Only some networks, each with its own params.
+//!     let params = BTreeMap::from([("west".to_owned(), json!({"name": "n9"}))]);
+//!     let _some = api_service::request_many("getNode", &params, None)?;
+//!     Ok(())
+//! }
+//!
+//! export_job!(topology);
+//! ```
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -1,4 +1,25 @@
 //! The run context a job receives, and the service settings it can read.
+//!
+//! ```no_run
+//! use tgrun_sdk::prelude::*;
+//!
+//! #[derive(serde::Deserialize)]
+//! struct Params {}
+//!
+//! fn report(ctx: &Ctx, _: Params) -> Result<()> {
+//!     // Who and when: the due time is the same for every job of one tick.
+//!     info!("{} in {} due at {}", ctx.job, ctx.pipeline, ctx.start_time_ms);
+//!     // The same for every attempt of this due run: key effects that must happen once.
+//!     let key = ctx.run_key();
+//!     // The service's own settings (top-level keys of service_config.json).
+//!     let site: Option<String> = ctx.setting("site_name")?;
+//!     let all = ctx.settings();
+//!     info!("{key}: site {site:?}, {} settings", all.as_object().map_or(0, |o| o.len()));
+//!     Ok(())
+//! }
+//!
+//! export_job!(report);
+//! ```
 
 use serde::de::DeserializeOwned;
 

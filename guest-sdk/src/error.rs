@@ -1,4 +1,28 @@
 //! The error type of jobs and of every SDK call.
+//!
+//! A job's `Err` ends its run as `error` with the message; an SDK call's error says whose
+//! fault it was ([`ErrorKind`]), so a job can treat a missing client apart from a failing one.
+//!
+//! ```no_run
+//! use tgrun_sdk::prelude::*;
+//!
+//! fn careful(_: &Ctx, params: serde_json::Value) -> Result<()> {
+//!     // Any std error converts with `?` (here serde_json's).
+//!     let limit: u32 = serde_json::from_value(params["limit"].clone())?;
+//!     match prometheus::query_latest("up") {
+//!         Ok(_) => {}
+//!         // No Prometheus configured for this runner: nothing to do, not a failure.
+//!         Err(e) if e.kind() == ErrorKind::NotConfigured => return Ok(()),
+//!         Err(e) => return Err(e),
+//!     }
+//!     if limit == 0 {
+//!         bail!("limit must be positive, got {limit}");
+//!     }
+//!     Err(Error::new(ErrorKind::Upstream, "the controller said no"))
+//! }
+//!
+//! export_job!(careful);
+//! ```
 
 use std::fmt;
 
@@ -36,6 +60,7 @@ impl Error {
         Self::new(ErrorKind::Failed, message)
     }
 
+    /// An error of `kind` with a message.
     pub fn new(kind: ErrorKind, message: impl fmt::Display) -> Self {
         Self {
             kind,
@@ -47,10 +72,12 @@ impl Error {
         Self::new(ErrorKind::InvalidArgument, message)
     }
 
+    /// Whose fault it is.
     pub fn kind(&self) -> ErrorKind {
         self.kind
     }
 
+    /// What went wrong.
     pub fn message(&self) -> &str {
         &self.message
     }

@@ -1,4 +1,25 @@
 //! Route handlers: the request a handler receives and the response it gives.
+//!
+//! ```no_run
+//! use tgrun_sdk::http::{Request, Response};
+//! use tgrun_sdk::prelude::*;
+//!
+//! // In service_config.json:
+//! // "routes": {"GET /node": {"module": "node_route", "capabilities": ["sql"]}}
+//! fn node_route(req: &Request) -> Result<Response> {
+//!     let Some(name) = req.query("name") else {
+//!         return Ok(Response::text(400, "say which node: /node?name=..."));
+//!     };
+//!     let verbose = req.header("x-verbose").is_some();
+//!     let rows = sql::query("SELECT at FROM seen WHERE node = ?", &[name.into()])?;
+//!     if rows.rows.is_empty() {
+//!         return Ok(Response::text(404, format!("no node {name}")));
+//!     }
+//!     Response::json(&serde_json::json!({"node": name, "seen": rows.rows.len(), "verbose": verbose}))
+//! }
+//!
+//! export_handler!(node_route);
+//! ```
 
 use serde::Serialize;
 
@@ -10,11 +31,13 @@ use crate::{Error, Result};
 pub struct Request {
     /// Upper case: `GET`, `POST`, ...
     pub method: String,
+    /// The path asked for, without the query string.
     pub path: String,
     /// The query string's pairs, decoded, in order.
     pub query: Vec<(String, String)>,
     /// Header names in lower case.
     pub headers: Vec<(String, String)>,
+    /// The request's body, as sent.
     pub body: Vec<u8>,
 }
 
@@ -55,8 +78,12 @@ impl Request {
 /// The handler's answer.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Response {
+    /// The HTTP status, such as 200.
     pub status: u16,
+    /// Headers to send (the content type is set by [`Response::text`] and
+    /// [`Response::json`]).
     pub headers: Vec<(String, String)>,
+    /// The body to send.
     pub body: Vec<u8>,
 }
 

@@ -1,6 +1,6 @@
 //! The guest SDK: write a tgrun job as a plain Rust function and export it with one macro.
 //!
-//! ```ignore
+//! ```no_run
 //! use serde::Deserialize;
 //! use tgrun_sdk::prelude::*;
 //!
@@ -18,8 +18,12 @@
 //! Build it with `cargo build --target wasm32-wasip2` (crate type `cdylib`) and drop the
 //! `.wasm` into the runner's modules directory under the job's name.
 //!
-//! Modules: [`ctx`] (the run context and service settings), [`log`] (logging macros),
-//! [`prometheus`], [`api_service`] and [`sql`] (the clients the runner lends), [`error`].
+//! Modules, each with an example of what it gives a job: [`ctx`] (the run context and
+//! service settings), [`log`] (logging macros), [`prometheus`], [`api_service`] and [`sql`]
+//! (the clients the runner lends), [`error`](mod@error), and [`http`] for route handlers.
+//! `cargo doc -p tgrun-sdk --open` shows them all.
+
+#![warn(missing_docs)]
 
 pub mod api_service;
 pub mod ctx;

@@ -1,5 +1,32 @@
 //! Prometheus from a job: build PromQL with tglib's `format_query`, read, and write series
 //! that the runner serves at `/metrics`.
+//!
+//! ```no_run
+//! use tgrun_sdk::prelude::*;
+//! use tgrun_sdk::prometheus::{duration_seconds, format_query, promql, regex};
+//!
+//! fn link_health(ctx: &Ctx, _: serde_json::Value) -> Result<()> {
+//!     // snr{network="east", node=~"n.*"}: tglib's rules for label matchers.
+//!     let query = format_query("snr", &[("network", "east".into())], &[("node", regex("n.*"))]);
+//!     // The latest values, typed.
+//!     for s in prometheus::query_latest(&query)?.vector()? {
+//!         info!("{:?}: {}", s.labels.get("node"), s.value);
+//!     }
+//!     // The last hour at 30 s steps, stale and held samples removed (as tglib).
+//!     let now = ctx.start_time_ms as f64 / 1e3;
+//!     let hour = duration_seconds("1h")? as f64;
+//!     let rate = promql::rate("tx_bytes", "5m");
+//!     for series in prometheus::query_range(&rate, "30s", now - hour, Some(now))?.matrix()? {
+//!         info!("{} points", series.values.len());
+//!     }
+//!     // Series for the runner's /metrics, stamped with the due time.
+//!     prometheus::write_metrics(&[Metric::new("links_checked", 12.0)
+//!         .label("network", "east")
+//!         .at(ctx.start_time_ms)])
+//! }
+//!
+//! export_job!(link_health);
+//! ```
 
 use std::collections::BTreeMap;
 
@@ -12,10 +39,15 @@ use crate::{Error, Result};
 /// A label value in [`format_query`]: a string matches exactly, a regex with `=~`/`!~`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum LabelValue {
+    /// Matches exactly (`=`, or `!=` among the negated matchers).
     Str(String),
+    /// Matches a regular expression (`=~`, or `!~`); made by [`regex`].
     Regex(String),
+    /// `true` or `false`, as tglib writes booleans.
     Bool(bool),
+    /// A whole number.
     Int(i64),
+    /// A number.
     Float(f64),
 }
 
@@ -84,15 +116,18 @@ pub fn format_query(
 /// One series of an instant vector.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sample {
+    /// The series' labels (`__name__` included).
     pub labels: BTreeMap<String, String>,
     /// Seconds since the Unix epoch.
     pub time: f64,
+    /// The sample's value.
     pub value: f64,
 }
 
 /// One series of a range vector (matrix).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Series {
+    /// The series' labels (`__name__` included).
     pub labels: BTreeMap<String, String>,
     /// `(seconds since the Unix epoch, value)` in time order.
     pub values: Vec<(f64, f64)>,
@@ -241,36 +276,47 @@ pub mod promql {
         format!("{f} by ({}) ({query})", labels.join(", "))
     }
 
+    /// `rate(query[interval])`.
     pub fn rate(query: &str, interval: &str) -> String {
         range("rate", query, interval)
     }
+    /// `irate(query[interval])`.
     pub fn irate(query: &str, interval: &str) -> String {
         range("irate", query, interval)
     }
+    /// `increase(query[interval])`.
     pub fn increase(query: &str, interval: &str) -> String {
         range("increase", query, interval)
     }
+    /// `delta(query[interval])`.
     pub fn delta(query: &str, interval: &str) -> String {
         range("delta", query, interval)
     }
+    /// `resets(query[interval])`.
     pub fn resets(query: &str, interval: &str) -> String {
         range("resets", query, interval)
     }
+    /// `changes(query[interval])`.
     pub fn changes(query: &str, interval: &str) -> String {
         range("changes", query, interval)
     }
+    /// `avg_over_time(query[interval])`.
     pub fn avg_over_time(query: &str, interval: &str) -> String {
         range("avg_over_time", query, interval)
     }
+    /// `min_over_time(query[interval])`.
     pub fn min_over_time(query: &str, interval: &str) -> String {
         range("min_over_time", query, interval)
     }
+    /// `max_over_time(query[interval])`.
     pub fn max_over_time(query: &str, interval: &str) -> String {
         range("max_over_time", query, interval)
     }
+    /// `sum_over_time(query[interval])`.
     pub fn sum_over_time(query: &str, interval: &str) -> String {
         range("sum_over_time", query, interval)
     }
+    /// `count_over_time(query[interval])`.
     pub fn count_over_time(query: &str, interval: &str) -> String {
         range("count_over_time", query, interval)
     }
@@ -278,24 +324,31 @@ pub mod promql {
     pub fn quantile_over_time(quantile: f64, query: &str, interval: &str) -> String {
         format!("quantile_over_time({quantile}, {query}[{interval}])")
     }
+    /// `sum by (labels) (query)`.
     pub fn sum_by(query: &str, labels: &[&str]) -> String {
         by("sum", query, labels)
     }
+    /// `avg by (labels) (query)`.
     pub fn avg_by(query: &str, labels: &[&str]) -> String {
         by("avg", query, labels)
     }
+    /// `min by (labels) (query)`.
     pub fn min_by(query: &str, labels: &[&str]) -> String {
         by("min", query, labels)
     }
+    /// `max by (labels) (query)`.
     pub fn max_by(query: &str, labels: &[&str]) -> String {
         by("max", query, labels)
     }
+    /// `count by (labels) (query)`.
     pub fn count_by(query: &str, labels: &[&str]) -> String {
         by("count", query, labels)
     }
+    /// `abs(query)`.
     pub fn abs(query: &str) -> String {
         format!("abs({query})")
     }
+    /// `timestamp(query)`.
     pub fn timestamp(query: &str) -> String {
         format!("timestamp({query})")
     }
@@ -352,6 +405,7 @@ pub fn query_range_ts(query: &str, step: &str, start: f64, end: Option<f64>) -> 
 pub use host::Metric;
 
 impl Metric {
+    /// A sample of series `name` with `value`, no labels, stamped when written.
     pub fn new(name: impl Into<String>, value: f64) -> Self {
         Self {
             name: name.into(),

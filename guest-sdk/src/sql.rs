@@ -1,4 +1,32 @@
 //! The service's SQL database from a job, through the runner's pool.
+//!
+//! ```no_run
+//! use tgrun_sdk::prelude::*;
+//! use tgrun_sdk::sql::{Value, datetime_ms};
+//!
+//! fn bookkeeping(ctx: &Ctx, _: serde_json::Value) -> Result<()> {
+//!     // Statements without rows: rows affected and the last insert id.
+//!     sql::execute("CREATE TABLE IF NOT EXISTS seen (node VARCHAR(64), at DATETIME(3))", &[])?;
+//!     let done = sql::execute(
+//!         "INSERT INTO seen (node, at) VALUES (?, ?)",
+//!         &["n1".into(), datetime_ms(ctx.start_time_ms)],
+//!     )?;
+//!     info!("{} row(s), id {:?}", done.rows_affected, done.last_insert_id);
+//!     // Rows as typed values, in the order of `columns`.
+//!     let rows = sql::query("SELECT node, at FROM seen WHERE node = ?", &["n1".into()])?;
+//!     for row in &rows.rows {
+//!         if let [Value::Text(node), Value::Datetime(ms)] = row.as_slice() {
+//!             info!("{node} at {ms}");
+//!         }
+//!     }
+//!     // A transaction: rolled back unless committed (also if the run ends first).
+//!     let tx = sql::begin()?;
+//!     tx.execute("DELETE FROM seen WHERE at < ?", &[datetime_ms(ctx.start_time_ms - 86_400_000)])?;
+//!     tx.commit()
+//! }
+//!
+//! export_job!(bookkeeping);
+//! ```
 
 use crate::Result;
 use crate::error::lift;
@@ -66,18 +94,22 @@ pub fn begin() -> Result<Transaction> {
 }
 
 impl Transaction {
+    /// As [`query`], inside the transaction.
     pub fn query(&self, statement: &str, params: &[Value]) -> Result<RowSet> {
         lift(self.0.query(statement, params))
     }
 
+    /// As [`execute`], inside the transaction.
     pub fn execute(&self, statement: &str, params: &[Value]) -> Result<ExecResult> {
         lift(self.0.execute(statement, params))
     }
 
+    /// Makes the transaction's changes permanent.
     pub fn commit(self) -> Result<()> {
         lift(host::Transaction::commit(self.0))
     }
 
+    /// Undoes the transaction's changes.
     pub fn rollback(self) -> Result<()> {
         lift(host::Transaction::rollback(self.0))
     }

@@ -159,7 +159,7 @@ impl Drop for Browser {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_dashboard_shows_runs_and_an_operator_runs_a_job_and_disables_another() {
+async fn the_dashboard_shows_runs_and_an_operator_runs_disables_and_rolls_back() {
     // Hourly pipelines: each runs once at start, so any later run is the operator's.
     let dir = config_dir(
         r#"{"num_consumers": 2, "pipelines": {
@@ -227,6 +227,35 @@ async fn the_dashboard_shows_runs_and_an_operator_runs_a_job_and_disables_anothe
         config["pipelines"]["broken"]["jobs"][0]["enabled"], false,
         "{config}"
     );
+
+    // A new version uploaded, then rolled back from the page: the first version runs again.
+    let first = runner::sandbox::component::content_version(
+        &std::fs::read(crate::fixtures::wasm("noop")).unwrap(),
+    );
+    let uploaded = reqwest::Client::new()
+        .put(format!("http://{addr}/jobs/noop/module"))
+        .bearer_auth(token)
+        .body(std::fs::read(crate::fixtures::wasm("echo")).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        uploaded.status().is_success(),
+        "{:?}",
+        uploaded.text().await
+    );
+    browser
+        .wait_text(noop, "the new version", |t| !t.contains(&first[..12]))
+        .await;
+    browser.click(&format!("{noop} .rollback")).await;
+    browser
+        .wait_text("#status", "the rollback", |t| t.contains("rolled back"))
+        .await;
+    browser
+        .wait_text(noop, "the first version again", |t| {
+            t.contains(&first[..12])
+        })
+        .await;
 
     let png = browser.screenshot().await;
     assert!(png.starts_with(b"\x89PNG"), "not a PNG");
