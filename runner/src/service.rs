@@ -68,8 +68,8 @@ pub struct Service {
     watching: tokio_util::sync::CancellationToken,
     /// Bearer token for mutating routes (`TGRUN_ADMIN_TOKEN`); none: loopback clients only.
     pub admin_token: Option<String>,
-    /// The last runs per job and the last failures, for the dashboard.
-    pub recent: Arc<crate::server::dashboard::recent::RecentRuns>,
+    /// What the dashboard keeps: the last runs per job and failures, cached health.
+    pub dashboard: crate::server::dashboard::Dashboard,
 }
 
 impl Service {
@@ -132,6 +132,9 @@ impl Service {
             None => None,
         };
         let shared = Shared::with_history(sandbox, modules, history, cluster);
+        // Following the runs before the first can end, so the dashboard misses none.
+        let dashboard = crate::server::dashboard::Dashboard::default();
+        dashboard.recent.clone().follow(shared.events.subscribe());
         let scheduler =
             Scheduler::start_shared(&config.service, runner.queue_capacity, shared.clone());
         let watching = tokio_util::sync::CancellationToken::new();
@@ -152,10 +155,8 @@ impl Service {
         ));
         let raw = crate::config::read_json(&config.dir.join(SERVICE_FILE))
             .unwrap_or_else(|_| Value::Object(Default::default()));
-        let recent = Arc::new(crate::server::dashboard::recent::RecentRuns::default());
-        recent.clone().follow(shared.events.subscribe());
         let service = Arc::new(Self {
-            recent,
+            dashboard,
             dir: config.dir.clone(),
             config: StdMutex::new(config),
             raw: StdMutex::new(raw),

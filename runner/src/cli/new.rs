@@ -23,13 +23,36 @@ pub struct NewArgs {
     sdk: Option<PathBuf>,
 }
 
-/// A name fit for a crate, a `.wasm` file (cargo turns `-` into `_`) and a job.
+/// Rust's keywords (a job's function is named after it) and the names of crates a job
+/// crate cannot take (the workspace's own, and the ones the compiler keeps).
+const RESERVED: &[&str] = &[
+    "as", "async", "await", "break", "const", "continue", "crate", "dyn", "else", "enum", "extern",
+    "false", "fn", "for", "if", "impl", "in", "let", "loop", "match", "mod", "move", "mut", "pub",
+    "ref", "return", "self", "static", "struct", "super", "trait", "true", "type", "unsafe", "use",
+    "where", "while", "abstract", "become", "box", "do", "final", "gen", "macro", "override",
+    "priv", "try", "typeof", "unsized", "virtual", "yield",
+];
+/// Crate names a job crate cannot take: the workspace's own, and the compiler's.
+const TAKEN: &[&str] = &[
+    "runner",
+    "tgrun_sdk",
+    "std",
+    "core",
+    "alloc",
+    "proc_macro",
+    "test",
+];
+
+/// A name fit for a crate, a `.wasm` file (cargo turns `-` into `_`), a Rust function and a
+/// job.
 fn valid(name: &str) -> bool {
     name.len() <= 64
         && name.starts_with(|c: char| c.is_ascii_lowercase())
         && name
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && !RESERVED.contains(&name)
+        && !TAKEN.contains(&name)
 }
 
 /// The workspace root above `dir` that holds the guest SDK, if any.
@@ -48,20 +71,16 @@ use tgrun_sdk::prelude::*;
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Params {
-    /// Who to greet.
-    #[serde(default = "world")]
-    name: String,
-}
-
-fn world() -> String {
-    "world".into()
+    /// Who to greet (default: world).
+    name: Option<String>,
 }
 
 fn NAME(ctx: &Ctx, p: Params) -> Result<()> {
-    info!("hello {} from {} (run {})", p.name, ctx.pipeline, ctx.run_id);
+    let name = p.name.as_deref().unwrap_or("world");
+    info!("hello {name} from {} (run {})", ctx.pipeline, ctx.run_id);
     // A metric for the runner's /metrics, stamped with the due time.
     prometheus::write_metrics(&[Metric::new("NAME_runs", 1.0)
-        .label("name", p.name.as_str())
+        .label("name", name)
         .at(ctx.start_time_ms)])?;
     Ok(())
 }
@@ -92,7 +111,8 @@ pub fn new(args: NewArgs) -> Result<ExitCode> {
     let name = &args.name;
     if !valid(name) {
         bail!(
-            "'{name}' cannot name a job: use lowercase letters, digits and '_', starting with a letter (it names the crate, NAME.wasm and the job)"
+            "'{name}' cannot name a job: use lowercase letters, digits and '_', starting with a letter, not a Rust keyword nor {} (it names the crate, its function, NAME.wasm and the job)",
+            TAKEN.join(", ")
         );
     }
     let folder = args.dir.join(name);
@@ -103,6 +123,21 @@ pub fn new(args: NewArgs) -> Result<ExitCode> {
         );
     }
     let in_workspace = workspace_of(&args.dir);
+    if let Some(root) = &in_workspace {
+        // The workspace takes `jobs-wasm/*` as members; a crate elsewhere in it would be
+        // neither a member nor a workspace of its own.
+        let members = root.join("jobs-wasm");
+        if args.dir.canonicalize().ok() != members.canonicalize().ok() {
+            bail!(
+                "inside this repository a job crate goes in {} (the workspace's members), not {}",
+                members.display(),
+                args.dir.display()
+            );
+        }
+        if args.sdk.is_some() {
+            bail!("inside this repository the crate takes the workspace's SDK: leave out --sdk");
+        }
+    }
     let sdk = match (&args.sdk, &in_workspace) {
         (Some(sdk), _) => {
             Some(std::path::absolute(sdk).with_context(|| format!("--sdk {}", sdk.display()))?)
@@ -151,7 +186,9 @@ mod tests {
         for ok in ["hello", "add_x2", "a"] {
             assert!(valid(ok), "{ok}");
         }
-        for bad in ["", "Hello", "2x", "add-x", "a.b", "_x", "x y"] {
+        for bad in [
+            "", "Hello", "2x", "add-x", "a.b", "_x", "x y", "match", "runner",
+        ] {
             assert!(!valid(bad), "{bad}");
         }
     }

@@ -24,6 +24,7 @@ use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 
 use super::WireRun;
+use super::queue::MAX_AGE;
 use crate::sandbox::cancel::RunCancel;
 use crate::scheduler::overlap::{MAX_WAITING, Overlap};
 
@@ -44,6 +45,10 @@ pub struct Holder {
     /// The lease: past this (ms since the epoch) without a renewal, the run is taken for
     /// dead with its replica.
     pub until_ms: i64,
+    /// Its deliveries that were waits (`queue`), kept for its later attempts (a retry is
+    /// delivered again, and attempts are deliveries less waits).
+    #[serde(default)]
+    pub waits: u32,
 }
 
 /// A run waiting for the job's live run to end (`queue`).
@@ -90,20 +95,32 @@ pub struct Asking<'a> {
 }
 
 impl Record {
-    /// Forgets leases that ran out and waiters that stopped asking.
-    fn prune(&mut self, now_ms: i64, lease: Duration) {
+    /// Forgets leases that ran out, and waiters gone longer than the stream keeps a run
+    /// (a waiter asks again only when a consumer is free, which under long runs can take a
+    /// while; forgetting it sooner would let later runs pass it).
+    fn prune(&mut self, now_ms: i64) {
         self.live.retain(|h| h.until_ms >= now_ms);
-        let stale = (lease + WAIT_AGAIN * 10).as_millis() as i64;
+        let stale = MAX_AGE.as_millis() as i64;
         self.waiting.retain(|w| w.seen_ms + stale >= now_ms);
     }
 
-    fn hold(&mut self, run: &Asking, now_ms: i64, lease: Duration) {
+    /// The waits of `run`'s own earlier attempt, live here (a retry, a hand-back).
+    fn own_waits(&self, run: &Asking) -> u32 {
+        self.live
+            .iter()
+            .find(|h| h.id == run.id)
+            .map_or(0, |h| h.waits)
+    }
+
+    /// Makes `run` live, with its waits so far.
+    fn hold(&mut self, run: &Asking, now_ms: i64, lease: Duration, waits: u32) {
         self.live.retain(|h| h.id != run.id);
         self.live.push(Holder {
             id: run.id.to_owned(),
             run_id: run.run_id.to_owned(),
             scheduled_ms: run.scheduled_ms,
             until_ms: now_ms + lease.as_millis() as i64,
+            waits,
         });
     }
 
@@ -117,7 +134,8 @@ impl Record {
         now_ms: i64,
         lease: Duration,
     ) -> Decision {
-        self.prune(now_ms, lease);
+        self.prune(now_ms);
+        let own_waits = self.own_waits(run);
         match policy {
             Overlap::Allow | Overlap::Skip => {
                 if let Some(other) = self.live.iter().find(|h| h.id != run.id) {
@@ -126,9 +144,9 @@ impl Record {
                         other.run_id
                     ));
                 }
-                self.hold(run, now_ms, lease);
+                self.hold(run, now_ms, lease, own_waits);
                 Decision::Run {
-                    waits: 0,
+                    waits: own_waits,
                     replaced: Vec::new(),
                 }
             }
@@ -140,9 +158,12 @@ impl Record {
                     .iter()
                     .any(|w| (w.scheduled_ms, w.id.as_str()) < (run.scheduled_ms, run.id));
                 let others_live = self.live.iter().any(|h| h.id != run.id);
-                if !others_live && !older_waits {
-                    let waits = mine.map_or(0, |i| self.waiting.remove(i).waits);
-                    self.hold(run, now_ms, lease);
+                // A run whose earlier attempt holds the job (a retry) goes first: the
+                // runs waiting wait for it anyway.
+                let own_live = self.live.iter().any(|h| h.id == run.id);
+                if own_live || (!others_live && !older_waits) {
+                    let waits = own_waits + mine.map_or(0, |i| self.waiting.remove(i).waits);
+                    self.hold(run, now_ms, lease, waits);
                     return Decision::Run {
                         waits,
                         replaced: Vec::new(),
@@ -180,8 +201,11 @@ impl Record {
                     self.live.drain(..).filter(|h| h.id != run.id).collect();
                 self.waiting.clear();
                 self.newest_ms = run.scheduled_ms;
-                self.hold(run, now_ms, lease);
-                Decision::Run { waits: 0, replaced }
+                self.hold(run, now_ms, lease, own_waits);
+                Decision::Run {
+                    waits: own_waits,
+                    replaced,
+                }
             }
         }
     }
@@ -193,7 +217,8 @@ impl Record {
             self.live.retain(|h| h.id != run.id);
             return false;
         }
-        self.hold(run, now_ms, lease);
+        let waits = self.own_waits(run);
+        self.hold(run, now_ms, lease, waits);
         true
     }
 }
@@ -502,7 +527,21 @@ mod tests {
                 replaced: vec![]
             }
         );
-        // At most MAX_WAITING wait; more are skipped.
+        // c fails and is retried: its delivery again keeps its waits, and it goes before
+        // a run due earlier that arrived meanwhile (c's attempt holds the job anyway).
+        assert_eq!(
+            r.admit(Overlap::Queue, &asking("b0", 2), 6, LEASE),
+            Decision::Wait
+        );
+        assert_eq!(
+            r.admit(Overlap::Queue, &asking("c", 3), 7, LEASE),
+            Decision::Run {
+                waits: 2,
+                replaced: vec![]
+            }
+        );
+        r.waiting.clear();
+        // At most MAX_WAITING wait behind c; more are skipped.
         let ids: Vec<String> = (0..=MAX_WAITING).map(|i| format!("w{i}")).collect();
         for (i, id) in ids.iter().enumerate() {
             let d = r.admit(Overlap::Queue, &asking(id, 10 + i as i64), 6, LEASE);

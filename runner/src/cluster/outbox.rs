@@ -41,20 +41,34 @@ impl Outbox {
         kept.drain(..over).collect()
     }
 
-    pub fn len(&self) -> usize {
-        self.lock().len()
-    }
-
     pub fn is_empty(&self) -> bool {
         self.lock().is_empty()
     }
 
-    /// Takes every kept run: those still young enough to publish, and those too old.
-    fn take(&self, now_ms: i64) -> (Vec<WireRun>, Vec<WireRun>) {
+    /// Removes and answers the runs too old to publish.
+    fn expire(&self, now_ms: i64) -> Vec<WireRun> {
         let limit = (DEDUP_WINDOW / 2).as_millis() as i64;
-        self.lock()
+        let mut kept = self.lock();
+        let (young, old): (VecDeque<_>, VecDeque<_>) = kept
             .drain(..)
-            .partition(|r| now_ms - r.scheduled_ms <= limit)
+            .partition(|r| now_ms - r.scheduled_ms <= limit);
+        *kept = young;
+        old.into()
+    }
+
+    /// Takes every kept run.
+    fn take(&self) -> Vec<WireRun> {
+        self.lock().drain(..).collect()
+    }
+
+    /// Puts back runs that failed again, ahead of the ones kept meanwhile (oldest first).
+    fn put_back(&self, runs: Vec<WireRun>) -> Vec<WireRun> {
+        let mut kept = self.lock();
+        for r in runs.into_iter().rev() {
+            kept.push_front(r);
+        }
+        let over = kept.len().saturating_sub(MOST);
+        kept.drain(..over).collect()
     }
 }
 
@@ -83,15 +97,20 @@ pub async fn drain(queue: Arc<RunQueue>, shared: Arc<Shared>, stop: Cancellation
             _ = stop.cancelled() => return,
             _ = tokio::time::sleep(EVERY) => {}
         }
-        if queue.outbox.is_empty() || !queue.connected() {
+        if queue.outbox.is_empty() {
             continue;
         }
-        let (young, old) = queue.outbox.take(chrono::Utc::now().timestamp_millis());
+        // Also while NATS is away: the count of dropped runs is current, memory bounded.
+        let old = queue.outbox.expire(chrono::Utc::now().timestamp_millis());
         drop_runs(
             &shared,
             &old,
             "older than half JetStream's de-duplication window (another replica may have run them)",
         );
+        if !queue.connected() {
+            continue;
+        }
+        let young = queue.outbox.take();
         let mut again = Vec::new();
         let mut published = 0usize;
         for (run, outcome) in young.iter().zip(queue.publish(&young).await) {
@@ -107,7 +126,7 @@ pub async fn drain(queue: Arc<RunQueue>, shared: Arc<Shared>, stop: Cancellation
                 "cluster: published due runs missed while NATS was unreachable"
             );
         }
-        let evicted = queue.outbox.keep(again);
+        let evicted = queue.outbox.put_back(again);
         drop_runs(&shared, &evicted, "too many kept");
     }
 }

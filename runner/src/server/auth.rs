@@ -18,6 +18,15 @@ use super::error::ApiError;
 pub const TOKEN_ENV: &str = "TGRUN_ADMIN_TOKEN";
 
 pub async fn require_admin(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    if let Err(refused) = check(&state, &req) {
+        return refused.into_response();
+    }
+    next.run(req).await
+}
+
+/// Whether `req` may change things (and read what only operators see): the admin token
+/// when one is set, else a client on loopback.
+pub fn check(state: &AppState, req: &Request) -> Result<(), ApiError> {
     match &state.service.admin_token {
         Some(token) => {
             let given = req
@@ -26,11 +35,10 @@ pub async fn require_admin(State(state): State<AppState>, req: Request, next: Ne
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.strip_prefix("Bearer "));
             if !given.is_some_and(|g| same(g.as_bytes(), token.as_bytes())) {
-                return ApiError::new(
+                return Err(ApiError::new(
                     StatusCode::UNAUTHORIZED,
                     "this route needs Authorization: Bearer <token> (the runner's TGRUN_ADMIN_TOKEN)",
-                )
-                .into_response();
+                ));
             }
         }
         None => {
@@ -41,15 +49,14 @@ pub async fn require_admin(State(state): State<AppState>, req: Request, next: Ne
                 .map(|c| c.0.ip())
                 .or_else(|| ext.get::<MockConnectInfo<SocketAddr>>().map(|m| m.0.ip()));
             if !peer.is_some_and(|ip| ip.is_loopback() || is_mapped_loopback(&ip)) {
-                return ApiError::new(
+                return Err(ApiError::new(
                     StatusCode::FORBIDDEN,
                     "no TGRUN_ADMIN_TOKEN is set, so this route answers only clients on loopback",
-                )
-                .into_response();
+                ));
             }
         }
     }
-    next.run(req).await
+    Ok(())
 }
 
 fn is_mapped_loopback(ip: &std::net::IpAddr) -> bool {

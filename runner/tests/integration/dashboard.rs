@@ -125,10 +125,20 @@ impl Browser {
         }
     }
 
+    /// Clicks `css`'s element. The page re-renders on every poll, so an element found may
+    /// be gone by the click ("stale element reference"): then it is found anew.
     async fn click(&self, css: &str) {
-        let id = self.find(css).await;
-        self.session_call("POST", &format!("/element/{id}/click"), json!({}))
-            .await;
+        for _ in 0..50 {
+            let id = self.find(css).await;
+            let answer = self
+                .session_call("POST", &format!("/element/{id}/click"), json!({}))
+                .await;
+            if answer.is_null() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("could not click {css:?}");
     }
 
     async fn type_into(&self, css: &str, text: &str) {
@@ -181,8 +191,11 @@ async fn the_dashboard_shows_runs_and_an_operator_runs_disables_and_rolls_back()
         .await;
     let last = browser.text(&format!("{noop} .last-run")).await;
     assert!(last.contains("ok") && last.contains("hourly"), "{last:?}");
+    // Log lines of failures are for operators: not shown before the token is given.
     browser
-        .wait_text("#failures", "the failing job", |t| t.contains("fails"))
+        .wait_text("#failures", "the failing job", |t| {
+            t.contains("fails") && t.contains("type the admin token")
+        })
         .await;
     let header = browser.text("header").await;
     assert!(header.contains("admin token"), "{header:?}");
@@ -204,6 +217,11 @@ async fn the_dashboard_shows_runs_and_an_operator_runs_disables_and_rolls_back()
         .await;
     browser
         .wait_text(&format!("{noop} .run-count"), "two runs", |t| t == "2")
+        .await;
+    browser
+        .wait_text("#failures", "the failures as an operator sees them", |t| {
+            t.contains("fails") && !t.contains("type the admin token")
+        })
         .await;
     let last = browser.text(&format!("{noop} .last-run")).await;
     assert!(

@@ -3,8 +3,12 @@
 //! mutating routes, so it needs no authority of its own.
 //!
 //! - [`recent`]: the last runs per job and the last failures, kept in memory.
+//! - [`health`]: the clients' health, cached so polls never wait on a client.
 
+pub mod health;
 pub mod recent;
+
+use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::State;
@@ -12,7 +16,6 @@ use axum::response::{Html, IntoResponse};
 use serde_json::{Value, json};
 
 use super::AppState;
-use super::routes::basic::clients_health;
 
 const PAGE: &str = include_str!("page.html");
 
@@ -24,8 +27,17 @@ pub async fn page() -> impl IntoResponse {
     )
 }
 
-/// `GET /dashboard/state`: everything the page shows, in one answer.
-pub async fn state(State(state): State<AppState>) -> Json<Value> {
+/// What the dashboard keeps: recent runs and cached health.
+#[derive(Default)]
+pub struct Dashboard {
+    pub recent: Arc<recent::RecentRuns>,
+    pub health: Arc<health::HealthCache>,
+}
+
+/// `GET /dashboard/state`: everything the page shows, in one answer. Failures' log lines
+/// only to whoever may act (they may hold what a job read), as the mutating routes decide.
+pub async fn state(State(state): State<AppState>, req: axum::extract::Request) -> Json<Value> {
+    let operator = super::auth::check(&state, &req).is_ok();
     let service = &state.service;
     let shared = &service.shared;
     let config = service.config();
@@ -47,7 +59,7 @@ pub async fn state(State(state): State<AppState>) -> Json<Value> {
                         "overlap": j.overlap,
                         "module": module,
                         "last_run": shared.book.get(&j.name),
-                        "recent": service.recent.of(&j.name),
+                        "recent": service.dashboard.recent.of(&j.name),
                     })
                 })
                 .collect();
@@ -60,6 +72,7 @@ pub async fn state(State(state): State<AppState>) -> Json<Value> {
         })
         .collect();
     let failures: Vec<Value> = service
+        .dashboard
         .recent
         .failures()
         .iter()
@@ -75,11 +88,14 @@ pub async fn state(State(state): State<AppState>) -> Json<Value> {
                 "outcome": r.outcome.name(),
                 "error": r.outcome.detail(),
                 "attempt": r.attempt,
-                "logs": r.logs.iter().map(|l| json!({"level": l.level, "message": l.message})).collect::<Vec<_>>(),
+                "logs": operator.then(|| r.logs.iter().map(|l| json!({"level": l.level, "message": l.message})).collect::<Vec<_>>()),
             })
         })
         .collect();
-    let clients: Vec<Value> = clients_health(service)
+    let clients: Vec<Value> = service
+        .dashboard
+        .health
+        .get(service)
         .await
         .into_iter()
         .map(|(name, ok)| json!({"name": name, "healthy": ok}))
@@ -90,6 +106,8 @@ pub async fn state(State(state): State<AppState>) -> Json<Value> {
         "cluster": shared.cluster.as_ref().map(|c| c.settings.name.clone()),
         // How actions are allowed: with the admin token, or from loopback only.
         "auth": if service.admin_token.is_some() { "token" } else { "loopback" },
+        // Whether this request may act (and so sees failures' log lines).
+        "operator": operator,
         "clients": clients,
         "pipelines": pipelines,
         "failures": failures,
