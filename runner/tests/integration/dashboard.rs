@@ -174,7 +174,8 @@ async fn the_dashboard_shows_runs_and_an_operator_runs_disables_and_rolls_back()
     let dir = config_dir(
         r#"{"num_consumers": 2, "pipelines": {
             "hourly": {"period": 3600, "jobs": [{"name": "noop", "enabled": true}]},
-            "broken": {"period": 3600, "jobs": [{"name": "fails", "enabled": true}]}}}"#,
+            "broken": {"period": 3600, "jobs": [{"name": "fails", "enabled": true},
+                                                {"name": "noop", "enabled": true}]}}}"#,
         &["noop", "fails"],
     );
     let token = "s3cret-operator-token";
@@ -183,7 +184,7 @@ async fn the_dashboard_shows_runs_and_an_operator_runs_disables_and_rolls_back()
     let browser = Browser::start().await;
     browser.open(&format!("http://{addr}/")).await;
 
-    let noop = "tr[data-job='noop']";
+    let noop = "tr[data-pipeline='hourly'][data-job='noop']";
     // The run at start appears, with its outcome; the failing job's error and log lines
     // are in the failures.
     browser
@@ -191,6 +192,14 @@ async fn the_dashboard_shows_runs_and_an_operator_runs_disables_and_rolls_back()
         .await;
     let last = browser.text(&format!("{noop} .last-run")).await;
     assert!(last.contains("ok") && last.contains("hourly"), "{last:?}");
+    // The same module in the other pipeline is a row of its own, with its own runs.
+    let other = "tr[data-pipeline='broken'][data-job='noop']";
+    browser
+        .wait_text(&format!("{other} .last-run"), "its own run", |t| {
+            t.contains("broken")
+        })
+        .await;
+    assert_eq!(browser.text(&format!("{other} .run-count")).await, "1");
     // Log lines of failures are for operators: not shown before the token is given.
     browser
         .wait_text("#failures", "the failing job", |t| {

@@ -52,6 +52,15 @@ pub async fn state(State(state): State<AppState>, req: axum::extract::Request) -
                 .enumerate()
                 .map(|(index, j)| {
                     let module = shared.modules.info(&j.name).unwrap_or_default();
+                    // This pipeline's runs of the job, and the manual ones (a module in two
+                    // pipelines is two rows, each with its own runs).
+                    let recent: Vec<_> = service
+                        .dashboard
+                        .recent
+                        .of(&j.name)
+                        .into_iter()
+                        .filter(|r| *r.pipeline == *p.name || r.pipeline == "manual")
+                        .collect();
                     json!({
                         "name": &*j.name,
                         "index": index,
@@ -59,7 +68,7 @@ pub async fn state(State(state): State<AppState>, req: axum::extract::Request) -
                         "overlap": j.overlap,
                         "module": module,
                         "last_run": shared.book.get(&j.name),
-                        "recent": service.dashboard.recent.of(&j.name),
+                        "recent": recent,
                     })
                 })
                 .collect();
