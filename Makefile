@@ -66,19 +66,29 @@ build:
 run: jobs build
 	$(CARGO) run -p runner -- serve --config-dir $(CONFIG_DIR)
 
-# Every test: unit tests, the SDK's, and the integration tests against real components.
-test: jobs test-deps py-test
-	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
-		$(CARGO) nextest run --no-fail-fast; \
-	else \
-		$(CARGO) test --no-fail-fast; \
-	fi
-	$(CARGO) test --doc -p tgrun-sdk    # the SDK's examples compile against its API
+# Clippy's lints come with the build: clippy-driver compiles our crates (as `cargo clippy`
+# does, with -D warnings) and dependencies are compiled once, for lint and tests alike,
+# instead of once more by clippy's own check build. The same targets as
+# `cargo clippy --all-targets` (library, binary, unit and integration tests; no benches or
+# examples in these crates).
+CLIPPY_DRIVER := $(shell rustup which clippy-driver 2>/dev/null || command -v clippy-driver)
+LINTED := RUSTC_WORKSPACE_WRAPPER=$(CLIPPY_DRIVER) CLIPPY_ARGS=-D__CLIPPY_HACKERY__warnings
 
+# Every test: unit tests, the SDK's, and the integration tests against real components.
+# Ends with the ten slowest tests and their times.
+test: jobs test-deps py-test
+	@$(CARGO) nextest --version >/dev/null 2>&1 || { \
+		echo "make test runs the tests with cargo-nextest: cargo install cargo-nextest --locked"; exit 1; }
+	@$(LINTED) $(CARGO) nextest run --no-fail-fast; status=$$?; \
+		python3 .ci/slowest.py target/nextest/default/junit.xml 10; exit $$status
+	$(LINTED) $(CARGO) test --doc -p tgrun-sdk    # the SDK's examples compile against its API
+
+# Style, clippy (on the test build, which `make test` then reuses; cargo's build timings
+# land in target/cargo-timings/), every public item of the SDK documented, the jobs' clippy.
 lint: toolchain
 	$(CARGO) fmt --all --check
-	$(CARGO) clippy --all-targets -- -D warnings
-	RUSTDOCFLAGS="-D warnings" $(CARGO) doc -p tgrun-sdk --no-deps    # every public item documented
+	$(LINTED) $(CARGO) test --no-run --timings
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc -p tgrun-sdk --no-deps
 	$(CARGO) clippy --profile guest --target $(WASM) $(addprefix -p ,$(JOBS)) -- -D warnings
 
 fmt:
