@@ -162,7 +162,22 @@ impl Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        // The session's Chromium goes with its chromedriver.
+        // Ending the session makes chromedriver quit its Chromium; killing chromedriver
+        // alone leaves Chromium running, orphaned. Drop cannot await: plain HTTP/1.1.
+        if !self.session.is_empty() {
+            let addr = self.base.trim_start_matches("http://");
+            if let Ok(mut conn) = std::net::TcpStream::connect(addr) {
+                use std::io::{Read, Write};
+                let _ = conn.set_read_timeout(Some(Duration::from_secs(10)));
+                let request = format!(
+                    "DELETE /session/{} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n",
+                    self.session
+                );
+                if conn.write_all(request.as_bytes()).is_ok() {
+                    let _ = conn.read_to_end(&mut Vec::new());
+                }
+            }
+        }
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }

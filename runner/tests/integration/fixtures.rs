@@ -41,10 +41,24 @@ pub fn sandbox() -> Sandbox {
     sandbox_with(settings(), serde_json::json!({}))
 }
 
+/// Compiles `job`. Tests run at once, each in a process of its own, take turns per job: a
+/// job missing from the shared compiled-code cache (a Python component is seconds of
+/// compiling) is compiled by the first, and the others find it in the cache.
 pub fn compile(sandbox: &Sandbox, job: &str) -> Arc<JobComponent> {
+    let _turn = compile_turn(job);
     sandbox
         .compile_file(&wasm(job))
         .unwrap_or_else(|e| panic!("compiling {job}: {e}"))
+}
+
+/// An exclusive lock on `job`'s lock file (beside the cache, whose own folder wasmtime
+/// keeps), held until dropped.
+fn compile_turn(job: &str) -> std::fs::File {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/tgrun-test-locks");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = std::fs::File::create(dir.join(format!("{job}.lock"))).unwrap();
+    file.lock().unwrap();
+    file
 }
 
 pub fn invocation(job: &str, params: &str) -> Invocation {
@@ -62,6 +76,15 @@ pub fn invocation(job: &str, params: &str) -> Invocation {
         cancel: Default::default(),
         attempt: 1,
     }
+}
+
+/// Points a configuration directory's compiled-code cache (`.tgrun-cache`, the default) at
+/// the tests' shared one, for tests of something else than the cache that load a Python
+/// component (seconds of compiling, once per build with the cache).
+pub fn share_compiled_code(dir: &Path) {
+    let shared = settings().cache_dir.expect("the tests' cache directory");
+    std::fs::create_dir_all(&shared).unwrap();
+    std::os::unix::fs::symlink(shared, dir.join(".tgrun-cache")).unwrap();
 }
 
 /// A configuration directory with `service_config.json` and the named jobs' modules.

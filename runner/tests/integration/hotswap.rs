@@ -22,6 +22,7 @@ async fn start() -> (Arc<Service>, tempfile::TempDir) {
         &[],
     );
     std::fs::copy(wasm("swap_a"), dir.path().join("modules/swapper.wasm")).unwrap();
+    crate::fixtures::share_compiled_code(dir.path());
     let config = Config::load(dir.path()).unwrap();
     let service = Service::start(config, Arc::new(FixedLog(Mutex::new("info".into()))), None)
         .await

@@ -65,6 +65,7 @@ async fn bumper_writes_foo_plus_5(job: &str) {
             .replace("JOB", job),
         &[job],
     );
+    crate::fixtures::share_compiled_code(dir.path());
     write_config(dir.path(), prom.port);
     let _runner = Served::start_on(dir.path(), &format!("127.0.0.1:{runner_port}"));
 
@@ -127,6 +128,7 @@ async fn runner_run_bumps(job: &str, health: bool) {
             .replace("JOB", job),
         &[job],
     );
+    crate::fixtures::share_compiled_code(dir.path());
     write_config(dir.path(), prom.port);
     let out = Command::new(env!("CARGO_BIN_EXE_runner"))
         .args(["run", job, "--config-dir"])
