@@ -173,8 +173,10 @@ impl Drop for Browser {
                     "DELETE /session/{} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n",
                     self.session
                 );
+                // chromedriver answers once Chromium has quit, and may keep the connection
+                // open: the answer's first bytes are the end of the wait.
                 if conn.write_all(request.as_bytes()).is_ok() {
-                    let _ = conn.read_to_end(&mut Vec::new());
+                    let _ = conn.read(&mut [0; 1024]);
                 }
             }
         }
