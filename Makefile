@@ -13,7 +13,7 @@ WIT        := $(wildcard wit/*.wit)
 EXAMPLES   := add_x save_topology echo
 CONFIG_DIR ?= config
 
-.PHONY: all toolchain test-deps jobs py-jobs py-test build run test lint fmt bench fuzz
+.PHONY: all toolchain clippy-driver test-deps jobs py-jobs py-test build run test lint fmt bench fuzz
 
 all: build jobs
 
@@ -74,9 +74,12 @@ run: jobs build
 CLIPPY_DRIVER := $(shell rustup which clippy-driver 2>/dev/null || command -v clippy-driver)
 LINTED := RUSTC_WORKSPACE_WRAPPER=$(CLIPPY_DRIVER) CLIPPY_ARGS=-D__CLIPPY_HACKERY__warnings
 
+clippy-driver:
+	@test -n "$(CLIPPY_DRIVER)" || { echo "clippy is missing: rustup component add clippy"; exit 1; }
+
 # Every test: unit tests, the SDK's, and the integration tests against real components.
 # Ends with the ten slowest tests and their times.
-test: jobs test-deps py-test
+test: clippy-driver jobs test-deps py-test
 	@$(CARGO) nextest --version >/dev/null 2>&1 || { \
 		echo "make test runs the tests with cargo-nextest: cargo install cargo-nextest --locked"; exit 1; }
 	@$(LINTED) $(CARGO) nextest run --no-fail-fast; status=$$?; \
@@ -86,7 +89,7 @@ test: jobs test-deps py-test
 # Style, clippy (on the test build, which `make test` then reuses; cargo's build timings
 # land in target/cargo-timings/), the jobs' clippy, every public item of the SDK documented
 # (for the target jobs are built for, reusing the jobs' clippy build: a minute less cold).
-lint: toolchain
+lint: toolchain clippy-driver
 	$(CARGO) fmt --all --check
 	$(LINTED) $(CARGO) test --no-run --timings
 	$(CARGO) clippy --profile guest --target $(WASM) $(addprefix -p ,$(JOBS)) -- -D warnings
