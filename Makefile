@@ -82,9 +82,9 @@ clippy-driver:
 test: clippy-driver jobs test-deps py-test
 	@$(CARGO) nextest --version >/dev/null 2>&1 || { \
 		echo "make test runs the tests with cargo-nextest: cargo install cargo-nextest --locked"; exit 1; }
+	$(LINTED) $(CARGO) test --doc -p tgrun-sdk    # the SDK's examples compile against its API
 	@$(LINTED) $(CARGO) nextest run --no-fail-fast; status=$$?; \
 		python3 .ci/slowest.py target/nextest/default/junit.xml 10; exit $$status
-	$(LINTED) $(CARGO) test --doc -p tgrun-sdk    # the SDK's examples compile against its API
 
 # Style, clippy (on the test build, which `make test` then reuses; cargo's build timings
 # land in target/cargo-timings/), the jobs' clippy, every public item of the SDK documented

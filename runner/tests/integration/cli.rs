@@ -242,7 +242,10 @@ impl Served {
 
 impl Drop for Served {
     fn drop(&mut self) {
+        // Reaped before the test ends: a runner still dying would hold the test's output
+        // open (nextest reports the test as leaky).
         let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
