@@ -49,6 +49,26 @@ fn hostile(_: &Ctx, p: Params) -> Result<()> {
                 .collect();
             prometheus::write_metrics(&batch)?;
         }
+        // The runner's own series, forged: refused (a job may not write `tgrun_` names).
+        "forge_metric" => {
+            let forged = Metric::new("tgrun_runs_total", 1e9)
+                .label("tgrun_job", "victim")
+                .label("outcome", "ok");
+            prometheus::write_metrics(&[forged])?;
+        }
+        // One label value of `n` bytes: past the size cap, refused before it is kept.
+        "huge_label" => {
+            let big = Metric::new("hostile_big", 1.0).label("v", "x".repeat(p.n as usize));
+            prometheus::write_metrics(&[big])?;
+        }
+        // One series, whatever job the run is: a second job writing it is refused.
+        "shared_series" => {
+            prometheus::write_metrics(&[Metric::new("hostile_shared", 1.0)])?;
+        }
+        // An error of `n` bytes: the runner keeps both ends of it, not all of it.
+        "huge_error" => {
+            bail!("error start {} error end", "e".repeat(p.n as usize));
+        }
         // A query answering `n` rows: past the row cap it is refused, not buffered.
         "sql_rows" => {
             let rows = sql::query(

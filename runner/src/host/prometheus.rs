@@ -6,11 +6,24 @@ use crate::bindings::tgrun::job::prometheus::{Host, Metric, Range};
 use crate::clients::PrometheusApi;
 use crate::clients::range::{drop_stale_and_held, duration_seconds};
 use crate::host::{not_configured, not_permitted};
-use crate::metrics::Sample;
+use crate::metrics::{Sample, WriteRefused};
 use crate::sandbox::state::RunState;
 
 /// Series one run may write: stops a job from flooding the metrics cache in one run.
 pub const MAX_SERIES_PER_RUN: usize = 10_000;
+/// Bytes of metric names, label names and values one run may write (the run's report
+/// keeps them): with the sizes below, what bounds a run's metrics in the runner's memory.
+pub const MAX_METRIC_BYTES_PER_RUN: usize = 4 << 20;
+/// Bytes of a metric name.
+pub const MAX_NAME_BYTES: usize = 256;
+/// Labels of one series.
+pub const MAX_LABELS: usize = 32;
+/// Bytes of a label name.
+pub const MAX_LABEL_NAME_BYTES: usize = 128;
+/// Bytes of a label value.
+pub const MAX_LABEL_VALUE_BYTES: usize = 1024;
+/// The runner's own series (`tgrun_runs_total`, ...): a job may not write (forge) them.
+pub const RUNNER_PREFIX: &str = "tgrun_";
 
 fn no_prometheus() -> GuestError {
     not_configured(
@@ -36,10 +49,43 @@ pub fn valid_label_name(name: &str) -> bool {
 
 /// What `write-metrics` checks of each metric before anything is stored.
 pub fn validate(m: &Metric) -> Result<(), GuestError> {
+    if m.name.len() > MAX_NAME_BYTES {
+        return Err(GuestError::LimitExceeded(format!(
+            "metric name {:?}... is {} bytes; at most {MAX_NAME_BYTES}",
+            head(&m.name),
+            m.name.len()
+        )));
+    }
     if !valid_metric_name(&m.name) {
         return Err(GuestError::InvalidArgument(format!(
             "metric name {:?} is not a valid Prometheus name ([a-zA-Z_:][a-zA-Z0-9_:]*)",
             m.name
+        )));
+    }
+    if m.name.starts_with(RUNNER_PREFIX) {
+        return Err(GuestError::NotPermitted(format!(
+            "metric {:?}: names starting with {RUNNER_PREFIX} are the runner's own series",
+            m.name
+        )));
+    }
+    if m.labels.len() > MAX_LABELS {
+        return Err(GuestError::LimitExceeded(format!(
+            "metric {:?} has {} labels; at most {MAX_LABELS}",
+            m.name,
+            m.labels.len()
+        )));
+    }
+    if let Some((label, value)) = m
+        .labels
+        .iter()
+        .find(|(l, v)| l.len() > MAX_LABEL_NAME_BYTES || v.len() > MAX_LABEL_VALUE_BYTES)
+    {
+        return Err(GuestError::LimitExceeded(format!(
+            "metric {:?}: label {:?}... has a name of {} bytes and a value of {} bytes; at most {MAX_LABEL_NAME_BYTES} and {MAX_LABEL_VALUE_BYTES}",
+            m.name,
+            head(label),
+            label.len(),
+            value.len()
         )));
     }
     if let Some((label, _)) = m.labels.iter().find(|(l, _)| !valid_label_name(l)) {
@@ -60,6 +106,22 @@ pub fn validate(m: &Metric) -> Result<(), GuestError> {
         )));
     }
     Ok(())
+}
+
+/// The first 32 characters of a (too long) name, to name it in an error.
+fn head(text: &str) -> &str {
+    text.char_indices()
+        .nth(32)
+        .map_or(text, |(end, _)| &text[..end])
+}
+
+/// Bytes of a metric's name and labels.
+fn metric_bytes(m: &Metric) -> usize {
+    m.name.len()
+        + m.labels
+            .iter()
+            .map(|(l, v)| l.len() + v.len())
+            .sum::<usize>()
 }
 
 /// Checks a range and returns its step in seconds and its end (default now).
@@ -178,6 +240,13 @@ impl Host for RunState {
                 metrics.len()
             ))));
         }
+        let bytes: usize = metrics.iter().map(metric_bytes).sum();
+        if self.journal.metric_bytes + bytes > MAX_METRIC_BYTES_PER_RUN {
+            return Ok(Err(GuestError::LimitExceeded(format!(
+                "a run may write at most {MAX_METRIC_BYTES_PER_RUN} bytes of metric names and labels; it wrote {} and this batch has {bytes}",
+                self.journal.metric_bytes
+            ))));
+        }
         // Moved, not copied: the cache reads them, the journal keeps them for the report.
         let samples: Vec<Sample> = metrics
             .into_iter()
@@ -189,8 +258,12 @@ impl Host for RunState {
             })
             .collect();
         if let Err(refused) = self.services.metrics.write(&self.job, &samples) {
-            return Ok(Err(GuestError::LimitExceeded(refused.to_string())));
+            return Ok(Err(match refused {
+                WriteRefused::Owned { .. } => GuestError::NotPermitted(refused.to_string()),
+                _ => GuestError::LimitExceeded(refused.to_string()),
+            }));
         }
+        self.journal.metric_bytes += bytes;
         self.journal.metrics.extend(samples);
         Ok(Ok(()))
     }

@@ -16,16 +16,32 @@ pub struct Sample {
     pub time_ms: Option<i64>,
 }
 
-/// A batch refused because it would take a job past its cap on series.
+/// A batch refused: it would take a job past one of its caps, or write another job's series.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error(
-    "job '{job}' may keep at most {cap} series in the metrics cache; it has {held} and this batch adds {adding} new ones"
-)]
-pub struct WriteRefused {
-    pub job: String,
-    pub cap: usize,
-    pub held: usize,
-    pub adding: usize,
+pub enum WriteRefused {
+    #[error(
+        "job '{job}' may keep at most {cap} series in the metrics cache; it has {held} and this batch adds {adding} new ones"
+    )]
+    Series {
+        job: String,
+        cap: usize,
+        held: usize,
+        adding: usize,
+    },
+    #[error(
+        "job '{job}' may keep at most {cap} bytes of series (names and labels) in the metrics cache; it has {held} and this batch adds {adding}"
+    )]
+    Bytes {
+        job: String,
+        cap: usize,
+        held: usize,
+        adding: usize,
+    },
+    /// A job writes only its own series: one job cannot overwrite (or hide) another's.
+    #[error(
+        "series {series} is written by job '{owner}': a job writes only its own series (another may take it once it has not been written for the metrics TTL)"
+    )]
+    Owned { series: String, owner: String },
 }
 
 struct Entry {
@@ -35,6 +51,14 @@ struct Entry {
     written: Instant,
 }
 
+/// What one job holds in the cache.
+#[derive(Debug, Default, Clone, Copy)]
+struct Held {
+    series: usize,
+    /// Bytes of the series' keys (name and labels), the bulk of what the cache keeps.
+    bytes: usize,
+}
+
 /// foldhash, not std's SipHash: every sample written is hashed two or three times, and
 /// SipHash was a fifth of a one-series write. Its seed is random per map, as std's.
 type Map<V> = HashMap<String, V, foldhash::fast::RandomState>;
@@ -42,7 +66,7 @@ type Map<V> = HashMap<String, V, foldhash::fast::RandomState>;
 #[derive(Default)]
 struct Inner {
     series: Map<Entry>,
-    per_job: Map<usize>,
+    per_job: Map<Held>,
     /// When expired series were last swept out on a write.
     swept: Option<Instant>,
 }
@@ -53,13 +77,19 @@ struct Inner {
 /// where it shows.
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
 
+/// Bytes of series one job may hold by default: with the series cap, what bounds the
+/// cache's memory (and `/metrics`) whatever jobs write; 10,000 series of 1.6 KB.
+pub const DEFAULT_BYTES_PER_JOB: usize = 16 << 20;
+
 pub struct MetricsCache {
     inner: Mutex<Inner>,
     /// How long a series is served after its last write.
     ttl: Duration,
     /// Series one job may hold at once.
     per_job_cap: usize,
-    /// Samples refused for the cap, over the runner's life.
+    /// Bytes of series (keys) one job may hold at once.
+    per_job_bytes: usize,
+    /// Samples refused (caps, another job's series), over the runner's life.
     refused: AtomicU64,
 }
 
@@ -69,11 +99,18 @@ impl MetricsCache {
             inner: Mutex::default(),
             ttl,
             per_job_cap,
+            per_job_bytes: DEFAULT_BYTES_PER_JOB,
             refused: AtomicU64::new(0),
         }
     }
 
-    /// Samples refused for the per-job cap so far.
+    /// The same cache with another cap on the bytes of series one job may hold.
+    pub fn with_bytes_per_job(mut self, bytes: usize) -> Self {
+        self.per_job_bytes = bytes;
+        self
+    }
+
+    /// Samples refused so far.
     pub fn refused(&self) -> u64 {
         self.refused.load(Ordering::Relaxed)
     }
@@ -82,7 +119,8 @@ impl MetricsCache {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Writes a batch for `job`: all of it, or (past the cap) none of it.
+    /// Writes a batch for `job`: all of it, or (past a cap, or touching another job's
+    /// series) none of it.
     pub fn write(&self, job: &str, samples: &[Sample]) -> Result<(), WriteRefused> {
         let now = Instant::now();
         let keyed: Vec<(String, &Sample)> = samples
@@ -96,57 +134,79 @@ impl MetricsCache {
         {
             expire(&mut inner, now, self.ttl);
         }
-        let (mut held, mut adding) = self.counts(&inner, job, &keyed);
-        if held + adding > self.per_job_cap && inner.swept != Some(now) {
-            // Series past their time may be what holds the job at its cap.
+        let mut verdict = self.check(&inner, job, &keyed);
+        if verdict.is_err() && inner.swept != Some(now) {
+            // Series past their time may be what refuses the batch.
             expire(&mut inner, now, self.ttl);
-            (held, adding) = self.counts(&inner, job, &keyed);
+            verdict = self.check(&inner, job, &keyed);
         }
-        if held + adding > self.per_job_cap {
+        if let Err(refused) = verdict {
             self.refused
                 .fetch_add(samples.len() as u64, Ordering::Relaxed);
-            return Err(WriteRefused {
-                job: job.to_owned(),
-                cap: self.per_job_cap,
-                held,
-                adding,
-            });
+            return Err(refused);
         }
         for (key, s) in keyed {
-            // A series the job rewrites (the usual case) is updated where it is.
-            if let Some(e) = inner.series.get_mut(&key).filter(|e| e.job == job) {
+            // A series the job rewrites (the usual case) is updated where it is; `check`
+            // made sure no other job holds any of them.
+            if let Some(e) = inner.series.get_mut(&key) {
                 (e.value, e.time_ms, e.written) = (s.value, s.time_ms, now);
                 continue;
             }
+            let held = inner.per_job.entry(job.to_owned()).or_default();
+            held.series += 1;
+            held.bytes += key.len();
             let entry = Entry {
                 job: job.to_owned(),
                 value: s.value,
                 time_ms: s.time_ms,
                 written: now,
             };
-            match inner.series.insert(key, entry) {
-                Some(old) if old.job == job => {}
-                Some(old) => {
-                    release(&mut inner, &old.job);
-                    *inner.per_job.entry(job.to_owned()).or_default() += 1;
-                }
-                None => *inner.per_job.entry(job.to_owned()).or_default() += 1,
-            }
+            inner.series.insert(key, entry);
         }
         Ok(())
     }
 
-    /// The series `job` holds, and how many of `keyed` it does not hold yet.
-    fn counts(&self, inner: &Inner, job: &str, keyed: &[(String, &Sample)]) -> (usize, usize) {
-        let held = inner.per_job.get(job).copied().unwrap_or(0);
-        let mut new_keys: Vec<&str> = keyed
-            .iter()
-            .filter(|(k, _)| inner.series.get(k).is_none_or(|e| e.job != job))
-            .map(|(k, _)| k.as_str())
-            .collect();
+    /// Whether `job` may write `keyed`: none of it another job's, and within its caps.
+    fn check(
+        &self,
+        inner: &Inner,
+        job: &str,
+        keyed: &[(String, &Sample)],
+    ) -> Result<(), WriteRefused> {
+        let mut new_keys: Vec<&str> = Vec::new();
+        for (key, _) in keyed {
+            match inner.series.get(key) {
+                Some(e) if e.job == job => {}
+                Some(e) => {
+                    return Err(WriteRefused::Owned {
+                        series: key.clone(),
+                        owner: e.job.clone(),
+                    });
+                }
+                None => new_keys.push(key),
+            }
+        }
         new_keys.sort_unstable();
         new_keys.dedup();
-        (held, new_keys.len())
+        let held = inner.per_job.get(job).copied().unwrap_or_default();
+        if held.series + new_keys.len() > self.per_job_cap {
+            return Err(WriteRefused::Series {
+                job: job.to_owned(),
+                cap: self.per_job_cap,
+                held: held.series,
+                adding: new_keys.len(),
+            });
+        }
+        let adding: usize = new_keys.iter().map(|k| k.len()).sum();
+        if held.bytes + adding > self.per_job_bytes {
+            return Err(WriteRefused::Bytes {
+                job: job.to_owned(),
+                cap: self.per_job_bytes,
+                held: held.bytes,
+                adding,
+            });
+        }
+        Ok(())
     }
 
     /// The cache in the text exposition format, one series a line, sorted.
@@ -175,10 +235,11 @@ impl MetricsCache {
     }
 }
 
-fn release(inner: &mut Inner, job: &str) {
-    if let Some(n) = inner.per_job.get_mut(job) {
-        *n = n.saturating_sub(1);
-        if *n == 0 {
+fn release(inner: &mut Inner, job: &str, bytes: usize) {
+    if let Some(held) = inner.per_job.get_mut(job) {
+        held.series = held.series.saturating_sub(1);
+        held.bytes = held.bytes.saturating_sub(bytes);
+        if held.series == 0 {
             inner.per_job.remove(job);
         }
     }
@@ -194,7 +255,7 @@ fn expire(inner: &mut Inner, now: Instant, ttl: Duration) {
         .collect();
     for key in expired {
         if let Some(e) = inner.series.remove(&key) {
-            release(inner, &e.job);
+            release(inner, &e.job, key.len());
         }
     }
 }
@@ -264,11 +325,74 @@ mod tests {
                 &[s("m", &[("a", "2")], 1.0), s("m", &[("a", "3")], 1.0)],
             )
             .unwrap_err();
-        assert_eq!((err.held, err.adding, err.cap), (2, 1, 2));
+        assert_eq!(
+            err,
+            WriteRefused::Series {
+                job: "j".into(),
+                cap: 2,
+                held: 2,
+                adding: 1
+            }
+        );
         assert_eq!(c.refused(), 2);
         assert_eq!(c.len(), 2, "nothing of the refused batch was written");
         // Another job has its own cap.
         c.write("k", &[s("n", &[], 1.0)]).unwrap();
         assert_eq!(c.len(), 3);
+    }
+
+    #[test]
+    fn a_job_writes_only_its_own_series_until_they_expire() {
+        let c = MetricsCache::new(Duration::from_millis(30), 10);
+        c.write("owner", &[s("m", &[("a", "1")], 1.0)]).unwrap();
+        let err = c
+            .write("thief", &[s("other", &[], 1.0), s("m", &[("a", "1")], 9.0)])
+            .unwrap_err();
+        assert_eq!(
+            err,
+            WriteRefused::Owned {
+                series: "m{a=\"1\"}".into(),
+                owner: "owner".into()
+            }
+        );
+        assert_eq!(
+            c.render(),
+            "m{a=\"1\"} 1 1000\n",
+            "neither sample was written"
+        );
+        assert_eq!(c.refused(), 2);
+        // Once the owner stops writing it, the series is free.
+        std::thread::sleep(Duration::from_millis(60));
+        c.write("thief", &[s("m", &[("a", "1")], 9.0)]).unwrap();
+        assert_eq!(c.render(), "m{a=\"1\"} 9 1000\n");
+    }
+
+    #[test]
+    fn the_bytes_a_job_holds_are_capped_and_given_back_when_series_expire() {
+        // Each key `m{a="N"}` is 8 bytes.
+        let c = MetricsCache::new(Duration::from_millis(30), 100).with_bytes_per_job(20);
+        c.write(
+            "j",
+            &[s("m", &[("a", "1")], 1.0), s("m", &[("a", "2")], 1.0)],
+        )
+        .unwrap();
+        let err = c.write("j", &[s("m", &[("a", "3")], 1.0)]).unwrap_err();
+        assert_eq!(
+            err,
+            WriteRefused::Bytes {
+                job: "j".into(),
+                cap: 20,
+                held: 16,
+                adding: 8
+            }
+        );
+        // Rewriting held series costs nothing new.
+        c.write("j", &[s("m", &[("a", "1")], 2.0)]).unwrap();
+        std::thread::sleep(Duration::from_millis(60));
+        c.write(
+            "j",
+            &[s("m", &[("a", "3")], 1.0), s("m", &[("a", "4")], 1.0)],
+        )
+        .unwrap();
     }
 }

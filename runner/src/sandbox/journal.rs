@@ -43,6 +43,8 @@ pub struct Journal {
     pub logs_dropped: u64,
     /// The samples written, as the metrics cache took them.
     pub metrics: Vec<Sample>,
+    /// Bytes of the metrics' names and labels, for the per-run budget.
+    pub metric_bytes: usize,
     bytes: usize,
     budget: usize,
     echo: Option<EchoTags>,
@@ -56,6 +58,7 @@ impl Journal {
             logs: Vec::new(),
             logs_dropped: 0,
             metrics: Vec::new(),
+            metric_bytes: 0,
             bytes: 0,
             budget,
             echo,

@@ -97,6 +97,41 @@ impl Outcome {
     }
 }
 
+/// Bytes of a run's error or trap message the runner keeps: a guest's error string may be
+/// as large as its memory, and it goes to the log, the history, the dashboard and `/runs`.
+pub const MAX_ERROR_BYTES: usize = 8 * 1024;
+
+/// `message` cut to [`MAX_ERROR_BYTES`], keeping both ends (where an error usually says
+/// what and why) and saying how much was cut in the middle.
+pub fn clip_error(message: String) -> String {
+    if message.len() <= MAX_ERROR_BYTES {
+        return message;
+    }
+    let half = MAX_ERROR_BYTES / 2;
+    let head_end = floor_char_boundary(&message, half);
+    let tail_start = ceil_char_boundary(&message, message.len() - half);
+    format!(
+        "{} [... {} bytes cut ...] {}",
+        &message[..head_end],
+        tail_start - head_end,
+        &message[tail_start..]
+    )
+}
+
+fn floor_char_boundary(s: &str, mut i: usize) -> usize {
+    while !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+fn ceil_char_boundary(s: &str, mut i: usize) -> usize {
+    while !s.is_char_boundary(i) {
+        i += 1;
+    }
+    i
+}
+
 /// A metric a run wrote, as the report keeps it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct WrittenMetric {
@@ -127,4 +162,27 @@ pub struct RunReport {
     pub module_version: Option<String>,
     /// 1 for the first run of a due time, 2 for its first retry, ...
     pub attempt: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_error_keeps_both_ends_and_says_what_was_cut() {
+        assert_eq!(clip_error("short".into()), "short");
+        let long = format!("start {} end", "é".repeat(10_000));
+        let clipped = clip_error(long.clone());
+        assert!(clipped.len() <= MAX_ERROR_BYTES + 40, "{}", clipped.len());
+        assert!(clipped.starts_with("start "), "{clipped}");
+        assert!(clipped.ends_with(" end"), "{clipped}");
+        let cut: usize = clipped
+            .split("[... ")
+            .nth(1)
+            .and_then(|r| r.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap();
+        let kept = clipped.len() - format!(" [... {cut} bytes cut ...] ").len();
+        assert_eq!(kept + cut, long.len(), "what was cut is counted exactly");
+    }
 }

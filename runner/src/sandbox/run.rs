@@ -12,7 +12,7 @@ use super::cancel::RunCancel;
 use super::component::{HandlerComponent, JobComponent};
 use super::journal::{EchoTags, Journal, LogLevel, LogStream};
 use super::limits::{MemoryLimitExceeded, MemoryLimiter};
-use super::outcome::{Outcome, RunReport, WrittenMetric};
+use super::outcome::{Outcome, RunReport, WrittenMetric, clip_error};
 use super::output::CappedOutput;
 use super::state::RunState;
 use crate::bindings::handler::tgrun::job::http_types::{Request, Response};
@@ -243,7 +243,7 @@ fn classify(
             let (kind, message) = guest_error_parts(e);
             let outcome = Outcome::Error {
                 kind: kind.into(),
-                message,
+                message: clip_error(message),
             };
             return (outcome, None);
         }
@@ -288,7 +288,9 @@ fn trapped(
     if let Some(panic) = panic_message(stderr) {
         message = format!("{message}: {panic}");
     }
-    Outcome::Trap { message }
+    Outcome::Trap {
+        message: clip_error(message),
+    }
 }
 
 /// The message of a Rust panic, from the guest's stderr: `panicked at FILE:LINE:COL:` and

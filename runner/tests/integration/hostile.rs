@@ -289,3 +289,71 @@ async fn hostile_guests_are_contained_and_the_others_keep_their_schedule() {
         .collect();
     assert!(missing.is_empty(), "not in the history: {missing:?}");
 }
+
+/// What a job hands the metrics cache and the run's report, bounded per run and per job:
+/// no forged runner series, no other job's series, no oversized labels, no error text
+/// larger than the runner keeps.
+#[tokio::test]
+async fn a_job_cannot_forge_or_take_series_and_what_it_hands_the_host_is_bounded() {
+    use runner::host::Services;
+    use runner::sandbox::Sandbox;
+    use runner::sandbox::outcome::MAX_ERROR_BYTES;
+
+    let services = Arc::new(Services::new(&serde_json::Map::new()));
+    let sb = Sandbox::new(crate::fixtures::settings(), services.clone()).unwrap();
+    let c = crate::fixtures::compile(&sb, "hostile");
+    let run = |job: &str, mode: &str, n: u64| {
+        let mut inv =
+            crate::fixtures::invocation("hostile", &json!({"mode": mode, "n": n}).to_string());
+        inv.job = job.into();
+        // Room for the guest to build the large values it hands over.
+        inv.limits.memory_bytes = 256 << 20;
+        inv
+    };
+    let error = |r: &RunReport| match &r.outcome {
+        Outcome::Error { kind, message } => (kind.clone(), message.clone()),
+        other => panic!("expected an error outcome, got {other:?}"),
+    };
+
+    // A forged runner series is refused and nothing of it is served.
+    let r = sb.run(&c, &run("forger", "forge_metric", 0), false).await;
+    let (kind, message) = error(&r);
+    assert_eq!(kind, "not-permitted", "{message}");
+    assert!(message.contains("tgrun_"), "{message}");
+    assert!(!services.metrics.render().contains("tgrun_runs_total"));
+
+    // A label value of 10 MiB is refused before it is kept anywhere.
+    let r = sb
+        .run(&c, &run("bloater", "huge_label", 10 << 20), false)
+        .await;
+    let (kind, message) = error(&r);
+    assert_eq!(kind, "limit-exceeded", "{message}");
+    assert!(message.len() < 1024, "the refusal does not echo the value");
+    assert!(r.metrics.is_empty());
+    assert!(!services.metrics.render().contains("hostile_big"));
+
+    // A series is its writer's: another job cannot overwrite it; its owner can.
+    let r = sb.run(&c, &run("owner", "shared_series", 0), false).await;
+    assert_eq!(r.outcome, Outcome::Ok);
+    let r = sb.run(&c, &run("thief", "shared_series", 0), false).await;
+    let (kind, message) = error(&r);
+    assert_eq!(kind, "not-permitted", "{message}");
+    assert!(message.contains("'owner'"), "{message}");
+    let r = sb.run(&c, &run("owner", "shared_series", 0), false).await;
+    assert_eq!(r.outcome, Outcome::Ok);
+
+    // A 20 MiB error: the runner keeps both ends, at most MAX_ERROR_BYTES and a note.
+    let r = sb
+        .run(&c, &run("shouter", "huge_error", 20 << 20), false)
+        .await;
+    let (kind, message) = error(&r);
+    assert_eq!(kind, "failed");
+    assert!(
+        message.len() <= MAX_ERROR_BYTES + 64,
+        "{} bytes kept",
+        message.len()
+    );
+    assert!(message.starts_with("error start "), "{}", &message[..40]);
+    assert!(message.ends_with(" error end"));
+    assert!(message.contains("bytes cut"));
+}
