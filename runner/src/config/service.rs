@@ -33,7 +33,13 @@ pub const DEFAULT_CONSUMERS: usize = 4;
 pub const MAX_TIMEOUT_S: f64 = 86_400.0;
 
 const TOP_KEYS: &[&str] = &["num_consumers", "pipelines", "overrides", "routes"];
-const ROUTE_KEYS: &[&str] = &["module", "timeout_s", "memory_mb", "capabilities"];
+const ROUTE_KEYS: &[&str] = &[
+    "module",
+    "timeout_s",
+    "memory_mb",
+    "capabilities",
+    "forward_credentials",
+];
 /// Methods a configured route may answer.
 pub const ROUTE_METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE"];
 /// The runner's own routes: a configured route may not repeat one (tglib's
@@ -93,6 +99,9 @@ pub struct RouteSpec {
     pub module: Arc<str>,
     pub limits: RunLimits,
     pub grants: Capabilities,
+    /// Whether the handler is given the request's `authorization` and `cookie` headers.
+    /// Default false: a handler does not see the operator's credentials.
+    pub forward_credentials: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -421,6 +430,16 @@ fn route(
             ));
         }
     };
+    let forward_credentials = match obj.get("forward_credentials") {
+        None => false,
+        Some(Value::Bool(b)) => *b,
+        Some(other) => {
+            return Err(bad(format!(
+                "'forward_credentials' must be true or false, found {}",
+                kind(other)
+            )));
+        }
+    };
     // The same per-run keys as a job, read the same way.
     let as_job = serde_json::json!({
         "name": module,
@@ -443,6 +462,7 @@ fn route(
         module: module.into(),
         limits: spec.limits,
         grants: spec.grants,
+        forward_credentials,
     })
 }
 

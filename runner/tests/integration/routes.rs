@@ -257,3 +257,95 @@ async fn a_route_handlers_module_swaps_like_a_jobs() {
     assert_eq!(code, StatusCode::OK, "{body}");
     service.stop().await;
 }
+
+/// A route handler answers through the runner's HTTP server, which frames the answer
+/// itself: a handler's `content-length` cannot split it in two on a kept-alive connection,
+/// its `transfer-encoding` or `upgrade` cannot change it, a status HTTP cannot carry is a
+/// 500, and the operator's credentials reach only a route that asks for them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_route_handler_cannot_split_or_reframe_answers_nor_see_credentials() {
+    use std::io::{Read, Write};
+
+    let dir = config_dir(
+        &json!({"pipelines": {"p": {"period": 3600, "jobs": [
+                   {"name": "noop", "enabled": false}]}},
+               "routes": {"GET /hostile": {"module": "hostile_route"},
+                          "GET /trusted": {"module": "hostile_route", "forward_credentials": true}}})
+        .to_string(),
+        &["noop", "hostile_route"],
+    );
+    let served = crate::cli::Served::start_on(dir.path(), "127.0.0.1:0");
+    let addr = served.addr();
+    let full = "hello, this body is longer than five bytes";
+
+    // Two requests on one connection: the first answer is its whole body, and what follows
+    // it is the answer to the second request, not the rest of the first body.
+    let mut conn = std::net::TcpStream::connect(&addr).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        conn,
+        "GET /hostile?mode=split HTTP/1.1\r\nHost: x\r\n\r\n\
+         GET /hostile?mode=headers HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    let _ = conn.read_to_end(&mut raw);
+    let raw = String::from_utf8_lossy(&raw).into_owned();
+    let (head, rest) = raw.split_once("\r\n\r\n").expect("an answer");
+    let head = head.to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 200"), "{raw}");
+    assert!(
+        head.contains("x-kept: yes"),
+        "other headers are kept: {head}"
+    );
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length: "))
+        .expect("the runner frames the answer with its length")
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(&rest[..length.min(rest.len())], full, "{raw}");
+    assert!(
+        rest[length..].starts_with("HTTP/1.1 200"),
+        "the second answer follows the whole first one: {raw}"
+    );
+
+    let http = reqwest::Client::new();
+    let get = |path: &str| http.get(format!("http://{addr}{path}"));
+    let r = get("/hostile?mode=chunked").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.headers().get("upgrade").is_none() && r.headers().get("trailer").is_none());
+    assert_eq!(r.text().await.unwrap(), full);
+
+    for path in [
+        "/hostile?mode=status&code=101",
+        "/hostile?mode=status&code=100",
+        "/hostile?mode=status&code=600",
+        "/hostile?mode=no_content",
+    ] {
+        let r = get(path).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR, "{path}");
+    }
+
+    let seen = |path: &'static str| {
+        let req = get(path)
+            .header("authorization", "Bearer operator-secret")
+            .header("cookie", "session=operator")
+            .header("x-other", "1");
+        async move { req.send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    let untrusted = seen("/hostile?mode=headers").await;
+    assert_eq!(untrusted["x-other"], "1", "{untrusted}");
+    assert!(
+        untrusted.get("authorization").is_none() && untrusted.get("cookie").is_none(),
+        "{untrusted}"
+    );
+    let trusted = seen("/trusted?mode=headers").await;
+    assert_eq!(
+        trusted["authorization"], "Bearer operator-secret",
+        "{trusted}"
+    );
+    assert_eq!(trusted["cookie"], "session=operator", "{trusted}");
+}

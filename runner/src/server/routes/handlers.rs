@@ -41,6 +41,7 @@ pub async fn dispatch(
         query,
         headers: headers
             .iter()
+            .filter(|(k, _)| route.forward_credentials || !CREDENTIALS.contains(&k.as_str()))
             .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
             .collect(),
         body: body.to_vec(),
@@ -68,7 +69,7 @@ pub async fn dispatch(
     let (response, report) = shared.sandbox.handle(&component, request, &inv, true).await;
     let report = shared.finish(report);
     match response {
-        Some(r) => answer(r),
+        Some(r) => answer(&name, r),
         None => match &report.outcome {
             // The handler's own error value: its message is meant to be read.
             crate::Outcome::Error { message, .. } => {
@@ -82,17 +83,78 @@ pub async fn dispatch(
     }
 }
 
-fn answer(r: crate::bindings::handler::tgrun::job::http_types::Response) -> Response {
-    let Ok(status) = StatusCode::from_u16(r.status) else {
-        return ApiError::internal(format!("a route handler answered status {}", r.status))
-            .into_response();
+/// Request headers that carry the operator's or a user's credentials: a handler gets them
+/// only if its route says `"forward_credentials": true`.
+const CREDENTIALS: &[&str] = &["authorization", "cookie", "proxy-authorization"];
+
+/// Response headers a handler may not set: the runner frames the answer and owns the
+/// connection. From a guest, a `content-length` shorter than the body splits the answer in
+/// two on a kept-alive connection; `transfer-encoding` or `upgrade` break or hang it.
+const FRAMING: &[&str] = &[
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "upgrade",
+];
+
+/// Headers one answer may carry, and their sizes: what a handler hands the HTTP server is
+/// bounded as what a job hands the host.
+const MAX_HEADERS: usize = 100;
+const MAX_HEADER_BYTES: usize = 8 * 1024;
+
+/// The handler's answer as the server sends it, or a 500 (the reason in the log) for one
+/// that HTTP cannot carry: a status outside 200-599, a body on a 204 or 304, too many or
+/// too large headers. Framing headers are dropped.
+fn answer(route: &str, r: crate::bindings::handler::tgrun::job::http_types::Response) -> Response {
+    let refuse = |why: String| {
+        ApiError::internal(format!("route {route}: the handler's answer {why}")).into_response()
     };
+    let status = match StatusCode::from_u16(r.status) {
+        Ok(s) if (200..=599).contains(&r.status) => s,
+        _ => return refuse(format!("has status {}, outside 200-599", r.status)),
+    };
+    if matches!(r.status, 204 | 304) && !r.body.is_empty() {
+        return refuse(format!(
+            "has status {} and a body of {} bytes; that status has none",
+            r.status,
+            r.body.len()
+        ));
+    }
+    if r.headers.len() > MAX_HEADERS {
+        return refuse(format!(
+            "has {} headers; at most {MAX_HEADERS}",
+            r.headers.len()
+        ));
+    }
     let mut res = Response::new(Body::from(r.body));
     *res.status_mut() = status;
+    let mut dropped = Vec::new();
     for (k, v) in r.headers {
-        if let (Ok(k), Ok(v)) = (HeaderName::try_from(k), HeaderValue::try_from(v)) {
-            res.headers_mut().append(k, v);
+        if k.len() + v.len() > MAX_HEADER_BYTES {
+            return refuse(format!(
+                "has a header of {} bytes; at most {MAX_HEADER_BYTES}",
+                k.len() + v.len()
+            ));
         }
+        let (Ok(k), Ok(v)) = (HeaderName::try_from(k), HeaderValue::try_from(v)) else {
+            return refuse("has a header that is not valid HTTP".into());
+        };
+        if FRAMING.contains(&k.as_str()) {
+            dropped.push(k);
+            continue;
+        }
+        res.headers_mut().append(k, v);
+    }
+    if !dropped.is_empty() {
+        tracing::warn!(
+            route,
+            ?dropped,
+            "the handler's framing headers were dropped"
+        );
     }
     res
 }

@@ -1,0 +1,47 @@
+//! Fixture: a route handler that tries to break the HTTP exchange it answers, one way per
+//! `?mode=`. The runner must keep framing its own answers and keep the operator's
+//! credentials from handlers that did not ask for them.
+
+use tgrun_sdk::http::{Request, Response};
+use tgrun_sdk::prelude::*;
+
+fn hostile_route(req: &Request) -> Result<Response> {
+    let answer = Response::text(200, "hello, this body is longer than five bytes");
+    Ok(match req.query("mode").unwrap_or("") {
+        // Response splitting: a length shorter than the body, the rest a second answer.
+        "split" => answer
+            .header("Content-Length", "5")
+            .header("Connection", "keep-alive")
+            .header("X-Kept", "yes"),
+        // Framing of its own: the runner frames the body, not the guest.
+        "chunked" => answer
+            .header("Transfer-Encoding", "chunked")
+            .header("Upgrade", "websocket")
+            .header("Trailer", "X-Late"),
+        // A status outside 200-599: an informational answer, or a switch of protocols.
+        "status" => Response {
+            status: req
+                .query("code")
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(101),
+            ..answer
+        },
+        // "No content", with content.
+        "no_content" => Response {
+            status: 204,
+            ..answer
+        },
+        // What the handler was given: the request's headers, as a JSON object.
+        "headers" => {
+            let headers: serde_json::Map<String, serde_json::Value> = req
+                .headers
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone().into()))
+                .collect();
+            Response::json(&headers)?
+        }
+        other => Response::text(400, format!("no mode {other:?}")),
+    })
+}
+
+export_handler!(hostile_route);
