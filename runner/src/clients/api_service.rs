@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use async_trait::async_trait;
+use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::Value;
 use tokio::sync::RwLock;
@@ -56,6 +57,11 @@ struct Settings {
     max_response_mb: Option<usize>,
     /// Seconds between refreshes of the network list. Default 60.
     refresh_s: Option<f64>,
+    /// Networks one `request-many` may name. Default 64.
+    max_fanout: Option<usize>,
+    /// Controller requests one `request-many` or `request-all` has in flight at once.
+    /// Default 8.
+    max_concurrent_requests: Option<usize>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -99,6 +105,12 @@ pub struct HttpApiService {
     refresh: Duration,
     /// Largest answer accepted: a controller's runaway answer must not exhaust the runner.
     max_bytes: usize,
+    /// Networks one `request-many` may name: a job cannot make the runner send (and keep
+    /// the answers of) any number of requests in one call.
+    max_fanout: usize,
+    /// Requests of one call in flight at once: a fan-out does not open a connection per
+    /// network at once, nor flood the controllers.
+    max_concurrent: usize,
 }
 
 impl HttpApiService {
@@ -138,6 +150,8 @@ impl HttpApiService {
             default_timeout: Duration::from_secs_f64(s.timeout_s.unwrap_or(30.0).max(0.001)),
             refresh: Duration::from_secs_f64(s.refresh_s.unwrap_or(60.0).max(0.0)),
             max_bytes: s.max_response_mb.unwrap_or(64) << 20,
+            max_fanout: s.max_fanout.unwrap_or(64),
+            max_concurrent: s.max_concurrent_requests.unwrap_or(8).max(1),
         };
         let found = client
             .discover()
@@ -284,6 +298,21 @@ impl ApiServiceApi for HttpApiService {
         timeout: Option<Duration>,
         all: bool,
     ) -> Result<Vec<NetworkAnswer>, ClientError> {
+        if !all && params.len() > self.max_fanout {
+            return Err(ClientError::LimitExceeded(format!(
+                "request-many names {} networks; at most {} (apiservice.max_fanout)",
+                params.len(),
+                self.max_fanout
+            )));
+        }
+        let mut named: Vec<&str> = params.iter().map(|(n, _)| n.as_str()).collect();
+        named.sort_unstable();
+        if let Some(twice) = named.windows(2).find(|w| w[0] == w[1]) {
+            return Err(ClientError::InvalidArgument(format!(
+                "network '{}' is given twice",
+                twice[0]
+            )));
+        }
         for (_, p) in params {
             check_json(p)?;
         }
@@ -318,7 +347,11 @@ impl ApiServiceApi for HttpApiService {
                 (network, answer)
             }
         });
-        Ok(futures_util::future::join_all(calls).await)
+        // In the order given, at most `max_concurrent` at once.
+        Ok(futures_util::stream::iter(calls)
+            .buffered(self.max_concurrent)
+            .collect()
+            .await)
     }
 
     async fn healthy(&self) -> bool {

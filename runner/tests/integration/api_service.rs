@@ -110,6 +110,61 @@ async fn request_many_asks_only_the_named_networks_with_their_params() {
     assert!(matches!(err, ClientError::InvalidArgument(_)), "{err:?}");
 }
 
+/// A job's fan-out is bounded: at most `max_fanout` networks, each once, and at most
+/// `max_concurrent_requests` requests in flight, the answers still in the order asked.
+#[tokio::test]
+async fn a_fan_out_is_bounded_in_networks_and_in_requests_at_once() {
+    let names: Vec<String> = (0..6).map(|i| format!("net_{i}")).collect();
+    let networks: Vec<(&str, Kind)> = names.iter().map(|n| (n.as_str(), Kind::Delayed)).collect();
+    let s = StandIn::start(&networks, false).await;
+    let mut config = s.config(false);
+    config["max_fanout"] = json!(6);
+    config["max_concurrent_requests"] = json!(2);
+    let api = HttpApiService::start(&config).await.unwrap();
+    let ask = |names: &[String]| -> Vec<(String, String)> {
+        names.iter().map(|n| (n.clone(), "{}".to_owned())).collect()
+    };
+
+    let answers = api
+        .request_many("getNodes", &ask(&names), None, false)
+        .await
+        .unwrap();
+    let order: Vec<&str> = answers.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(order, names.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(answers.iter().all(|(_, a)| a.is_ok()), "{answers:?}");
+    assert_eq!(s.seen.most_in_flight.load(Ordering::SeqCst), 2);
+    let answers = api.request_many("getNodes", &[], None, true).await.unwrap();
+    assert_eq!(answers.len(), 6);
+    assert_eq!(
+        s.seen.most_in_flight.load(Ordering::SeqCst),
+        2,
+        "request_all too"
+    );
+
+    // Past the fan-out, or a network twice: refused before any request is sent.
+    let sent = s.requests().len();
+    let mut seven = names.clone();
+    seven.push("net_0x".into());
+    let err = api
+        .request_many("getNodes", &ask(&seven), None, false)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ClientError::LimitExceeded(_)), "{err:?}");
+    assert!(err.to_string().contains("max_fanout"), "{err}");
+    let twice = ask(&[names[1].clone(), names[2].clone(), names[1].clone()]);
+    let err = api
+        .request_many("getNodes", &twice, None, false)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ClientError::InvalidArgument(_)), "{err:?}");
+    assert!(err.to_string().contains("'net_1' is given twice"), "{err}");
+    assert_eq!(
+        s.requests().len(),
+        sent,
+        "nothing was sent for the refused calls"
+    );
+}
+
 #[tokio::test]
 async fn an_answer_past_the_size_cap_is_refused() {
     let s = StandIn::start(&[("net_a", Kind::Good), ("net_huge", Kind::Huge)], false).await;

@@ -177,7 +177,8 @@ async fn three_replicas_run_every_due_time_exactly_once() {
 
     let rows = scope
         .query(
-            "SELECT scheduled_ms, COUNT(*), CAST(SUM(outcome = 'ok') AS SIGNED) FROM tgrun_runs \
+            "SELECT scheduled_ms, COUNT(*), CAST(SUM(outcome = 'ok') AS SIGNED), \
+             GROUP_CONCAT(CONCAT(outcome, ' ', IFNULL(error, '')) SEPARATOR '; ') FROM tgrun_runs \
              WHERE pipeline = 'p' GROUP BY scheduled_ms ORDER BY scheduled_ms",
         )
         .await;
@@ -186,9 +187,16 @@ async fn three_replicas_run_every_due_time_exactly_once() {
         .await;
     scope.cleanup().await;
 
-    let slots: Vec<(i64, i64, i64)> = rows
+    let slots: Vec<(i64, i64, i64, String)> = rows
         .iter()
-        .map(|r| (int(&r[0]), int(&r[1]), int(&r[2])))
+        .map(|r| {
+            let how = match &r[3] {
+                Value::Text(t) => t.clone(),
+                Value::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
+                other => format!("{other:?}"),
+            };
+            (int(&r[0]), int(&r[1]), int(&r[2]), how)
+        })
         .collect();
     // The last due times may have been published while the replicas stopped: not run.
     let interior = &slots[..slots.len().saturating_sub(4)];
@@ -200,11 +208,13 @@ async fn three_replicas_run_every_due_time_exactly_once() {
     for w in interior.windows(2) {
         assert_eq!(w[1].0 - w[0].0, 500, "a due time was lost: {w:?}");
     }
-    for (at, runs, ok) in interior {
+    for (at, runs, ok, how) in interior {
         assert_eq!(
             (*runs, *ok),
             (2, 2),
-            "due time {at}: {runs} runs, {ok} ok (two jobs, each exactly once)"
+            "due time {at} (of {} to {}): {runs} runs, {ok} ok (two jobs, each exactly once): {how}",
+            interior[0].0,
+            interior[interior.len() - 1].0
         );
         assert_eq!(at % 500, 0, "due time {at} is off the shared grid");
     }

@@ -27,6 +27,8 @@ pub enum Kind {
     Huge,
     /// Streams an answer of 300 MiB, made as it is sent (counted in `Seen::streamed`).
     Enormous,
+    /// Answers as `Good`, after 300 ms.
+    Delayed,
 }
 
 /// What the stand-in saw, for the tests to check.
@@ -37,6 +39,9 @@ pub struct Seen {
     pub tokens_issued: AtomicU64,
     /// Bytes of `Enormous` answers handed to the connection so far.
     pub streamed: Arc<AtomicU64>,
+    /// Controller requests being answered now, and the most there ever were at once.
+    pub in_flight: AtomicU64,
+    pub most_in_flight: AtomicU64,
 }
 
 pub struct StandIn {
@@ -85,6 +90,12 @@ async fn controller(
             return (StatusCode::UNAUTHORIZED, "bad token").into_response();
         }
     }
+    if c.kind == Kind::Delayed {
+        let now = c.seen.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        c.seen.most_in_flight.fetch_max(now, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        c.seen.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
     match c.kind {
         Kind::Failing => (StatusCode::INTERNAL_SERVER_ERROR, "controller exploded").into_response(),
         Kind::Huge => axum::Json(json!({"blob": "x".repeat(3 << 20)})).into_response(),
@@ -110,7 +121,7 @@ async fn controller(
             tokio::time::sleep(Duration::from_secs(5)).await;
             axum::Json(json!({"late": true})).into_response()
         }
-        Kind::Good => match endpoint.as_str() {
+        Kind::Good | Kind::Delayed => match endpoint.as_str() {
             "getTopology" => axum::Json(json!({
                 "name": c.network,
                 "nodes": [{"name": format!("{}-node1", c.network)}],
