@@ -19,7 +19,7 @@ use serde_json::{Map, Value};
 use super::error::ConfigError;
 use super::policies::{self, Timing, seconds};
 use super::runner::RunnerSettings;
-use super::values::{kind, unknown_keys};
+use super::values::{flag, kind, unknown_keys};
 use crate::host::Capabilities;
 use crate::sandbox::run::RunLimits;
 use crate::scheduler::overlap::Overlap;
@@ -306,16 +306,7 @@ fn job(
         }
         None => return Err(bad("needs a 'name'".into())),
     };
-    let enabled = match obj.get("enabled") {
-        None => false,
-        Some(Value::Bool(b)) => *b,
-        Some(other) => {
-            return Err(bad(format!(
-                "'enabled' must be true or false, found {}",
-                kind(other)
-            )));
-        }
-    };
+    let enabled = flag(obj, "enabled").map_err(bad)?;
     let params = match obj.get("params") {
         None => "{}".to_owned(),
         Some(p @ Value::Object(_)) => p.to_string(),
@@ -430,16 +421,7 @@ fn route(
             ));
         }
     };
-    let forward_credentials = match obj.get("forward_credentials") {
-        None => false,
-        Some(Value::Bool(b)) => *b,
-        Some(other) => {
-            return Err(bad(format!(
-                "'forward_credentials' must be true or false, found {}",
-                kind(other)
-            )));
-        }
-    };
+    let forward_credentials = flag(obj, "forward_credentials").map_err(bad)?;
     // The same per-run keys as a job, read the same way.
     let as_job = serde_json::json!({
         "name": module,

@@ -52,6 +52,18 @@ pub fn unknown_keys(obj: &Map<String, Value>, known: &[&str]) -> Option<String> 
     })
 }
 
+/// An optional `true`/`false` key of `obj` (default false), or the error naming it.
+pub fn flag(obj: &Map<String, Value>, key: &str) -> Result<bool, String> {
+    match obj.get(key) {
+        None => Ok(false),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(other) => Err(format!(
+            "'{key}' must be true or false, found {}",
+            kind(other)
+        )),
+    }
+}
+
 /// Parses JSON, refusing an object that repeats a key (two pipelines of the same name):
 /// serde_json would keep the last silently. The error has the line and column.
 pub fn parse_strict(text: &str) -> Result<Value, serde_json::Error> {

@@ -108,28 +108,14 @@ pub fn clip_error(message: String) -> String {
         return message;
     }
     let half = MAX_ERROR_BYTES / 2;
-    let head_end = floor_char_boundary(&message, half);
-    let tail_start = ceil_char_boundary(&message, message.len() - half);
+    let head_end = message.floor_char_boundary(half);
+    let tail_start = message.ceil_char_boundary(message.len() - half);
     format!(
         "{} [... {} bytes cut ...] {}",
         &message[..head_end],
         tail_start - head_end,
         &message[tail_start..]
     )
-}
-
-fn floor_char_boundary(s: &str, mut i: usize) -> usize {
-    while !s.is_char_boundary(i) {
-        i -= 1;
-    }
-    i
-}
-
-fn ceil_char_boundary(s: &str, mut i: usize) -> usize {
-    while !s.is_char_boundary(i) {
-        i += 1;
-    }
-    i
 }
 
 /// A metric a run wrote, as the report keeps it.
