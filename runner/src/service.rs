@@ -70,6 +70,8 @@ pub struct Service {
     pub admin_token: Option<String>,
     /// What the dashboard keeps: the last runs per job and failures, cached health.
     pub dashboard: crate::server::dashboard::Dashboard,
+    /// Route requests in flight, bounded per route and in all.
+    pub route_slots: Arc<crate::server::routes::slots::RouteSlots>,
 }
 
 impl Service {
@@ -112,14 +114,14 @@ impl Service {
             sandbox.clone(),
         ));
         preload(&modules, &handlers, &config).await;
-        let history = match &services.clients.sql {
-            Some(db) => Some(
-                Recorder::start(db.clone(), runner.history)
-                    .await
-                    .map_err(|e| anyhow::anyhow!("run history in {}: {e}", db.describe()))?,
-            ),
-            None => None,
-        };
+        // The history on a pool of its own: no job's SQL can reach it or starve it.
+        let history_db =
+            crate::clients::sql::start_history(&config.clients, &runner.history_db).await?;
+        let history = Some(
+            Recorder::start(history_db.clone(), runner.history)
+                .await
+                .map_err(|e| anyhow::anyhow!("run history in {}: {e}", history_db.describe()))?,
+        );
         let cluster = match &runner.cluster {
             Some(c) => Some(Arc::new(
                 crate::cluster::RunQueue::connect(c).await.map_err(|e| {
@@ -157,6 +159,7 @@ impl Service {
             .unwrap_or_else(|_| Value::Object(Default::default()));
         let service = Arc::new(Self {
             dashboard,
+            route_slots: Default::default(),
             dir: config.dir.clone(),
             config: StdMutex::new(config),
             raw: StdMutex::new(raw),

@@ -12,6 +12,9 @@ struct Params {
     /// How many (calls, rows, series, bytes) for the modes that count.
     #[serde(default)]
     n: u64,
+    /// Statements for the `sql` mode, each run on its own and answered in the log.
+    #[serde(default)]
+    statements: Vec<String>,
 }
 
 /// Never inlined and never a tail call, so every level takes a real stack frame.
@@ -76,6 +79,30 @@ fn hostile(_: &Ctx, p: Params) -> Result<()> {
                 &[(p.n as i64).into()],
             )?;
             info!("got {} rows", rows.rows.len());
+        }
+        // Statements a guest should not get away with (files, state left on a pooled
+        // connection, the runner's own tables): each answered `ok ...` or `err ...`.
+        "sql" => {
+            for statement in &p.statements {
+                match sql::query(statement, &[]) {
+                    Ok(rows) => info!("ok {statement}: {:?}", rows.rows),
+                    Err(e) => info!("err {statement}: {e}"),
+                }
+            }
+        }
+        // Transactions: `n` begun at once and held to the end of the run.
+        "sql_transactions" => {
+            let mut open = Vec::new();
+            for i in 0..p.n {
+                match sql::begin() {
+                    Ok(tx) => {
+                        info!("begin {i}: ok");
+                        open.push(tx);
+                    }
+                    Err(e) => info!("begin {i}: {e}"),
+                }
+            }
+            info!("open {}", open.len());
         }
         // An answer of hundreds of MB from a controller: past the cap, refused.
         "api_huge" => {

@@ -40,6 +40,13 @@ fn hostile_route(req: &Request) -> Result<Response> {
                 .collect();
             Response::json(&headers)?
         }
+        // A slow handler: it spins until its deadline ends it.
+        "spin" => {
+            let mut n = 0u64;
+            loop {
+                n = std::hint::black_box(n.wrapping_add(1));
+            }
+        }
         other => Response::text(400, format!("no mode {other:?}")),
     })
 }

@@ -219,6 +219,10 @@ impl SqlApi for Recorded<dyn SqlApi> {
     fn describe(&self) -> String {
         self.inner.describe()
     }
+
+    fn caps(&self) -> super::Caps {
+        self.inner.caps()
+    }
 }
 
 struct RecordedTx {

@@ -45,8 +45,21 @@ struct RawRunner {
     sql_max_rows: Option<usize>,
     /// Bytes one SQL query may return, in MiB. Default 64.
     sql_max_mb: Option<usize>,
+    /// Transactions one run may have open at once. Default 1.
+    sql_max_transactions_per_run: Option<usize>,
+    /// MySQL/MariaDB: seconds after which the server ends a job's statement itself (a
+    /// backstop; the runner stops it at the run's end). 0: none. Default 3600.
+    sql_max_statement_s: Option<u64>,
+    /// The run history's own SQLite file when `mysql` is not configured (relative to the
+    /// configuration directory). Default `tgrun-history.sqlite3`.
+    history_sqlite_path: Option<PathBuf>,
+    /// The run history on MySQL/MariaDB with its own credentials or database:
+    /// `{"host", "port", "user", "password", "database"}`, each defaulting to `mysql`'s.
+    history: Option<Value>,
     /// Runs kept in the history table `tgrun_runs`. Default 100000.
     history_max_rows: Option<u64>,
+    /// Route requests kept in the history, apart from runs. Default 10000.
+    history_route_max_rows: Option<u64>,
     /// Seconds runs are kept in the history. Default 604800 (7 days).
     history_max_age_s: Option<f64>,
     /// Where compiled code is cached (relative to the configuration directory); `""`
@@ -87,6 +100,8 @@ pub struct RunnerSettings {
     pub sqlite_path: PathBuf,
     pub sql_caps: crate::clients::Caps,
     pub history: crate::scheduler::history::Retention,
+    /// Where the history is kept: never on the jobs' pool.
+    pub history_db: crate::clients::sql::HistoryDb,
     pub cache_dir: Option<PathBuf>,
     pub shutdown_grace: Duration,
     pub cluster: Option<crate::cluster::ClusterSettings>,
@@ -177,6 +192,27 @@ impl RunnerSettings {
             sql_caps: crate::clients::Caps {
                 max_rows: raw.sql_max_rows.unwrap_or(100_000),
                 max_bytes: raw.sql_max_mb.unwrap_or(64) << 20,
+                max_transactions_per_run: raw.sql_max_transactions_per_run.unwrap_or(1),
+                max_statement_s: raw.sql_max_statement_s.unwrap_or(3600),
+            },
+            history_db: {
+                if let Some(h) = &raw.history {
+                    serde_json::from_value::<crate::clients::sql::MysqlSettings>(h.clone())
+                        .map_err(|e| {
+                            bad(
+                                "history",
+                                &format!("{e}: expected {{\"host\", \"port\", \"user\", \"password\", \"database\"}}, each optional"),
+                            )
+                        })?;
+                }
+                crate::clients::sql::history_db(
+                    clients,
+                    raw.history.as_ref(),
+                    &dir.join(
+                        raw.history_sqlite_path
+                            .unwrap_or_else(|| "tgrun-history.sqlite3".into()),
+                    ),
+                )
             },
             cache_dir: match raw.cache_dir {
                 Some(d) if d.as_os_str().is_empty() => None,
@@ -200,6 +236,7 @@ impl RunnerSettings {
             },
             history: crate::scheduler::history::Retention {
                 max_rows: raw.history_max_rows.unwrap_or(100_000),
+                route_max_rows: raw.history_route_max_rows.unwrap_or(10_000),
                 max_age: match raw.history_max_age_s {
                     None => Duration::from_secs(7 * 86_400),
                     Some(s) => Duration::try_from_secs_f64(s)

@@ -39,7 +39,12 @@ const ROUTE_KEYS: &[&str] = &[
     "memory_mb",
     "capabilities",
     "forward_credentials",
+    "max_concurrent",
 ];
+/// The start of the pipeline name a route's requests are recorded under.
+pub const ROUTE_PIPELINE: &str = "route ";
+/// Requests a route answers at once when its `max_concurrent` is absent.
+pub const DEFAULT_ROUTE_CONCURRENCY: usize = 8;
 /// Methods a configured route may answer.
 pub const ROUTE_METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE"];
 /// The runner's own routes: a configured route may not repeat one (tglib's
@@ -102,6 +107,8 @@ pub struct RouteSpec {
     /// Whether the handler is given the request's `authorization` and `cookie` headers.
     /// Default false: a handler does not see the operator's credentials.
     pub forward_credentials: bool,
+    /// Requests answered at once; past it, 503 (default 8).
+    pub max_concurrent: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -247,6 +254,12 @@ fn pipeline(
     let Value::Object(obj) = v else {
         return Err(bad(format!("must be an object, found {}", kind(v))));
     };
+    // Route requests are recorded under the pipeline "route METHOD /path".
+    if name.starts_with(ROUTE_PIPELINE) {
+        return Err(bad(format!(
+            "a pipeline name may not start with '{ROUTE_PIPELINE}' (route requests are recorded under it)"
+        )));
+    }
     if let Some(msg) = unknown_keys(obj, PIPELINE_KEYS) {
         return Err(bad(msg));
     }
@@ -422,6 +435,18 @@ fn route(
         }
     };
     let forward_credentials = flag(obj, "forward_credentials").map_err(bad)?;
+    let most = crate::server::routes::slots::ROUTE_INSTANCES;
+    let max_concurrent = match obj.get("max_concurrent") {
+        None => DEFAULT_ROUTE_CONCURRENCY,
+        Some(v) => match v.as_u64() {
+            Some(n) if (1..=most as u64).contains(&n) => n as usize,
+            _ => {
+                return Err(bad(format!(
+                    "'max_concurrent' must be a whole number from 1 to {most}, found {v}"
+                )));
+            }
+        },
+    };
     // The same per-run keys as a job, read the same way.
     let as_job = serde_json::json!({
         "name": module,
@@ -445,6 +470,7 @@ fn route(
         limits: spec.limits,
         grants: spec.grants,
         forward_credentials,
+        max_concurrent,
     })
 }
 

@@ -1,6 +1,7 @@
 //! `tgrun:job/sql`: statements through the configured pool (MySQL, or the embedded SQLite).
 //! A transaction is a resource in the run's table: dropped or left open when the run ends,
-//! it rolls back.
+//! it rolls back. A run has at most `sql_max_transactions_per_run` open at once, so that
+//! no job can hold the pool's connections.
 
 use wasmtime::component::Resource;
 
@@ -61,9 +62,19 @@ impl Host for RunState {
             Ok(s) => s,
             Err(e) => return Ok(Err(e)),
         };
+        let most = sql.caps().max_transactions_per_run;
+        if self.open_transactions >= most {
+            return Ok(Err(GuestError::LimitExceeded(format!(
+                "a run may have at most {most} open transaction(s) at once (runner.sql_max_transactions_per_run); commit or roll back one first"
+            ))));
+        }
         match sql.begin().await {
             // A full resource table is a limit of the runner: a trap, not the guest's error.
-            Ok(inner) => Ok(Ok(self.table.push(Transaction { inner })?)),
+            Ok(inner) => {
+                let tx = self.table.push(Transaction { inner })?;
+                self.open_transactions += 1;
+                Ok(Ok(tx))
+            }
             Err(e) => Ok(Err(e.into())),
         }
     }
@@ -103,6 +114,7 @@ impl HostTransaction for RunState {
         tx: Resource<Transaction>,
     ) -> wasmtime::Result<Result<(), GuestError>> {
         let tx = self.table.delete(tx)?;
+        self.open_transactions -= 1;
         Ok(tx.inner.commit().await.map_err(Into::into))
     }
 
@@ -111,12 +123,14 @@ impl HostTransaction for RunState {
         tx: Resource<Transaction>,
     ) -> wasmtime::Result<Result<(), GuestError>> {
         let tx = self.table.delete(tx)?;
+        self.open_transactions -= 1;
         Ok(tx.inner.rollback().await.map_err(Into::into))
     }
 
     async fn drop(&mut self, tx: Resource<Transaction>) -> wasmtime::Result<()> {
-        // Dropping sqlx's transaction rolls it back when its connection returns to the pool.
+        // Dropping an open transaction closes its connection, which rolls it back.
         self.table.delete(tx)?;
+        self.open_transactions -= 1;
         Ok(())
     }
 }

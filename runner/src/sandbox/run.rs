@@ -140,6 +140,7 @@ impl Sandbox {
             limiter: MemoryLimiter::new(memory_limit),
             services: self.services.clone(),
             journal: Journal::new(self.settings.max_log_bytes, tags),
+            open_transactions: 0,
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);

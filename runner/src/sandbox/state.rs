@@ -19,6 +19,8 @@ pub struct RunState {
     pub(crate) limiter: MemoryLimiter,
     pub(crate) services: Arc<Services>,
     pub(crate) journal: Journal,
+    /// SQL transactions this run has open (each holds a pooled connection).
+    pub(crate) open_transactions: usize,
 }
 
 impl WasiView for RunState {
@@ -42,6 +44,7 @@ impl RunState {
             limiter: MemoryLimiter::new(64 << 20),
             services,
             journal: Journal::new(1 << 20, None),
+            open_transactions: 0,
         }
     }
 }

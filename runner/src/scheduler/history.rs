@@ -3,7 +3,11 @@
 //!
 //! The writer is fed through a bounded channel so a database slower than the runs cannot
 //! grow the runner's memory: past `HISTORY_BUFFER` waiting rows, rows are dropped and
-//! counted (`tgrun_history_dropped_total`), never silently.
+//! counted (`tgrun_history_dropped_total`), never silently. A batch the database refuses
+//! is written again row by row, so one bad row never takes other runs' rows with it; rows
+//! still refused are counted (`tgrun_history_lost_total`) and logged.
+//!
+//! The database is the runner's own (`clients::sql::start_history`), never the jobs' pool.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,6 +17,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::bindings::tgrun::job::sql::Value;
 use crate::clients::{ClientError, SqlApi};
+use crate::config::service::ROUTE_PIPELINE;
 use crate::sandbox::outcome::RunReport;
 
 /// Rows that may wait for the writer.
@@ -23,8 +28,11 @@ const BATCH: usize = 500;
 /// How long history is kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Retention {
-    /// Rows kept at most (the oldest go first).
+    /// Rows of scheduled and manual runs kept at most (the oldest go first).
     pub max_rows: u64,
+    /// Rows of route requests kept at most, apart: a flood of requests never evicts the
+    /// jobs' history.
+    pub route_max_rows: u64,
     /// Rows older than this go.
     pub max_age: Duration,
 }
@@ -33,6 +41,7 @@ impl Default for Retention {
     fn default() -> Self {
         Self {
             max_rows: 100_000,
+            route_max_rows: 10_000,
             max_age: Duration::from_secs(7 * 86_400),
         }
     }
@@ -100,6 +109,8 @@ pub struct Recorder {
     tx: mpsc::Sender<Message>,
     pub dropped: Arc<AtomicU64>,
     pub written: Arc<AtomicU64>,
+    /// Rows the database refused, even alone.
+    pub lost: Arc<AtomicU64>,
     db: Arc<dyn SqlApi>,
     retention: Retention,
 }
@@ -120,11 +131,17 @@ impl Recorder {
         let (tx, rx) = mpsc::channel(HISTORY_BUFFER);
         let dropped = Arc::new(AtomicU64::new(0));
         let written = Arc::new(AtomicU64::new(0));
-        tokio::spawn(write_loop(rx, db.clone(), retention, written.clone()));
+        let lost = Arc::new(AtomicU64::new(0));
+        let counts = Counts {
+            written: written.clone(),
+            lost: lost.clone(),
+        };
+        tokio::spawn(write_loop(rx, db.clone(), retention, counts));
         Ok(Self {
             tx,
             dropped,
             written,
+            lost,
             db,
             retention,
         })
@@ -230,11 +247,17 @@ fn row(v: Vec<Value>) -> Option<RunRow> {
     })
 }
 
+/// What the writer counts.
+struct Counts {
+    written: Arc<AtomicU64>,
+    lost: Arc<AtomicU64>,
+}
+
 async fn write_loop(
     mut rx: mpsc::Receiver<Message>,
     db: Arc<dyn SqlApi>,
     retention: Retention,
-    written: Arc<AtomicU64>,
+    counts: Counts,
 ) {
     let mut last_prune = Instant::now() - Duration::from_secs(3600);
     let mut messages = Vec::with_capacity(BATCH);
@@ -247,12 +270,8 @@ async fn write_loop(
                 Message::Flush(done) => flushes.push(done),
             }
         }
-        if batch.is_empty() {
-            // Only flushes: everything before them is written.
-        } else if let Err(e) = insert(&*db, &batch).await {
-            tracing::error!(rows = batch.len(), "writing run history: {e}");
-        } else {
-            written.fetch_add(batch.len() as u64, Ordering::Relaxed);
+        if !batch.is_empty() {
+            write_batch(&*db, &batch, &counts).await;
         }
         batch.clear();
         for done in flushes.drain(..) {
@@ -265,6 +284,39 @@ async fn write_loop(
                 tracing::error!("pruning run history: {e}");
             }
         }
+    }
+}
+
+/// Writes `batch` in one statement, or, refused, row by row; counts what is written and
+/// what is lost, and logs the loss once per batch.
+async fn write_batch(db: &dyn SqlApi, batch: &[RunRow], counts: &Counts) {
+    let Err(whole) = insert(db, batch).await else {
+        counts
+            .written
+            .fetch_add(batch.len() as u64, Ordering::Relaxed);
+        return;
+    };
+    let mut lost = Vec::new();
+    let mut first_error = None;
+    for r in batch {
+        match insert(db, std::slice::from_ref(r)).await {
+            Ok(()) => {
+                counts.written.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(e) => {
+                first_error.get_or_insert(e);
+                lost.push(r.run_id.as_str());
+            }
+        }
+    }
+    if let Some(e) = first_error {
+        counts.lost.fetch_add(lost.len() as u64, Ordering::Relaxed);
+        tracing::error!(
+            lost = lost.len(),
+            of = batch.len(),
+            first_run_id = lost[0],
+            "run history rows lost (counted in tgrun_history_lost_total): {e}; the batch failed with: {whole}"
+        );
     }
 }
 
@@ -293,6 +345,30 @@ async fn insert(db: &dyn SqlApi, rows: &[RunRow]) -> Result<(), ClientError> {
     .map(|_| ())
 }
 
+/// Keeps the newest `max_rows` rows matching `filter`.
+async fn cap(db: &dyn SqlApi, filter: &str, max_rows: u64) -> Result<(), ClientError> {
+    // The start time of the newest row past the cap; everything at or before it goes.
+    let past = db
+        .query(
+            &format!(
+                "SELECT started_ms, run_id FROM tgrun_runs WHERE {filter} ORDER BY started_ms DESC, run_id DESC LIMIT 1 OFFSET {max_rows}"
+            ),
+            &[],
+        )
+        .await?;
+    if let Some(first) = past.rows.first() {
+        let (ms, id) = (int(&first[0]), text(&first[1]).unwrap_or_default());
+        db.execute(
+            &format!(
+                "DELETE FROM tgrun_runs WHERE {filter} AND (started_ms < ? OR (started_ms = ? AND run_id <= ?))"
+            ),
+            &[Value::Int(ms), Value::Int(ms), Value::Text(id)],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
 async fn prune(db: &dyn SqlApi, retention: Retention) -> Result<(), ClientError> {
     let now_ms = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
@@ -304,23 +380,9 @@ async fn prune(db: &dyn SqlApi, retention: Retention) -> Result<(), ClientError>
         &[Value::Int(oldest)],
     )
     .await?;
-    // The start time of the newest row past the cap; everything at or before it goes.
-    let past = db
-        .query(
-            &format!(
-                "SELECT started_ms, run_id FROM tgrun_runs ORDER BY started_ms DESC, run_id DESC LIMIT 1 OFFSET {}",
-                retention.max_rows
-            ),
-            &[],
-        )
-        .await?;
-    if let Some(first) = past.rows.first() {
-        let (ms, id) = (int(&first[0]), text(&first[1]).unwrap_or_default());
-        db.execute(
-            "DELETE FROM tgrun_runs WHERE started_ms < ? OR (started_ms = ? AND run_id <= ?)",
-            &[Value::Int(ms), Value::Int(ms), Value::Text(id)],
-        )
-        .await?;
-    }
+    let routes = format!("pipeline LIKE '{ROUTE_PIPELINE}%'");
+    let jobs = format!("pipeline NOT LIKE '{ROUTE_PIPELINE}%'");
+    cap(db, &jobs, retention.max_rows).await?;
+    cap(db, &routes, retention.route_max_rows).await?;
     Ok(())
 }

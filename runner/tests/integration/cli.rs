@@ -314,7 +314,7 @@ async fn sigterm_gives_runs_the_grace_period_then_records_them_cancelled() {
     assert!(took < Duration::from_secs(3), "{took:?}");
     // The outcome reached the history before the process exited.
     let db = runner::clients::sql::sqlite(
-        &dir.path().join("tgrun.sqlite3"),
+        &dir.path().join("tgrun-history.sqlite3"),
         runner::clients::Caps::default(),
     )
     .await

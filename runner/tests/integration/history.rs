@@ -124,6 +124,69 @@ async fn wait_written(r: &Recorder, n: u64) {
 }
 
 #[tokio::test]
+async fn a_refused_row_does_not_take_its_batch_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = sql::sqlite(&dir.path().join("h.sqlite3"), Caps::default())
+        .await
+        .unwrap();
+    let rec = Recorder::start(db, Retention::default()).await.unwrap();
+    // The third row repeats the first's run id: the database refuses it, and only it.
+    for n in [0, 1, 0, 2] {
+        rec.record(&report("batch", n));
+    }
+    assert!(rec.flush(Duration::from_secs(10)).await);
+    assert_eq!(rec.written.load(Ordering::Relaxed), 3);
+    assert_eq!(rec.lost.load(Ordering::Relaxed), 1);
+    let ids: Vec<_> = rec
+        .query(Some("batch"), None, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.run_id)
+        .collect();
+    assert_eq!(ids, ["batch-002", "batch-001", "batch-000"]);
+}
+
+#[tokio::test]
+async fn route_requests_have_their_own_retention() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = sql::sqlite(&dir.path().join("h.sqlite3"), Caps::default())
+        .await
+        .unwrap();
+    let retention = Retention {
+        max_rows: 3,
+        route_max_rows: 5,
+        ..Retention::default()
+    };
+    let rec = Recorder::start(db, retention).await.unwrap();
+    for n in 0..4 {
+        rec.record(&report("job", n));
+    }
+    // A flood of route requests, all newer than the job's runs.
+    for n in 10..30 {
+        let mut r = report("handler", n);
+        r.pipeline = "route GET /x".into();
+        rec.record(&r);
+    }
+    wait_written(&rec, 24).await;
+    rec.prune_now().await.unwrap();
+    let ids = |job: &'static str| {
+        let rec = &rec;
+        async move {
+            rec.query(Some(job), None, 100)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|r| r.run_id)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(ids("job").await, ["job-003", "job-002", "job-001"]);
+    assert_eq!(ids("handler").await.len(), 5);
+    assert_eq!(ids("handler").await[0], "handler-029");
+}
+
+#[tokio::test]
 async fn retention_keeps_the_newest_rows() {
     let dir = tempfile::tempdir().unwrap();
     let db = sql::sqlite(&dir.path().join("h.sqlite3"), Caps::default())
@@ -132,6 +195,7 @@ async fn retention_keeps_the_newest_rows() {
     let retention = Retention {
         max_rows: 3,
         max_age: Duration::from_secs(3600),
+        ..Retention::default()
     };
     let rec = Recorder::start(db, retention).await.unwrap();
     for n in 0..10 {
@@ -151,6 +215,7 @@ async fn retention_keeps_the_newest_rows() {
     let old = Retention {
         max_rows: 100,
         max_age: Duration::from_secs(10),
+        ..Retention::default()
     };
     let dir2 = tempfile::tempdir().unwrap();
     let db = sql::sqlite(&dir2.path().join("h.sqlite3"), Caps::default())

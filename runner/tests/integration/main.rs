@@ -19,4 +19,5 @@ mod sandbox;
 mod scheduler;
 mod server;
 mod sql;
+mod sql_bounds;
 mod standin;

@@ -283,7 +283,7 @@ async fn cron_across_daylight_saving_changes_neither_skips_nor_doubles() {
 
 /// A history with `pipeline`'s last due time at `last`.
 async fn history_with(dir: &std::path::Path, pipeline: &str, last: DateTime<Utc>) {
-    let db = sql::sqlite(&dir.join("tgrun.sqlite3"), Caps::default())
+    let db = sql::sqlite(&dir.join("tgrun-history.sqlite3"), Caps::default())
         .await
         .unwrap();
     let rec = Recorder::start(db, Retention::default()).await.unwrap();

@@ -181,6 +181,7 @@ async fn a_query_past_the_row_cap_is_refused() {
         Caps {
             max_rows: 10,
             max_bytes: 1 << 20,
+            ..Caps::default()
         },
     )
     .await

@@ -1,10 +1,16 @@
 //! What differs between MySQL and SQLite: how a WIT value is bound and how a column is
 //! read back into one.
 
-use chrono::{DateTime, NaiveDateTime, Utc};
-use sqlx::query::Query;
-use sqlx::{Column, Database, MySql, Row, Sqlite, TypeInfo, ValueRef};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
+use chrono::{DateTime, NaiveDateTime, Utc};
+use futures_util::future::BoxFuture;
+use sqlx::query::Query;
+use sqlx::{Column, Database, MySql, Pool, Row, Sqlite, TypeInfo, ValueRef};
+
+use super::session::{Stop, mysql_leaves_state};
+use super::sqlite_guard;
 use crate::bindings::tgrun::job::sql::Value;
 use crate::clients::ClientError;
 
@@ -21,6 +27,19 @@ pub trait Backend: Database {
 
     /// Rows an execute changed (sqlx has it per database, not on a trait).
     fn rows_affected(r: &Self::QueryResult) -> u64;
+
+    /// Makes the statement about to run on `conn` stoppable from outside (the run's end).
+    fn stoppable<'c>(
+        conn: &'c mut Self::Connection,
+        killer: Option<&'c Pool<MySql>>,
+    ) -> BoxFuture<'c, Result<Stop, sqlx::Error>>;
+
+    /// After a statement outside a transaction: whether it left state on the connection
+    /// (a transaction it opened, a variable, a lock), so that the connection must close.
+    fn left_state<'c>(conn: &'c mut Self::Connection, statement: &'c str) -> BoxFuture<'c, bool>;
+
+    /// The same for a statement inside a transaction the pool opened, from its text alone.
+    fn leaves_state(statement: &str) -> bool;
 }
 
 fn to_naive(ms: i64) -> Result<NaiveDateTime, ClientError> {
@@ -103,7 +122,36 @@ impl Backend for MySql {
     fn rows_affected(r: &Self::QueryResult) -> u64 {
         r.rows_affected()
     }
+
+    fn stoppable<'c>(
+        conn: &'c mut Self::Connection,
+        killer: Option<&'c Pool<MySql>>,
+    ) -> BoxFuture<'c, Result<Stop, sqlx::Error>> {
+        Box::pin(async move {
+            let Some(killer) = killer else {
+                return Ok(Stop::None);
+            };
+            let id: u64 = sqlx::query_scalar("SELECT CONNECTION_ID()")
+                .fetch_one(&mut *conn)
+                .await?;
+            Ok(Stop::Kill {
+                id,
+                killer: killer.clone(),
+            })
+        })
+    }
+
+    fn left_state<'c>(_: &'c mut Self::Connection, statement: &'c str) -> BoxFuture<'c, bool> {
+        Box::pin(async move { mysql_leaves_state(statement) })
+    }
+
+    fn leaves_state(statement: &str) -> bool {
+        mysql_leaves_state(statement)
+    }
 }
+
+/// VM instructions between two looks at a SQLite statement's stop flag.
+const SQLITE_PROGRESS_OPS: i32 = 1000;
 
 impl Backend for Sqlite {
     fn bind<'q>(
@@ -155,5 +203,28 @@ impl Backend for Sqlite {
 
     fn rows_affected(r: &Self::QueryResult) -> u64 {
         r.rows_affected()
+    }
+
+    fn stoppable<'c>(
+        conn: &'c mut Self::Connection,
+        _: Option<&'c Pool<MySql>>,
+    ) -> BoxFuture<'c, Result<Stop, sqlx::Error>> {
+        Box::pin(async move {
+            let flag = Arc::new(AtomicBool::new(false));
+            let seen = flag.clone();
+            conn.lock_handle()
+                .await?
+                .set_progress_handler(SQLITE_PROGRESS_OPS, move || !seen.load(Ordering::Relaxed));
+            Ok(Stop::Flag(flag))
+        })
+    }
+
+    fn left_state<'c>(conn: &'c mut Self::Connection, _: &'c str) -> BoxFuture<'c, bool> {
+        // The authorizer refuses what else could stay (temporary objects, PRAGMAs).
+        Box::pin(async move { !sqlite_guard::in_autocommit(conn).await })
+    }
+
+    fn leaves_state(_: &str) -> bool {
+        false
     }
 }

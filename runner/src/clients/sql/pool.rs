@@ -1,11 +1,14 @@
-//! [`SqlPool`]: a sqlx pool of either database, with the per-call caps.
+//! [`SqlPool`]: a sqlx pool of either database, with the per-call caps, lending each call
+//! or transaction a connection that is stopped with its run and goes back clean or closes.
 
 use async_trait::async_trait;
 use futures_util::TryStreamExt;
+use sqlx::pool::PoolConnection;
 use sqlx::query::Query;
-use sqlx::{Column, Database, Executor, IntoArguments, Pool, Row, Transaction};
+use sqlx::{Column, Database, Executor, IntoArguments, MySql, Pool, Row};
 
 use super::backend::Backend;
+use super::session::Stop;
 use super::{Caps, SqlApi, SqlTx};
 use crate::bindings::tgrun::job::sql::{ExecResult, RowSet, Value};
 use crate::clients::ClientError;
@@ -14,11 +17,102 @@ pub struct SqlPool<DB: Database> {
     pool: Pool<DB>,
     what: String,
     caps: Caps,
+    /// MySQL: the runner's own connection that stops a job's statement (`KILL QUERY`).
+    killer: Option<Pool<MySql>>,
 }
 
 impl<DB: Database> SqlPool<DB> {
     pub fn new(pool: Pool<DB>, what: String, caps: Caps) -> Self {
-        Self { pool, what, caps }
+        Self {
+            pool,
+            what,
+            caps,
+            killer: None,
+        }
+    }
+
+    /// Statements stopped from `killer` when their run ends first (MySQL).
+    pub fn with_killer(self, killer: Pool<MySql>) -> Self {
+        Self {
+            killer: Some(killer),
+            ..self
+        }
+    }
+}
+
+/// A pooled connection lent to one call or one transaction. Dropped while a statement runs
+/// (the run's deadline or cancellation drops the call), the statement is stopped and the
+/// connection closed; dropped with state left on it, it closes; else it goes back.
+struct Lease<DB: Database> {
+    conn: PoolConnection<DB>,
+    running: Option<Stop>,
+    dirty: bool,
+}
+
+impl<DB: Database> Drop for Lease<DB> {
+    fn drop(&mut self) {
+        if let Some(stop) = self.running.take() {
+            stop.fire();
+            self.dirty = true;
+        }
+        if self.dirty {
+            // Closing rolls back whatever the connection still has open.
+            self.conn.close_on_drop();
+        }
+    }
+}
+
+impl<DB> Lease<DB>
+where
+    DB: Backend,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> <DB as Database>::Arguments<'q>: IntoArguments<'q, DB>,
+{
+    async fn acquire(pool: &SqlPool<DB>) -> Result<Self, ClientError> {
+        Ok(Self {
+            conn: pool.pool.acquire().await.map_err(db_error)?,
+            running: None,
+            dirty: false,
+        })
+    }
+
+    async fn arm(&mut self, killer: Option<&Pool<MySql>>) -> Result<(), ClientError> {
+        self.running = Some(
+            DB::stoppable(&mut *self.conn, killer)
+                .await
+                .map_err(db_error)?,
+        );
+        Ok(())
+    }
+
+    async fn query(
+        &mut self,
+        killer: Option<&Pool<MySql>>,
+        statement: &str,
+        params: &[Value],
+        caps: Caps,
+    ) -> Result<RowSet, ClientError> {
+        self.arm(killer).await?;
+        let r = query_on(&mut *self.conn, statement, params, caps).await;
+        self.running = None;
+        r
+    }
+
+    async fn execute(
+        &mut self,
+        killer: Option<&Pool<MySql>>,
+        statement: &str,
+        params: &[Value],
+    ) -> Result<ExecResult, ClientError> {
+        self.arm(killer).await?;
+        let r = execute_on(&mut *self.conn, statement, params).await;
+        self.running = None;
+        r
+    }
+
+    /// After a call outside a transaction: closes the connection if it kept any state.
+    async fn settle(mut self, statement: &str) {
+        self.dirty |= DB::left_state(&mut *self.conn, statement).await;
     }
 }
 
@@ -119,18 +213,35 @@ where
     for<'q> <DB as Database>::Arguments<'q>: IntoArguments<'q, DB>,
 {
     async fn query(&self, statement: &str, params: &[Value]) -> Result<RowSet, ClientError> {
-        query_on(&self.pool, statement, params, self.caps).await
+        let mut lease = Lease::acquire(self).await?;
+        let r = lease
+            .query(self.killer.as_ref(), statement, params, self.caps)
+            .await;
+        lease.settle(statement).await;
+        r
     }
 
     async fn execute(&self, statement: &str, params: &[Value]) -> Result<ExecResult, ClientError> {
-        execute_on(&self.pool, statement, params).await
+        let mut lease = Lease::acquire(self).await?;
+        let r = lease.execute(self.killer.as_ref(), statement, params).await;
+        lease.settle(statement).await;
+        r
     }
 
     async fn begin(&self) -> Result<Box<dyn SqlTx>, ClientError> {
-        let tx = self.pool.begin().await.map_err(db_error)?;
+        let mut lease = Lease::acquire(self).await?;
+        // As sqlx's own transactions: a plain-text BEGIN, outside the statement cache.
+        lease.running = Some(Stop::None);
+        (&mut *lease.conn)
+            .execute("BEGIN")
+            .await
+            .map_err(db_error)?;
+        lease.running = None;
         Ok(Box::new(Tx {
-            tx,
+            lease,
             caps: self.caps,
+            killer: self.killer.clone(),
+            open: true,
         }))
     }
 
@@ -144,11 +255,37 @@ where
     fn describe(&self) -> String {
         self.what.clone()
     }
+
+    fn caps(&self) -> Caps {
+        self.caps
+    }
 }
 
+/// A transaction on its own lease: `BEGIN` at the start, `COMMIT` or `ROLLBACK` at the end.
+/// Dropped unfinished, its connection closes, which rolls it back.
 struct Tx<DB: Database> {
-    tx: Transaction<'static, DB>,
+    lease: Lease<DB>,
     caps: Caps,
+    killer: Option<Pool<MySql>>,
+    /// Until `COMMIT` or `ROLLBACK` answered.
+    open: bool,
+}
+
+impl<DB> Tx<DB>
+where
+    DB: Backend,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> <DB as Database>::Arguments<'q>: IntoArguments<'q, DB>,
+{
+    async fn end(mut self: Box<Self>, how: &str) -> Result<(), ClientError> {
+        self.lease.running = Some(Stop::None);
+        let r = (&mut *self.lease.conn).execute(how).await.map_err(db_error);
+        self.lease.running = None;
+        // A failed end leaves the transaction's state unknown: the connection closes.
+        self.lease.dirty |= r.is_err();
+        self.open = false;
+        r.map(|_| ())
+    }
 }
 
 #[async_trait]
@@ -159,7 +296,10 @@ where
     for<'q> <DB as Database>::Arguments<'q>: IntoArguments<'q, DB>,
 {
     async fn query(&mut self, statement: &str, params: &[Value]) -> Result<RowSet, ClientError> {
-        query_on(&mut *self.tx, statement, params, self.caps).await
+        self.lease.dirty |= DB::leaves_state(statement);
+        self.lease
+            .query(self.killer.as_ref(), statement, params, self.caps)
+            .await
     }
 
     async fn execute(
@@ -167,14 +307,24 @@ where
         statement: &str,
         params: &[Value],
     ) -> Result<ExecResult, ClientError> {
-        execute_on(&mut *self.tx, statement, params).await
+        self.lease.dirty |= DB::leaves_state(statement);
+        self.lease
+            .execute(self.killer.as_ref(), statement, params)
+            .await
     }
 
     async fn commit(self: Box<Self>) -> Result<(), ClientError> {
-        self.tx.commit().await.map_err(db_error)
+        self.end("COMMIT").await
     }
 
     async fn rollback(self: Box<Self>) -> Result<(), ClientError> {
-        self.tx.rollback().await.map_err(db_error)
+        self.end("ROLLBACK").await
+    }
+}
+
+impl<DB: Database> Drop for Tx<DB> {
+    fn drop(&mut self) {
+        // Dropped before `end`: the open transaction must not reach another run.
+        self.lease.dirty |= self.open;
     }
 }

@@ -1,7 +1,9 @@
 //! Routes answered by components: every request that matches no built-in route is looked
 //! up in the configuration's `routes` and, if found, answered by a fresh instance of its
 //! handler, with the route's limits and capabilities. Each request is a run: booked, in the
-//! history, on `/metrics`.
+//! history (under its own retention, `runner.history_route_max_rows`), on `/metrics`. At
+//! most the route's `max_concurrent` requests run at once ([`super::slots`]); an answer
+//! HTTP cannot carry is a 500 and the run's outcome an error.
 
 use axum::body::{Body, Bytes};
 use axum::extract::State;
@@ -46,10 +48,14 @@ pub async fn dispatch(
             .collect(),
         body: body.to_vec(),
     };
+    let _slot = match state.service.route_slots.take(&name, route.max_concurrent) {
+        Ok(slot) => slot,
+        Err(full) => return busy(&name, full),
+    };
     let shared = &state.service.shared;
     let inv = Invocation {
         job: route.module.clone(),
-        pipeline: format!("route {name}").into(),
+        pipeline: format!("{}{name}", crate::config::service::ROUTE_PIPELINE).into(),
         run_id: shared.run_ids.next(),
         scheduled_ms: unix_ms(),
         params: "{}".into(),
@@ -66,10 +72,22 @@ pub async fn dispatch(
                 .into_response();
         }
     };
-    let (response, report) = shared.sandbox.handle(&component, request, &inv, true).await;
+    let (response, mut report) = shared.sandbox.handle(&component, request, &inv, true).await;
+    // An answer HTTP cannot carry is the handler's failure, recorded as such.
+    let response = response.map(|r| {
+        answer(r).map_err(|why| {
+            report.outcome = crate::Outcome::Error {
+                kind: "failed".into(),
+                message: format!("the handler's answer {why}"),
+            };
+        })
+    });
     let report = shared.finish(report);
     match response {
-        Some(r) => answer(&name, r),
+        Some(Ok(r)) => r,
+        Some(Err(())) => {
+            ApiError::internal(format!("route {name}: {}", report.outcome.detail())).into_response()
+        }
         None => match &report.outcome {
             // The handler's own error value: its message is meant to be read.
             crate::Outcome::Error { message, .. } => {
@@ -106,13 +124,34 @@ const FRAMING: &[&str] = &[
 const MAX_HEADERS: usize = 100;
 const MAX_HEADER_BYTES: usize = 8 * 1024;
 
-/// The handler's answer as the server sends it, or a 500 (the reason in the log) for one
-/// that HTTP cannot carry: a status outside 200-599, a body on a 204 or 304, too many or
-/// too large headers. Framing headers are dropped.
-fn answer(route: &str, r: crate::bindings::handler::tgrun::job::http_types::Response) -> Response {
-    let refuse = |why: String| {
-        ApiError::internal(format!("route {route}: the handler's answer {why}")).into_response()
+/// A 503 for a request past its route's or all routes' concurrency.
+fn busy(route: &str, full: super::slots::Full) -> Response {
+    let why = match full {
+        super::slots::Full::Route(n) => {
+            format!("route {route} is answering {n} requests (its max_concurrent)")
+        }
+        super::slots::Full::All => format!(
+            "routes are answering {} requests, all they may at once",
+            super::slots::ROUTE_INSTANCES
+        ),
     };
+    tracing::warn!(route, "request refused: {why}");
+    let mut res =
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, format!("{why}; try again")).into_response();
+    res.headers_mut().insert(
+        axum::http::header::RETRY_AFTER,
+        HeaderValue::from_static("1"),
+    );
+    res
+}
+
+/// The handler's answer as the server sends it, or why HTTP cannot carry it: a status
+/// outside 200-599, a body on a 204 or 304, too many or too large headers, a header that is
+/// not HTTP. Framing headers are dropped (logged).
+fn answer(
+    r: crate::bindings::handler::tgrun::job::http_types::Response,
+) -> Result<Response, String> {
+    let refuse = Err;
     let status = match StatusCode::from_u16(r.status) {
         Ok(s) if (200..=599).contains(&r.status) => s,
         _ => return refuse(format!("has status {}, outside 200-599", r.status)),
@@ -150,11 +189,7 @@ fn answer(route: &str, r: crate::bindings::handler::tgrun::job::http_types::Resp
         res.headers_mut().append(k, v);
     }
     if !dropped.is_empty() {
-        tracing::warn!(
-            route,
-            ?dropped,
-            "the handler's framing headers were dropped"
-        );
+        tracing::warn!(?dropped, "a route handler's framing headers were dropped");
     }
-    res
+    Ok(res)
 }

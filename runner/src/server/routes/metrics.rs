@@ -97,6 +97,11 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
                 .as_ref()
                 .map_or(0, |h| Stats::get(&h.dropped)),
         ),
+        (
+            "tgrun_history_lost_total",
+            "counter",
+            shared.history.as_ref().map_or(0, |h| Stats::get(&h.lost)),
+        ),
     ];
     for (name, kind, value) in gauges {
         let _ = writeln!(out, "# TYPE {name} {kind}\n{name} {value}");

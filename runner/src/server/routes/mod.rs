@@ -7,3 +7,4 @@ pub mod jobs;
 pub mod log;
 pub mod metrics;
 pub mod runs;
+pub mod slots;

@@ -1,0 +1,335 @@
+//! A job's SQL stays inside its grant (issue 18): no files through SQLite, nothing left on a
+//! pooled connection for the next run, no statement outliving its run, one transaction at a
+//! time, and the runner's history out of the jobs' reach. Each with `hostile`'s `sql` modes.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use runner::clients::sql::{self, HistoryDb};
+use runner::clients::{Caps, Clients, SqlApi};
+use runner::host::Services;
+use runner::sandbox::{Sandbox, SandboxSettings};
+use runner::scheduler::history::{Recorder, Retention};
+use runner::{Outcome, RunReport};
+use serde_json::json;
+
+use crate::fixtures::{compile, invocation, messages};
+
+fn sandbox_with_sql(db: Arc<dyn SqlApi>) -> Sandbox {
+    let services = Services {
+        clients: Clients {
+            sql: Some(db),
+            ..Clients::default()
+        },
+        ..Services::default()
+    };
+    Sandbox::new(SandboxSettings::default(), Arc::new(services)).unwrap()
+}
+
+/// `hostile` with `params`, within `timeout`.
+async fn hostile(sb: &Sandbox, params: serde_json::Value, timeout: Duration) -> RunReport {
+    let mut inv = invocation("hostile", &params.to_string());
+    inv.limits.timeout = timeout;
+    sb.run(&compile(sb, "hostile"), &inv, false).await
+}
+
+/// Runs `statements` in one run; answers each statement's log line.
+async fn statements(sb: &Sandbox, statements: &[String]) -> Vec<String> {
+    let report = hostile(
+        sb,
+        json!({"mode": "sql", "statements": statements}),
+        Duration::from_secs(10),
+    )
+    .await;
+    assert_eq!(report.outcome, Outcome::Ok, "{:?}", report.logs);
+    messages(&report)
+        .into_iter()
+        .filter(|l| l.starts_with("ok ") || l.starts_with("err "))
+        .collect()
+}
+
+/// Rows as printed, without the variant's type name (`Value::Int(1)` → `Int(1)`).
+fn plain(rows: &str) -> String {
+    rows.replace("Value::", "")
+}
+
+fn unique(prefix: &str) -> String {
+    use std::hash::{BuildHasher, RandomState};
+    format!("{prefix}_{:x}", RandomState::new().hash_one(3u8) as u32)
+}
+
+#[tokio::test]
+async fn sqlite_statements_reach_no_file_and_leave_nothing_for_the_next_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("jobs.sqlite3");
+    let db = sql::sqlite(&path, Caps::default()).await.unwrap();
+    let sb = sandbox_with_sql(db.clone());
+    let attached = dir.path().join("attached.db");
+    let vacuumed = dir.path().join("vacuumed.db");
+    let refused = [
+        format!("ATTACH DATABASE '{}' AS x", attached.display()),
+        format!("VACUUM INTO '{}'", vacuumed.display()),
+        "SELECT load_extension('/usr/lib/x86_64-linux-gnu/libc.so.6')".into(),
+        "PRAGMA journal_mode = DELETE".into(),
+        "PRAGMA writable_schema = ON".into(),
+        "CREATE TEMP TABLE kept (a)".into(),
+        "DETACH DATABASE main".into(),
+    ];
+    let allowed = [
+        "CREATE TABLE t_ok (a)".to_owned(),
+        "PRAGMA table_info(t_ok)".into(),
+        "BEGIN IMMEDIATE".into(),
+    ];
+    let lines = statements(&sb, &[&refused[..], &allowed[..]].concat()).await;
+    assert_eq!(lines.len(), refused.len() + allowed.len(), "{lines:?}");
+    for (line, statement) in lines.iter().zip(&refused) {
+        assert!(line.starts_with(&format!("err {statement}:")), "{line}");
+    }
+    for (line, statement) in lines[refused.len()..].iter().zip(&allowed) {
+        assert!(line.starts_with(&format!("ok {statement}:")), "{line}");
+    }
+    assert!(!attached.exists(), "ATTACH created {}", attached.display());
+    assert!(
+        !vacuumed.exists(),
+        "VACUUM INTO wrote {}",
+        vacuumed.display()
+    );
+
+    // The raw BEGIN IMMEDIATE left no write lock behind: another connection writes at once
+    // (else it waits out the 5 s busy timeout and fails), and the settings stand.
+    let other = sql::sqlite(&path, Caps::default()).await.unwrap();
+    let write = other.execute("INSERT INTO t_ok VALUES (1)", &[]);
+    tokio::time::timeout(Duration::from_secs(3), write)
+        .await
+        .expect("a job's BEGIN IMMEDIATE still holds the database")
+        .unwrap();
+    let mode = db.query("PRAGMA journal_mode", &[]).await.unwrap();
+    assert_eq!(
+        format!("{:?}", mode.rows),
+        format!("{:?}", other.query("SELECT 'wal'", &[]).await.unwrap().rows)
+    );
+}
+
+#[tokio::test]
+async fn a_run_holds_one_transaction_at_a_time() {
+    let db = sql::sqlite(std::path::Path::new(":memory:"), Caps::default())
+        .await
+        .unwrap();
+    let sb = sandbox_with_sql(db);
+    let report = hostile(
+        &sb,
+        json!({"mode": "sql_transactions", "n": 3}),
+        Duration::from_secs(10),
+    )
+    .await;
+    assert_eq!(report.outcome, Outcome::Ok, "{:?}", report.logs);
+    let logs = messages(&report);
+    assert_eq!(logs[0], "begin 0: ok", "{logs:?}");
+    for l in &logs[1..3] {
+        assert!(
+            l.contains("at most 1 open transaction") && l.contains("sql_max_transactions_per_run"),
+            "{l}"
+        );
+    }
+    assert!(logs.contains(&"open 1".to_owned()), "{logs:?}");
+}
+
+#[tokio::test]
+async fn a_sqlite_statement_ends_with_its_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = sql::sqlite(&dir.path().join("jobs.sqlite3"), Caps::default())
+        .await
+        .unwrap();
+    let sb = Arc::new(sandbox_with_sql(db.clone()));
+    // As many endless statements as the pool has connections (4), each run given 1 s.
+    let endless = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) \
+                   SELECT COUNT(*) FROM c";
+    let mut runs = tokio::task::JoinSet::new();
+    for _ in 0..4 {
+        let sb = sb.clone();
+        runs.spawn(async move {
+            hostile(
+                &sb,
+                json!({"mode": "sql", "statements": [endless]}),
+                Duration::from_secs(1),
+            )
+            .await
+        });
+    }
+    while let Some(r) = runs.join_next().await {
+        let r = r.unwrap();
+        assert!(
+            matches!(r.outcome, Outcome::Timeout { .. }),
+            "{:?}",
+            r.outcome
+        );
+    }
+    let started = Instant::now();
+    let answer = tokio::time::timeout(Duration::from_secs(5), db.query("SELECT 1", &[])).await;
+    assert!(
+        matches!(answer, Ok(Ok(_))),
+        "the pool is still held by statements of ended runs: {answer:?}"
+    );
+    eprintln!("pool answered {:?} after the runs ended", started.elapsed());
+}
+
+#[tokio::test]
+async fn mariadb_connections_go_back_clean_and_statements_end_with_their_run() {
+    let db = crate::fixtures::mariadb().await;
+    let sb = sandbox_with_sql(db.clone());
+    let t = unique("t_clean");
+    db.execute(&format!("CREATE TABLE {t} (a INT)"), &[])
+        .await
+        .unwrap();
+    // A run leaves a variable and autocommit off on its connection, then writes.
+    statements(
+        &sb,
+        &[
+            "SET @tgrun_left = 42".into(),
+            "SET autocommit = 0".into(),
+            "BEGIN".into(),
+        ],
+    )
+    .await;
+    // Later runs, on whatever connection the pool lends: none sees them.
+    for _ in 0..4 {
+        let lines = statements(
+            &sb,
+            &[
+                "SELECT CAST(COALESCE(@tgrun_left, 0) AS SIGNED), @@autocommit".into(),
+                format!("INSERT INTO {t} VALUES (1)"),
+            ],
+        )
+        .await;
+        assert!(
+            plain(&lines[0]).ends_with("[[Int(0), Int(1)]]"),
+            "{lines:?}"
+        );
+    }
+    let rows = db
+        .query(&format!("SELECT COUNT(*) FROM {t}"), &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        plain(&format!("{:?}", rows.rows)),
+        "[[Int(4)]]",
+        "every insert committed"
+    );
+    db.execute(&format!("DROP TABLE {t}"), &[]).await.unwrap();
+
+    // A statement running past its run's deadline is stopped on the server.
+    let marker = unique("sleeping");
+    let report = hostile(
+        &sb,
+        json!({"mode": "sql", "statements": [format!("SELECT SLEEP(30) AS {marker}")]}),
+        Duration::from_secs(1),
+    )
+    .await;
+    assert!(
+        matches!(report.outcome, Outcome::Timeout { .. }),
+        "{:?}",
+        report.outcome
+    );
+    let ended = Instant::now();
+    let pattern = [runner::sql_value::Value::Text(format!("%{marker}%"))];
+    let running = || {
+        db.query(
+            "SELECT COUNT(*) FROM information_schema.PROCESSLIST \
+             WHERE INFO LIKE ? AND ID <> CONNECTION_ID()",
+            &pattern,
+        )
+    };
+    loop {
+        let rows = running().await.unwrap();
+        if plain(&format!("{:?}", rows.rows)) == "[[Int(0)]]" {
+            break;
+        }
+        assert!(
+            ended.elapsed() < Duration::from_secs(5),
+            "SLEEP(30) still runs on the server {:?} after its run ended",
+            ended.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Runs `sql` as root on the machine's MariaDB.
+async fn as_root(db: &Arc<dyn SqlApi>, sql: &str) {
+    db.execute(sql, &[])
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+#[tokio::test]
+async fn on_mariadb_a_jobs_user_cannot_touch_the_history_and_history_goes_on() {
+    let root = crate::fixtures::mariadb().await;
+    let (jobs_db, hist_db, user) = (unique("tgrun_jobs"), unique("tgrun_hist"), unique("tgjob"));
+    for s in [
+        format!("CREATE DATABASE {jobs_db}"),
+        format!("CREATE DATABASE {hist_db}"),
+        format!("CREATE USER '{user}'@'localhost' IDENTIFIED BY 'pw'"),
+        format!("CREATE USER '{user}'@'%' IDENTIFIED BY 'pw'"),
+        format!("GRANT ALL ON {jobs_db}.* TO '{user}'@'localhost'"),
+        format!("GRANT ALL ON {jobs_db}.* TO '{user}'@'%'"),
+    ] {
+        as_root(&root, &s).await;
+    }
+    // As README's GRANTs: the jobs' user on its database, the history as another user.
+    let config = json!({"mysql": {"host": "127.0.0.1", "port": 3306, "user": user,
+                                  "password": "pw", "database": jobs_db}});
+    let config = config.as_object().unwrap();
+    let history = sql::history_db(
+        config,
+        Some(&json!({"user": "root", "database": hist_db})),
+        std::path::Path::new("/unused"),
+    );
+    assert!(matches!(history, HistoryDb::Mysql(_)));
+    let history = sql::start_history(config, &history).await.unwrap();
+    assert!(
+        history.describe().contains(&hist_db),
+        "{}",
+        history.describe()
+    );
+    let rec = Recorder::start(history, Retention::default())
+        .await
+        .unwrap();
+    let jobs = sql::start(config, std::path::Path::new("/unused"), Caps::default())
+        .await
+        .unwrap();
+    let sb = sandbox_with_sql(jobs);
+
+    let attacks = [
+        format!("DROP TABLE {hist_db}.tgrun_runs"),
+        format!("DELETE FROM {hist_db}.tgrun_runs"),
+        format!("UPDATE {hist_db}.tgrun_runs SET outcome = 'ok'"),
+    ];
+    let report = hostile(
+        &sb,
+        json!({"mode": "sql", "statements": attacks}),
+        Duration::from_secs(10),
+    )
+    .await;
+    let lines: Vec<_> = messages(&report)
+        .into_iter()
+        .filter(|l| l.starts_with("ok ") || l.starts_with("err "))
+        .collect();
+    assert_eq!(lines.len(), attacks.len(), "{lines:?}");
+    for l in &lines {
+        assert!(l.starts_with("err ") && l.contains("denied"), "{l}");
+    }
+    // The history goes on: the attacker's own run is recorded and read back.
+    rec.record(&report);
+    assert!(rec.flush(Duration::from_secs(10)).await);
+    let rows = rec.query(Some("hostile"), None, 10).await.unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0].run_id, report.run_id);
+
+    for s in [
+        format!("DROP USER '{user}'@'localhost'"),
+        format!("DROP USER '{user}'@'%'"),
+        format!("DROP DATABASE {jobs_db}"),
+        format!("DROP DATABASE {hist_db}"),
+    ] {
+        as_root(&root, &s).await;
+    }
+}
