@@ -11,7 +11,7 @@ use runner::service::{FixedLog, Service};
 use runner::{Outcome, RunReport};
 use serde_json::json;
 
-use crate::fixtures::{config_dir, start_slip_ms};
+use crate::fixtures::{config_dir, messages, start_slip_ms};
 use crate::standin::{Kind, StandIn};
 
 /// The process's resident memory, in MiB (nextest runs each test in its own process).
@@ -62,12 +62,32 @@ async fn hostile_guests_are_contained_and_the_others_keep_their_schedule() {
         }
         j
     };
+    let sql_job = |statements: &[String], timeout_s: f64| {
+        json!({"name": "hostile", "enabled": true, "timeout_s": timeout_s,
+               "params": {"mode": "sql", "statements": statements}})
+    };
+    let outside = tempfile::tempdir().unwrap();
+    let (attached, vacuumed) = (
+        outside.path().join("attached.db"),
+        outside.path().join("vacuumed.db"),
+    );
+    let files = [
+        format!("ATTACH DATABASE '{}' AS x", attached.display()),
+        format!("VACUUM INTO '{}'", vacuumed.display()),
+    ];
+    let endless = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) \
+                   SELECT COUNT(*) FROM c";
     // One pipeline per hostile mode: the job is the same module, the pipelines tell the
-    // runs apart.
+    // runs apart. Two probes: a job due every 50 ms, and one using SQL every 200 ms beside
+    // the guests that hold SQL.
     let mut pipelines = serde_json::Map::new();
     pipelines.insert(
         "probe".into(),
         json!({"period": 0.05, "jobs": [{"name": "noop", "enabled": true}]}),
+    );
+    pipelines.insert(
+        "sql_probe".into(),
+        json!({"period": 0.2, "jobs": [sql_job(&["SELECT 1".into()], 5.0)]}),
     );
     let cases = [
         (
@@ -95,6 +115,17 @@ async fn hostile_guests_are_contained_and_the_others_keep_their_schedule() {
             "prometheus_hang",
             hostile("prometheus_hang", 0, json!({"timeout_s": 1})),
         ),
+        // Issue 18: what a guest hands the host, and the SQL it holds.
+        (
+            "huge_error",
+            hostile("huge_error", 20 << 20, json!({"memory_mb": 256})),
+        ),
+        (
+            "sql_transactions",
+            hostile("sql_transactions", 200, json!({"timeout_s": 2})),
+        ),
+        ("sql_files", sql_job(&files, 10.0)),
+        ("sql_endless", sql_job(&[endless.into()], 1.0)),
     ];
     let only = std::env::var("HOSTILE_ONLY").ok();
     for (name, job) in &cases {
@@ -274,8 +305,42 @@ async fn hostile_guests_are_contained_and_the_others_keep_their_schedule() {
         "the hanging Prometheus request was not cancelled"
     );
 
+    let huge = first("huge_error");
+    assert_eq!(huge.outcome.name(), "error");
+    assert!(
+        huge.outcome.detail().len() < 9 << 10,
+        "{} bytes of error kept",
+        huge.outcome.detail().len()
+    );
+    let held = first("sql_transactions");
+    assert_eq!(held.outcome, Outcome::Ok, "{:?}", held.outcome);
+    assert!(messages(&held).contains(&"open 1".to_owned()));
+    let files_run = first("sql_files");
+    let lines = messages(&files_run);
+    assert!(
+        lines.iter().filter(|l| l.starts_with("err ")).count() == 2,
+        "{lines:?}"
+    );
+    assert!(!attached.exists() && !vacuumed.exists());
+    assert_eq!(first("sql_endless").outcome.name(), "timeout");
+    let sql_probe: Vec<_> = reports
+        .iter()
+        .filter(|r| r.pipeline == "sql_probe")
+        .collect();
+    assert!(
+        sql_probe
+            .iter()
+            .all(|r| matches!(r.outcome.name(), "ok" | "skipped")),
+        "SQL beside guests that hold SQL: {:?}",
+        sql_probe
+            .iter()
+            .map(|r| r.outcome.detail())
+            .collect::<Vec<_>>()
+    );
+    assert!(sql_probe.iter().filter(|r| r.outcome.is_ok()).count() >= 10);
+
     // Bounded memory: far below what the floods would take if kept (200 MiB of stdout,
-    // 300 MiB of answer, 5 million rows).
+    // 300 MiB of answer, 5 million rows, a 20 MiB error).
     assert!(peak < before + 400, "peak {peak} MiB from {before} MiB");
 
     // Nothing lost: every run reported is in the history.
