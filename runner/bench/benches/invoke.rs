@@ -9,9 +9,11 @@
 //! 4. A restart with 20 modules, from the cache and compiled anew; hot-swap latency.
 //! 5. The seed's bumper against a real Prometheus (`bumper.rs`); a service of 1,000 jobs
 //!    in a `runner serve` process of its own (`fleet.rs`).
+//! 6. The cost of the jobs' SQL guards against the runner's own pool (`sql.rs`).
 
 mod bumper;
 mod fleet;
+mod sql;
 mod table;
 
 use std::path::{Path, PathBuf};
@@ -485,7 +487,7 @@ fn main() {
         .unwrap();
     // BENCH_ONLY=python (a name's part) runs only the matching benchmarks.
     let only = std::env::var("BENCH_ONLY").unwrap_or_default();
-    let benches: [(&str, &dyn Fn()); 10] = [
+    let benches: [(&str, &dyn Fn()); 11] = [
         ("fresh_instance", &|| fresh_instance_cost(&rt)),
         ("process_per_run", &process_per_run),
         ("host_calls", &|| host_call_cost(&rt)),
@@ -496,6 +498,7 @@ fn main() {
         ("swap", &swap_latency),
         ("bumper", &bumper::bumper_against_prometheus),
         ("fleet", &fleet::thousand_jobs),
+        ("sql_guards", &|| sql::guard_cost(&rt)),
     ];
     for (name, bench) in benches {
         if name.contains(only.as_str()) {

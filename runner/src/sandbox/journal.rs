@@ -50,6 +50,9 @@ pub struct Journal {
     echo: Option<EchoTags>,
 }
 
+/// What one kept line costs beside its text.
+pub const LINE_COST: usize = std::mem::size_of::<LogLine>();
+
 impl Journal {
     /// `echo`: also write each kept line to the runner's log (`runner serve`), or only keep
     /// it for the report (`runner run` prints the report itself).
@@ -66,7 +69,10 @@ impl Journal {
     }
 
     pub fn log(&mut self, level: LogLevel, stream: LogStream, message: String) {
-        if self.bytes + message.len() > self.budget {
+        // A line costs at least what keeping it costs, so that a flood of empty lines is
+        // bounded as one of long lines.
+        let cost = message.len() + LINE_COST;
+        if self.bytes + cost > self.budget {
             if self.logs_dropped == 0
                 && let Some(tags) = &self.echo
             {
@@ -76,7 +82,7 @@ impl Journal {
             self.logs_dropped += 1;
             return;
         }
-        self.bytes += message.len();
+        self.bytes += cost;
         if let Some(tags) = &self.echo {
             echo(tags, level, stream, &message);
         }
@@ -101,5 +107,20 @@ fn echo(tags: &EchoTags, level: LogLevel, stream: LogStream, message: &str) {
         LogLevel::Info => tracing::info!(target: "job", job, run_id, stream, "{message}"),
         LogLevel::Warn => tracing::warn!(target: "job", job, run_id, stream, "{message}"),
         LogLevel::Error => tracing::error!(target: "job", job, run_id, stream, "{message}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_lines_spend_the_budget_too() {
+        let mut j = Journal::new(1024, None);
+        for _ in 0..10_000 {
+            j.log(LogLevel::Info, LogStream::Log, String::new());
+        }
+        assert_eq!(j.logs.len(), 1024 / LINE_COST);
+        assert_eq!(j.logs_dropped as usize, 10_000 - 1024 / LINE_COST);
     }
 }

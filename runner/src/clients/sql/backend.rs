@@ -10,7 +10,6 @@ use sqlx::query::Query;
 use sqlx::{Column, Database, MySql, Pool, Row, Sqlite, TypeInfo, ValueRef};
 
 use super::session::{Stop, mysql_leaves_state};
-use super::sqlite_guard;
 use crate::bindings::tgrun::job::sql::Value;
 use crate::clients::ClientError;
 
@@ -219,9 +218,11 @@ impl Backend for Sqlite {
         })
     }
 
-    fn left_state<'c>(conn: &'c mut Self::Connection, _: &'c str) -> BoxFuture<'c, bool> {
-        // The authorizer refuses what else could stay (temporary objects, PRAGMAs).
-        Box::pin(async move { !sqlite_guard::in_autocommit(conn).await })
+    fn left_state<'c>(_: &'c mut Self::Connection, _: &'c str) -> BoxFuture<'c, bool> {
+        // An open transaction is checked as the connection returns to the pool (the jobs'
+        // pool's `after_release`, off the run's path); the authorizer refuses what else
+        // could stay (temporary objects, PRAGMAs).
+        Box::pin(async { false })
     }
 
     fn leaves_state(_: &str) -> bool {

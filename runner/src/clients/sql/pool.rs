@@ -1,13 +1,13 @@
 //! [`SqlPool`]: a sqlx pool of either database, with the per-call caps, lending each call
-//! or transaction a connection that is stopped with its run and goes back clean or closes.
+//! or transaction a [`Lease`] (stopped with its run, back to the pool only clean).
 
 use async_trait::async_trait;
 use futures_util::TryStreamExt;
-use sqlx::pool::PoolConnection;
 use sqlx::query::Query;
 use sqlx::{Column, Database, Executor, IntoArguments, MySql, Pool, Row};
 
 use super::backend::Backend;
+use super::lease::Lease;
 use super::session::Stop;
 use super::{Caps, SqlApi, SqlTx};
 use crate::bindings::tgrun::job::sql::{ExecResult, RowSet, Value};
@@ -19,6 +19,9 @@ pub struct SqlPool<DB: Database> {
     caps: Caps,
     /// MySQL: the runner's own connection that stops a job's statement (`KILL QUERY`).
     killer: Option<Pool<MySql>>,
+    /// Whether statements are stopped with their run and connections checked clean after
+    /// them: for the jobs' pool; the runner's own statements (history) need neither.
+    guarded: bool,
 }
 
 impl<DB: Database> SqlPool<DB> {
@@ -28,6 +31,15 @@ impl<DB: Database> SqlPool<DB> {
             what,
             caps,
             killer: None,
+            guarded: true,
+        }
+    }
+
+    /// A pool for the runner's own statements: neither stopped nor checked.
+    pub fn unguarded(self) -> Self {
+        Self {
+            guarded: false,
+            ..self
         }
     }
 
@@ -40,84 +52,8 @@ impl<DB: Database> SqlPool<DB> {
     }
 }
 
-/// A pooled connection lent to one call or one transaction. Dropped while a statement runs
-/// (the run's deadline or cancellation drops the call), the statement is stopped and the
-/// connection closed; dropped with state left on it, it closes; else it goes back.
-struct Lease<DB: Database> {
-    conn: PoolConnection<DB>,
-    running: Option<Stop>,
-    dirty: bool,
-}
-
-impl<DB: Database> Drop for Lease<DB> {
-    fn drop(&mut self) {
-        if let Some(stop) = self.running.take() {
-            stop.fire();
-            self.dirty = true;
-        }
-        if self.dirty {
-            // Closing rolls back whatever the connection still has open.
-            self.conn.close_on_drop();
-        }
-    }
-}
-
-impl<DB> Lease<DB>
-where
-    DB: Backend,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'q> <DB as Database>::Arguments<'q>: IntoArguments<'q, DB>,
-{
-    async fn acquire(pool: &SqlPool<DB>) -> Result<Self, ClientError> {
-        Ok(Self {
-            conn: pool.pool.acquire().await.map_err(db_error)?,
-            running: None,
-            dirty: false,
-        })
-    }
-
-    async fn arm(&mut self, killer: Option<&Pool<MySql>>) -> Result<(), ClientError> {
-        self.running = Some(
-            DB::stoppable(&mut *self.conn, killer)
-                .await
-                .map_err(db_error)?,
-        );
-        Ok(())
-    }
-
-    async fn query(
-        &mut self,
-        killer: Option<&Pool<MySql>>,
-        statement: &str,
-        params: &[Value],
-        caps: Caps,
-    ) -> Result<RowSet, ClientError> {
-        self.arm(killer).await?;
-        let r = query_on(&mut *self.conn, statement, params, caps).await;
-        self.running = None;
-        r
-    }
-
-    async fn execute(
-        &mut self,
-        killer: Option<&Pool<MySql>>,
-        statement: &str,
-        params: &[Value],
-    ) -> Result<ExecResult, ClientError> {
-        self.arm(killer).await?;
-        let r = execute_on(&mut *self.conn, statement, params).await;
-        self.running = None;
-        r
-    }
-
-    /// After a call outside a transaction: closes the connection if it kept any state.
-    async fn settle(mut self, statement: &str) {
-        self.dirty |= DB::left_state(&mut *self.conn, statement).await;
-    }
-}
-
 /// A database error reaches the job as a value carrying the database's own message.
-fn db_error(e: sqlx::Error) -> ClientError {
+pub(super) fn db_error(e: sqlx::Error) -> ClientError {
     match e {
         sqlx::Error::Database(d) => ClientError::Upstream(format!("database: {}", d.message())),
         other => ClientError::Upstream(format!("database: {other}")),
@@ -142,7 +78,7 @@ fn prepare<'q, DB: Backend>(
         .try_fold(sqlx::query::<DB>(statement), |q, p| DB::bind(q, p))
 }
 
-async fn query_on<'e, DB, E>(
+pub(super) async fn query_on<'e, DB, E>(
     exec: E,
     statement: &'e str,
     params: &[Value],
@@ -184,7 +120,7 @@ where
     Ok(set)
 }
 
-async fn execute_on<'e, DB, E>(
+pub(super) async fn execute_on<'e, DB, E>(
     exec: E,
     statement: &'e str,
     params: &[Value],
@@ -213,7 +149,7 @@ where
     for<'q> <DB as Database>::Arguments<'q>: IntoArguments<'q, DB>,
 {
     async fn query(&self, statement: &str, params: &[Value]) -> Result<RowSet, ClientError> {
-        let mut lease = Lease::acquire(self).await?;
+        let mut lease = Lease::acquire(&self.pool, self.guarded).await?;
         let r = lease
             .query(self.killer.as_ref(), statement, params, self.caps)
             .await;
@@ -222,14 +158,14 @@ where
     }
 
     async fn execute(&self, statement: &str, params: &[Value]) -> Result<ExecResult, ClientError> {
-        let mut lease = Lease::acquire(self).await?;
+        let mut lease = Lease::acquire(&self.pool, self.guarded).await?;
         let r = lease.execute(self.killer.as_ref(), statement, params).await;
         lease.settle(statement).await;
         r
     }
 
     async fn begin(&self) -> Result<Box<dyn SqlTx>, ClientError> {
-        let mut lease = Lease::acquire(self).await?;
+        let mut lease = Lease::acquire(&self.pool, self.guarded).await?;
         // As sqlx's own transactions: a plain-text BEGIN, outside the statement cache.
         lease.running = Some(Stop::None);
         (&mut *lease.conn)

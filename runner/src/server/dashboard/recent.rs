@@ -9,12 +9,16 @@ use std::time::SystemTime;
 use serde::Serialize;
 use tokio::sync::broadcast;
 
+use crate::sandbox::journal::LINE_COST;
 use crate::sandbox::outcome::RunReport;
 
 /// Runs kept per job (the chart's bars).
 pub const PER_JOB: usize = 60;
 /// Failures kept, across jobs.
 pub const FAILURES: usize = 25;
+/// Bytes of log lines kept of each failure (its first lines; lines cost their text and
+/// [`LINE_COST`]): the dashboard's memory and answer stay bounded whatever jobs log.
+pub const FAILURE_LOG_BYTES: usize = 64 << 10;
 
 /// One run, in brief.
 #[derive(Debug, Clone, Serialize)]
@@ -44,6 +48,37 @@ fn ms(t: SystemTime) -> i64 {
         .unwrap_or(0)
 }
 
+/// What the dashboard keeps of a failed run: no metrics (it shows none), the first
+/// [`FAILURE_LOG_BYTES`] of its log lines.
+fn kept_of_failure(r: &RunReport) -> RunReport {
+    let mut bytes = 0;
+    let logs: Vec<_> = r
+        .logs
+        .iter()
+        .take_while(|l| {
+            bytes += l.message.len() + LINE_COST;
+            bytes <= FAILURE_LOG_BYTES
+        })
+        .cloned()
+        .collect();
+    // Field by field: a failure's metrics (up to megabytes) are never copied.
+    RunReport {
+        job: r.job.clone(),
+        run_id: r.run_id.clone(),
+        pipeline: r.pipeline.clone(),
+        scheduled_ms: r.scheduled_ms,
+        started_at: r.started_at,
+        duration: r.duration,
+        outcome: r.outcome.clone(),
+        logs_dropped: r.logs_dropped + (r.logs.len() - logs.len()) as u64,
+        logs,
+        output_dropped: r.output_dropped,
+        metrics: Vec::new(),
+        module_version: r.module_version.clone(),
+        attempt: r.attempt,
+    }
+}
+
 impl RecentRuns {
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
@@ -71,7 +106,7 @@ impl RecentRuns {
             if inner.failures.len() == FAILURES {
                 inner.failures.pop_front();
             }
-            inner.failures.push_back(r.clone());
+            inner.failures.push_back(Arc::new(kept_of_failure(r)));
         }
     }
 
@@ -101,5 +136,61 @@ impl RecentRuns {
                 }
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::sandbox::journal::{LogLevel, LogLine, LogStream};
+    use crate::sandbox::outcome::{Outcome, WrittenMetric};
+
+    #[test]
+    fn a_failure_is_kept_without_metrics_and_with_its_first_64_kib_of_lines() {
+        let line = |n: usize| LogLine {
+            level: LogLevel::Info,
+            stream: LogStream::Log,
+            message: format!("{n:04} {}", "x".repeat(1000)),
+        };
+        let report = RunReport {
+            job: "j".into(),
+            run_id: "r".into(),
+            pipeline: "p".into(),
+            scheduled_ms: 0,
+            started_at: SystemTime::now(),
+            duration: Duration::from_millis(1),
+            outcome: Outcome::Trap {
+                message: "boom".into(),
+            },
+            logs: (0..1000).map(line).collect(),
+            logs_dropped: 7,
+            output_dropped: 0,
+            metrics: vec![
+                WrittenMetric {
+                    name: "m".into(),
+                    labels: vec![],
+                    value: 1.0,
+                    time_ms: None,
+                };
+                100
+            ],
+            module_version: None,
+            attempt: 1,
+        };
+        let recent = RecentRuns::default();
+        for _ in 0..2 * FAILURES {
+            recent.record(&Arc::new(report.clone()));
+        }
+        let kept = recent.failures();
+        assert_eq!(kept.len(), FAILURES);
+        let f = &kept[0];
+        let bytes: usize = f.logs.iter().map(|l| l.message.len() + LINE_COST).sum();
+        assert!(bytes <= FAILURE_LOG_BYTES && bytes > FAILURE_LOG_BYTES - 1100);
+        assert!(f.logs[0].message.starts_with("0000 "), "the first lines");
+        assert_eq!(f.logs_dropped, 7 + (1000 - f.logs.len()) as u64);
+        assert!(f.metrics.is_empty());
+        assert_eq!(f.outcome, report.outcome);
     }
 }

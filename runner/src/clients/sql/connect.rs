@@ -1,0 +1,231 @@
+//! Opening the databases: the jobs' pool (MySQL/MariaDB from `mysql`, else the embedded
+//! SQLite file, hardened), and the runner's own pool for its history, never the same.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use serde::Deserialize;
+use serde_json::Value as Json;
+
+use super::{Caps, SqlApi, pool, sqlite_guard};
+
+/// `config.json` → `mysql`, as tglib, or `runner.history`. Credentials come from the
+/// environment (`DB_USER`, `DB_PASSWORD`, `DB_NAME` as tglib; `TGRUN_HISTORY_DB_*` for the
+/// history); `user`, `password` and `database` here are used when the variable is unset.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MysqlSettings {
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub user: Option<String>,
+    pub password: Option<String>,
+    pub database: Option<String>,
+}
+
+/// Where the runner keeps its own records (the run history): never on the jobs' pool.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HistoryDb {
+    /// A SQLite file of its own (the default when `mysql` is not configured).
+    Sqlite(std::path::PathBuf),
+    /// MySQL/MariaDB: `runner.history` over the jobs' `mysql` settings.
+    Mysql(Json),
+}
+
+/// `s` with credentials from the environment where set: `DB_USER`, `DB_PASSWORD`,
+/// `DB_NAME` (tglib's), or with `prefix` `TGRUN_HISTORY_`, `TGRUN_HISTORY_DB_USER` ...
+fn from_env(s: &MysqlSettings, prefix: &str) -> MysqlSettings {
+    let env = |k: &str| {
+        std::env::var(format!("{prefix}{k}"))
+            .ok()
+            .filter(|v| !v.is_empty())
+    };
+    MysqlSettings {
+        user: env("DB_USER").or(s.user.clone()),
+        password: env("DB_PASSWORD").or(s.password.clone()),
+        database: env("DB_NAME").or(s.database.clone()),
+        ..s.clone()
+    }
+}
+
+/// The connect options of `s` and a description of them.
+fn mysql_options(s: &MysqlSettings) -> Result<(sqlx::mysql::MySqlConnectOptions, String)> {
+    let (Some(host), Some(port)) = (&s.host, s.port) else {
+        anyhow::bail!("needs {{\"host\": string, \"port\": number}}");
+    };
+    let user = s.user.as_deref().unwrap_or("root");
+    let mut opts = sqlx::mysql::MySqlConnectOptions::new()
+        .host(host)
+        .port(port)
+        .username(user);
+    // An empty password must be sent as none at all, or the server refuses it.
+    if let Some(p) = s.password.as_deref().filter(|p| !p.is_empty()) {
+        opts = opts.password(p);
+    }
+    if let Some(db) = &s.database {
+        opts = opts.database(db);
+    }
+    let what = format!(
+        "mysql at {host}:{port} (user {user}, database {})",
+        s.database.as_deref().unwrap_or("none: set DB_NAME")
+    );
+    Ok((opts, what))
+}
+
+fn mysql_settings(v: &Json, what: &str) -> Result<MysqlSettings> {
+    serde_json::from_value(v.clone()).with_context(|| {
+        format!("config.json: '{what}' needs {{\"host\": string, \"port\": number}} and may have user, password, database")
+    })
+}
+
+/// The jobs' `mysql` settings, when configured.
+fn jobs_mysql(config: &serde_json::Map<String, Json>) -> Result<Option<MysqlSettings>> {
+    match config.get("mysql") {
+        Some(v) if !v.is_null() => mysql_settings(v, "mysql").map(Some),
+        _ => Ok(None),
+    }
+}
+
+/// Connects the jobs' database: MySQL when `mysql` is set, else SQLite at `sqlite_path`.
+/// Fails (naming the address) if it cannot connect.
+pub async fn start(
+    config: &serde_json::Map<String, Json>,
+    sqlite_path: &Path,
+    caps: Caps,
+) -> Result<Arc<dyn SqlApi>> {
+    let Some(s) = jobs_mysql(config)? else {
+        return sqlite(sqlite_path, caps).await;
+    };
+    let (opts, what) = mysql_options(&from_env(&s, "")).context("config.json: 'mysql'")?;
+    let limit = caps.max_statement_s;
+    let pool = sqlx::mysql::MySqlPoolOptions::new()
+        .max_connections(16)
+        .acquire_timeout(std::time::Duration::from_secs(10))
+        .after_connect(move |conn, _| {
+            Box::pin(async move {
+                statement_backstop(conn, limit).await;
+                Ok(())
+            })
+        })
+        .connect_with(opts.clone())
+        .await
+        .with_context(|| format!("cannot connect to {what}"))?;
+    // The runner's own connection, same user: it stops a statement whose run ended.
+    let killer = sqlx::mysql::MySqlPoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(std::time::Duration::from_secs(5))
+        .connect_lazy_with(opts);
+    Ok(Arc::new(
+        pool::SqlPool::new(pool, what, caps).with_killer(killer),
+    ))
+}
+
+/// The server's own limit on a statement's time, a backstop for a runner that cannot stop
+/// it (MariaDB's `max_statement_time` in seconds; MySQL's `max_execution_time` in ms, for
+/// SELECTs). Unknown to the server, it is skipped.
+async fn statement_backstop(conn: &mut sqlx::MySqlConnection, seconds: u64) {
+    use sqlx::Executor;
+    if seconds == 0 {
+        return;
+    }
+    let mariadb = format!("SET SESSION max_statement_time = {seconds}");
+    if conn.execute(mariadb.as_str()).await.is_err() {
+        let mysql = format!("SET SESSION max_execution_time = {}", seconds * 1000);
+        let _ = conn.execute(mysql.as_str()).await;
+    }
+}
+
+/// The jobs' embedded default: a SQLite file, created if missing, whose connections cannot
+/// reach other files (`ATTACH`, `VACUUM INTO`, extensions) nor keep per-connection state.
+pub async fn sqlite(path: &Path, caps: Caps) -> Result<Arc<dyn SqlApi>> {
+    let pool = sqlite_pool(path, 4, true).await?;
+    let what = format!("sqlite file {}", path.display());
+    Ok(Arc::new(pool::SqlPool::new(pool, what, caps)))
+}
+
+async fn sqlite_pool(
+    path: &Path,
+    connections: u32,
+    for_jobs: bool,
+) -> Result<sqlx::Pool<sqlx::Sqlite>> {
+    let opts = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+        .busy_timeout(std::time::Duration::from_secs(5));
+    let mut pool = sqlx::sqlite::SqlitePoolOptions::new().max_connections(connections);
+    if for_jobs {
+        pool = pool
+            .after_connect(|conn, _| Box::pin(sqlite_guard::harden(conn)))
+            // A connection a job's raw BEGIN left in a transaction closes instead of going
+            // back (checked as it returns, off the run's path).
+            .after_release(|conn, _| {
+                Box::pin(async move { Ok(sqlite_guard::in_autocommit(conn).await) })
+            });
+    }
+    pool.connect_with(opts)
+        .await
+        .with_context(|| format!("cannot open sqlite file {}", path.display()))
+}
+
+/// Which database the history goes to: `runner.history` (MySQL) over `mysql`, else the
+/// SQLite file `sqlite_path`.
+pub fn history_db(
+    config: &serde_json::Map<String, Json>,
+    history: Option<&Json>,
+    sqlite_path: &Path,
+) -> HistoryDb {
+    match (history, config.get("mysql")) {
+        (Some(h), _) => HistoryDb::Mysql(h.clone()),
+        (None, Some(m)) if !m.is_null() => HistoryDb::Mysql(Json::Object(Default::default())),
+        _ => HistoryDb::Sqlite(sqlite_path.to_owned()),
+    }
+}
+
+/// Connects the history's own pool (two connections, no job ever uses them).
+pub async fn start_history(
+    config: &serde_json::Map<String, Json>,
+    db: &HistoryDb,
+) -> Result<Arc<dyn SqlApi>> {
+    match db {
+        HistoryDb::Sqlite(path) => sqlite_for_runner(path).await,
+        HistoryDb::Mysql(own) => {
+            let own = from_env(&mysql_settings(own, "runner.history")?, "TGRUN_HISTORY_");
+            let jobs = jobs_mysql(config)?
+                .map(|j| from_env(&j, ""))
+                .unwrap_or_default();
+            // Credentials: the history's own, else the jobs' (as tglib reads them).
+            let (user, password) = match own.user {
+                Some(u) => (Some(u), own.password),
+                None => (jobs.user, jobs.password),
+            };
+            let settings = MysqlSettings {
+                host: own.host.or(jobs.host),
+                port: own.port.or(jobs.port),
+                user,
+                password,
+                database: own.database.or(jobs.database),
+            };
+            let (opts, what) = mysql_options(&settings).context("config.json: 'runner.history'")?;
+            let pool = sqlx::mysql::MySqlPoolOptions::new()
+                .max_connections(2)
+                .acquire_timeout(std::time::Duration::from_secs(10))
+                .connect_with(opts)
+                .await
+                .with_context(|| format!("cannot connect to {what} for the run history"))?;
+            Ok(Arc::new(
+                pool::SqlPool::new(pool, what, Caps::default()).unguarded(),
+            ))
+        }
+    }
+}
+
+/// A SQLite file for the runner's own records: no authorizer, no statement guards (no job
+/// reaches it). Public for `make bench`, which measures the guards against it.
+pub async fn sqlite_for_runner(path: &Path) -> Result<Arc<dyn SqlApi>> {
+    let pool = sqlite_pool(path, 2, false).await?;
+    let what = format!("sqlite file {}", path.display());
+    Ok(Arc::new(
+        pool::SqlPool::new(pool, what, Caps::default()).unguarded(),
+    ))
+}
