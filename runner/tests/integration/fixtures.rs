@@ -216,3 +216,15 @@ pub async fn mariadb() -> Arc<dyn runner::clients::SqlApi> {
     .await
     .expect("the MariaDB on 127.0.0.1:3306")
 }
+
+/// A sandbox whose only client is `db` (the SQL tests').
+pub fn sandbox_with_sql(db: Arc<dyn runner::clients::SqlApi>) -> Sandbox {
+    let services = Services {
+        clients: runner::clients::Clients {
+            sql: Some(db),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    Sandbox::new(SandboxSettings::default(), Arc::new(services)).unwrap()
+}

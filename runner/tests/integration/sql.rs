@@ -1,29 +1,15 @@
 //! SQL from jobs, against the embedded SQLite and the real MariaDB on this machine.
 
-use std::sync::Arc;
-
 use runner::Outcome;
-use runner::clients::{Caps, Clients, sql};
-use runner::host::Services;
-use runner::sandbox::{Sandbox, SandboxSettings};
+use runner::clients::{Caps, sql};
+use runner::sandbox::Sandbox;
 use serde_json::json;
 
-use crate::fixtures::{compile, invocation, messages};
+use crate::fixtures::{compile, invocation, messages, sandbox_with_sql};
 
 fn unique_table() -> String {
     use std::hash::{BuildHasher, RandomState};
     format!("t_probe_{:x}", RandomState::new().hash_one(1u8) as u32)
-}
-
-async fn sandbox_with_sql(sql: Arc<dyn runner::clients::SqlApi>) -> Sandbox {
-    let services = Services {
-        clients: Clients {
-            sql: Some(sql),
-            ..Clients::default()
-        },
-        ..Services::default()
-    };
-    Sandbox::new(SandboxSettings::default(), Arc::new(services)).unwrap()
 }
 
 async fn probe(sb: &Sandbox, params: serde_json::Value) -> Vec<String> {
@@ -74,7 +60,7 @@ async fn sqlite_round_trips_typed_values_and_transactions() {
     let db = sql::sqlite(&dir.path().join("jobs.sqlite3"), Caps::default())
         .await
         .unwrap();
-    let sb = sandbox_with_sql(db).await;
+    let sb = sandbox_with_sql(db);
     let t = unique_table();
     let logs = probe(
         &sb,
@@ -117,7 +103,7 @@ async fn mariadb_round_trips_typed_values_and_transactions() {
     )
     .await
     .expect("the MariaDB on 127.0.0.1:3306 (user root, database test)");
-    let sb = sandbox_with_sql(db.clone()).await;
+    let sb = sandbox_with_sql(db.clone());
     let t = unique_table();
     let logs = probe(
         &sb,

@@ -6,25 +6,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use runner::clients::sql::{self, HistoryDb};
-use runner::clients::{Caps, Clients, SqlApi};
-use runner::host::Services;
-use runner::sandbox::{Sandbox, SandboxSettings};
+use runner::clients::{Caps, SqlApi};
+use runner::sandbox::Sandbox;
 use runner::scheduler::history::{Recorder, Retention};
 use runner::{Outcome, RunReport};
 use serde_json::json;
 
-use crate::fixtures::{compile, invocation, messages};
-
-fn sandbox_with_sql(db: Arc<dyn SqlApi>) -> Sandbox {
-    let services = Services {
-        clients: Clients {
-            sql: Some(db),
-            ..Clients::default()
-        },
-        ..Services::default()
-    };
-    Sandbox::new(SandboxSettings::default(), Arc::new(services)).unwrap()
-}
+use crate::fixtures::{compile, invocation, messages, sandbox_with_sql};
 
 /// `hostile` with `params`, within `timeout`.
 async fn hostile(sb: &Sandbox, params: serde_json::Value, timeout: Duration) -> RunReport {
