@@ -242,10 +242,20 @@ impl Service {
     /// Validates `new` as the whole `service_config.json`, writes it atomically and applies
     /// it live. A configuration that does not validate changes nothing.
     pub async fn apply(&self, new: Value) -> Result<Applied, ApplyError> {
+        self.apply_with(|_| new).await
+    }
+
+    /// [`Service::apply`] of `make(the configuration in force)`, read under the same lock
+    /// as the write: two concurrent PATCHes both land, neither undoes the other.
+    pub async fn apply_with(
+        &self,
+        make: impl FnOnce(&Value) -> Value,
+    ) -> Result<Applied, ApplyError> {
         let mut scheduler = self.scheduler.lock().await;
         let Some(running) = scheduler.as_mut() else {
             return Err(ApplyError::Stopped);
         };
+        let new = make(&self.raw_config());
         let validated =
             Config::with_service(&self.dir, new.clone()).map_err(ApplyError::Invalid)?;
         write_atomically(&self.dir.join(SERVICE_FILE), &new).map_err(ApplyError::Write)?;
@@ -340,28 +350,9 @@ async fn preload(
     );
 }
 
-/// Writes `path` so that it is never seen half-written: a temporary file beside it,
-/// flushed to disk, renamed over it.
+/// Writes `value` as pretty JSON to `path`, whole or not at all.
 pub fn write_atomically(path: &Path, value: &Value) -> std::io::Result<()> {
-    use std::io::Write;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}",
-        path.file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("config"),
-        std::process::id()
-    ));
     let mut text = serde_json::to_string_pretty(value).map_err(std::io::Error::other)?;
     text.push('\n');
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(text.as_bytes())?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    crate::config::atomic::write(path, text.as_bytes())
 }

@@ -147,9 +147,18 @@ impl HttpApiService {
                 by_name: BTreeMap::new(),
                 fetched: Instant::now(),
             }),
-            default_timeout: Duration::from_secs_f64(s.timeout_s.unwrap_or(30.0).max(0.001)),
-            refresh: Duration::from_secs_f64(s.refresh_s.unwrap_or(60.0).max(0.0)),
-            max_bytes: s.max_response_mb.unwrap_or(64) << 20,
+            // Checked at configuration (`config::bounds`); clamped again, never a panic.
+            default_timeout: Duration::try_from_secs_f64(s.timeout_s.unwrap_or(30.0).max(0.001))
+                .unwrap_or(crate::config::bounds::DAY)
+                .min(crate::config::bounds::DAY),
+            refresh: Duration::try_from_secs_f64(s.refresh_s.unwrap_or(60.0).max(0.0))
+                .unwrap_or(crate::config::bounds::DAY)
+                .min(crate::config::bounds::DAY),
+            max_bytes: s
+                .max_response_mb
+                .unwrap_or(64)
+                .min(crate::config::bounds::MAX_MB)
+                << 20,
             max_fanout: s.max_fanout.unwrap_or(64),
             max_concurrent: s.max_concurrent_requests.unwrap_or(8).max(1),
         };

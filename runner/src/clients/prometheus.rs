@@ -43,11 +43,17 @@ impl HttpPrometheus {
     pub fn from_config(v: &Value) -> Result<Self> {
         let s: Settings = serde_json::from_value(v.clone())
             .context("config.json: 'prometheus' needs {\"host\": string, \"port\": number}")?;
-        let timeout = Duration::from_secs_f64(s.timeout_s.unwrap_or(10.0).max(0.001));
+        // Checked at configuration (`config::bounds`); clamped again, never a panic.
+        let timeout = Duration::try_from_secs_f64(s.timeout_s.unwrap_or(10.0).max(0.001))
+            .unwrap_or(crate::config::bounds::DAY)
+            .min(crate::config::bounds::DAY);
         Self::new(
             &format!("http://{}:{}", s.host, s.port),
             timeout,
-            s.max_response_mb.unwrap_or(64) << 20,
+            s.max_response_mb
+                .unwrap_or(64)
+                .min(crate::config::bounds::MAX_MB)
+                << 20,
         )
     }
 

@@ -7,10 +7,13 @@
 //!   runner's own settings live under its `runner` key ([`runner`]).
 //! - `modules/`: one `<job>.wasm` per job, unless `runner.modules_dir` says otherwise.
 
+pub mod atomic;
+pub mod bounds;
 pub mod error;
 pub mod merge;
 pub mod policies;
 pub mod runner;
+pub mod secrets;
 pub mod service;
 pub mod values;
 
@@ -66,6 +69,8 @@ impl Config {
         if let Some(overrides) = &raw.overrides {
             merge::deep_merge(&mut clients, overrides);
         }
+        bounds::check_clients(&clients)
+            .map_err(|(at, msg)| ConfigError::invalid(&client_path, at, msg))?;
         let runner = RunnerSettings::from_clients(&client_path, dir, &clients)?;
         let service = ServiceConfig::resolve(&service_path, raw, &runner)?;
         Ok(Self {

@@ -46,12 +46,18 @@ pub fn timing(obj: &Map<String, Value>) -> Result<Timing, String> {
             if obj.contains_key("timezone") {
                 return Err("'timezone' applies to 'cron' only; a period has none".into());
             }
-            Schedule::Every(seconds(p).filter(|d| *d >= MIN_PERIOD).ok_or_else(|| {
-                format!(
-                    "'period' must be a positive number of seconds (at least 0.001), found {}",
-                    kind(p)
-                )
-            })?)
+            let max = super::bounds::MAX_PERIOD;
+            Schedule::Every(
+                seconds(p)
+                    .filter(|d| *d >= MIN_PERIOD && *d <= max)
+                    .ok_or_else(|| {
+                        format!(
+                            "'period' must be a positive number of seconds, from 0.001 to {} (366 days), found {}",
+                            max.as_secs(),
+                            kind(p)
+                        )
+                    })?,
+            )
         }
         (None, Some(Value::String(expr))) => {
             let tz = match obj.get("timezone") {

@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use super::bounds;
 use super::error::ConfigError;
 
 /// `config.json` → `runner`. Every field is optional.
@@ -142,13 +143,22 @@ impl RunnerSettings {
         };
         let bad =
             |what: &str, msg: &str| ConfigError::invalid(path, format!("'runner.{what}'"), msg);
-        let default_timeout = match raw.default_timeout_s {
-            None => DEFAULT_TIMEOUT,
-            Some(s) => Duration::try_from_secs_f64(s)
-                .ok()
-                .filter(|d| !d.is_zero())
-                .ok_or_else(|| bad("default_timeout_s", "must be a positive number of seconds"))?,
+        let secs = |key: &str, v: Option<f64>, default: Duration, max: Duration, zero_ok| {
+            bounds::seconds(v, default, max, zero_ok).map_err(|m| bad(key, &m))
         };
+        let count = |key: &str, v: Option<u64>, default: u64, lo: u64, hi: u64| {
+            bounds::count(v, default, lo, hi).map_err(|m| bad(key, &m))
+        };
+        let size = |key: &str, v: Option<usize>, default: usize, hi: usize| {
+            bounds::count(v, default, 1, hi).map_err(|m| bad(key, &m))
+        };
+        let default_timeout = secs(
+            "default_timeout_s",
+            raw.default_timeout_s,
+            DEFAULT_TIMEOUT,
+            bounds::DAY,
+            false,
+        )?;
         let max_memory_mb = raw.max_memory_mb.unwrap_or(MAX_MEMORY_MB);
         if !(1..=MAX_MEMORY_MB).contains(&max_memory_mb) {
             return Err(bad("max_memory_mb", "must be from 1 to 4096"));
@@ -159,10 +169,7 @@ impl RunnerSettings {
         if !(1..=max_memory_mb).contains(&default_memory_mb) {
             return Err(bad("default_memory_mb", "must be from 1 to max_memory_mb"));
         }
-        let queue_capacity = raw.queue_capacity.unwrap_or(10_000);
-        if queue_capacity == 0 {
-            return Err(bad("queue_capacity", "must be at least 1"));
-        }
+        let queue_capacity = size("queue_capacity", raw.queue_capacity, 10_000, 10_000_000)?;
         let modules_dir = raw.modules_dir.unwrap_or_else(|| "modules".into());
         let host = raw.http_host.unwrap_or(if ipv6 {
             IpAddr::V6(Ipv6Addr::UNSPECIFIED)
@@ -176,24 +183,43 @@ impl RunnerSettings {
             default_memory_mb,
             max_memory_mb,
             queue_capacity,
-            max_output_bytes: raw.max_output_kb.unwrap_or(64) * 1024,
-            max_log_bytes: raw.max_log_kb.unwrap_or(256) * 1024,
-            metrics_ttl: match raw.metrics_ttl_s {
-                None => crate::host::DEFAULT_METRICS_TTL,
-                Some(s) => Duration::try_from_secs_f64(s)
-                    .ok()
-                    .filter(|d| !d.is_zero())
-                    .ok_or_else(|| bad("metrics_ttl_s", "must be a positive number of seconds"))?,
-            },
-            metrics_series_per_job: raw
-                .metrics_series_per_job
-                .unwrap_or(crate::host::DEFAULT_SERIES_PER_JOB),
+            max_output_bytes: size("max_output_kb", raw.max_output_kb, 64, bounds::MAX_KB)? * 1024,
+            max_log_bytes: size("max_log_kb", raw.max_log_kb, 256, bounds::MAX_KB)? * 1024,
+            metrics_ttl: secs(
+                "metrics_ttl_s",
+                raw.metrics_ttl_s,
+                crate::host::DEFAULT_METRICS_TTL,
+                bounds::MAX_KEEP,
+                false,
+            )?,
+            metrics_series_per_job: size(
+                "metrics_series_per_job",
+                raw.metrics_series_per_job,
+                crate::host::DEFAULT_SERIES_PER_JOB,
+                bounds::MAX_COUNT as usize,
+            )?,
             sqlite_path: dir.join(raw.sqlite_path.unwrap_or_else(|| "tgrun.sqlite3".into())),
             sql_caps: crate::clients::Caps {
-                max_rows: raw.sql_max_rows.unwrap_or(100_000),
-                max_bytes: raw.sql_max_mb.unwrap_or(64) << 20,
-                max_transactions_per_run: raw.sql_max_transactions_per_run.unwrap_or(1),
-                max_statement_s: raw.sql_max_statement_s.unwrap_or(3600),
+                max_rows: size(
+                    "sql_max_rows",
+                    raw.sql_max_rows,
+                    100_000,
+                    bounds::MAX_COUNT as usize,
+                )?,
+                max_bytes: size("sql_max_mb", raw.sql_max_mb, 64, bounds::MAX_MB)? << 20,
+                max_transactions_per_run: size(
+                    "sql_max_transactions_per_run",
+                    raw.sql_max_transactions_per_run,
+                    1,
+                    16,
+                )?,
+                max_statement_s: count(
+                    "sql_max_statement_s",
+                    raw.sql_max_statement_s,
+                    3600,
+                    0,
+                    bounds::DAY.as_secs(),
+                )?,
             },
             history_db: {
                 if let Some(h) = &raw.history {
@@ -219,12 +245,13 @@ impl RunnerSettings {
                 Some(d) => Some(dir.join(d)),
                 None => Some(dir.join(".tgrun-cache")),
             },
-            shutdown_grace: match raw.shutdown_grace_s {
-                None => DEFAULT_SHUTDOWN_GRACE,
-                Some(s) => Duration::try_from_secs_f64(s).ok().ok_or_else(|| {
-                    bad("shutdown_grace_s", "must be a number of seconds, 0 or more")
-                })?,
-            },
+            shutdown_grace: secs(
+                "shutdown_grace_s",
+                raw.shutdown_grace_s,
+                DEFAULT_SHUTDOWN_GRACE,
+                Duration::from_secs(3_600),
+                true,
+            )?,
             cluster: match raw.cluster {
                 None => None,
                 Some(c) => Some(
@@ -235,17 +262,27 @@ impl RunnerSettings {
                 ),
             },
             history: crate::scheduler::history::Retention {
-                max_rows: raw.history_max_rows.unwrap_or(100_000),
-                route_max_rows: raw.history_route_max_rows.unwrap_or(10_000),
-                max_age: match raw.history_max_age_s {
-                    None => Duration::from_secs(7 * 86_400),
-                    Some(s) => Duration::try_from_secs_f64(s)
-                        .ok()
-                        .filter(|d| !d.is_zero())
-                        .ok_or_else(|| {
-                            bad("history_max_age_s", "must be a positive number of seconds")
-                        })?,
-                },
+                max_rows: count(
+                    "history_max_rows",
+                    raw.history_max_rows,
+                    100_000,
+                    1,
+                    bounds::MAX_COUNT,
+                )?,
+                route_max_rows: count(
+                    "history_route_max_rows",
+                    raw.history_route_max_rows,
+                    10_000,
+                    1,
+                    bounds::MAX_COUNT,
+                )?,
+                max_age: secs(
+                    "history_max_age_s",
+                    raw.history_max_age_s,
+                    Duration::from_secs(7 * 86_400),
+                    bounds::MAX_KEEP,
+                    false,
+                )?,
             },
         })
     }
@@ -267,8 +304,8 @@ fn cluster_settings(c: RawCluster) -> Result<crate::cluster::ClusterSettings, St
         None => crate::cluster::DEFAULT_ACK_WAIT,
         Some(s) => Duration::try_from_secs_f64(s)
             .ok()
-            .filter(|d| *d >= Duration::from_secs(1))
-            .ok_or("'ack_wait_s' must be at least 1 second")?,
+            .filter(|d| *d >= Duration::from_secs(1) && *d <= super::bounds::DAY)
+            .ok_or("'ack_wait_s' must be from 1 to 86400 seconds")?,
     };
     Ok(crate::cluster::ClusterSettings {
         name: c.name,

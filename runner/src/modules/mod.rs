@@ -105,14 +105,20 @@ impl<W: World> ModuleRegistry<W> {
         }
     }
 
-    pub fn path_of(&self, job: &str) -> PathBuf {
-        self.dir.join(format!("{job}.wasm"))
+    /// `<dir>/<job>.wasm`, for a name that is a module name (`config::service::
+    /// valid_job_name`): no separator, no leading dot, no NUL, so never a path elsewhere.
+    pub fn path_of(&self, job: &str) -> Option<PathBuf> {
+        crate::config::service::valid_job_name(job).then(|| self.dir.join(format!("{job}.wasm")))
     }
 
     /// The component to run for `job`, loading it if needed; or the outcome a run of it
     /// ends with when there is none.
     pub async fn get(&self, job: &str) -> Result<Arc<Compiled<W>>, Outcome> {
-        let path = self.path_of(job);
+        let Some(path) = self.path_of(job) else {
+            return Err(Outcome::ModuleInvalid {
+                message: format!("{job:?} cannot name a module file"),
+            });
+        };
         let seen = {
             let slots = self.lock();
             match slots.get(job) {
@@ -198,7 +204,7 @@ impl<W: World> ModuleRegistry<W> {
     /// Takes a changed file into account (called by the watcher): a new version is swapped
     /// in, a bad one refused with the old one kept. Answers a new version's bytes.
     pub async fn refresh(&self, job: &str) -> Option<Arc<[u8]>> {
-        let path = self.path_of(job);
+        let path = self.path_of(job)?;
         let stamp = FileStamp::of(&path)?;
         if self.lock().get(job).and_then(|s| s.seen.as_ref()) == Some(&stamp) {
             return None;
@@ -222,7 +228,7 @@ impl<W: World> ModuleRegistry<W> {
     /// first; if good, written to the modules directory (so a restart keeps it) and
     /// swapped in. Answers the new version, or why it was refused.
     pub async fn install(&self, job: &str, bytes: Vec<u8>) -> Result<String, String> {
-        let path = self.path_of(job);
+        let path = self.path_of(job).ok_or_else(|| bad_name(job))?;
         let bytes: Arc<[u8]> = bytes.into();
         let compiled = self.compile(&path, bytes.clone()).await;
         let c = match compiled {
@@ -244,7 +250,7 @@ impl<W: World> ModuleRegistry<W> {
     /// Returns to the previous version (and writes it back to the file). Answers
     /// `(from, to)` versions.
     pub fn rollback(&self, job: &str) -> Result<(String, String), String> {
-        let path = self.path_of(job);
+        let path = self.path_of(job).ok_or_else(|| bad_name(job))?;
         let mut slots = self.lock();
         let slot = slots
             .get_mut(job)
@@ -338,19 +344,10 @@ fn refuse<W>(job: &str, slot: &mut Slot<W>, e: InvalidModule) -> String {
 
 /// Writes a module file so that it is never seen half-written.
 fn write_file(path: &Path, bytes: &[u8]) -> Result<(), String> {
-    use std::io::Write;
-    let tmp = path.with_extension(format!("wasm.tmp-{}", std::process::id()));
-    let result = (|| {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    result.map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        format!("cannot write {}: {e}", path.display())
-    })
+    crate::config::atomic::write(path, bytes)
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+fn bad_name(job: &str) -> String {
+    format!("{job:?} cannot name a module file")
 }

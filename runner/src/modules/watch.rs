@@ -34,7 +34,7 @@ pub async fn watch<W: World>(
             _ = cancel.cancelled() => return,
         }
         for name in registry.names() {
-            let Some(stamp) = FileStamp::of(&registry.path_of(&name)) else {
+            let Some(stamp) = registry.path_of(&name).and_then(|p| FileStamp::of(&p)) else {
                 pending.remove(&name);
                 continue;
             };

@@ -114,7 +114,9 @@ impl Sandbox {
     ) -> (Option<Response>, RunReport) {
         let started_at = SystemTime::now();
         let started = Instant::now();
-        let deadline = started + inv.limits.timeout;
+        // Clamped: an invocation from elsewhere (the cluster's wire, `runner run --timeout`)
+        // may carry any duration, and `Instant + Duration` panics past the clock's range.
+        let deadline = started + inv.limits.timeout.min(crate::config::bounds::DAY);
 
         let stdout = CappedOutput::new(self.settings.max_output_bytes);
         let stderr = CappedOutput::new(self.settings.max_output_bytes);

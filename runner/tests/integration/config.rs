@@ -420,3 +420,71 @@ fn scheduling_policies_are_read() {
     );
     assert_eq!(tglib.jobs[0].retry.max, 0);
 }
+
+/// Values that pass the old checks and crashed the runner later (issue 19): each refused at
+/// load, naming its key, whether in `config.json` or in `overrides`.
+#[test]
+fn a_value_that_would_overflow_later_is_refused_at_load() {
+    for (service, expect) in [
+        (
+            r#"{"pipelines": {"p": {"period": 1e13, "jobs": []}}}"#,
+            "'period'",
+        ),
+        (
+            r#"{"pipelines": {"p": {"period": 1, "jobs": [{"name": "a", "timeout_s": 1e20}]}}}"#,
+            "'timeout_s'",
+        ),
+        (
+            r#"{"pipelines": {}, "overrides": {"runner": {"default_timeout_s": 1e19}}}"#,
+            "'runner.default_timeout_s'",
+        ),
+        (
+            r#"{"pipelines": {}, "overrides": {"prometheus": {"host": "h", "port": 1, "timeout_s": 1e20}}}"#,
+            "'prometheus.timeout_s'",
+        ),
+        (
+            r#"{"pipelines": {}, "overrides": {"apiservice": {"nms": {"host": "h", "port": 1}, "refresh_s": 1e300}}}"#,
+            "'apiservice.refresh_s'",
+        ),
+    ] {
+        let err = load(service).expect_err(service);
+        assert!(err.contains(expect), "{service}: {err}");
+    }
+    for (runner, key) in [
+        (r#"{"sql_max_mb": 17592186044416}"#, "sql_max_mb"),
+        (r#"{"max_log_kb": 18014398509481984}"#, "max_log_kb"),
+        (r#"{"max_output_kb": 0}"#, "max_output_kb"),
+        (
+            r#"{"history_max_rows": 9223372036854775808}"#,
+            "history_max_rows",
+        ),
+        (r#"{"history_max_age_s": 1e18}"#, "history_max_age_s"),
+        (r#"{"metrics_ttl_s": 1e18}"#, "metrics_ttl_s"),
+        (r#"{"shutdown_grace_s": 1e9}"#, "shutdown_grace_s"),
+        (r#"{"queue_capacity": 100000000000}"#, "queue_capacity"),
+        (
+            r#"{"sql_max_transactions_per_run": 0}"#,
+            "sql_max_transactions_per_run",
+        ),
+        (
+            r#"{"sql_max_statement_s": 18446744073709551}"#,
+            "sql_max_statement_s",
+        ),
+        (
+            r#"{"cluster": {"name": "c", "nats": ["nats://x"], "ack_wait_s": 1e12}}"#,
+            "ack_wait_s",
+        ),
+    ] {
+        let dir = config_dir(r#"{"pipelines": {}}"#, &[]);
+        std::fs::write(
+            dir.path().join("config.json"),
+            format!(r#"{{"runner": {runner}}}"#),
+        )
+        .unwrap();
+        let err = Config::load(dir.path()).unwrap_err().to_string();
+        assert!(
+            err.contains("config.json") && err.contains(key),
+            "{runner}: {err}"
+        );
+    }
+}

@@ -252,6 +252,132 @@ async fn without_a_token_only_loopback_clients_may_change_things() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_patches_all_land() {
+    let f = Arc::new(fixture(None).await);
+    let mut patches = tokio::task::JoinSet::new();
+    for i in 0..16 {
+        let f = f.clone();
+        patches.spawn(async move {
+            let patch = json!({"config": {format!("setting_{i}"): i}});
+            call(&f, LOCAL, with_body("PATCH", "/config", patch)).await
+        });
+    }
+    while let Some(r) = patches.join_next().await {
+        let (code, body) = r.unwrap();
+        assert_eq!(code, StatusCode::OK, "{body}");
+    }
+    let saved: Value = serde_json::from_str(
+        &std::fs::read_to_string(f.dir.path().join("service_config.json")).unwrap(),
+    )
+    .unwrap();
+    let missing: Vec<_> = (0..16)
+        .filter(|i| saved[format!("setting_{i}")] != json!(i))
+        .collect();
+    assert!(missing.is_empty(), "lost updates: {missing:?} in {saved}");
+    f.service.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_config_shows_secrets_redacted_and_sending_them_back_keeps_them() {
+    let f = fixture(None).await;
+    let mut config: Value = serde_json::from_str(SERVICE).unwrap();
+    config["overrides"] = json!({
+        "mysql": {"host": "127.0.0.1", "port": 3306, "password": "hunter2"},
+        "apiservice": {"nms": {"host": "127.0.0.1", "port": 1},
+                       "keycloak": {"client_secret": "s3cret"}}});
+    let (code, body) = call(
+        &f,
+        LOCAL,
+        with_body("PUT", "/config", json!({"config": config})),
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    let (_, shown) = call(&f, REMOTE, get("/config")).await;
+    assert!(
+        !shown.contains("hunter2") && !shown.contains("s3cret"),
+        "{shown}"
+    );
+    let mut shown: Value = serde_json::from_str(&shown).unwrap();
+    assert_eq!(shown["overrides"]["mysql"]["password"], "***");
+    // The operator edits what GET gave and PUTs it back; then PATCHes something else.
+    shown["num_consumers"] = json!(3);
+    let (code, body) = call(
+        &f,
+        LOCAL,
+        with_body("PUT", "/config", json!({"config": shown})),
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    let patch = json!({"config": {"overrides": {"mysql": {"password": "***", "port": 3307}}}});
+    let (code, body) = call(&f, LOCAL, with_body("PATCH", "/config", patch)).await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    let saved: Value = serde_json::from_str(
+        &std::fs::read_to_string(f.dir.path().join("service_config.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(saved["num_consumers"], 3);
+    assert_eq!(saved["overrides"]["mysql"]["password"], "hunter2");
+    assert_eq!(saved["overrides"]["mysql"]["port"], 3307);
+    assert_eq!(
+        saved["overrides"]["apiservice"]["keycloak"]["client_secret"],
+        "s3cret"
+    );
+    f.service.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_name_that_is_not_a_configured_job_runs_nothing_and_reaches_no_file() {
+    let f = fixture(None).await;
+    // A component outside the modules directory, and one inside it that no pipeline names.
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        crate::fixtures::wasm("echo"),
+        outside.path().join("evil.wasm"),
+    )
+    .unwrap();
+    std::fs::copy(
+        crate::fixtures::wasm("echo"),
+        f.dir.path().join("modules").join("stray.wasm"),
+    )
+    .unwrap();
+    let evil = outside.path().join("evil");
+    let encoded = evil.display().to_string().replace('/', "%2F");
+    for name in [
+        encoded.as_str(),
+        "..%2F..%2Fevil",
+        "%2E%2E",
+        "stray",
+        "a%00b",
+        "echo%2F..%2Fecho",
+    ] {
+        for action in ["run", "rollback"] {
+            let path = format!("/jobs/{name}/{action}");
+            let (code, body) = call(&f, LOCAL, with_body("POST", &path, json!({}))).await;
+            assert_eq!(code, StatusCode::NOT_FOUND, "{path}: {body}");
+        }
+    }
+    let (code, body) = call(
+        &f,
+        LOCAL,
+        Request::put(format!("/jobs/{encoded}/module"))
+            .body(Body::from(
+                std::fs::read(crate::fixtures::wasm("echo")).unwrap(),
+            ))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(code, StatusCode::BAD_REQUEST, "{body}");
+    // Nothing ran: no run of any of those names reached the book or the metrics.
+    let (_, metrics) = call(&f, REMOTE, get("/metrics")).await;
+    assert!(
+        !metrics.contains("stray") && !metrics.contains("evil"),
+        "{metrics}"
+    );
+    assert!(f.service.shared.book.get("stray").is_none());
+    f.service.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jobs_are_listed_run_by_hand_and_counted_on_metrics() {
     let f = fixture(None).await;
     // Let the pipeline's first (scheduled) run finish.

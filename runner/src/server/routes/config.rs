@@ -8,13 +8,15 @@ use axum::extract::State;
 use serde_json::{Value, json};
 
 use crate::config::merge::deep_merge;
+use crate::config::secrets;
 use crate::config::values::parse_strict;
 use crate::server::AppState;
 use crate::server::error::ApiError;
 use crate::service::ApplyError;
 
+/// The configuration in force, its secrets shown as `"***"` (this route is open).
 pub async fn get_config(State(state): State<AppState>) -> Json<Value> {
-    Json(state.service.raw_config())
+    Json(secrets::redact(&state.service.raw_config()))
 }
 
 /// The `config` object of a `{"config": {...}}` body. A key repeated in one object (two
@@ -38,8 +40,21 @@ fn config_of(body: Bytes) -> Result<serde_json::Map<String, Value>, ApiError> {
     }
 }
 
-async fn apply(state: &AppState, new: Value) -> Result<Json<Value>, ApiError> {
-    match state.service.apply(new.clone()).await {
+/// Applies `make(the configuration in force)`, read under the service's lock.
+async fn apply(
+    state: &AppState,
+    make: impl FnOnce(&Value) -> Value,
+) -> Result<Json<Value>, ApiError> {
+    let mut sent = Value::Null;
+    let result = state
+        .service
+        .apply_with(|stored| {
+            sent = make(stored);
+            sent.clone()
+        })
+        .await;
+    let new = sent;
+    match result {
         Ok(applied) => {
             // In a cluster, every replica follows the bucket and applies it too.
             if let Some(cluster) = &state.service.shared.cluster
@@ -74,8 +89,14 @@ pub async fn put_config(
     State(state): State<AppState>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let new = config_of(body)?;
-    apply(&state, Value::Object(new)).await
+    let new = Value::Object(config_of(body)?);
+    apply(&state, |stored| {
+        // A secret sent back as GET showed it ("***") keeps its stored value.
+        let mut new = new;
+        secrets::restore(&mut new, stored);
+        new
+    })
+    .await
 }
 
 /// Deep-merges the body's `config` into the configuration (objects key by key, everything
@@ -85,10 +106,12 @@ pub async fn patch_config(
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let patch = config_of(body)?;
-    let mut merged = match state.service.raw_config() {
-        Value::Object(m) => m,
-        _ => Default::default(),
-    };
-    deep_merge(&mut merged, &patch);
-    apply(&state, Value::Object(merged)).await
+    apply(&state, |stored| {
+        let mut merged = stored.as_object().cloned().unwrap_or_default();
+        deep_merge(&mut merged, &patch);
+        let mut merged = Value::Object(merged);
+        secrets::restore(&mut merged, stored);
+        merged
+    })
+    .await
 }

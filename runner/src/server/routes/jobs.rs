@@ -5,8 +5,7 @@ use axum::extract::{Path, State};
 use serde_json::{Value, json};
 
 use crate::config::Config;
-use crate::host::Capabilities;
-use crate::sandbox::run::{Invocation, RunLimits};
+use crate::sandbox::run::Invocation;
 use crate::scheduler::{consumer, unix_ms};
 use crate::server::AppState;
 use crate::server::error::ApiError;
@@ -24,7 +23,7 @@ fn entries(state: &AppState, config: &Config, only: Option<&str>) -> Vec<Value> 
             let state = match (&info.version, &info.error) {
                 (Some(_), _) => "loaded",
                 (None, Some(_)) => "invalid",
-                (None, None) if path.exists() => "not loaded yet",
+                (None, None) if path.as_ref().is_some_and(|p| p.exists()) => "not loaded yet",
                 (None, None) => "missing",
             };
             let module = json!({
@@ -87,12 +86,13 @@ pub async fn run_job(
         .find(|(_, j)| *j.name == *name)
         .map(|(_, j)| j.clone());
     let shared = &state.service.shared;
-    if spec.is_none() && !shared.modules.path_of(&name).exists() {
+    // Only a configured job runs: its grants and limits are the configuration's, and a
+    // name is never a path to some other file.
+    let Some(spec) = spec else {
         return Err(ApiError::not_found(format!(
-            "no job '{name}' in the configuration and no module {}",
-            shared.modules.path_of(&name).display()
+            "no job {name:?} in the configuration"
         )));
-    }
+    };
     // The body is optional: none runs the job with its configured params.
     let body: Value = if body.iter().all(u8::is_ascii_whitespace) {
         Value::Null
@@ -110,18 +110,9 @@ pub async fn run_job(
         pipeline: "manual".into(),
         run_id: shared.run_ids.next(),
         scheduled_ms: unix_ms(),
-        params: params
-            .map(Into::into)
-            .or_else(|| spec.as_ref().map(|s| s.params.clone()))
-            .unwrap_or_else(|| "{}".into()),
-        limits: spec.as_ref().map_or(
-            RunLimits {
-                timeout: config.runner.default_timeout,
-                memory_bytes: config.runner.default_memory_mb << 20,
-            },
-            |s| s.limits,
-        ),
-        grants: spec.as_ref().map_or(Capabilities::ALL, |s| s.grants),
+        params: params.map_or_else(|| spec.params.clone(), Into::into),
+        limits: spec.limits,
+        grants: spec.grants,
         cancel: Default::default(),
         attempt: 1,
     };
@@ -181,10 +172,20 @@ pub async fn rollback(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
+    let is_job = state
+        .service
+        .config()
+        .service
+        .jobs()
+        .any(|(_, j)| *j.name == *name);
     let result = if state.service.is_route_module(&name) {
         state.service.handlers.rollback(&name)
-    } else {
+    } else if is_job {
         state.service.shared.modules.rollback(&name)
+    } else {
+        return Err(ApiError::not_found(format!(
+            "no job or route module {name:?} in the configuration"
+        )));
     };
     let (from, to) = result.map_err(|why| ApiError::new(axum::http::StatusCode::CONFLICT, why))?;
     // In a cluster, the version rolled back to is the cluster's from now.

@@ -1,0 +1,118 @@
+//! Secrets in the configuration (`overrides.mysql.password`, a Keycloak client secret, a
+//! token): answered as `"***"` by `GET /config`, and a `PUT`/`PATCH` that sends `"***"`
+//! back keeps the stored value, so an operator can edit what `GET` gave without retyping
+//! or erasing a password.
+
+use serde_json::{Map, Value};
+
+/// What is shown instead of a secret.
+pub const REDACTED: &str = "***";
+
+/// Whether a key names a secret.
+fn is_secret(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    [
+        "password",
+        "passwd",
+        "secret",
+        "token",
+        "credential",
+        "api_key",
+        "apikey",
+    ]
+    .iter()
+    .any(|s| k.contains(s))
+}
+
+/// `v` with every secret's value (a non-empty string under a secret key) replaced by
+/// [`REDACTED`].
+pub fn redact(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, v)| {
+                    let shown = match v {
+                        Value::String(s) if is_secret(k) && !s.is_empty() => {
+                            Value::String(REDACTED.into())
+                        }
+                        other => redact(other),
+                    };
+                    (k.clone(), shown)
+                })
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(redact).collect()),
+        other => other.clone(),
+    }
+}
+
+/// Puts back into `new` each secret it carries as [`REDACTED`] from `stored` (the same key
+/// at the same place); one with no stored value is removed rather than saved as `"***"`.
+pub fn restore(new: &mut Value, stored: &Value) {
+    let Value::Object(m) = new else {
+        if let (Value::Array(a), Value::Array(b)) = (new, stored) {
+            for (n, s) in a.iter_mut().zip(b) {
+                restore(n, s);
+            }
+        }
+        return;
+    };
+    let empty = Map::new();
+    let stored = stored.as_object().unwrap_or(&empty);
+    let mut gone = Vec::new();
+    for (k, v) in m.iter_mut() {
+        if is_secret(k) && v.as_str() == Some(REDACTED) {
+            match stored.get(k) {
+                Some(s) => *v = s.clone(),
+                None => gone.push(k.clone()),
+            }
+        } else {
+            restore(v, stored.get(k).unwrap_or(&Value::Null));
+        }
+    }
+    for k in gone {
+        m.remove(&k);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn secrets_are_shown_redacted_and_kept_when_sent_back_redacted() {
+        let stored = json!({"overrides": {
+            "mysql": {"host": "db", "password": "pw"},
+            "apiservice": {"keycloak": {"client_secret": "s3", "host": "k"}},
+            "list": [{"token": "t"}]}});
+        let shown = redact(&stored);
+        assert_eq!(shown["overrides"]["mysql"]["password"], "***");
+        assert_eq!(shown["overrides"]["mysql"]["host"], "db");
+        assert_eq!(
+            shown["overrides"]["apiservice"]["keycloak"]["client_secret"],
+            "***"
+        );
+        assert_eq!(shown["overrides"]["list"][0]["token"], "***");
+        assert!(!shown.to_string().contains("pw") && !shown.to_string().contains("s3"));
+
+        // The operator edits what GET gave and sends it back.
+        let mut new = shown.clone();
+        new["overrides"]["mysql"]["host"] = json!("db2");
+        new["overrides"]["new_client"] = json!({"password": "***"});
+        restore(&mut new, &stored);
+        assert_eq!(new["overrides"]["mysql"]["password"], "pw");
+        assert_eq!(new["overrides"]["mysql"]["host"], "db2");
+        assert_eq!(
+            new["overrides"]["apiservice"]["keycloak"]["client_secret"],
+            "s3"
+        );
+        assert_eq!(new["overrides"]["list"][0]["token"], "t");
+        assert_eq!(new["overrides"]["new_client"], json!({}));
+        // A new value is taken as sent.
+        let mut changed = json!({"overrides": {"mysql": {"password": "new"}}});
+        restore(&mut changed, &stored);
+        assert_eq!(changed["overrides"]["mysql"]["password"], "new");
+    }
+}
