@@ -22,6 +22,9 @@ struct RawRunner {
     http_host: Option<IpAddr>,
     /// Port of the HTTP server. Default 8080 (tglib's).
     http_port: Option<u16>,
+    /// Names (or `name:port`) besides loopback's a tokenless admin request's `Host` may
+    /// carry (a name of this machine an operator uses). Default none.
+    http_allowed_hosts: Option<Vec<String>>,
     /// Time limit of a job without `timeout_s`, in seconds. Default 60.
     default_timeout_s: Option<f64>,
     /// Memory limit of a job without `memory_mb`, in MiB. Default 128.
@@ -90,6 +93,8 @@ struct RawCluster {
 pub struct RunnerSettings {
     pub modules_dir: PathBuf,
     pub listen: SocketAddr,
+    /// `Host` names besides loopback's that tokenless admin requests may carry.
+    pub http_allowed_hosts: Vec<String>,
     pub default_timeout: Duration,
     pub default_memory_mb: u64,
     pub max_memory_mb: u64,
@@ -179,6 +184,7 @@ impl RunnerSettings {
         Ok(Self {
             modules_dir: dir.join(modules_dir),
             listen: SocketAddr::new(host, raw.http_port.unwrap_or(DEFAULT_PORT)),
+            http_allowed_hosts: raw.http_allowed_hosts.unwrap_or_default(),
             default_timeout,
             default_memory_mb,
             max_memory_mb,

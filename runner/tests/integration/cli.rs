@@ -271,6 +271,7 @@ async fn serve_answers_status_runs_jobs_and_stops_on_sigterm() {
     // A mutating route over real TCP from loopback (no token set): allowed.
     let answer = reqwest::Client::new()
         .put(format!("http://{addr}/log/DEBUG"))
+        .header("content-type", "application/json")
         .send()
         .await
         .unwrap();

@@ -330,6 +330,7 @@ async fn a_module_uploaded_to_one_replica_runs_on_all_three_within_seconds() {
     let uploaded = std::time::Instant::now();
     let answer = reqwest::Client::new()
         .put(format!("http://{}/jobs/swapper/module", addrs[0]))
+        .header("content-type", "application/wasm")
         .body(b)
         .send()
         .await
@@ -398,6 +399,7 @@ async fn a_configuration_change_on_one_replica_reaches_all_three() {
     let http = reqwest::Client::new();
     let answer = http
         .patch(format!("http://{}/config", addrs[0]))
+        .header("content-type", "application/json")
         .body(r#"{"config": {"site_name": "east", "pipelines": {"p": {"period": 2}}}}"#)
         .send()
         .await
@@ -869,6 +871,7 @@ async fn a_dropped_file_or_a_rollback_on_one_replica_reaches_the_other() {
     // A rollback on replica 1 takes replica 0 back too.
     let answer = reqwest::Client::new()
         .post(format!("http://{}/jobs/swapper/rollback", addrs[1]))
+        .header("content-type", "application/json")
         .send()
         .await
         .unwrap();

@@ -43,7 +43,9 @@ impl Browser {
                 "binary": "/usr/bin/chromium",
                 "args": ["--headless", "--no-sandbox", "--disable-gpu",
                          "--disable-background-networking", "--disable-dev-shm-usage",
-                         "--window-size=1280,1000"]
+                         "--window-size=1280,1000",
+                         // A name that resolves to loopback, as a DNS-rebound one does.
+                         "--host-resolver-rules=MAP rebind.test 127.0.0.1"]
             }
         }}});
         let mut browser = Self {
@@ -74,6 +76,16 @@ impl Browser {
     async fn session_call(&self, method: &str, path: &str, body: Value) -> Value {
         self.call(method, &format!("/session/{}{path}", self.session), body)
             .await
+    }
+
+    /// Runs `script` in the page; it ends by calling its last argument with the answer.
+    async fn run_async(&self, script: &str) -> Value {
+        self.session_call(
+            "POST",
+            "/execute/async",
+            json!({"script": script, "args": []}),
+        )
+        .await
     }
 
     async fn open(&self, url: &str) {
@@ -278,6 +290,7 @@ async fn the_dashboard_shows_runs_and_an_operator_runs_disables_and_rolls_back()
     );
     let uploaded = reqwest::Client::new()
         .put(format!("http://{addr}/jobs/noop/module"))
+        .header("content-type", "application/wasm")
         .bearer_auth(token)
         .body(std::fs::read(crate::fixtures::wasm("echo")).unwrap())
         .send()
@@ -308,4 +321,90 @@ async fn the_dashboard_shows_runs_and_an_operator_runs_disables_and_rolls_back()
     std::fs::write(target.join("dashboard.png"), &png).unwrap();
     drop(browser);
     served.terminate();
+}
+
+/// The runs of `echo` outside its schedule (pipeline `manual`), from `/runs`.
+async fn manual_runs(addr: &str) -> usize {
+    let runs: Value = reqwest::get(format!("http://{addr}/runs?job=echo"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    runs["runs"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{runs}"))
+        .iter()
+        .filter(|r| r["pipeline"] == "manual")
+        .count()
+}
+
+/// What a web page the operator visits can do to a runner on loopback with no token
+/// (issue 19): a form POST and `fetch`es from another origin, and the same requests from a
+/// page whose name was rebound to 127.0.0.1. Nothing runs; the runner's own page can.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_web_page_on_another_origin_or_a_rebound_name_cannot_act() {
+    let dir = config_dir(
+        r#"{"pipelines": {"hourly": {"period": 3600, "jobs": [
+            {"name": "echo", "enabled": false, "params": {"value": 1}}]}}}"#,
+        &["echo"],
+    );
+    let served = Served::start_on(dir.path(), "127.0.0.1:0");
+    let addr = served.addr();
+    let port = addr.rsplit(':').next().unwrap().to_owned();
+
+    // The attacker's page, on another port: a text/plain form whose body is valid JSON, and
+    // fetches a page may send without a preflight, then one that needs it.
+    let page = format!(
+        r#"<!doctype html><body>
+<form id="f" method="POST" action="http://{addr}/jobs/echo/run" enctype="text/plain">
+<input name='{{"params": {{"value": 7}}, "x": "' value='"}}'></form>
+<script>
+const sent = [];
+const go = (what, p) => p.then(r => sent.push(what + " " + r.status), () => sent.push(what + " blocked"));
+go("plain", fetch("http://{addr}/jobs/echo/run", {{method: "POST", mode: "no-cors", body: "{{}}"}}));
+go("form-type", fetch("http://{addr}/jobs/echo/run", {{method: "POST", mode: "no-cors",
+   headers: {{"content-type": "application/x-www-form-urlencoded"}}, body: "a=1"}}));
+go("json", fetch("http://{addr}/jobs/echo/run", {{method: "POST",
+   headers: {{"content-type": "application/json"}}, body: "{{}}"}}));
+setTimeout(() => {{ document.title = sent.join(","); document.getElementById("f").submit(); }}, 1000);
+</script></body>"#
+    );
+    let app = axum::Router::new().route(
+        "/",
+        axum::routing::get(move || {
+            let page = page.clone();
+            async move { axum::response::Html(page) }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let attacker = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let browser = Browser::start().await;
+    browser.open(&format!("http://{attacker}/")).await;
+    // The form has been submitted (the browser left the page) or refused.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        manual_runs(&addr).await,
+        0,
+        "a page on another origin ran the job"
+    );
+
+    // DNS rebinding: the runner's own page, under a name that resolves to 127.0.0.1, so
+    // the browser takes the runner for the page's own origin.
+    let act = r#"const done = arguments[arguments.length - 1];
+        fetch("/jobs/echo/run", {method: "POST", headers: {"content-type": "application/json"},
+               body: "{}"}).then(r => done(r.status), e => done("blocked " + e));"#;
+    browser.open(&format!("http://rebind.test:{port}/")).await;
+    let status = browser.run_async(act).await;
+    assert_eq!(status, json!(403), "a rebound name");
+    assert_eq!(manual_runs(&addr).await, 0, "a rebound name ran the job");
+
+    // The runner's own page, on its own name, can (so the refusals above are not a broken
+    // route).
+    browser.open(&format!("http://{addr}/")).await;
+    let status = browser.run_async(act).await;
+    assert_eq!(status, json!(200), "the runner's own page");
+    assert_eq!(manual_runs(&addr).await, 1);
 }

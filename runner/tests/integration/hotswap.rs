@@ -49,9 +49,15 @@ async fn send(
     path: &str,
     body: Vec<u8>,
 ) -> (StatusCode, String) {
+    let kind = if path.ends_with("/module") {
+        "application/wasm"
+    } else {
+        "application/json"
+    };
     let req = Request::builder()
         .method(method)
         .uri(path)
+        .header("content-type", kind)
         .body(Body::from(body))
         .unwrap();
     let (status, body, _) = request_to(service, req).await;

@@ -233,6 +233,7 @@ async fn a_route_handlers_module_swaps_like_a_jobs() {
     .await;
     let put = |bytes: Vec<u8>| {
         let req = Request::put("/jobs/topology_route/module")
+            .header("content-type", "application/wasm")
             .body(Body::from(bytes))
             .unwrap();
         let service = service.clone();

@@ -252,6 +252,79 @@ async fn without_a_token_only_loopback_clients_may_change_things() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_token_only_a_same_site_json_request_naming_loopback_acts() {
+    let f = fixture(None).await;
+    let put_log = |headers: &[(&str, &str)]| {
+        let mut req = Request::put("/log/INFO");
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        req.body(Body::from("{}")).unwrap()
+    };
+    let json = ("content-type", "application/json");
+    for (headers, expect) in [
+        (vec![json, ("host", "127.0.0.1:8080")], StatusCode::OK),
+        (
+            vec![
+                json,
+                ("host", "localhost:8080"),
+                ("origin", "http://localhost:8080"),
+                ("sec-fetch-site", "same-origin"),
+            ],
+            StatusCode::OK,
+        ),
+        (
+            vec![("host", "127.0.0.1:8080")],
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ),
+        (
+            vec![("content-type", "text/plain"), ("host", "127.0.0.1:8080")],
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ),
+        (
+            vec![
+                json,
+                ("host", "127.0.0.1:8080"),
+                ("origin", "http://evil.example"),
+            ],
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            vec![
+                json,
+                ("host", "127.0.0.1:8080"),
+                ("sec-fetch-site", "cross-site"),
+            ],
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            vec![json, ("host", "evil.example:8080")],
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            vec![
+                json,
+                ("host", "127.0.0.1:8080"),
+                ("x-forwarded-for", "10.9.8.7"),
+            ],
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            vec![
+                json,
+                ("host", "127.0.0.1:8080"),
+                ("forwarded", "for=10.9.8.7"),
+            ],
+            StatusCode::FORBIDDEN,
+        ),
+    ] {
+        let (code, body) = call(&f, LOCAL, put_log(&headers)).await;
+        assert_eq!(code, expect, "{headers:?}: {body}");
+    }
+    f.service.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_patches_all_land() {
     let f = Arc::new(fixture(None).await);
     let mut patches = tokio::task::JoinSet::new();
@@ -360,6 +433,7 @@ async fn a_name_that_is_not_a_configured_job_runs_nothing_and_reaches_no_file() 
         &f,
         LOCAL,
         Request::put(format!("/jobs/{encoded}/module"))
+            .header("content-type", "application/wasm")
             .body(Body::from(
                 std::fs::read(crate::fixtures::wasm("echo")).unwrap(),
             ))
