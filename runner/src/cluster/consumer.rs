@@ -21,6 +21,9 @@ use crate::scheduler::consumer::run_one;
 use crate::scheduler::overlap::{Admission, Overlap};
 use crate::scheduler::{Due, Shared};
 
+/// Deliveries of a run for a job this replica does not know before it is dropped.
+const UNKNOWN_DELIVERIES: u32 = 5;
+
 /// How long one pull waits for a due run before asking again (and looking at `stop`).
 const PULL_WAIT: Duration = Duration::from_secs(1);
 
@@ -61,6 +64,18 @@ pub async fn consume(queue: Arc<RunQueue>, shared: Arc<Shared>, stop: Cancellati
             }
         };
         let delivered = msg.info().map(|i| i.delivered).unwrap_or(1).max(1) as u32;
+        // What runs is this replica's job at that place, as configured here.
+        let Some(run) = run.resolved(&shared.known) else {
+            // A replica with a newer configuration may have published it: ask again a few
+            // times while the configuration spreads, then drop it.
+            if delivered < UNKNOWN_DELIVERIES {
+                let _ = msg.ack_with(AckKind::Nak(Some(PULL_WAIT))).await;
+            } else {
+                tracing::error!(id = %run.id(), "cluster: a run of a job this replica's configuration does not have at that place; dropped");
+                let _ = msg.ack_with(AckKind::Term).await;
+            }
+            continue;
+        };
         let run_id = shared.run_ids.next();
         // The job's overlap policy, across replicas (`allow` keeps no record).
         let policed = run.overlap != Overlap::Allow;

@@ -69,6 +69,28 @@ impl WireRun {
         }
     }
 
+    /// The run as this replica's configuration has it: job, params, limits, grants, retries
+    /// and overlap come from the local job at the same place, never from the message, so a
+    /// message cannot give a job more than its configuration does. `None`: no such job here.
+    pub fn resolved(&self, known: &crate::scheduler::KnownJobs) -> Option<Self> {
+        let spec = known.get(&self.pipeline, self.index, &self.job)?;
+        let g = spec.grants;
+        Some(Self {
+            params: spec.params.to_string(),
+            timeout_ms: spec.limits.timeout.as_millis() as u64,
+            memory_bytes: spec.limits.memory_bytes,
+            grants: Grants {
+                prometheus: g.prometheus,
+                api_service: g.api_service,
+                sql: g.sql,
+            },
+            retries: spec.retry.max,
+            retry_backoff_ms: spec.retry.backoff.as_millis() as u64,
+            overlap: spec.overlap,
+            ..self.clone()
+        })
+    }
+
     /// JetStream's de-duplication key (`Nats-Msg-Id`): the same scheduled run published by
     /// every replica is one message.
     pub fn id(&self) -> String {

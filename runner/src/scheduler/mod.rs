@@ -124,6 +124,50 @@ pub struct Shared {
     pub cluster: Option<Arc<crate::cluster::RunQueue>>,
     /// Each pipeline's next due time, as its producer waits for it.
     pub next_due: NextDue,
+    /// The jobs this runner's configuration has, by (pipeline, place): what a run from
+    /// elsewhere (the cluster's stream) is resolved against.
+    pub known: KnownJobs,
+}
+
+/// A job's place: its pipeline and its index in the pipeline's list.
+type Place = (Arc<str>, usize);
+
+/// The configured jobs by place, replaced on every reconfiguration.
+#[derive(Debug, Default)]
+pub struct KnownJobs(
+    std::sync::RwLock<std::collections::HashMap<Place, Arc<crate::config::service::JobSpec>>>,
+);
+
+impl KnownJobs {
+    pub fn set(&self, service: &ServiceConfig) {
+        let jobs = service
+            .pipelines
+            .iter()
+            .flat_map(|p| {
+                p.jobs
+                    .iter()
+                    .enumerate()
+                    .map(|(i, j)| ((p.name.clone(), i), j.clone()))
+            })
+            .collect();
+        *self.0.write().unwrap_or_else(|e| e.into_inner()) = jobs;
+    }
+
+    /// The job configured at `index` of `pipeline`, if it is `job` and enabled.
+    pub fn get(
+        &self,
+        pipeline: &str,
+        index: usize,
+        job: &str,
+    ) -> Option<Arc<crate::config::service::JobSpec>> {
+        let key = (Arc::<str>::from(pipeline), index);
+        self.0
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+            .filter(|j| *j.name == *job && j.enabled)
+            .cloned()
+    }
 }
 
 /// Each pipeline's next due time (ms since the Unix epoch; none: a cron expression never
@@ -163,6 +207,7 @@ impl Shared {
             history,
             cluster,
             next_due: NextDue::default(),
+            known: KnownJobs::default(),
             sandbox,
             modules,
             stats: Stats::default(),
@@ -312,6 +357,7 @@ impl Scheduler {
     /// params) keeps its last tick and takes the new values from its next; consumers are
     /// added, or told to stop after their current run. Runs in flight are not disturbed.
     pub fn reconfigure(&mut self, service: &ServiceConfig) -> Changes {
+        self.shared.known.set(service);
         let mut changes = Changes::default();
         let wanted: BTreeMap<Arc<str>, &Pipeline> = service
             .pipelines

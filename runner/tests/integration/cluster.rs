@@ -889,3 +889,70 @@ async fn a_dropped_file_or_a_rollback_on_one_replica_reaches_the_other() {
     scope.cleanup().await;
     eprintln!("a dropped file reached the other replica in {dropped:?}, a rollback in {rolled:?}");
 }
+
+/// A run read from the stream is this replica's job as configured here (issue 19): a
+/// message naming more grants than the job has runs with the job's own, and one naming a
+/// job the configuration does not have at that place never runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_from_the_wire_gets_the_local_jobs_grants_and_an_unknown_job_never_runs() {
+    let scope = Scope::new("wire").await;
+    let dir = config_dir(
+        r#"{"pipelines": {"p": {"period": 3600, "jobs": [
+            {"name": "hostile", "enabled": true, "capabilities": [],
+             "params": {"mode": "sql_rows", "n": 10}}]}}}"#,
+        &["hostile", "spin"],
+    );
+    std::fs::write(dir.path().join("config.json"), scope.config_json(30)).unwrap();
+    let mut replicas = start_replicas(dir.path(), 1);
+    replicas[0].addr();
+
+    let js = async_nats::jetstream::new(async_nats::connect(NATS).await.unwrap());
+    let subject = format!("tgrun.{}.runs", scope.settings.name);
+    let forge = |job: &str, scheduled_ms: i64| {
+        serde_json::json!({
+            "pipeline": "p", "index": 0, "job": job, "scheduled_ms": scheduled_ms,
+            "params": r#"{"mode": "sql_rows", "n": 10}"#,
+            "timeout_ms": 10_000, "memory_bytes": 67_108_864,
+            "grants": {"prometheus": true, "api_service": true, "sql": true},
+            "overlap": "allow"
+        })
+        .to_string()
+    };
+    let (granted, unknown) = (1_000_000_000_000_i64, 1_000_000_001_000_i64);
+    for (job, at) in [("hostile", granted), ("spin", unknown)] {
+        js.publish(subject.clone(), forge(job, at).into())
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+    // The forged run of the configured job ends; the unknown one is handed back a few
+    // times (its configuration may be on its way) and then dropped.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let forged = loop {
+        let rows = scope
+            .query(&format!(
+                "SELECT outcome, error FROM tgrun_runs WHERE scheduled_ms = {granted}"
+            ))
+            .await;
+        if let Some(row) = rows.first() {
+            break format!("{row:?}");
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the forged run never ran"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(
+        forged.contains("error") && forged.contains("not-permitted"),
+        "the message's grants were used: {forged}"
+    );
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    let spin = scope
+        .query("SELECT COUNT(*) FROM tgrun_runs WHERE job = 'spin'")
+        .await;
+    assert_eq!(format!("{spin:?}").replace("Value::", ""), "[[Int(0)]]");
+    stop_all(&mut replicas);
+    scope.cleanup().await;
+}
