@@ -103,6 +103,14 @@ pub async fn follow(store: Arc<ModuleStore>, service: Weak<Service>) {
 
 /// Installs the store's version of `job` unless it runs already.
 async fn install(store: &ModuleStore, service: &Service, job: &str) {
+    // A name in the store is checked before it is read or becomes a path.
+    if !crate::config::service::valid_job_name(job) {
+        tracing::error!(
+            job,
+            "cluster: an object in the module store whose name cannot name a module; ignored"
+        );
+        return;
+    }
     let bytes = match objects::read(&store.bucket, job).await {
         Ok(b) => b,
         Err(e) => {

@@ -20,14 +20,26 @@ pub async fn open(js: &jetstream::Context, name: &str, description: &str) -> Res
     }
 }
 
-/// The object `key`, whole.
+/// The largest object read: a module upload's limit (the configuration is far smaller).
+pub const MAX_OBJECT_BYTES: u64 = crate::server::routes::jobs::MAX_MODULE_BYTES as u64;
+
+/// The object `key`, whole, if it is at most [`MAX_OBJECT_BYTES`]: whoever can write to the
+/// store cannot make a replica read without end.
 pub async fn read(bucket: &ObjectStore, key: &str) -> Result<Vec<u8>> {
-    let mut object = bucket
+    let object = bucket
         .get(key)
         .await
         .map_err(|e| anyhow!("reading '{key}' from the cluster's object store: {e}"))?;
     let mut bytes = Vec::new();
-    object.read_to_end(&mut bytes).await?;
+    object
+        .take(MAX_OBJECT_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .await?;
+    if bytes.len() as u64 > MAX_OBJECT_BYTES {
+        return Err(anyhow!(
+            "'{key}' in the cluster's object store is larger than {MAX_OBJECT_BYTES} bytes; not read"
+        ));
+    }
     Ok(bytes)
 }
 

@@ -956,3 +956,32 @@ async fn a_run_from_the_wire_gets_the_local_jobs_grants_and_an_unknown_job_never
     stop_all(&mut replicas);
     scope.cleanup().await;
 }
+
+/// An object in the cluster's module store whose name is a path (issue 19) is never
+/// written anywhere: the name is checked before it is read or joined to a path.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_module_store_name_that_is_a_path_writes_no_file() {
+    let scope = Scope::new("objname").await;
+    let dir = config_dir(
+        r#"{"pipelines": {"p": {"period": 3600, "jobs": [{"name": "noop", "enabled": true}]}}}"#,
+        &["noop"],
+    );
+    std::fs::write(dir.path().join("config.json"), scope.config_json(30)).unwrap();
+    let mut replicas = start_replicas(dir.path(), 1);
+    replicas[0].addr();
+    let js = async_nats::jetstream::new(async_nats::connect(NATS).await.unwrap());
+    let bucket = js
+        .get_object_store(runner::cluster::modules::bucket_name(&scope.settings.name))
+        .await
+        .unwrap();
+    let bytes = std::fs::read(crate::fixtures::wasm("noop")).unwrap();
+    bucket.put("../evil", &mut &bytes[..]).await.unwrap();
+    // Refused by name, logged (and nothing is written: checked once it is logged).
+    replicas[0].wait_for("cannot name a module", Duration::from_secs(20));
+    assert!(
+        !dir.path().join("evil.wasm").exists(),
+        "written outside the modules folder"
+    );
+    stop_all(&mut replicas);
+    scope.cleanup().await;
+}
