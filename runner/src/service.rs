@@ -256,11 +256,11 @@ impl Service {
             return Err(ApplyError::Stopped);
         };
         let new = make(&self.raw_config());
-        let validated =
-            Config::with_service(&self.dir, new.clone()).map_err(ApplyError::Invalid)?;
-        write_atomically(&self.dir.join(SERVICE_FILE), &new).map_err(ApplyError::Write)?;
         let old = self.config();
-        let restart_required = old.clients != validated.clients || old.runner != validated.runner;
+        // Checked as the next start will read it; applied now as far as it applies live.
+        let (validated, restart_required) =
+            Config::applied_to(&self.dir, new.clone(), &old).map_err(ApplyError::Invalid)?;
+        write_atomically(&self.dir.join(SERVICE_FILE), &new).map_err(ApplyError::Write)?;
         if restart_required {
             tracing::warn!("client or runner settings changed: they apply at the next start");
         }

@@ -82,6 +82,35 @@ impl Config {
     }
 }
 
+impl Config {
+    /// As [`Config::with_service`], for a configuration applied to a running service whose
+    /// settings in force are `in_force`'s: client and runner settings (`overrides`) take
+    /// effect at the next start only, so until then the jobs are resolved against the runner
+    /// settings in force (a new `default_timeout_s` is not half-applied to them) and the
+    /// clients and runner settings stay those in force. Validated as the next start will
+    /// read it too. Answers whether a restart is needed for all of it to apply.
+    pub fn applied_to(
+        dir: &Path,
+        service: Value,
+        in_force: &Config,
+    ) -> Result<(Self, bool), ConfigError> {
+        let next_start = Self::with_service(dir, service.clone())?;
+        if next_start.runner == in_force.runner && next_start.clients == in_force.clients {
+            return Ok((next_start, false));
+        }
+        let service_path = dir.join(SERVICE_FILE);
+        let raw = service::RawService::split(&service_path, service)?;
+        let service = ServiceConfig::resolve(&service_path, raw, &in_force.runner)?;
+        let now = Self {
+            dir: dir.to_path_buf(),
+            service,
+            clients: in_force.clients.clone(),
+            runner: in_force.runner.clone(),
+        };
+        Ok((now, true))
+    }
+}
+
 /// Reads a JSON file; a syntax error names the file, line and column.
 pub fn read_json(path: &Path) -> Result<Value, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {

@@ -325,6 +325,35 @@ async fn without_a_token_only_a_same_site_json_request_naming_loopback_acts() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_setting_that_needs_a_restart_is_not_half_applied() {
+    let f = fixture(None).await;
+    let timeout_of_echo = |f: &Fixture| {
+        let c = f.service.config();
+        let (_, echo) = c.service.jobs().find(|(_, j)| &*j.name == "echo").unwrap();
+        (c.runner.default_timeout, echo.limits.timeout)
+    };
+    let before = timeout_of_echo(&f);
+    let patch = json!({"config": {"overrides": {"runner": {"default_timeout_s": 5}}}});
+    let (code, body) = call(&f, LOCAL, with_body("PATCH", "/config", patch)).await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["applied"]["restart_required"], json!(true), "{body}");
+    // Saved for the next start, and nothing of it in force until then.
+    assert_eq!(timeout_of_echo(&f), before);
+    let saved = std::fs::read_to_string(f.dir.path().join("service_config.json")).unwrap();
+    assert!(saved.contains("default_timeout_s"), "{saved}");
+    // A later change that applies live still does, and still says a restart is pending.
+    let patch = json!({"config": {"site": "lab2"}});
+    let (code, body) = call(&f, LOCAL, with_body("PATCH", "/config", patch)).await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["applied"]["restart_required"], json!(true), "{body}");
+    assert_eq!(f.service.config().service.settings["site"], "lab2");
+    assert_eq!(timeout_of_echo(&f), before);
+    f.service.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_patches_all_land() {
     let f = Arc::new(fixture(None).await);
     let mut patches = tokio::task::JoinSet::new();
