@@ -431,6 +431,10 @@ fn a_value_that_would_overflow_later_is_refused_at_load() {
             "'period'",
         ),
         (
+            r#"{"pipelines": {"route GET /x": {"period": 1, "jobs": []}}}"#,
+            "may not start with 'route '",
+        ),
+        (
             r#"{"pipelines": {"p": {"period": 1, "jobs": [{"name": "a", "timeout_s": 1e20}]}}}"#,
             "'timeout_s'",
         ),

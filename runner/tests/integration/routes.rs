@@ -136,6 +136,70 @@ fn chrono_like_now_minus_secs(secs: u64) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_route_answers_at_most_max_concurrent_requests_and_a_refused_answer_is_an_error() {
+    let (service, dir) = start(
+        json!({"pipelines": {},
+               "routes": {"GET /slow": {"module": "hostile_route", "timeout_s": 2,
+                                        "max_concurrent": 2}}}),
+        json!({}),
+        &["hostile_route"],
+    )
+    .await;
+    let spinning: Vec<_> = (0..2)
+        .map(|_| {
+            let s = service.clone();
+            tokio::spawn(async move { get(&s, "/slow?mode=spin").await })
+        })
+        .collect();
+    // While two spin, a third request is refused at once, not queued behind them. (Polled
+    // once the two have surely taken their places, so that no poll takes one of theirs.)
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = std::time::Instant::now();
+    let refused = loop {
+        let (code, body, _) = get(&service, "/slow?mode=headers").await;
+        if code == StatusCode::SERVICE_UNAVAILABLE {
+            break body;
+        }
+        assert_eq!(code, StatusCode::OK, "{body}");
+        assert!(
+            started.elapsed() < Duration::from_millis(1500),
+            "never refused while two requests spun"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(refused.contains("max_concurrent"), "{refused}");
+    for s in spinning {
+        let (code, body, _) = s.await.unwrap();
+        assert_eq!(code, StatusCode::INTERNAL_SERVER_ERROR, "a timeout: {body}");
+    }
+    // Their places came back.
+    let (code, body, _) = get(&service, "/slow?mode=headers").await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+
+    // An answer HTTP cannot carry is a 500, and in the history an error, not `ok`.
+    let (code, _, _) = get(&service, "/slow?mode=status&code=101").await;
+    assert_eq!(code, StatusCode::INTERNAL_SERVER_ERROR);
+    let history = service.shared.history.as_ref().unwrap();
+    assert!(history.flush(Duration::from_secs(10)).await);
+    let errors = history
+        .query(Some("hostile_route"), Some("error"), 10)
+        .await
+        .unwrap();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0]
+            .error
+            .as_deref()
+            .unwrap_or("")
+            .contains("status 101"),
+        "{errors:?}"
+    );
+    assert_eq!(errors[0].pipeline, "route GET /slow");
+    drop(dir);
+    service.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_or_missing_handler_is_a_500_and_the_service_goes_on() {
     let (service, dir) = start(
         json!({"pipelines": {},
