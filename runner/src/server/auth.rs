@@ -3,16 +3,20 @@
 //! runner listening on every address (as tglib) is not open to the network by default.
 //! Reading routes stay open, so Prometheus can scrape from another host.
 //!
-//! A web page the operator visits is a client on loopback too, so, token or not:
+//! A web page the operator visits is a client on loopback too. A page cannot send the
+//! token (browsers never add `Authorization: Bearer` by themselves), so with a token set
+//! the token suffices; without one:
 //! - a request a browser marks as coming from another site (`Sec-Fetch-Site: cross-site`
 //!   or `same-site`, or an `Origin` that is not this `Host`) is refused;
-//! - a mutating request needs `Content-Type: application/json` (`application/wasm` or
-//!   `application/octet-stream` for a module upload), which a page can send elsewhere only
-//!   after a CORS preflight that the runner never answers, and a form never;
-//! - without a token, loopback counts only when the `Host` names loopback (`localhost`,
+//! - loopback counts only when the `Host` names loopback (`localhost`,
 //!   `127.0.0.1`, `[::1]`) or one of `runner.http_allowed_hosts`, so a DNS-rebound name
 //!   does not, and when no proxy header (`Forwarded`, `X-Forwarded-For`, `X-Real-IP`)
 //!   says the client is elsewhere.
+//!
+//! And always, a mutating request needs `Content-Type: application/json`
+//! (`application/wasm` or `application/octet-stream` for a module upload), which a page
+//! can send elsewhere only after a CORS preflight the runner never answers, and a form
+//! never.
 
 use std::net::SocketAddr;
 
@@ -118,12 +122,6 @@ fn content_type(req: &Request) -> Result<(), ApiError> {
 /// Whether `req` may change things (and read what only operators see): the admin token
 /// when one is set, else a client on loopback.
 pub fn check(state: &AppState, req: &Request) -> Result<(), ApiError> {
-    if let Some(why) = cross_site(req) {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            format!("refused: {why}"),
-        ));
-    }
     match &state.service.admin_token {
         Some(token) => {
             let given = req
@@ -139,6 +137,14 @@ pub fn check(state: &AppState, req: &Request) -> Result<(), ApiError> {
             }
         }
         None => {
+            // With a token, no page can act (a browser never adds `Authorization: Bearer`
+            // by itself, so only who knows it sends it); without one, a page must not.
+            if let Some(why) = cross_site(req) {
+                return Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    format!("refused: {why}"),
+                ));
+            }
             // The real peer, or the one a test mocks (what the ConnectInfo extractor reads).
             let ext = req.extensions();
             let peer = ext

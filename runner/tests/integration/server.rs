@@ -354,6 +354,27 @@ async fn a_setting_that_needs_a_restart_is_not_half_applied() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_token_the_token_is_what_counts_behind_any_proxy() {
+    let f = fixture(Some("t0ken")).await;
+    let req = |auth: Option<&str>| {
+        let mut r = Request::put("/log/INFO")
+            .header("content-type", "application/json")
+            .header("host", "127.0.0.1:8080")
+            .header("origin", "https://runner.example")
+            .header("x-forwarded-for", "10.9.8.7");
+        if let Some(a) = auth {
+            r = r.header("authorization", a);
+        }
+        r.body(Body::from("{}")).unwrap()
+    };
+    let (code, body) = call(&f, REMOTE, req(Some("Bearer t0ken"))).await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    let (code, body) = call(&f, REMOTE, req(None)).await;
+    assert_eq!(code, StatusCode::UNAUTHORIZED, "{body}");
+    f.service.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_patches_all_land() {
     let f = Arc::new(fixture(None).await);
     let mut patches = tokio::task::JoinSet::new();

@@ -71,6 +71,9 @@ where
         self.arm(killer).await?;
         let r = query_on(&mut *self.conn, statement, params, caps).await;
         self.running = None;
+        // A query abandoned at a cap still has rows coming: the connection closes rather
+        // than make the next run read them.
+        self.dirty |= matches!(r, Err(ClientError::LimitExceeded(_)));
         r
     }
 
