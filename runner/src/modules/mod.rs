@@ -116,7 +116,7 @@ impl<W: World> ModuleRegistry<W> {
     pub async fn get(&self, job: &str) -> Result<Arc<Compiled<W>>, Outcome> {
         let Some(path) = self.path_of(job) else {
             return Err(Outcome::ModuleInvalid {
-                message: format!("{job:?} cannot name a module file"),
+                message: bad_name(job),
             });
         };
         let seen = {

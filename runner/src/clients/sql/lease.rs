@@ -89,6 +89,16 @@ where
         r
     }
 
+    /// A statement of the pool's own (`BEGIN`, `COMMIT`, `ROLLBACK`), as plain text outside
+    /// the statement cache as sqlx's own transactions send it; dropped before it answers,
+    /// the connection closes.
+    pub async fn control(&mut self, statement: &str) -> Result<(), ClientError> {
+        self.running = Some(Stop::None);
+        let r = (&mut *self.conn).execute(statement).await.map_err(db_error);
+        self.running = None;
+        r.map(|_| ())
+    }
+
     /// After a call outside a transaction: closes the connection if it kept any state.
     pub async fn settle(mut self, statement: &str) {
         if self.guarded {

@@ -8,7 +8,6 @@ use sqlx::{Column, Database, Executor, IntoArguments, MySql, Pool, Row};
 
 use super::backend::Backend;
 use super::lease::Lease;
-use super::session::Stop;
 use super::{Caps, SqlApi, SqlTx};
 use crate::bindings::tgrun::job::sql::{ExecResult, RowSet, Value};
 use crate::clients::ClientError;
@@ -166,13 +165,7 @@ where
 
     async fn begin(&self) -> Result<Box<dyn SqlTx>, ClientError> {
         let mut lease = Lease::acquire(&self.pool, self.guarded).await?;
-        // As sqlx's own transactions: a plain-text BEGIN, outside the statement cache.
-        lease.running = Some(Stop::None);
-        (&mut *lease.conn)
-            .execute("BEGIN")
-            .await
-            .map_err(db_error)?;
-        lease.running = None;
+        lease.control("BEGIN").await?;
         Ok(Box::new(Tx {
             lease,
             caps: self.caps,
@@ -214,13 +207,11 @@ where
     for<'q> <DB as Database>::Arguments<'q>: IntoArguments<'q, DB>,
 {
     async fn end(mut self: Box<Self>, how: &str) -> Result<(), ClientError> {
-        self.lease.running = Some(Stop::None);
-        let r = (&mut *self.lease.conn).execute(how).await.map_err(db_error);
-        self.lease.running = None;
+        let r = self.lease.control(how).await;
         // A failed end leaves the transaction's state unknown: the connection closes.
         self.lease.dirty |= r.is_err();
         self.open = false;
-        r.map(|_| ())
+        r
     }
 }
 
