@@ -110,10 +110,11 @@ bench: jobs test-deps
 
 # Fuzz the configuration loader, the admin JSON bodies and the host functions' inputs,
 # FUZZ_SECONDS each (cargo-fuzz on the stable toolchain, without a sanitizer). Findings
-# land in runner/fuzz/artifacts/.
+# land in runner/fuzz/artifacts/. The configuration targets tick a scheduler built from
+# what they accept, running the `noop` job (hence `jobs`).
 FUZZ_SECONDS ?= 120
 FUZZ_TARGETS := config admin_body host_inputs
-fuzz:
+fuzz: jobs
 	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
 	cd runner && for t in $(FUZZ_TARGETS); do \
 		mkdir -p fuzz/corpus/$$t && \

@@ -12,6 +12,7 @@ use tokio::sync::Mutex;
 
 use crate::bindings::handler::HandlerPre;
 use crate::clients::Clients;
+use crate::config::version::Expected;
 use crate::config::{Config, ConfigError, SERVICE_FILE};
 use crate::host::Services;
 use crate::metrics::MetricsCache;
@@ -50,6 +51,8 @@ pub struct Applied {
     /// Client settings (`overrides`) or runner settings changed: those apply at the next
     /// start; everything else applied now.
     pub restart_required: bool,
+    /// The version of the configuration now in force (its `ETag`).
+    pub version: String,
 }
 
 pub struct Service {
@@ -92,6 +95,10 @@ impl Service {
                 runner.metrics_series_per_job,
             )),
         ));
+        // Secrets masked from the first run on.
+        let raw = crate::config::read_json(&config.dir.join(SERVICE_FILE))
+            .unwrap_or_else(|_| Value::Object(Default::default()));
+        services.set_secrets(&raw);
         let sandbox = Arc::new(Sandbox::new(
             SandboxSettings {
                 max_output_bytes: runner.max_output_bytes,
@@ -155,8 +162,6 @@ impl Service {
             watching.clone(),
             share,
         ));
-        let raw = crate::config::read_json(&config.dir.join(SERVICE_FILE))
-            .unwrap_or_else(|_| Value::Object(Default::default()));
         let service = Arc::new(Self {
             dashboard,
             route_slots: Default::default(),
@@ -242,20 +247,31 @@ impl Service {
     /// Validates `new` as the whole `service_config.json`, writes it atomically and applies
     /// it live. A configuration that does not validate changes nothing.
     pub async fn apply(&self, new: Value) -> Result<Applied, ApplyError> {
-        self.apply_with(|_| new).await
+        self.apply_with(None, |_| new).await
     }
 
     /// [`Service::apply`] of `make(the configuration in force)`, read under the same lock
     /// as the write: two concurrent PATCHes both land, neither undoes the other.
+    /// With `expected`, the configuration in force must be at one of its versions
+    /// (checked under the lock), or nothing changes and the answer is
+    /// [`ApplyError::Stale`].
     pub async fn apply_with(
         &self,
+        expected: Option<&Expected>,
         make: impl FnOnce(&Value) -> Value,
     ) -> Result<Applied, ApplyError> {
         let mut scheduler = self.scheduler.lock().await;
         let Some(running) = scheduler.as_mut() else {
             return Err(ApplyError::Stopped);
         };
-        let new = make(&self.raw_config());
+        let stored = self.raw_config();
+        if let Some(expected) = expected {
+            let current = crate::config::version::of(&stored);
+            if !expected.matches(&current) {
+                return Err(ApplyError::Stale { current });
+            }
+        }
+        let new = make(&stored);
         let old = self.config();
         // Checked as the next start will read it; applied now as far as it applies live.
         let (validated, restart_required) =
@@ -264,14 +280,18 @@ impl Service {
         if restart_required {
             tracing::warn!("client or runner settings changed: they apply at the next start");
         }
+        // New secrets are masked before any run of the new configuration starts.
+        self.services.set_secrets(&new);
         let changes = running.reconfigure(&validated.service);
         self.services.set_settings(&validated.service.settings);
         tracing::info!(?changes, "configuration applied");
         *self.config.lock().unwrap_or_else(|e| e.into_inner()) = validated;
+        let version = crate::config::version::of(&new);
         *self.raw.lock().unwrap_or_else(|e| e.into_inner()) = new;
         Ok(Applied {
             changes,
             restart_required,
+            version,
         })
     }
 
@@ -315,6 +335,11 @@ pub enum ApplyError {
     Write(std::io::Error),
     #[error("the service is stopping")]
     Stopped,
+    #[error(
+        "the configuration changed since the version you read (it is now \"{current}\"): \
+         GET /config again and apply your change to what it answers"
+    )]
+    Stale { current: String },
 }
 
 /// Loads every enabled job's module now, so a missing or broken one is reported at start

@@ -152,6 +152,12 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         },
     };
     services.clients = recording::wrap(std::mem::take(&mut services.clients), &calls);
+    // Secrets of the configuration are masked out of what the job writes, as in `serve`.
+    if let Some(c) = &config
+        && let Ok(raw) = crate::config::read_json(&c.dir.join(crate::config::SERVICE_FILE))
+    {
+        services.set_secrets(&raw);
+    }
     let sandbox = Sandbox::new(
         SandboxSettings {
             max_output_bytes: runner.max_output_bytes,

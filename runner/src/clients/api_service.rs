@@ -70,12 +70,24 @@ struct Nms {
     port: u16,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Default, Deserialize)]
 struct KeycloakSettings {
     host: Option<String>,
     realm: Option<String>,
     client_id: Option<String>,
     client_secret: Option<String>,
+}
+
+/// Every setting but the secret, so no `{:?}` of the settings can log it.
+impl std::fmt::Debug for KeycloakSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeycloakSettings")
+            .field("host", &self.host)
+            .field("realm", &self.realm)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &self.client_secret.as_ref().map(|_| "***"))
+            .finish()
+    }
 }
 
 #[derive(Debug, Deserialize)]

@@ -13,6 +13,7 @@
 //! times are on a grid every replica shares: multiples of the period since the Unix epoch.
 //! Without `runner.cluster`, the runner keeps its in-process queue.
 
+pub mod auth;
 pub mod config;
 pub mod consumer;
 pub mod live;
@@ -37,6 +38,10 @@ pub struct ClusterSettings {
     /// A run not acknowledged within this is delivered again (its replica is taken for
     /// dead); a live run tells JetStream it is still in progress well within it.
     pub ack_wait: Duration,
+    /// Credentials for the servers.
+    pub auth: auth::NatsAuth,
+    /// TLS to the servers; none: plain TCP unless a server URL says `tls://`.
+    pub tls: Option<auth::NatsTls>,
 }
 
 pub const DEFAULT_ACK_WAIT: Duration = Duration::from_secs(30);

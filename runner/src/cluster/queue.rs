@@ -63,11 +63,13 @@ impl RunQueue {
     /// consumer exist (the first replica creates them; the others find them).
     pub async fn connect(settings: &ClusterSettings) -> Result<Self> {
         let servers = settings.servers.join(",");
-        let client = async_nats::ConnectOptions::new()
+        let client = super::auth::options(&settings.auth, settings.tls.as_ref())
+            .await?
             .name(format!("tgrun {}", settings.name))
             .connection_timeout(Duration::from_secs(5))
             .connect(servers.as_str())
             .await
+            .map_err(|e| anyhow!("{e}{}", super::auth::hint(&e.to_string())))
             .with_context(|| format!("connecting to NATS at {servers} (runner.cluster.nats)"))?;
         let js = jetstream::new(client.clone());
         let subject = format!("tgrun.{}.runs", settings.name);
@@ -185,7 +187,10 @@ impl RunQueue {
     /// Deletes the cluster's streams, module store and configuration bucket (tests, and an
     /// operator retiring a cluster).
     pub async fn delete(settings: &ClusterSettings) -> Result<()> {
-        let client = async_nats::connect(settings.servers.join(",")).await?;
+        let client = super::auth::options(&settings.auth, settings.tls.as_ref())
+            .await?
+            .connect(settings.servers.join(","))
+            .await?;
         let js = jetstream::new(client);
         js.delete_stream(stream_name(&settings.name))
             .await

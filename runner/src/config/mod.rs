@@ -16,6 +16,7 @@ pub mod runner;
 pub mod secrets;
 pub mod service;
 pub mod values;
+pub mod version;
 
 use std::path::{Path, PathBuf};
 

@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 
 use super::bounds;
 use super::error::ConfigError;
+use crate::cluster::auth::{NatsAuth, NatsTls};
 
 /// `config.json` → `runner`. Every field is optional.
 #[derive(Debug, Deserialize)]
@@ -77,8 +78,8 @@ struct RawRunner {
     cluster: Option<Value>,
 }
 
-/// `runner.cluster`.
-#[derive(Debug, Deserialize)]
+/// `runner.cluster` (not `Debug`: it holds secrets).
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawCluster {
     /// Replicas with the same name are one service.
@@ -87,6 +88,23 @@ struct RawCluster {
     nats: Vec<String>,
     /// Seconds before a run whose replica stopped answering is delivered again. Default 30.
     ack_wait_s: Option<f64>,
+    /// Credentials: `user` and `password`, or `token`, or `credentials_file`; each may come
+    /// from the environment instead (`TGRUN_NATS_USER`, `_PASSWORD`, `_TOKEN`, `_CREDS`).
+    user: Option<String>,
+    password: Option<String>,
+    token: Option<String>,
+    credentials_file: Option<PathBuf>,
+    /// TLS to the servers.
+    tls: Option<RawTls>,
+}
+
+/// `runner.cluster.tls`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTls {
+    ca_file: Option<PathBuf>,
+    cert_file: Option<PathBuf>,
+    key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -174,7 +192,9 @@ impl RunnerSettings {
         if !(1..=max_memory_mb).contains(&default_memory_mb) {
             return Err(bad("default_memory_mb", "must be from 1 to max_memory_mb"));
         }
-        let queue_capacity = size("queue_capacity", raw.queue_capacity, 10_000, 10_000_000)?;
+        // The queue's slots are allocated at start (a few hundred bytes each): 10⁶ is a few
+        // hundred MiB at most.
+        let queue_capacity = size("queue_capacity", raw.queue_capacity, 10_000, 1_000_000)?;
         let modules_dir = raw.modules_dir.unwrap_or_else(|| "modules".into());
         let host = raw.http_host.unwrap_or(if ipv6 {
             IpAddr::V6(Ipv6Addr::UNSPECIFIED)
@@ -263,7 +283,7 @@ impl RunnerSettings {
                 Some(c) => Some(
                     serde_json::from_value(c)
                         .map_err(|e| e.to_string())
-                        .and_then(cluster_settings)
+                        .and_then(|c| cluster_settings(c, dir))
                         .map_err(|m| bad("cluster", &m))?,
                 ),
             },
@@ -294,7 +314,69 @@ impl RunnerSettings {
     }
 }
 
-fn cluster_settings(c: RawCluster) -> Result<crate::cluster::ClusterSettings, String> {
+/// The NATS credentials of `c`, each overridden by its environment variable where set (so
+/// a secret need not be in a file). One kind at most.
+fn nats_auth(c: &RawCluster, dir: &Path) -> Result<NatsAuth, String> {
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let user = env("TGRUN_NATS_USER").or(c.user.clone());
+    let password = env("TGRUN_NATS_PASSWORD").or(c.password.clone());
+    let token = env("TGRUN_NATS_TOKEN").or(c.token.clone());
+    let creds = env("TGRUN_NATS_CREDS")
+        .map(PathBuf::from)
+        .or(c.credentials_file.clone());
+    match (user, password, token, creds) {
+        (None, None, None, None) => Ok(NatsAuth::None),
+        (Some(user), Some(password), None, None) => Ok(NatsAuth::UserPassword { user, password }),
+        (Some(_), None, None, None) | (None, Some(_), None, None) => {
+            Err("'user' and 'password' go together".into())
+        }
+        (None, None, Some(token), None) => Ok(NatsAuth::Token(token)),
+        (None, None, None, Some(path)) => {
+            let path = dir.join(path);
+            if !path.is_file() {
+                return Err(format!("'credentials_file' {} is not a file", path.display()));
+            }
+            Ok(NatsAuth::CredentialsFile(path))
+        }
+        _ => Err(
+            "give one kind of credentials: 'user' and 'password', or 'token', or 'credentials_file'"
+                .into(),
+        ),
+    }
+}
+
+fn nats_tls(tls: Option<&RawTls>, dir: &Path) -> Result<Option<NatsTls>, String> {
+    let Some(tls) = tls else {
+        return Ok(None);
+    };
+    let file = |what: &str, p: &Option<PathBuf>| -> Result<Option<PathBuf>, String> {
+        match p {
+            None => Ok(None),
+            Some(p) => {
+                let path = dir.join(p);
+                if path.is_file() {
+                    Ok(Some(path))
+                } else {
+                    Err(format!("'tls.{what}' {} is not a file", path.display()))
+                }
+            }
+        }
+    };
+    let client = match (
+        file("cert_file", &tls.cert_file)?,
+        file("key_file", &tls.key_file)?,
+    ) {
+        (Some(cert), Some(key)) => Some((cert, key)),
+        (None, None) => None,
+        _ => return Err("'tls.cert_file' and 'tls.key_file' go together".into()),
+    };
+    Ok(Some(NatsTls {
+        ca_file: file("ca_file", &tls.ca_file)?,
+        client,
+    }))
+}
+
+fn cluster_settings(c: RawCluster, dir: &Path) -> Result<crate::cluster::ClusterSettings, String> {
     if !crate::cluster::valid_name(&c.name) {
         return Err(format!(
             "'name' {:?} must be 1 to 64 letters, digits, '_' or '-'",
@@ -313,9 +395,13 @@ fn cluster_settings(c: RawCluster) -> Result<crate::cluster::ClusterSettings, St
             .filter(|d| *d >= Duration::from_secs(1) && *d <= super::bounds::DAY)
             .ok_or("'ack_wait_s' must be from 1 to 86400 seconds")?,
     };
+    let auth = nats_auth(&c, dir)?;
+    let tls = nats_tls(c.tls.as_ref(), dir)?;
     Ok(crate::cluster::ClusterSettings {
         name: c.name,
         servers: c.nats,
         ack_wait,
+        auth,
+        tls,
     })
 }

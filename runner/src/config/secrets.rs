@@ -75,6 +75,56 @@ pub fn restore(new: &mut Value, stored: &Value) {
     }
 }
 
+/// The secret values of a configuration, masked out of what jobs write: a job may be
+/// handed a token in its `params` and log it, or fail with it in its error; neither the
+/// runner's log, the dashboard nor the history keeps it (as CI systems mask their secrets).
+#[derive(Debug, Default)]
+pub struct Mask {
+    /// Longest first, so that a secret containing another is masked whole.
+    values: Vec<String>,
+}
+
+/// Shorter values are not masked: they would blank out ordinary words.
+const MASK_MIN_LEN: usize = 4;
+
+impl Mask {
+    /// Every non-empty string under a secret key of `raw`, at any depth.
+    pub fn of(raw: &Value) -> Self {
+        fn collect(v: &Value, under_secret: bool, out: &mut Vec<String>) {
+            match v {
+                Value::String(s) if under_secret && s.len() >= MASK_MIN_LEN && s != REDACTED => {
+                    out.push(s.clone())
+                }
+                Value::Object(m) => m
+                    .iter()
+                    .for_each(|(k, v)| collect(v, under_secret || is_secret(k), out)),
+                Value::Array(a) => a.iter().for_each(|v| collect(v, under_secret, out)),
+                _ => {}
+            }
+        }
+        let mut values = Vec::new();
+        collect(raw, false, &mut values);
+        values.sort_by(|a, b| b.len().cmp(&a.len()).then(a.cmp(b)));
+        values.dedup();
+        Self { values }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    /// `text` with every secret value replaced by [`REDACTED`].
+    pub fn apply(&self, text: String) -> String {
+        let mut text = text;
+        for secret in &self.values {
+            if text.contains(secret.as_str()) {
+                text = text.replace(secret.as_str(), REDACTED);
+            }
+        }
+        text
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -114,5 +164,22 @@ mod tests {
         let mut changed = json!({"overrides": {"mysql": {"password": "new"}}});
         restore(&mut changed, &stored);
         assert_eq!(changed["overrides"]["mysql"]["password"], "new");
+    }
+
+    #[test]
+    fn the_mask_hides_every_secret_value_and_nothing_else() {
+        let raw = json!({"pipelines": {"p": {"jobs": [{"params": {
+            "api_token": "tok-123456", "auth": {"credentials": ["user-pw-1", "pw"]},
+            "note": "tok-123456 is not a secret here"}}]}},
+            "overrides": {"mysql": {"password": "hunter2", "user": "hunter"}}});
+        let mask = Mask::of(&raw);
+        assert_eq!(
+            mask.apply("sent tok-123456 and user-pw-1 as hunter with hunter2; pw".into()),
+            "sent *** and *** as hunter with ***; pw"
+        );
+        assert!(Mask::of(&json!({"token": "***"})).is_empty());
+        // A secret containing another is masked whole.
+        let nested = Mask::of(&json!({"token": "abcd", "password": "xxabcdxx"}));
+        assert_eq!(nested.apply("[xxabcdxx]".into()), "[***]");
     }
 }

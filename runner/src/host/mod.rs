@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use crate::bindings::GuestError;
 use crate::clients::Clients;
+use crate::config::secrets::Mask;
 use crate::metrics::MetricsCache;
 
 /// State built once and lent to every run.
@@ -27,6 +28,8 @@ pub struct Services {
     pub clients: Clients,
     /// Where `write-metrics` puts series, served at `/metrics`.
     pub metrics: Arc<MetricsCache>,
+    /// The configuration's secret values, masked out of what jobs write.
+    pub secrets: RwLock<Arc<Mask>>,
 }
 
 /// How long a written series is served without being written again.
@@ -43,6 +46,7 @@ impl Default for Services {
                 DEFAULT_METRICS_TTL,
                 DEFAULT_SERIES_PER_JOB,
             )),
+            secrets: Default::default(),
         }
     }
 }
@@ -79,6 +83,19 @@ impl Services {
     }
 
     /// Replaces the service settings (a new configuration was applied).
+    /// Masks the secret values of `raw` (the whole `service_config.json`) out of what
+    /// every later run writes.
+    pub fn set_secrets(&self, raw: &serde_json::Value) {
+        *self.secrets.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(Mask::of(raw));
+    }
+
+    pub fn mask(&self) -> Arc<Mask> {
+        self.secrets
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     pub fn set_settings(&self, settings: &serde_json::Map<String, serde_json::Value>) {
         let json: Arc<str> = serde_json::Value::Object(settings.clone())
             .to_string()

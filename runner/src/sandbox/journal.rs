@@ -1,6 +1,9 @@
 //! What a run says: its log lines (from `log` calls, stdout and stderr) and the metrics it
 //! wrote, kept for the run's report and echoed to the runner's log as they come.
 
+use std::sync::Arc;
+
+use crate::config::secrets::Mask;
 use crate::metrics::Sample;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
@@ -48,6 +51,8 @@ pub struct Journal {
     bytes: usize,
     budget: usize,
     echo: Option<EchoTags>,
+    /// The configuration's secret values, masked out of every line before it is kept.
+    mask: Arc<Mask>,
 }
 
 /// What one kept line costs beside its text.
@@ -56,8 +61,9 @@ pub const LINE_COST: usize = std::mem::size_of::<LogLine>();
 impl Journal {
     /// `echo`: also write each kept line to the runner's log (`runner serve`), or only keep
     /// it for the report (`runner run` prints the report itself).
-    pub fn new(budget: usize, echo: Option<EchoTags>) -> Self {
+    pub fn new(budget: usize, echo: Option<EchoTags>, mask: Arc<Mask>) -> Self {
         Self {
+            mask,
             logs: Vec::new(),
             logs_dropped: 0,
             metrics: Vec::new(),
@@ -68,7 +74,13 @@ impl Journal {
         }
     }
 
+    /// `text` with the configuration's secret values masked.
+    pub fn mask(&self, text: String) -> String {
+        self.mask.apply(text)
+    }
+
     pub fn log(&mut self, level: LogLevel, stream: LogStream, message: String) {
+        let message = self.mask.apply(message);
         // A line costs at least what keeping it costs, so that a flood of empty lines is
         // bounded as one of long lines.
         let cost = message.len() + LINE_COST;
@@ -116,7 +128,7 @@ mod tests {
 
     #[test]
     fn empty_lines_spend_the_budget_too() {
-        let mut j = Journal::new(1024, None);
+        let mut j = Journal::new(1024, None, Default::default());
         for _ in 0..10_000 {
             j.log(LogLevel::Info, LogStream::Log, String::new());
         }

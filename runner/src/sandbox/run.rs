@@ -141,7 +141,7 @@ impl Sandbox {
             table: ResourceTable::new(),
             limiter: MemoryLimiter::new(memory_limit),
             services: self.services.clone(),
-            journal: Journal::new(self.settings.max_log_bytes, tags),
+            journal: Journal::new(self.settings.max_log_bytes, tags, self.services.mask()),
             open_transactions: 0,
         };
         let mut store = Store::new(&self.engine, state);
@@ -197,7 +197,11 @@ impl Sandbox {
         let mut state = store.into_data();
         let (out_lines, out_dropped) = stdout.take_lines();
         let (err_lines, err_dropped) = stderr.take_lines();
-        let (outcome, response) = classify(ended, &state, inv.limits, &err_lines);
+        let (mut outcome, response) = classify(ended, &state, inv.limits, &err_lines);
+        // What the guest wrote into its failure is masked as its log lines are.
+        if let Outcome::Error { message, .. } | Outcome::Trap { message } = &mut outcome {
+            *message = state.journal.mask(std::mem::take(message));
+        }
         for line in out_lines {
             state.journal.log(LogLevel::Info, LogStream::Stdout, line);
         }

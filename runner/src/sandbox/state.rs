@@ -43,7 +43,7 @@ impl RunState {
             table: ResourceTable::new(),
             limiter: MemoryLimiter::new(64 << 20),
             services,
-            journal: Journal::new(1 << 20, None),
+            journal: Journal::new(1 << 20, None, Default::default()),
             open_transactions: 0,
         }
     }

@@ -60,38 +60,52 @@ pub const ROUTES: &[RouteDoc] = &[
     RouteDoc {
         method: "GET",
         path: "/config",
-        summary: "service_config.json as in force",
+        summary: "service_config.json as in force, secrets as \"***\"",
         mutating: false,
         params: &[],
         body: None,
-        responses: &[(200, "the configuration")],
+        responses: &[(200, "the configuration; its version in the ETag header")],
     },
     RouteDoc {
         method: "PUT",
         path: "/config",
-        summary: "Replace the configuration: validated, written atomically, applied live",
+        summary: "Replace the configuration: validated, written atomically, applied live; with If-Match, only on that version",
         mutating: true,
         params: &[],
         body: Some("{\"config\": {...}}"),
         responses: &[
-            (200, "applied, with what changed"),
+            (
+                200,
+                "applied, with what changed and the new version (also as ETag)",
+            ),
             (400, JSON_ERROR),
             (401, JSON_ERROR),
             (403, JSON_ERROR),
+            (
+                409,
+                "the configuration is no longer at the If-Match version; nothing changed",
+            ),
         ],
     },
     RouteDoc {
         method: "PATCH",
         path: "/config",
-        summary: "Deep-merge into the configuration: validated, written atomically, applied live",
+        summary: "Deep-merge into the configuration: validated, written atomically, applied live; with If-Match, only on that version",
         mutating: true,
         params: &[],
         body: Some("{\"config\": {...}}"),
         responses: &[
-            (200, "applied, with what changed"),
+            (
+                200,
+                "applied, with what changed and the new version (also as ETag)",
+            ),
             (400, JSON_ERROR),
             (401, JSON_ERROR),
             (403, JSON_ERROR),
+            (
+                409,
+                "the configuration is no longer at the If-Match version; nothing changed",
+            ),
         ],
     },
     RouteDoc {

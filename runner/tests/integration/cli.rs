@@ -292,6 +292,70 @@ async fn serve_answers_status_runs_jobs_and_stops_on_sigterm() {
 }
 
 #[tokio::test]
+async fn secrets_a_job_is_given_never_reach_a_log_line_or_an_answer() {
+    let dir = config_dir(
+        r#"{"pipelines": {"p": {"period": 0.3, "jobs": [
+            {"name": "echo", "enabled": true, "params": {"api_token": "tok-first-1234"}}]}},
+           "service_password": "pw-setting-5678"}"#,
+        &["echo"],
+    );
+    let served = Served::start(dir.path());
+    let addr = served.addr();
+    // The job logs its params and settings (as a careless job might): masked as they pass.
+    let params = served.wait_for("params {", Duration::from_secs(30));
+    assert!(
+        params.contains(r#""api_token":"***""#) && !params.contains("tok-first"),
+        "{params}"
+    );
+    let settings = served.wait_for("settings {", Duration::from_secs(10));
+    assert!(
+        settings.contains(r#""service_password":"***""#) && !settings.contains("pw-setting"),
+        "{settings}"
+    );
+    let http = reqwest::Client::new();
+    let ran = http
+        .post(format!("http://{addr}/jobs/echo/run"))
+        .header("content-type", "application/json")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(ran.contains("***") && !ran.contains("tok-first"), "{ran}");
+
+    // A secret changed live is masked from the next run on.
+    let config = http
+        .get(format!("http://{addr}/config"))
+        .send()
+        .await
+        .unwrap();
+    let version = config.headers()["etag"].to_str().unwrap().to_owned();
+    let shown = config.text().await.unwrap();
+    assert!(
+        !shown.contains("tok-first") && !shown.contains("pw-setting"),
+        "{shown}"
+    );
+    let patch = serde_json::json!({"config": {"pipelines": {"p": {"period": 0.3, "jobs": [
+        {"name": "echo", "enabled": true,
+         "params": {"api_token": "tok-second-9876", "round": 2}}]}}}});
+    let answer = http
+        .patch(format!("http://{addr}/config"))
+        .header("content-type", "application/json")
+        .header("if-match", version)
+        .body(patch.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200, "{}", answer.text().await.unwrap());
+    let line = served.wait_for(r#""round":2"#, Duration::from_secs(20));
+    assert!(
+        line.contains(r#""api_token":"***""#) && !line.contains("tok-second"),
+        "{line}"
+    );
+}
+
+#[tokio::test]
 async fn sigterm_gives_runs_the_grace_period_then_records_them_cancelled() {
     let dir = config_dir(
         r#"{"num_consumers": 2, "pipelines": {"p": {"period": 60, "jobs": [

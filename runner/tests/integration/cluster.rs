@@ -36,6 +36,8 @@ impl Scope {
                 name: unique,
                 servers: vec![NATS.into()],
                 ack_wait: Duration::from_secs(30),
+                auth: Default::default(),
+                tls: None,
             },
             database,
         }
@@ -529,9 +531,25 @@ struct OwnNats {
 
 impl OwnNats {
     fn start(port: u16, store: &std::path::Path) -> Self {
+        let store = store.to_str().unwrap();
+        Self::start_args(
+            port,
+            &[
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+                "-js",
+                "-sd",
+                store,
+            ],
+        )
+    }
+
+    /// `nats-server ARGS`, once `port` answers.
+    fn start_args(port: u16, args: &[&str]) -> Self {
         let child = std::process::Command::new("nats-server")
-            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
-            .arg(store)
+            .args(args)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -984,4 +1002,210 @@ async fn a_module_store_name_that_is_a_path_writes_no_file() {
     );
     stop_all(&mut replicas);
     scope.cleanup().await;
+}
+
+/// Writes a test CA and a server certificate for 127.0.0.1 signed by it into `dir`
+/// (`ca.pem`, `server.pem`, `server.key`), with the machine's `openssl`.
+fn make_certificates(dir: &std::path::Path) {
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    run(&[
+        &["req", "-x509"],
+        &ec[..],
+        &["-keyout", "ca.key", "-out", "ca.pem"],
+    ]
+    .concat()
+    .into_iter()
+    .chain(["-days", "2", "-subj", "/CN=tgrun test CA"])
+    .collect::<Vec<_>>());
+    run(&[
+        &["req"],
+        &ec[..],
+        &["-keyout", "server.key", "-out", "server.csr"],
+    ]
+    .concat()
+    .into_iter()
+    .chain(["-subj", "/CN=127.0.0.1"])
+    .collect::<Vec<_>>());
+    std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+    ]);
+}
+
+/// A `nats-server` of this test's own started from a configuration file holding `body`.
+fn nats_with(port: u16, dir: &std::path::Path, body: &str) -> OwnNats {
+    let conf = dir.join(format!("nats-{port}.conf"));
+    std::fs::write(
+        &conf,
+        format!(
+            "listen: 127.0.0.1:{port}\njetstream {{ store_dir: {:?} }}\n{body}\n",
+            dir.join(format!("js-{port}"))
+        ),
+    )
+    .unwrap();
+    OwnNats::start_args(port, &["-c", conf.to_str().unwrap()])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nats_server_with_credentials_and_tls_takes_only_a_replica_configured_for_it() {
+    use runner::cluster::auth::{NatsAuth, NatsTls};
+    let scope = Scope::new("auth").await;
+    let certs = tempfile::tempdir().unwrap();
+    make_certificates(certs.path());
+    let tls_port = crate::prometheus::free_port();
+    let _tls_nats = nats_with(
+        tls_port,
+        certs.path(),
+        &format!(
+            "authorization {{ user: tgrun, password: \"pw-of-nats-4321\" }}\n\
+             tls {{ cert_file: {:?}, key_file: {:?} }}",
+            certs.path().join("server.pem"),
+            certs.path().join("server.key")
+        ),
+    );
+    let token_port = crate::prometheus::free_port();
+    let _token_nats = nats_with(
+        token_port,
+        certs.path(),
+        "authorization { token: \"tok-of-nats-8765\" }",
+    );
+    let settings = |port: u16, auth: NatsAuth, tls: Option<NatsTls>| ClusterSettings {
+        servers: vec![format!("nats://127.0.0.1:{port}")],
+        auth,
+        tls,
+        ..scope.settings.clone()
+    };
+    let user = |password: &str| NatsAuth::UserPassword {
+        user: "tgrun".into(),
+        password: password.into(),
+    };
+    let ca = Some(NatsTls {
+        ca_file: Some(certs.path().join("ca.pem")),
+        client: None,
+    });
+    let refused = |what: &str, r: anyhow::Result<RunQueue>, needle: &str| {
+        let e = format!(
+            "{:#}",
+            r.err().unwrap_or_else(|| panic!("{what}: connected"))
+        );
+        assert!(
+            e.contains("runner.cluster") && e.to_lowercase().contains(needle),
+            "{what}: {e}"
+        );
+        assert!(
+            !e.contains("pw-of-nats"),
+            "the error shows the password: {e}"
+        );
+    };
+    // Wrong password, no password, no CA to check the server by: refused, each saying why.
+    refused(
+        "a wrong password",
+        RunQueue::connect(&settings(tls_port, user("guess"), ca.clone())).await,
+        "authorization",
+    );
+    refused(
+        "no credentials",
+        RunQueue::connect(&settings(tls_port, NatsAuth::None, ca.clone())).await,
+        "authorization",
+    );
+    refused(
+        "an unknown certificate authority",
+        RunQueue::connect(&settings(tls_port, user("pw-of-nats-4321"), None)).await,
+        "tls.ca_file",
+    );
+    refused(
+        "a wrong token",
+        RunQueue::connect(&settings(
+            token_port,
+            NatsAuth::Token("tok-guess".into()),
+            None,
+        ))
+        .await,
+        "authorization",
+    );
+    let token = settings(token_port, NatsAuth::Token("tok-of-nats-8765".into()), None);
+    RunQueue::connect(&token).await.expect("the right token");
+    RunQueue::delete(&token).await.unwrap();
+
+    // A replica configured for it (the CA file relative to the configuration directory, the
+    // password from the environment) runs its jobs through that server.
+    let dir = config_dir(
+        r#"{"num_consumers": 1, "pipelines": {"p": {"period": 0.3, "jobs": [
+            {"name": "noop", "enabled": true}]}}}"#,
+        &["noop"],
+    );
+    std::fs::copy(certs.path().join("ca.pem"), dir.path().join("nats-ca.pem")).unwrap();
+    let config = scope.config_json(30).replace(
+        &format!(r#""nats": ["{NATS}"]"#),
+        &format!(
+            r#""nats": ["nats://127.0.0.1:{tls_port}"], "user": "tgrun",
+               "tls": {{"ca_file": "nats-ca.pem"}}"#
+        ),
+    );
+    assert!(config.contains("nats-ca.pem"), "{config}");
+    std::fs::write(dir.path().join("config.json"), config).unwrap();
+    let mut replica = vec![Served::start_with_env(
+        dir.path(),
+        "127.0.0.1:0",
+        &[("TGRUN_NATS_PASSWORD", "pw-of-nats-4321")],
+    )];
+    let addr = replica[0].addr();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while int(&scope
+        .query("SELECT COUNT(*) FROM tgrun_runs WHERE outcome = 'ok'")
+        .await[0][0])
+        < 3
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no runs through the TLS server"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(lists(&health(&addr).await["healthy"], "nats"));
+    stop_all(&mut replica);
+
+    // The same replica with a wrong password does not start, and says where to look.
+    let mut wrong = Served::start_with_env(
+        dir.path(),
+        "127.0.0.1:0",
+        &[("TGRUN_NATS_PASSWORD", "guess")],
+    );
+    let line = wrong.wait_for("runner.cluster", Duration::from_secs(30));
+    assert!(line.to_lowercase().contains("authorization"), "{line}");
+    assert!(!wrong.exit_within(Duration::from_secs(30)).success());
+    // The NATS servers and their stores go with the test; the database is dropped.
+    scope.cleanup_on(tls_port).await;
 }

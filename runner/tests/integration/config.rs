@@ -224,6 +224,7 @@ fn an_unknown_runner_setting_is_an_error() {
 
 #[test]
 fn the_cluster_setting_is_read_and_checked() {
+    use runner::cluster::auth::NatsAuth;
     let dir = config_dir(r#"{"pipelines": {}}"#, &[]);
     let with = |cluster: &str| {
         std::fs::write(
@@ -248,6 +249,19 @@ fn the_cluster_setting_is_read_and_checked() {
             .ack_wait,
         Duration::from_secs(30)
     );
+    // Credentials and TLS, files relative to the configuration directory.
+    std::fs::write(dir.path().join("ca.pem"), "-").unwrap();
+    let c = with(
+        r#"{"name": "a", "nats": ["tls://x:4222"], "token": "tok-1234",
+            "tls": {"ca_file": "ca.pem"}}"#,
+    )
+    .unwrap()
+    .runner
+    .cluster
+    .unwrap();
+    assert_eq!(c.auth, NatsAuth::Token("tok-1234".into()));
+    assert_eq!(c.tls.unwrap().ca_file.unwrap(), dir.path().join("ca.pem"));
+    assert!(!format!("{:?}", c.auth).contains("tok-1234"));
     for (bad, says) in [
         (
             r#"{"name": "a.b", "nats": ["nats://x:4222"]}"#,
@@ -259,6 +273,26 @@ fn the_cluster_setting_is_read_and_checked() {
             "ack_wait_s",
         ),
         (r#"{"nats": ["n"]}"#, "name"),
+        (
+            r#"{"name": "a", "nats": ["n"], "user": "u"}"#,
+            "'user' and 'password' go together",
+        ),
+        (
+            r#"{"name": "a", "nats": ["n"], "token": "t", "user": "u", "password": "p"}"#,
+            "one kind of credentials",
+        ),
+        (
+            r#"{"name": "a", "nats": ["n"], "credentials_file": "none.creds"}"#,
+            "none.creds is not a file",
+        ),
+        (
+            r#"{"name": "a", "nats": ["n"], "tls": {"ca_file": "no-ca.pem"}}"#,
+            "'tls.ca_file'",
+        ),
+        (
+            r#"{"name": "a", "nats": ["n"], "tls": {"cert_file": "service_config.json"}}"#,
+            "go together",
+        ),
     ] {
         let err = with(bad).unwrap_err();
         // Names the file, the setting and what is wrong.

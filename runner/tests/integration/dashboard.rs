@@ -284,6 +284,57 @@ async fn the_dashboard_shows_runs_and_an_operator_runs_disables_and_rolls_back()
         "{config}"
     );
 
+    // Another operator changes the configuration between the page's read and its write:
+    // the page's PATCH carries the version it read, so it is refused and undoes nothing.
+    let race = r#"const done = arguments[arguments.length - 1];
+        const real = window.fetch;
+        window.fetch = async (path, init) => {
+          const resp = await real(path, init);
+          if (path === "/config" && !(init && init.method) && !window.raced) {
+            window.raced = true;
+            await real("/config", { method: "PATCH",
+              headers: { "content-type": "application/json", "authorization": "Bearer TOKEN" },
+              body: JSON.stringify({ config: { other_operator: 1 } }) });
+          }
+          return resp;
+        };
+        done(true);"#;
+    let raced = browser.run_async(&race.replace("TOKEN", token)).await;
+    assert_eq!(raced, json!(true));
+    browser.click(&format!("{broken} .toggle")).await;
+    browser
+        .wait_text("#status", "the refused write", |t| {
+            t.contains("changed since")
+        })
+        .await;
+    let config: Value = reqwest::get(format!("http://{addr}/config"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(config["other_operator"], 1, "{config}");
+    assert_eq!(
+        config["pipelines"]["broken"]["jobs"][0]["enabled"], false,
+        "{config}"
+    );
+    // Tried again on what is now in force, it lands, and keeps the other change.
+    browser.click(&format!("{broken} .toggle")).await;
+    browser
+        .wait_text(broken, "enabled again", |t| !t.contains("disabled"))
+        .await;
+    let config: Value = reqwest::get(format!("http://{addr}/config"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(config["other_operator"], 1, "{config}");
+    assert_eq!(
+        config["pipelines"]["broken"]["jobs"][0]["enabled"], true,
+        "{config}"
+    );
+
     // A new version uploaded, then rolled back from the page: the first version runs again.
     let first = runner::sandbox::component::content_version(
         &std::fs::read(crate::fixtures::wasm("noop")).unwrap(),

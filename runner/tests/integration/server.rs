@@ -400,6 +400,116 @@ async fn concurrent_patches_all_land() {
     f.service.stop().await;
 }
 
+/// Calls the router and answers the status, the `ETag` header and the body.
+async fn call_tagged(f: &Fixture, req: Request<Body>) -> (StatusCode, Option<String>, Value) {
+    let app = router(AppState {
+        service: f.service.clone(),
+    })
+    .layer(MockConnectInfo(LOCAL.parse::<SocketAddr>().unwrap()));
+    let res = app.oneshot(req).await.unwrap();
+    let status = res.status();
+    let etag = res
+        .headers()
+        .get("etag")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let body = axum::body::to_bytes(res.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    (status, etag, serde_json::from_slice(&body).unwrap())
+}
+
+fn if_match(method: &str, body: Value, tag: &str) -> Request<Body> {
+    let mut req = with_body(method, "/config", body);
+    req.headers_mut().insert("if-match", tag.parse().unwrap());
+    req
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_on_a_stale_version_is_a_409_and_changes_nothing() {
+    let f = Arc::new(fixture(None).await);
+    let (code, v1, _) = call_tagged(&f, get("/config")).await;
+    assert_eq!(code, StatusCode::OK);
+    let v1 = v1.expect("GET /config has an ETag");
+    assert!(v1.starts_with('"') && v1.ends_with('"'), "{v1}");
+
+    // Two operators read v1 and PATCH at once: one lands, the other is told.
+    let mut writes = tokio::task::JoinSet::new();
+    for n in [3, 4] {
+        let (f, v1) = (f.clone(), v1.clone());
+        writes.spawn(async move {
+            let patch = json!({"config": {"num_consumers": n}});
+            (n, call_tagged(&f, if_match("PATCH", patch, &v1)).await)
+        });
+    }
+    let mut landed = Vec::new();
+    let mut refused = Vec::new();
+    while let Some(r) = writes.join_next().await {
+        let (n, (code, tag, body)) = r.unwrap();
+        match code {
+            StatusCode::OK => landed.push((n, tag.unwrap(), body)),
+            StatusCode::CONFLICT => refused.push((n, tag.unwrap(), body)),
+            other => panic!("PATCH answered {other}: {body}"),
+        }
+    }
+    assert_eq!(
+        (landed.len(), refused.len()),
+        (1, 1),
+        "{landed:?} {refused:?}"
+    );
+    let (won, v2, body) = &landed[0];
+    assert_ne!(v2, &v1);
+    assert_eq!(format!("\"{}\"", body["version"].as_str().unwrap()), *v2);
+    let (_, current, body) = &refused[0];
+    assert_eq!(current, v2, "the 409 names the version in force");
+    assert!(
+        body["message"].as_str().unwrap().contains("changed since"),
+        "{body}"
+    );
+    let saved = || -> Value {
+        serde_json::from_str(
+            &std::fs::read_to_string(f.dir.path().join("service_config.json")).unwrap(),
+        )
+        .unwrap()
+    };
+    assert_eq!(saved()["num_consumers"], json!(won));
+    assert_eq!(f.service.config().service.num_consumers, *won as usize);
+
+    // A PUT on the stale version changes nothing either; on the current one it lands.
+    let mut config: Value = serde_json::from_str(SERVICE).unwrap();
+    config["site"] = json!("elsewhere");
+    let (code, _, _) = call_tagged(&f, if_match("PUT", json!({"config": config}), &v1)).await;
+    assert_eq!(code, StatusCode::CONFLICT);
+    assert_eq!(saved()["site"], "lab");
+    let both = format!("\"0000\", W/{v2}");
+    let (code, v3, body) = call_tagged(&f, if_match("PUT", json!({"config": config}), &both)).await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    assert_eq!(saved()["site"], "elsewhere");
+    assert_eq!(call_tagged(&f, get("/config")).await.1, v3);
+    // `*` is any version; no If-Match at all is tglib's unconditional write.
+    let patch = json!({"config": {"site": "any"}});
+    assert_eq!(
+        call_tagged(&f, if_match("PATCH", patch, "*")).await.0,
+        StatusCode::OK
+    );
+    let patch = json!({"config": {"site": "tglib"}});
+    assert_eq!(
+        call_tagged(&f, with_body("PATCH", "/config", patch))
+            .await
+            .0,
+        StatusCode::OK
+    );
+    // An If-Match that is not a version is a 400 naming it.
+    let patch = json!({"config": {"site": "bad"}});
+    let (code, _, body) = call_tagged(&f, if_match("PATCH", patch, "v1")).await;
+    assert_eq!(code, StatusCode::BAD_REQUEST);
+    assert!(
+        body["message"].as_str().unwrap().contains("If-Match"),
+        "{body}"
+    );
+    assert_eq!(saved()["site"], "tglib");
+    f.service.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn get_config_shows_secrets_redacted_and_sending_them_back_keeps_them() {
     let f = fixture(None).await;

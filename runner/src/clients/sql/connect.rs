@@ -13,7 +13,7 @@ use super::{Caps, SqlApi, pool, sqlite_guard};
 /// `config.json` → `mysql`, as tglib, or `runner.history`. Credentials come from the
 /// environment (`DB_USER`, `DB_PASSWORD`, `DB_NAME` as tglib; `TGRUN_HISTORY_DB_*` for the
 /// history); `user`, `password` and `database` here are used when the variable is unset.
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MysqlSettings {
     pub host: Option<String>,
@@ -21,6 +21,19 @@ pub struct MysqlSettings {
     pub user: Option<String>,
     pub password: Option<String>,
     pub database: Option<String>,
+}
+
+/// Shows every setting but the password, so no `{:?}` of a configuration can log it.
+impl std::fmt::Debug for MysqlSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MysqlSettings")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("user", &self.user)
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .field("database", &self.database)
+            .finish()
+    }
 }
 
 /// Where the runner keeps its own records (the run history): never on the jobs' pool.

@@ -1,22 +1,54 @@
 //! `GET /config`, `PUT /config`, `PATCH /config`: tglib's contract, but a new
 //! configuration is validated first (a bad one is a 400 and changes nothing), written
-//! atomically and applied live, without restarting the process.
+//! atomically and applied live, without restarting the process. `GET` answers the
+//! configuration's version as `ETag`; a write with `If-Match` applies only to that version
+//! (409 otherwise), so two operators cannot silently undo each other.
 
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
+use axum::http::{HeaderMap, HeaderName, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use crate::config::merge::deep_merge;
 use crate::config::secrets;
 use crate::config::values::parse_strict;
+use crate::config::version::Expected;
 use crate::server::AppState;
 use crate::server::error::ApiError;
 use crate::service::ApplyError;
 
-/// The configuration in force, its secrets shown as `"***"` (this route is open).
-pub async fn get_config(State(state): State<AppState>) -> Json<Value> {
-    Json(secrets::redact(&state.service.raw_config()))
+/// The configuration in force, its secrets shown as `"***"` (this route is open), with
+/// its version as `ETag`.
+pub async fn get_config(State(state): State<AppState>) -> Response {
+    let raw = state.service.raw_config();
+    let version = crate::config::version::of(&raw);
+    (etag(&version), Json(secrets::redact(&raw))).into_response()
+}
+
+/// The `ETag` header of `version`.
+fn etag(version: &str) -> [(HeaderName, String); 1] {
+    [(header::ETAG, format!("\"{version}\""))]
+}
+
+/// What the request's `If-Match` asks for, if it has one.
+fn expected(headers: &HeaderMap) -> Result<Option<Expected>, ApiError> {
+    let mut values = headers.get_all(header::IF_MATCH).iter().peekable();
+    if values.peek().is_none() {
+        return Ok(None);
+    }
+    let mut tags = Vec::new();
+    for value in values {
+        let text = value
+            .to_str()
+            .map_err(|_| ApiError::bad_request("If-Match is not ASCII text"))?;
+        match Expected::parse(text).map_err(ApiError::bad_request)? {
+            Expected::Any => return Ok(Some(Expected::Any)),
+            Expected::OneOf(t) => tags.extend(t),
+        }
+    }
+    Ok(Some(Expected::OneOf(tags)))
 }
 
 /// The `config` object of a `{"config": {...}}` body. A key repeated in one object (two
@@ -41,14 +73,18 @@ fn config_of(body: Bytes) -> Result<serde_json::Map<String, Value>, ApiError> {
 }
 
 /// Applies `make(the configuration in force)`, read under the service's lock.
+/// With an `If-Match` that names another version, nothing changes: 409 and the current
+/// version as `ETag`.
 async fn apply(
     state: &AppState,
+    headers: &HeaderMap,
     make: impl FnOnce(&Value) -> Value,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
+    let expected = expected(headers)?;
     let mut sent = Value::Null;
     let result = state
         .service
-        .apply_with(|stored| {
+        .apply_with(expected.as_ref(), |stored| {
             sent = make(stored);
             sent.clone()
         })
@@ -61,23 +97,30 @@ async fn apply(
                 && let Err(e) = cluster.config.put(&new).await
             {
                 return Err(ApiError::new(
-                    axum::http::StatusCode::BAD_GATEWAY,
+                    StatusCode::BAD_GATEWAY,
                     format!("configuration applied on this replica only: {e:#}; send it again"),
                 ));
             }
-            Ok(Json(json!({
-            "status": "success",
-            "message": if applied.restart_required {
-                "Configuration applied; client and runner settings take effect at the next start"
-            } else {
-                "Configuration applied"
-            },
-            "applied": applied,
-            })))
+            let body = Json(json!({
+                "status": "success",
+                "message": if applied.restart_required {
+                    "Configuration applied; client and runner settings take effect at the next start"
+                } else {
+                    "Configuration applied"
+                },
+                "version": applied.version,
+                "applied": applied,
+            }));
+            Ok((etag(&applied.version), body).into_response())
+        }
+        Err(ApplyError::Stale { current }) => {
+            let tag = etag(&current);
+            let message = ApplyError::Stale { current }.to_string();
+            Ok((tag, ApiError::new(StatusCode::CONFLICT, message)).into_response())
         }
         Err(ApplyError::Invalid(e)) => Err(ApiError::bad_request(e.to_string())),
         Err(e @ ApplyError::Stopped) => Err(ApiError::new(
-            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            StatusCode::SERVICE_UNAVAILABLE,
             e.to_string(),
         )),
         Err(e) => Err(ApiError::internal(e)),
@@ -87,10 +130,11 @@ async fn apply(
 /// Replaces the whole configuration.
 pub async fn put_config(
     State(state): State<AppState>,
+    headers: HeaderMap,
     body: Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let new = Value::Object(config_of(body)?);
-    apply(&state, |stored| {
+    apply(&state, &headers, |stored| {
         // A secret sent back as GET showed it ("***") keeps its stored value.
         let mut new = new;
         secrets::restore(&mut new, stored);
@@ -103,10 +147,11 @@ pub async fn put_config(
 /// else replaced, as tglib).
 pub async fn patch_config(
     State(state): State<AppState>,
+    headers: HeaderMap,
     body: Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let patch = config_of(body)?;
-    apply(&state, |stored| {
+    apply(&state, &headers, |stored| {
         let mut merged = stored.as_object().cloned().unwrap_or_default();
         deep_merge(&mut merged, &patch);
         let mut merged = Value::Object(merged);
