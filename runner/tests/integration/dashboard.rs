@@ -273,12 +273,7 @@ async fn the_dashboard_shows_runs_and_an_operator_runs_disables_and_rolls_back()
     browser
         .wait_text(broken, "disabled", |t| t.contains("disabled"))
         .await;
-    let config: Value = reqwest::get(format!("http://{addr}/config"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let config = config_in_force(&addr).await;
     assert_eq!(
         config["pipelines"]["broken"]["jobs"][0]["enabled"], false,
         "{config}"
@@ -307,12 +302,7 @@ async fn the_dashboard_shows_runs_and_an_operator_runs_disables_and_rolls_back()
             t.contains("changed since")
         })
         .await;
-    let config: Value = reqwest::get(format!("http://{addr}/config"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let config = config_in_force(&addr).await;
     assert_eq!(config["other_operator"], 1, "{config}");
     assert_eq!(
         config["pipelines"]["broken"]["jobs"][0]["enabled"], false,
@@ -323,12 +313,7 @@ async fn the_dashboard_shows_runs_and_an_operator_runs_disables_and_rolls_back()
     browser
         .wait_text(broken, "enabled again", |t| !t.contains("disabled"))
         .await;
-    let config: Value = reqwest::get(format!("http://{addr}/config"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let config = config_in_force(&addr).await;
     assert_eq!(config["other_operator"], 1, "{config}");
     assert_eq!(
         config["pipelines"]["broken"]["jobs"][0]["enabled"], true,
@@ -372,6 +357,16 @@ async fn the_dashboard_shows_runs_and_an_operator_runs_disables_and_rolls_back()
     std::fs::write(target.join("dashboard.png"), &png).unwrap();
     drop(browser);
     served.terminate();
+}
+
+/// `GET /config`.
+async fn config_in_force(addr: &str) -> Value {
+    reqwest::get(format!("http://{addr}/config"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
 }
 
 /// The runs of `echo` outside its schedule (pipeline `manual`), from `/runs`.

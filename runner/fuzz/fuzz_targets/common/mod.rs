@@ -103,11 +103,20 @@ pub fn tick(config: &Config, then: Option<&Config>, start_ms: i64) {
             tokio::time::advance(Duration::from_secs(366 * 86_400)).await;
             tokio::time::sleep(Duration::from_millis(5)).await;
         };
+        let mut reports = scheduler.subscribe();
         steps().await;
         if let Some(then) = then {
             let _ = scheduler.reconfigure(&then.service);
             steps().await;
         }
         scheduler.stop(Duration::ZERO).await;
+        // `TGRUN_FUZZ_VERBOSE=1`: what each input made the scheduler do (is it ticking?).
+        if std::env::var_os("TGRUN_FUZZ_VERBOSE").is_some() {
+            let mut outcomes = std::collections::BTreeMap::<&str, usize>::new();
+            while let Ok(r) = reports.try_recv() {
+                *outcomes.entry(r.outcome.name()).or_default() += 1;
+            }
+            eprintln!("runs reported: {outcomes:?}");
+        }
     });
 }
