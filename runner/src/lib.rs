@@ -35,12 +35,14 @@ pub mod config;
 pub mod host;
 pub mod metrics;
 pub mod modules;
+pub mod run;
 pub mod sandbox;
+pub mod schedule;
 pub mod scheduler;
 pub mod server;
 pub mod service;
 
-pub use sandbox::outcome::{Outcome, RunReport};
+pub use run::{Outcome, RunReport};
 
 /// The SQL value type of the WIT `sql` interface, for callers of [`clients::SqlApi`].
 pub mod sql_value {

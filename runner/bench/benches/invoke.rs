@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use runner::config::Config;
 use runner::host::Services;
 use runner::modules::ModuleRegistry;
-use runner::sandbox::run::{Invocation, RunLimits};
+use runner::run::{Invocation, RunLimits};
 use runner::sandbox::{Sandbox, SandboxSettings};
 use runner::scheduler::Scheduler;
 
@@ -51,7 +51,7 @@ fn invocation(job: &str, params: &str) -> Invocation {
             timeout: Duration::from_secs(10),
             memory_bytes: 128 << 20,
         },
-        grants: runner::host::Capabilities::ALL,
+        grants: runner::run::Capabilities::ALL,
         cancel: Default::default(),
         attempt: 1,
     }

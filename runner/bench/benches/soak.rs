@@ -17,8 +17,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use runner::host::Services;
+use runner::run::{Invocation, RunLimits};
 use runner::sandbox::component::JobComponent;
-use runner::sandbox::run::{Invocation, RunLimits};
 use runner::sandbox::{Sandbox, SandboxSettings};
 
 fn wasm(job: &str) -> PathBuf {
@@ -121,7 +121,7 @@ fn main() {
                             timeout,
                             memory_bytes: mb << 20,
                         },
-                        grants: runner::host::Capabilities::ALL,
+                        grants: runner::run::Capabilities::ALL,
                         cancel: Default::default(),
                         attempt: 1,
                     };

@@ -54,7 +54,7 @@ fuzz_target!(|data: &[u8]| {
     }
 
     let tz = rest.first().map_or("UTC", String::as_str);
-    if let Ok(cron) = runner::scheduler::cron::Cron::parse(&first, tz) {
+    if let Ok(cron) = runner::schedule::cron::Cron::parse(&first, tz) {
         let _ = cron.next_after(chrono::Utc::now());
     }
 });

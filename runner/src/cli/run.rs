@@ -10,9 +10,10 @@ use anyhow::{Context, Result, bail};
 use crate::clients::recording::{self, Call, CallLog};
 use crate::clients::{Clients, standin};
 use crate::config::{self, Config, RunnerSettings, SERVICE_FILE};
-use crate::host::{Capabilities, Services};
-use crate::sandbox::outcome::RunReport;
-use crate::sandbox::run::{Invocation, RunLimits};
+use crate::host::Services;
+use crate::run::Capabilities;
+use crate::run::outcome::RunReport;
+use crate::run::{Invocation, RunLimits};
 use crate::sandbox::{Sandbox, SandboxSettings};
 use crate::scheduler::{RunIds, unix_ms};
 

@@ -71,9 +71,7 @@ pub async fn run_service(
     tracing::info!("HTTP server listening on {}", listener.local_addr()?);
     let server = tokio::spawn(crate::server::serve(
         listener,
-        crate::server::router(AppState {
-            service: service.clone(),
-        }),
+        crate::server::router(AppState::new(service.clone())),
         shutdown.clone(),
     ));
     shutdown.cancelled().await;

@@ -1,46 +1,9 @@
 //! How a replica proves itself to NATS and protects the connection: `runner.cluster`'s
 //! `user`/`password`, `token` or `credentials_file` (one of them), and `tls`.
 
-use std::path::PathBuf;
-
 use anyhow::{Context, Result};
 
-/// Credentials for the NATS servers.
-#[derive(Clone, PartialEq, Default)]
-pub enum NatsAuth {
-    /// The server asks for none.
-    #[default]
-    None,
-    UserPassword {
-        user: String,
-        password: String,
-    },
-    Token(String),
-    /// A `.creds` file (a user JWT and its NKey seed), as `nsc` writes it.
-    CredentialsFile(PathBuf),
-}
-
-/// Every kind of credential but none of its secret, so no `{:?}` can log one.
-impl std::fmt::Debug for NatsAuth {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::None => f.write_str("None"),
-            Self::UserPassword { user, .. } => write!(f, "UserPassword({user:?}, ***)"),
-            Self::Token(_) => f.write_str("Token(***)"),
-            Self::CredentialsFile(p) => write!(f, "CredentialsFile({})", p.display()),
-        }
-    }
-}
-
-/// TLS to the NATS servers (also what a `tls://` server URL asks for).
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct NatsTls {
-    /// PEM certificates of the authorities that sign the servers' certificates, beside the
-    /// system's roots.
-    pub ca_file: Option<PathBuf>,
-    /// A client certificate and its key (PEM), for servers that verify clients.
-    pub client: Option<(PathBuf, PathBuf)>,
-}
+pub use crate::config::cluster::{NatsAuth, NatsTls};
 
 /// Connection options for `auth` and `tls`. A credentials file that cannot be read is an
 /// error naming it.

@@ -6,6 +6,7 @@
 //! files cannot take is logged and changes nothing there).
 
 use std::sync::Weak;
+
 use std::time::{Duration, UNIX_EPOCH};
 
 use anyhow::Result;
@@ -14,8 +15,7 @@ use futures_util::StreamExt;
 use serde_json::Value;
 
 use super::objects;
-use crate::config::SERVICE_FILE;
-use crate::service::Service;
+use super::replica::Replica;
 
 pub fn bucket_name(cluster: &str) -> String {
     format!("TGRUN_{cluster}_CONFIG")
@@ -47,7 +47,7 @@ impl ConfigStore {
 /// Follows the bucket for as long as the service lives. At start, the cluster's last
 /// configuration is applied only if it is newer than this replica's own file (a file
 /// deployed after it wins); every later one is applied as it comes.
-pub async fn follow(store: std::sync::Arc<ConfigStore>, service: Weak<Service>) {
+pub async fn follow(store: std::sync::Arc<ConfigStore>, service: Weak<dyn Replica>) {
     let mut failing = false;
     let mut first = true;
     loop {
@@ -67,14 +67,14 @@ pub async fn follow(store: std::sync::Arc<ConfigStore>, service: Weak<Service>) 
                         }
                     };
                     let written_ns = info.modified.map_or(0, |t| t.unix_timestamp_nanos());
-                    if std::mem::take(&mut first) && older_than_file(&service, written_ns) {
+                    if std::mem::take(&mut first) && older_than_file(&*service, written_ns) {
                         tracing::info!(
                             "cluster: this replica's configuration file is newer than the cluster's: kept"
                         );
                         continue;
                     }
                     match objects::read(&store.bucket, KEY).await {
-                        Ok(bytes) => apply(&service, &bytes).await,
+                        Ok(bytes) => apply(&*service, &bytes).await,
                         Err(e) => tracing::error!("cluster: {e:#}"),
                     }
                 }
@@ -94,8 +94,8 @@ pub async fn follow(store: std::sync::Arc<ConfigStore>, service: Weak<Service>) 
     }
 }
 
-fn older_than_file(service: &Service, written_ns: i128) -> bool {
-    let file = service.dir().join(SERVICE_FILE);
+fn older_than_file(service: &dyn Replica, written_ns: i128) -> bool {
+    let file = service.config_file();
     let Some(modified) = std::fs::metadata(file).and_then(|m| m.modified()).ok() else {
         return false;
     };
@@ -105,7 +105,7 @@ fn older_than_file(service: &Service, written_ns: i128) -> bool {
     written_ns < file_ns
 }
 
-async fn apply(service: &Service, bytes: &[u8]) {
+async fn apply(service: &dyn Replica, bytes: &[u8]) {
     let config: Value = match serde_json::from_slice(bytes) {
         Ok(v) => v,
         Err(e) => {
@@ -114,12 +114,15 @@ async fn apply(service: &Service, bytes: &[u8]) {
         }
     };
     // This replica's own change, or one it has applied already.
-    if service.raw_config() == config {
+    if service.config_in_force() == config {
         return;
     }
-    match service.apply(config).await {
-        Ok(applied) => {
-            tracing::info!(changes = ?applied.changes, "cluster: applied the configuration changed on another replica")
+    match service.apply_config(config).await {
+        Ok(changes) => {
+            tracing::info!(
+                changes,
+                "cluster: applied the configuration changed on another replica"
+            )
         }
         Err(e) => tracing::error!(
             "cluster: the configuration changed on another replica cannot apply here: {e}"

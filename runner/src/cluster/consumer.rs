@@ -16,9 +16,10 @@ use tokio_util::sync::CancellationToken;
 use super::live::{Decision, WAIT_AGAIN};
 use super::{RunQueue, WireRun};
 
-use crate::sandbox::outcome::Outcome;
+use crate::run::Overlap;
+use crate::run::outcome::Outcome;
 use crate::scheduler::consumer::run_one;
-use crate::scheduler::overlap::{Admission, Overlap};
+use crate::scheduler::overlap::Admission;
 use crate::scheduler::{Due, Shared};
 
 /// Deliveries of a run for a job this replica does not know before it is dropped.

@@ -25,8 +25,8 @@ use serde::{Deserialize, Serialize};
 
 use super::WireRun;
 use super::queue::MAX_AGE;
-use crate::sandbox::cancel::RunCancel;
-use crate::scheduler::overlap::{MAX_WAITING, Overlap};
+use crate::run::cancel::RunCancel;
+use crate::run::overlap::{MAX_WAITING, Overlap};
 
 /// How long a run waiting behind a live one (`queue`) is away before it asks again.
 pub const WAIT_AGAIN: Duration = Duration::from_millis(500);

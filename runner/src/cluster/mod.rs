@@ -21,36 +21,10 @@ pub mod modules;
 mod objects;
 pub mod outbox;
 pub mod queue;
+pub mod replica;
 pub mod wire;
-
-use std::time::Duration;
 
 pub use queue::{Published, RunQueue};
 pub use wire::WireRun;
 
-/// `runner.cluster`, validated.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ClusterSettings {
-    /// Names the cluster's stream: replicas with the same name are one service.
-    pub name: String,
-    /// NATS server URLs (`nats://host:port`).
-    pub servers: Vec<String>,
-    /// A run not acknowledged within this is delivered again (its replica is taken for
-    /// dead); a live run tells JetStream it is still in progress well within it.
-    pub ack_wait: Duration,
-    /// Credentials for the servers.
-    pub auth: auth::NatsAuth,
-    /// TLS to the servers; none: plain TCP unless a server URL says `tls://`.
-    pub tls: Option<auth::NatsTls>,
-}
-
-pub const DEFAULT_ACK_WAIT: Duration = Duration::from_secs(30);
-
-/// A cluster name fit for a stream and subject name.
-pub fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 64
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-}
+pub use crate::config::cluster::{ClusterSettings, DEFAULT_ACK_WAIT, valid_name};

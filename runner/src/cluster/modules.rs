@@ -13,8 +13,8 @@ use futures_util::StreamExt;
 
 use super::objects;
 
+use super::replica::Replica;
 use crate::sandbox::component::content_version;
-use crate::service::Service;
 
 pub fn bucket_name(cluster: &str) -> String {
     format!("TGRUN_{cluster}_MODULES")
@@ -63,7 +63,7 @@ pub fn sharer(store: Arc<ModuleStore>) -> crate::modules::watch::OnNewVersion {
 
 /// Follows the object store for as long as the service lives: each module's latest
 /// version first (a replica starting late catches up), then every new one.
-pub async fn follow(store: Arc<ModuleStore>, service: Weak<Service>) {
+pub async fn follow(store: Arc<ModuleStore>, service: Weak<dyn Replica>) {
     let mut failing = false;
     loop {
         match store.bucket.watch_with_history().await {
@@ -78,7 +78,7 @@ pub async fn follow(store: Arc<ModuleStore>, service: Weak<Service>) {
                     };
                     match event {
                         Ok(info) if !info.deleted => {
-                            install(&store, &service, &info.name).await;
+                            install(&store, &*service, &info.name).await;
                         }
                         Ok(_) => {}
                         Err(e) => {
@@ -102,7 +102,7 @@ pub async fn follow(store: Arc<ModuleStore>, service: Weak<Service>) {
 }
 
 /// Installs the store's version of `job` unless it runs already.
-async fn install(store: &ModuleStore, service: &Service, job: &str) {
+async fn install(store: &ModuleStore, service: &dyn Replica, job: &str) {
     // A name in the store is checked before it is read or becomes a path.
     if !crate::config::service::valid_job_name(job) {
         tracing::error!(

@@ -21,7 +21,7 @@ pub async fn open(js: &jetstream::Context, name: &str, description: &str) -> Res
 }
 
 /// The largest object read: a module upload's limit (the configuration is far smaller).
-pub const MAX_OBJECT_BYTES: u64 = crate::server::routes::jobs::MAX_MODULE_BYTES as u64;
+pub const MAX_OBJECT_BYTES: u64 = crate::modules::MAX_MODULE_BYTES as u64;
 
 /// The object `key`, whole, if it is at most [`MAX_OBJECT_BYTES`]: whoever can write to the
 /// store cannot make a replica read without end.

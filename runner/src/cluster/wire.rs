@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::host::Capabilities;
-use crate::sandbox::run::{Invocation, RunLimits};
-use crate::scheduler::overlap::Overlap;
-use crate::scheduler::retry::Retry;
+use crate::run::Capabilities;
+use crate::run::Overlap;
+use crate::run::retry::Retry;
+use crate::run::{Invocation, RunLimits};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WireRun {

@@ -9,12 +9,14 @@
 
 pub mod atomic;
 pub mod bounds;
+pub mod cluster;
 pub mod error;
 pub mod merge;
 pub mod policies;
 pub mod runner;
 pub mod secrets;
 pub mod service;
+pub mod sql;
 pub mod values;
 pub mod version;
 

@@ -9,10 +9,10 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 
 use super::values::kind;
-use crate::scheduler::cron::Cron;
-use crate::scheduler::overlap::Overlap;
-use crate::scheduler::retry::{MAX_BACKOFF, MAX_RETRIES, Retry};
-use crate::scheduler::schedule::{Missed, Schedule};
+use crate::run::Overlap;
+use crate::run::retry::{MAX_BACKOFF, MAX_RETRIES, Retry};
+use crate::schedule::cron::Cron;
+use crate::schedule::{Missed, Schedule};
 
 /// Shortest period a pipeline may have.
 pub const MIN_PERIOD: Duration = Duration::from_millis(1);

@@ -10,7 +10,33 @@ use serde_json::{Map, Value};
 
 use super::bounds;
 use super::error::ConfigError;
-use crate::cluster::auth::{NatsAuth, NatsTls};
+
+/// How long a written series is served without being written again.
+pub const DEFAULT_METRICS_TTL: Duration = Duration::from_secs(300);
+/// Series one job may hold in the metrics cache.
+pub const DEFAULT_SERIES_PER_JOB: usize = 10_000;
+
+/// How long history is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// Rows of scheduled and manual runs kept at most (the oldest go first).
+    pub max_rows: u64,
+    /// Rows of route requests kept at most, apart: a flood of requests never evicts the
+    /// jobs' history.
+    pub route_max_rows: u64,
+    /// Rows older than this go.
+    pub max_age: Duration,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Self {
+            max_rows: 100_000,
+            route_max_rows: 10_000,
+            max_age: Duration::from_secs(7 * 86_400),
+        }
+    }
+}
 
 /// `config.json` → `runner`. Every field is optional.
 #[derive(Debug, Deserialize)]
@@ -78,35 +104,6 @@ struct RawRunner {
     cluster: Option<Value>,
 }
 
-/// `runner.cluster` (not `Debug`: it holds secrets).
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawCluster {
-    /// Replicas with the same name are one service.
-    name: String,
-    /// NATS server URLs.
-    nats: Vec<String>,
-    /// Seconds before a run whose replica stopped answering is delivered again. Default 30.
-    ack_wait_s: Option<f64>,
-    /// Credentials: `user` and `password`, or `token`, or `credentials_file`; each may come
-    /// from the environment instead (`TGRUN_NATS_USER`, `_PASSWORD`, `_TOKEN`, `_CREDS`).
-    user: Option<String>,
-    password: Option<String>,
-    token: Option<String>,
-    credentials_file: Option<PathBuf>,
-    /// TLS to the servers.
-    tls: Option<RawTls>,
-}
-
-/// `runner.cluster.tls`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawTls {
-    ca_file: Option<PathBuf>,
-    cert_file: Option<PathBuf>,
-    key_file: Option<PathBuf>,
-}
-
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunnerSettings {
     pub modules_dir: PathBuf,
@@ -122,13 +119,13 @@ pub struct RunnerSettings {
     pub metrics_ttl: Duration,
     pub metrics_series_per_job: usize,
     pub sqlite_path: PathBuf,
-    pub sql_caps: crate::clients::Caps,
-    pub history: crate::scheduler::history::Retention,
+    pub sql_caps: super::sql::Caps,
+    pub history: Retention,
     /// Where the history is kept: never on the jobs' pool.
-    pub history_db: crate::clients::sql::HistoryDb,
+    pub history_db: super::sql::HistoryDb,
     pub cache_dir: Option<PathBuf>,
     pub shutdown_grace: Duration,
-    pub cluster: Option<crate::cluster::ClusterSettings>,
+    pub cluster: Option<super::cluster::ClusterSettings>,
 }
 
 pub const DEFAULT_PORT: u16 = 8080;
@@ -214,18 +211,18 @@ impl RunnerSettings {
             metrics_ttl: secs(
                 "metrics_ttl_s",
                 raw.metrics_ttl_s,
-                crate::host::DEFAULT_METRICS_TTL,
+                DEFAULT_METRICS_TTL,
                 bounds::MAX_KEEP,
                 false,
             )?,
             metrics_series_per_job: size(
                 "metrics_series_per_job",
                 raw.metrics_series_per_job,
-                crate::host::DEFAULT_SERIES_PER_JOB,
+                DEFAULT_SERIES_PER_JOB,
                 bounds::MAX_COUNT as usize,
             )?,
             sqlite_path: dir.join(raw.sqlite_path.unwrap_or_else(|| "tgrun.sqlite3".into())),
-            sql_caps: crate::clients::Caps {
+            sql_caps: super::sql::Caps {
                 max_rows: size(
                     "sql_max_rows",
                     raw.sql_max_rows,
@@ -249,7 +246,7 @@ impl RunnerSettings {
             },
             history_db: {
                 if let Some(h) = &raw.history {
-                    serde_json::from_value::<crate::clients::sql::MysqlSettings>(h.clone())
+                    serde_json::from_value::<super::sql::MysqlSettings>(h.clone())
                         .map_err(|e| {
                             bad(
                                 "history",
@@ -257,7 +254,7 @@ impl RunnerSettings {
                             )
                         })?;
                 }
-                crate::clients::sql::history_db(
+                super::sql::history_db(
                     clients,
                     raw.history.as_ref(),
                     &dir.join(
@@ -283,11 +280,11 @@ impl RunnerSettings {
                 Some(c) => Some(
                     serde_json::from_value(c)
                         .map_err(|e| e.to_string())
-                        .and_then(|c| cluster_settings(c, dir))
+                        .and_then(|c| super::cluster::settings(c, dir))
                         .map_err(|m| bad("cluster", &m))?,
                 ),
             },
-            history: crate::scheduler::history::Retention {
+            history: Retention {
                 max_rows: count(
                     "history_max_rows",
                     raw.history_max_rows,
@@ -312,96 +309,4 @@ impl RunnerSettings {
             },
         })
     }
-}
-
-/// The NATS credentials of `c`, each overridden by its environment variable where set (so
-/// a secret need not be in a file). One kind at most.
-fn nats_auth(c: &RawCluster, dir: &Path) -> Result<NatsAuth, String> {
-    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-    let user = env("TGRUN_NATS_USER").or(c.user.clone());
-    let password = env("TGRUN_NATS_PASSWORD").or(c.password.clone());
-    let token = env("TGRUN_NATS_TOKEN").or(c.token.clone());
-    let creds = env("TGRUN_NATS_CREDS")
-        .map(PathBuf::from)
-        .or(c.credentials_file.clone());
-    match (user, password, token, creds) {
-        (None, None, None, None) => Ok(NatsAuth::None),
-        (Some(user), Some(password), None, None) => Ok(NatsAuth::UserPassword { user, password }),
-        (Some(_), None, None, None) | (None, Some(_), None, None) => {
-            Err("'user' and 'password' go together".into())
-        }
-        (None, None, Some(token), None) => Ok(NatsAuth::Token(token)),
-        (None, None, None, Some(path)) => {
-            let path = dir.join(path);
-            if !path.is_file() {
-                return Err(format!("'credentials_file' {} is not a file", path.display()));
-            }
-            Ok(NatsAuth::CredentialsFile(path))
-        }
-        _ => Err(
-            "give one kind of credentials: 'user' and 'password', or 'token', or 'credentials_file'"
-                .into(),
-        ),
-    }
-}
-
-fn nats_tls(tls: Option<&RawTls>, dir: &Path) -> Result<Option<NatsTls>, String> {
-    let Some(tls) = tls else {
-        return Ok(None);
-    };
-    let file = |what: &str, p: &Option<PathBuf>| -> Result<Option<PathBuf>, String> {
-        match p {
-            None => Ok(None),
-            Some(p) => {
-                let path = dir.join(p);
-                if path.is_file() {
-                    Ok(Some(path))
-                } else {
-                    Err(format!("'tls.{what}' {} is not a file", path.display()))
-                }
-            }
-        }
-    };
-    let client = match (
-        file("cert_file", &tls.cert_file)?,
-        file("key_file", &tls.key_file)?,
-    ) {
-        (Some(cert), Some(key)) => Some((cert, key)),
-        (None, None) => None,
-        _ => return Err("'tls.cert_file' and 'tls.key_file' go together".into()),
-    };
-    Ok(Some(NatsTls {
-        ca_file: file("ca_file", &tls.ca_file)?,
-        client,
-    }))
-}
-
-fn cluster_settings(c: RawCluster, dir: &Path) -> Result<crate::cluster::ClusterSettings, String> {
-    if !crate::cluster::valid_name(&c.name) {
-        return Err(format!(
-            "'name' {:?} must be 1 to 64 letters, digits, '_' or '-'",
-            c.name
-        ));
-    }
-    if c.nats.is_empty() {
-        return Err(
-            "'nats' must list at least one server URL, e.g. \"nats://127.0.0.1:4222\"".into(),
-        );
-    }
-    let ack_wait = match c.ack_wait_s {
-        None => crate::cluster::DEFAULT_ACK_WAIT,
-        Some(s) => Duration::try_from_secs_f64(s)
-            .ok()
-            .filter(|d| *d >= Duration::from_secs(1) && *d <= super::bounds::DAY)
-            .ok_or("'ack_wait_s' must be from 1 to 86400 seconds")?,
-    };
-    let auth = nats_auth(&c, dir)?;
-    let tls = nats_tls(c.tls.as_ref(), dir)?;
-    Ok(crate::cluster::ClusterSettings {
-        name: c.name,
-        servers: c.nats,
-        ack_wait,
-        auth,
-        tls,
-    })
 }

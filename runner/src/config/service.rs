@@ -20,10 +20,10 @@ use super::error::ConfigError;
 use super::policies::{self, Timing, seconds};
 use super::runner::RunnerSettings;
 use super::values::{flag, kind, unknown_keys};
-use crate::host::Capabilities;
-use crate::sandbox::run::RunLimits;
-use crate::scheduler::overlap::Overlap;
-use crate::scheduler::retry::Retry;
+use crate::run::Capabilities;
+use crate::run::Overlap;
+use crate::run::RunLimits;
+use crate::run::retry::Retry;
 
 /// Most consumers a runner may have: each may hold a sandbox instance at once.
 pub const MAX_CONSUMERS: u64 = 1024;
@@ -41,6 +41,9 @@ const ROUTE_KEYS: &[&str] = &[
     "forward_credentials",
     "max_concurrent",
 ];
+/// Instances all routes may hold at once: the sandbox keeps 64 beside the consumers' for
+/// routes and manual runs, and routes take at most this many of them.
+pub const ROUTE_INSTANCES: usize = 48;
 /// The start of the pipeline name a route's requests are recorded under.
 pub const ROUTE_PIPELINE: &str = "route ";
 /// Requests a route answers at once when its `max_concurrent` is absent.
@@ -435,7 +438,7 @@ fn route(
         }
     };
     let forward_credentials = flag(obj, "forward_credentials").map_err(bad)?;
-    let most = crate::server::routes::slots::ROUTE_INSTANCES;
+    let most = ROUTE_INSTANCES;
     let max_concurrent = match obj.get("max_concurrent") {
         None => DEFAULT_ROUTE_CONCURRENCY,
         Some(v) => match v.as_u64() {

@@ -13,7 +13,6 @@ pub mod sql;
 pub mod types;
 
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
 
 use crate::bindings::GuestError;
 use crate::clients::Clients;
@@ -32,10 +31,7 @@ pub struct Services {
     pub secrets: RwLock<Arc<Mask>>,
 }
 
-/// How long a written series is served without being written again.
-pub const DEFAULT_METRICS_TTL: Duration = Duration::from_secs(300);
-/// Series one job may hold in the metrics cache.
-pub const DEFAULT_SERIES_PER_JOB: usize = 10_000;
+use crate::config::runner::{DEFAULT_METRICS_TTL, DEFAULT_SERIES_PER_JOB};
 
 impl Default for Services {
     fn default() -> Self {
@@ -101,48 +97,6 @@ impl Services {
             .to_string()
             .into();
         *self.settings.write().unwrap_or_else(|e| e.into_inner()) = json;
-    }
-}
-
-/// The clients a job may call: its `capabilities` in `service_config.json`, or all of them
-/// when it lists none (as tglib, where every job could use every client).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Capabilities {
-    pub prometheus: bool,
-    pub api_service: bool,
-    pub sql: bool,
-}
-
-impl Capabilities {
-    pub const ALL: Self = Self {
-        prometheus: true,
-        api_service: true,
-        sql: true,
-    };
-    /// The names a job may list.
-    pub const NAMES: &[&str] = &["prometheus", "api-service", "sql"];
-
-    /// From a job's list; an unknown name is an error naming it.
-    pub fn from_names<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<Self, String> {
-        let mut c = Self {
-            prometheus: false,
-            api_service: false,
-            sql: false,
-        };
-        for name in names {
-            match name {
-                "prometheus" => c.prometheus = true,
-                "api-service" | "apiservice" => c.api_service = true,
-                "sql" | "mysql" => c.sql = true,
-                other => {
-                    return Err(format!(
-                        "unknown capability '{other}' (known: {})",
-                        Self::NAMES.join(", ")
-                    ));
-                }
-            }
-        }
-        Ok(c)
     }
 }
 

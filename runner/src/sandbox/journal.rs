@@ -5,32 +5,7 @@ use std::sync::Arc;
 
 use crate::config::secrets::Mask;
 use crate::metrics::Sample;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogLevel {
-    Trace,
-    Debug,
-    Info,
-    Warn,
-    Error,
-}
-
-/// Where a line came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogStream {
-    Log,
-    Stdout,
-    Stderr,
-}
-
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct LogLine {
-    pub level: LogLevel,
-    pub stream: LogStream,
-    pub message: String,
-}
+pub use crate::run::log::{LogLevel, LogLine, LogStream};
 
 /// Names the run in echoed lines.
 #[derive(Debug, Clone)]

@@ -9,13 +9,11 @@
 //! - [`run`]: one invocation, from instantiation to [`outcome::RunReport`].
 //! - [`check`]: `runner check`'s explanation of why a component does not fit.
 
-pub mod cancel;
 pub mod check;
 pub mod component;
 pub mod engine;
 pub mod journal;
 pub mod limits;
-pub mod outcome;
 pub mod output;
 pub mod run;
 pub mod state;

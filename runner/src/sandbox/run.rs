@@ -1,6 +1,5 @@
 //! One run: a fresh `Store` and instance, the call to `run`, and its outcome.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use wasmtime::component::ResourceTable;
@@ -8,64 +7,15 @@ use wasmtime::{Store, Trap, UpdateDeadline};
 use wasmtime_wasi::WasiCtxBuilder;
 
 use super::Sandbox;
-use super::cancel::RunCancel;
 use super::component::{HandlerComponent, JobComponent};
 use super::journal::{EchoTags, Journal, LogLevel, LogStream};
 use super::limits::{MemoryLimitExceeded, MemoryLimiter};
-use super::outcome::{Outcome, RunReport, WrittenMetric, clip_error};
 use super::output::CappedOutput;
 use super::state::RunState;
 use crate::bindings::handler::tgrun::job::http_types::{Request, Response};
 use crate::bindings::{GuestError, RunContext};
-use crate::host::Capabilities;
-
-/// Limits of one run, from the job's configuration.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RunLimits {
-    /// Wall-clock time the run may take, instantiation included.
-    pub timeout: Duration,
-    /// Linear memory the run may use, in bytes.
-    pub memory_bytes: u64,
-}
-
-/// One run to do.
-#[derive(Debug, Clone)]
-pub struct Invocation {
-    pub job: Arc<str>,
-    pub pipeline: Arc<str>,
-    pub run_id: String,
-    pub scheduled_ms: i64,
-    /// The job's params as a JSON object.
-    pub params: Arc<str>,
-    pub limits: RunLimits,
-    /// The clients the job may call.
-    pub grants: Capabilities,
-    /// Ends the run early from outside (overlap `replace`, shutdown).
-    pub cancel: Arc<RunCancel>,
-    /// 1 for the first run of a due time, 2 for its first retry, ...
-    pub attempt: u32,
-}
-
-impl Invocation {
-    /// A run's report when it never started, for `outcome`.
-    pub fn not_run(&self, outcome: Outcome) -> RunReport {
-        RunReport {
-            job: self.job.to_string(),
-            run_id: self.run_id.clone(),
-            pipeline: self.pipeline.to_string(),
-            scheduled_ms: self.scheduled_ms,
-            started_at: SystemTime::now(),
-            duration: Duration::ZERO,
-            outcome,
-            logs: Vec::new(),
-            logs_dropped: 0,
-            output_dropped: 0,
-            metrics: Vec::new(),
-            module_version: None,
-            attempt: self.attempt,
-        }
-    }
-}
+use crate::run::outcome::clip_error;
+use crate::run::{Invocation, Outcome, RunLimits, RunReport, WrittenMetric};
 
 /// How long past the deadline a run may still take before it is dropped from outside:
 /// covers a host call that does not return (the epoch check only runs in guest code).

@@ -7,7 +7,8 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::journal::Journal;
 use super::limits::MemoryLimiter;
-use crate::host::{Capabilities, Services};
+use crate::host::Services;
+use crate::run::Capabilities;
 
 pub struct RunState {
     /// The job this run belongs to (owner of the metrics it writes).

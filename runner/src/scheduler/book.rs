@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::SystemTime;
 
-use crate::sandbox::outcome::RunReport;
+use crate::run::outcome::RunReport;
 
 /// Upper bounds of the run duration histogram, in seconds.
 pub const DURATION_BUCKETS: &[f64] = &[

@@ -9,8 +9,8 @@ use async_channel::{Receiver, Sender};
 use tokio_util::sync::CancellationToken;
 
 use super::{Due, Shared};
-use crate::sandbox::outcome::{Outcome, RunReport};
-use crate::sandbox::run::Invocation;
+use crate::run::Invocation;
+use crate::run::outcome::{Outcome, RunReport};
 
 pub async fn consume(
     (queue, from): (Sender<Due>, Receiver<Due>),

@@ -18,34 +18,14 @@ use tokio::sync::{mpsc, oneshot};
 use crate::bindings::tgrun::job::sql::Value;
 use crate::clients::{ClientError, SqlApi};
 use crate::config::service::ROUTE_PIPELINE;
-use crate::sandbox::outcome::RunReport;
+use crate::run::outcome::RunReport;
 
 /// Rows that may wait for the writer.
 pub const HISTORY_BUFFER: usize = 100_000;
+pub use crate::config::runner::Retention;
+
 /// Rows written in one INSERT.
 const BATCH: usize = 500;
-
-/// How long history is kept.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Retention {
-    /// Rows of scheduled and manual runs kept at most (the oldest go first).
-    pub max_rows: u64,
-    /// Rows of route requests kept at most, apart: a flood of requests never evicts the
-    /// jobs' history.
-    pub route_max_rows: u64,
-    /// Rows older than this go.
-    pub max_age: Duration,
-}
-
-impl Default for Retention {
-    fn default() -> Self {
-        Self {
-            max_rows: 100_000,
-            route_max_rows: 10_000,
-            max_age: Duration::from_secs(7 * 86_400),
-        }
-    }
-}
 
 const CREATE: &str = "CREATE TABLE IF NOT EXISTS tgrun_runs (
     run_id VARCHAR(64) NOT NULL PRIMARY KEY,

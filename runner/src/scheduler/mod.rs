@@ -3,19 +3,17 @@
 //!
 //! Better than tglib: the queue is bounded (a full queue drops and counts, never grows
 //! without end), a job's runs do not pile up ([`overlap`]), pipelines may run on cron in a
-//! time zone ([`cron`], [`schedule`]), due times missed while down or behind run once or
-//! are skipped, never in a burst, failed runs may be retried ([`retry`]), a shutdown gives
+//! time zone ([`crate::schedule`]), due times missed while down or behind run once or
+//! are skipped, never in a burst, failed runs may be retried ([`crate::run::retry`]), a shutdown gives
 //! runs a grace period and records what it cancels, and every run's report is published
 //! to subscribers (logs, history, tests).
 
 pub mod book;
 pub mod consumer;
-pub mod cron;
 pub mod history;
 pub mod overlap;
 mod producer;
-pub mod retry;
-pub mod schedule;
+pub mod recent;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -28,16 +26,14 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::schedule::Clock;
 pub use book::{JobRecord, RunBook};
 use overlap::{Slot, Slots};
-use retry::Retry;
-use schedule::Clock;
 
 use crate::config::{Pipeline, ServiceConfig};
 use crate::modules::ModuleRegistry;
+use crate::run::{Invocation, Outcome, Retry, RunReport};
 use crate::sandbox::Sandbox;
-use crate::sandbox::outcome::{Outcome, RunReport};
-use crate::sandbox::run::Invocation;
 
 /// A run on its way through the queue, with what the scheduler needs after it ends.
 #[derive(Debug)]
@@ -109,6 +105,8 @@ pub struct Shared {
     pub events: broadcast::Sender<Arc<RunReport>>,
     /// Last run and counters per job (for `/jobs` and `/metrics`).
     pub book: RunBook,
+    /// The last runs per job and the last failures (for the dashboard).
+    pub recent: recent::RecentRuns,
     /// Where finished runs are persisted, when there is a database.
     pub history: Option<history::Recorder>,
     /// Every job's live runs.
@@ -214,6 +212,7 @@ impl Shared {
             run_ids: RunIds::default(),
             events: broadcast::channel(4096).0,
             book: RunBook::default(),
+            recent: Default::default(),
             slots: Slots::default(),
             retries: TaskTracker::new(),
             stopping: CancellationToken::new(),
@@ -244,6 +243,7 @@ impl Shared {
         }
         let report = Arc::new(report);
         self.book.record(&report);
+        self.recent.record(&report);
         if let Some(h) = &self.history {
             h.record(&report);
         }

@@ -18,11 +18,11 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::overlap::{Admission, Slot};
-use super::schedule::{Clock, Missed, Schedule, Step, from_ms, ms};
 use super::{Due, Shared};
 use crate::config::Pipeline;
-use crate::sandbox::outcome::Outcome;
-use crate::sandbox::run::Invocation;
+use crate::run::Invocation;
+use crate::run::outcome::Outcome;
+use crate::schedule::{Clock, Missed, Schedule, Step, from_ms, ms};
 
 pub async fn produce(
     mut pipeline: watch::Receiver<Pipeline>,

@@ -23,10 +23,21 @@ use tokio_util::sync::CancellationToken;
 
 use crate::service::Service;
 
-/// What the routes read.
+/// What the routes read: the service, and what the server itself keeps (the clients'
+/// health as the dashboard shows it).
 #[derive(Clone)]
 pub struct AppState {
     pub service: Arc<Service>,
+    pub health: Arc<dashboard::health::HealthCache>,
+}
+
+impl AppState {
+    pub fn new(service: Arc<Service>) -> Self {
+        Self {
+            service,
+            health: Default::default(),
+        }
+    }
 }
 
 /// A route a library user adds beside the runner's: method, path and handler.

@@ -142,6 +142,8 @@ fn bad_params_and_bad_configuration_are_clear_errors() {
 pub struct Served {
     child: Child,
     lines: mpsc::Receiver<String>,
+    /// The last lines read, for the message of a wait that fails.
+    seen: std::sync::Mutex<std::collections::VecDeque<String>>,
 }
 
 impl Served {
@@ -170,7 +172,34 @@ impl Served {
                 let _ = tx.send(line);
             }
         });
-        Self { child, lines }
+        Self {
+            child,
+            lines,
+            seen: Default::default(),
+        }
+    }
+
+    /// The next line within `left`: `Err` with why not (time up, or the runner exited,
+    /// with its last lines).
+    fn next_line(&self, left: Duration) -> Result<String, String> {
+        match self.lines.recv_timeout(left) {
+            Ok(line) => {
+                let mut seen = self.seen.lock().unwrap();
+                if seen.len() == 20 {
+                    seen.pop_front();
+                }
+                seen.push_back(line.clone());
+                Ok(line)
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => Err("time is up".into()),
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                let last: Vec<String> = self.seen.lock().unwrap().iter().cloned().collect();
+                Err(format!(
+                    "the runner exited; its last lines:\n{}",
+                    last.join("\n")
+                ))
+            }
+        }
     }
 
     /// The first line containing `needle` within `within`.
@@ -178,10 +207,10 @@ impl Served {
         let deadline = Instant::now() + within;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
+            match self.next_line(left) {
                 Ok(line) if line.contains(needle) => return line,
                 Ok(_) => {}
-                Err(_) => panic!("no log line containing {needle:?} within {within:?}"),
+                Err(why) => panic!("no log line containing {needle:?} within {within:?}: {why}"),
             }
         }
     }
@@ -203,7 +232,7 @@ impl Served {
         let deadline = Instant::now() + within;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
+            match self.next_line(left) {
                 Ok(line) if line.contains(needle) => return Some(line),
                 Ok(_) => {}
                 Err(_) => return None,

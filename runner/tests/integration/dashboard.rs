@@ -452,5 +452,14 @@ setTimeout(() => {{ document.title = sent.join(","); document.getElementById("f"
     browser.open(&format!("http://{addr}/")).await;
     let status = browser.run_async(act).await;
     assert_eq!(status, json!(200), "the runner's own page");
+    // The history is written in batches: its row comes within moments of the answer.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while manual_runs(&addr).await < 1 {
+        assert!(
+            Instant::now() < deadline,
+            "the page's run never reached the history"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     assert_eq!(manual_runs(&addr).await, 1);
 }

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use runner::host::Services;
+use runner::run::{Invocation, RunLimits};
 use runner::sandbox::component::JobComponent;
-use runner::sandbox::run::{Invocation, RunLimits};
 use runner::sandbox::{Sandbox, SandboxSettings};
 
 /// The built component of a job in `jobs-wasm/`. Panics (failing the test) if it was not
@@ -72,7 +72,7 @@ pub fn invocation(job: &str, params: &str) -> Invocation {
             timeout: Duration::from_secs(10),
             memory_bytes: 64 << 20,
         },
-        grants: runner::host::Capabilities::ALL,
+        grants: runner::run::Capabilities::ALL,
         cancel: Default::default(),
         attempt: 1,
     }
@@ -114,12 +114,11 @@ pub async fn request_to(
     req: axum::http::Request<axum::body::Body>,
 ) -> (axum::http::StatusCode, String, Option<String>) {
     use tower::ServiceExt;
-    let app = runner::server::router(runner::server::AppState {
-        service: service.clone(),
-    })
-    .layer(axum::extract::connect_info::MockConnectInfo(
-        "127.0.0.1:1".parse::<std::net::SocketAddr>().unwrap(),
-    ));
+    let app = runner::server::router(runner::server::AppState::new(service.clone())).layer(
+        axum::extract::connect_info::MockConnectInfo(
+            "127.0.0.1:1".parse::<std::net::SocketAddr>().unwrap(),
+        ),
+    );
     let res = app.oneshot(req).await.unwrap();
     let status = res.status();
     let ctype = res

@@ -361,8 +361,8 @@ async fn hostile_guests_are_contained_and_the_others_keep_their_schedule() {
 #[tokio::test]
 async fn a_job_cannot_forge_or_take_series_and_what_it_hands_the_host_is_bounded() {
     use runner::host::Services;
+    use runner::run::outcome::MAX_ERROR_BYTES;
     use runner::sandbox::Sandbox;
-    use runner::sandbox::outcome::MAX_ERROR_BYTES;
 
     let services = Arc::new(Services::new(&serde_json::Map::new()));
     let sb = Sandbox::new(crate::fixtures::settings(), services.clone()).unwrap();

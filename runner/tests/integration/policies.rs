@@ -11,8 +11,8 @@ use runner::config::Config;
 use runner::host::Services;
 use runner::modules::ModuleRegistry;
 use runner::sandbox::{Sandbox, SandboxSettings};
+use runner::schedule::Clock;
 use runner::scheduler::history::{Recorder, Retention};
-use runner::scheduler::schedule::Clock;
 use runner::scheduler::{Scheduler, Shared};
 use runner::service::{FixedLog, Service};
 use runner::{Outcome, RunReport};
@@ -287,17 +287,17 @@ async fn history_with(dir: &std::path::Path, pipeline: &str, last: DateTime<Utc>
         .await
         .unwrap();
     let rec = Recorder::start(db, Retention::default()).await.unwrap();
-    let inv = runner::sandbox::run::Invocation {
+    let inv = runner::run::Invocation {
         job: "echo".into(),
         pipeline: pipeline.into(),
         run_id: format!("seed-{pipeline}"),
         scheduled_ms: last.timestamp_millis(),
         params: "{}".into(),
-        limits: runner::sandbox::run::RunLimits {
+        limits: runner::run::RunLimits {
             timeout: Duration::from_secs(1),
             memory_bytes: 1 << 20,
         },
-        grants: runner::host::Capabilities::ALL,
+        grants: runner::run::Capabilities::ALL,
         cancel: Default::default(),
         attempt: 1,
     };

@@ -257,9 +257,7 @@ fn a_route_that_repeats_a_built_in_is_refused_naming_both() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn library_routes_may_not_repeat_a_built_in() {
     let (service, _dir) = start(json!({"pipelines": {}}), json!({}), &[]).await;
-    let state = AppState {
-        service: service.clone(),
-    };
+    let state = AppState::new(service.clone());
     let dup = router_with(
         state.clone(),
         vec![("GET", "/health", axum::routing::get(|| async { "mine" }))],

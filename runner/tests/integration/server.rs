@@ -35,10 +35,8 @@ async fn fixture(token: Option<&str>) -> Fixture {
 
 /// Calls the router as a client at `peer`.
 async fn call(f: &Fixture, peer: &str, req: Request<Body>) -> (StatusCode, String) {
-    let app = router(AppState {
-        service: f.service.clone(),
-    })
-    .layer(MockConnectInfo(peer.parse::<SocketAddr>().unwrap()));
+    let app = router(AppState::new(f.service.clone()))
+        .layer(MockConnectInfo(peer.parse::<SocketAddr>().unwrap()));
     let res = app.oneshot(req).await.unwrap();
     let status = res.status();
     let body = axum::body::to_bytes(res.into_body(), 1 << 20)
@@ -402,10 +400,8 @@ async fn concurrent_patches_all_land() {
 
 /// Calls the router and answers the status, the `ETag` header and the body.
 async fn call_tagged(f: &Fixture, req: Request<Body>) -> (StatusCode, Option<String>, Value) {
-    let app = router(AppState {
-        service: f.service.clone(),
-    })
-    .layer(MockConnectInfo(LOCAL.parse::<SocketAddr>().unwrap()));
+    let app = router(AppState::new(f.service.clone()))
+        .layer(MockConnectInfo(LOCAL.parse::<SocketAddr>().unwrap()));
     let res = app.oneshot(req).await.unwrap();
     let status = res.status();
     let etag = res

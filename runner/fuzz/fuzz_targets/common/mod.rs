@@ -15,7 +15,7 @@ use runner::config::Config;
 use runner::host::Services;
 use runner::modules::ModuleRegistry;
 use runner::sandbox::{Sandbox, SandboxSettings};
-use runner::scheduler::schedule::Clock;
+use runner::schedule::Clock;
 use runner::scheduler::{Scheduler, Shared};
 
 pub const DIR: &str = "/nonexistent-tgrun-fuzz";

@@ -5,45 +5,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use serde::Deserialize;
 use serde_json::Value as Json;
 
 use super::{Caps, SqlApi, pool, sqlite_guard};
-
-/// `config.json` → `mysql`, as tglib, or `runner.history`. Credentials come from the
-/// environment (`DB_USER`, `DB_PASSWORD`, `DB_NAME` as tglib; `TGRUN_HISTORY_DB_*` for the
-/// history); `user`, `password` and `database` here are used when the variable is unset.
-#[derive(Default, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MysqlSettings {
-    pub host: Option<String>,
-    pub port: Option<u16>,
-    pub user: Option<String>,
-    pub password: Option<String>,
-    pub database: Option<String>,
-}
-
-/// Shows every setting but the password, so no `{:?}` of a configuration can log it.
-impl std::fmt::Debug for MysqlSettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MysqlSettings")
-            .field("host", &self.host)
-            .field("port", &self.port)
-            .field("user", &self.user)
-            .field("password", &self.password.as_ref().map(|_| "***"))
-            .field("database", &self.database)
-            .finish()
-    }
-}
-
-/// Where the runner keeps its own records (the run history): never on the jobs' pool.
-#[derive(Debug, Clone, PartialEq)]
-pub enum HistoryDb {
-    /// A SQLite file of its own (the default when `mysql` is not configured).
-    Sqlite(std::path::PathBuf),
-    /// MySQL/MariaDB: `runner.history` over the jobs' `mysql` settings.
-    Mysql(Json),
-}
+use crate::config::sql::{HistoryDb, MysqlSettings};
 
 /// `s` with credentials from the environment where set: `DB_USER`, `DB_PASSWORD`,
 /// `DB_NAME` (tglib's), or with `prefix` `TGRUN_HISTORY_`, `TGRUN_HISTORY_DB_USER` ...
@@ -179,20 +144,6 @@ async fn sqlite_pool(
     pool.connect_with(opts)
         .await
         .with_context(|| format!("cannot open sqlite file {}", path.display()))
-}
-
-/// Which database the history goes to: `runner.history` (MySQL) over `mysql`, else the
-/// SQLite file `sqlite_path`.
-pub fn history_db(
-    config: &serde_json::Map<String, Json>,
-    history: Option<&Json>,
-    sqlite_path: &Path,
-) -> HistoryDb {
-    match (history, config.get("mysql")) {
-        (Some(h), _) => HistoryDb::Mysql(h.clone()),
-        (None, Some(m)) if !m.is_null() => HistoryDb::Mysql(Json::Object(Default::default())),
-        _ => HistoryDb::Sqlite(sqlite_path.to_owned()),
-    }
 }
 
 /// Connects the history's own pool (two connections, no job ever uses them).

@@ -14,38 +14,11 @@ mod sqlite_guard;
 
 use async_trait::async_trait;
 
-pub use connect::{
-    HistoryDb, MysqlSettings, history_db, sqlite, sqlite_for_runner, start, start_history,
-};
+pub use connect::{sqlite, sqlite_for_runner, start, start_history};
 
 use super::error::ClientError;
 use crate::bindings::tgrun::job::sql::{ExecResult, RowSet, Value};
-
-/// Caps per call and per run: a query matching millions of rows must not exhaust the
-/// runner's memory, nor one run hold the pool.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Caps {
-    /// Rows one query may return.
-    pub max_rows: usize,
-    /// Bytes of values one query may return (text and blobs by length, others 8 bytes).
-    pub max_bytes: usize,
-    /// Transactions one run may have open at once (each holds a pooled connection).
-    pub max_transactions_per_run: usize,
-    /// MySQL/MariaDB: seconds after which the server itself ends a job's statement, a
-    /// backstop for when the runner cannot (0: none). Default 3600.
-    pub max_statement_s: u64,
-}
-
-impl Default for Caps {
-    fn default() -> Self {
-        Self {
-            max_rows: 100_000,
-            max_bytes: 64 << 20,
-            max_transactions_per_run: 1,
-            max_statement_s: 3600,
-        }
-    }
-}
+pub use crate::config::sql::{Caps, HistoryDb, MysqlSettings, history_db};
 
 #[async_trait]
 pub trait SqlApi: Send + Sync {

@@ -2,13 +2,9 @@
 //! elsewhere) that polls `GET /dashboard/state` and acts through the runner's own
 //! mutating routes, so it needs no authority of its own.
 //!
-//! - [`recent`]: the last runs per job and the last failures, kept in memory.
 //! - [`health`]: the clients' health, cached so polls never wait on a client.
 
 pub mod health;
-pub mod recent;
-
-use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::State;
@@ -25,13 +21,6 @@ pub async fn page() -> impl IntoResponse {
         [(axum::http::header::CACHE_CONTROL, "no-cache")],
         Html(PAGE),
     )
-}
-
-/// What the dashboard keeps: recent runs and cached health.
-#[derive(Default)]
-pub struct Dashboard {
-    pub recent: Arc<recent::RecentRuns>,
-    pub health: Arc<health::HealthCache>,
 }
 
 /// `GET /dashboard/state`: everything the page shows, in one answer. Failures' log lines
@@ -54,8 +43,7 @@ pub async fn state(State(state): State<AppState>, req: axum::extract::Request) -
                     let module = shared.modules.info(&j.name).unwrap_or_default();
                     // This pipeline's runs of the job, and the manual ones (a module in two
                     // pipelines is two rows, each with its own runs).
-                    let recent: Vec<_> = service
-                        .dashboard
+                    let recent: Vec<_> = shared
                         .recent
                         .of(&j.name)
                         .into_iter()
@@ -80,8 +68,7 @@ pub async fn state(State(state): State<AppState>, req: axum::extract::Request) -
             })
         })
         .collect();
-    let failures: Vec<Value> = service
-        .dashboard
+    let failures: Vec<Value> = shared
         .recent
         .failures()
         .iter()
@@ -101,8 +88,7 @@ pub async fn state(State(state): State<AppState>, req: axum::extract::Request) -
             })
         })
         .collect();
-    let clients: Vec<Value> = service
-        .dashboard
+    let clients: Vec<Value> = state
         .health
         .get(service)
         .await

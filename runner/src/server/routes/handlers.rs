@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 
 use crate::bindings::handler::tgrun::job::http_types::Request as WireRequest;
-use crate::sandbox::run::Invocation;
+use crate::run::Invocation;
 use crate::scheduler::unix_ms;
 use crate::server::AppState;
 use crate::server::error::ApiError;
@@ -125,14 +125,14 @@ const MAX_HEADERS: usize = 100;
 const MAX_HEADER_BYTES: usize = 8 * 1024;
 
 /// A 503 for a request past its route's or all routes' concurrency.
-fn busy(route: &str, full: super::slots::Full) -> Response {
+fn busy(route: &str, full: crate::service::route_slots::Full) -> Response {
     let why = match full {
-        super::slots::Full::Route(n) => {
+        crate::service::route_slots::Full::Route(n) => {
             format!("route {route} is answering {n} requests (its max_concurrent)")
         }
-        super::slots::Full::All => format!(
+        crate::service::route_slots::Full::All => format!(
             "routes are answering {} requests, all they may at once",
-            super::slots::ROUTE_INSTANCES
+            crate::config::service::ROUTE_INSTANCES
         ),
     };
     tracing::warn!(route, "request refused: {why}");

@@ -5,7 +5,7 @@ use axum::extract::{Path, State};
 use serde_json::{Value, json};
 
 use crate::config::Config;
-use crate::sandbox::run::Invocation;
+use crate::run::Invocation;
 use crate::scheduler::{consumer, unix_ms};
 use crate::server::AppState;
 use crate::server::error::ApiError;
@@ -130,8 +130,7 @@ pub async fn run_job(
     })))
 }
 
-/// Largest module an upload may carry.
-pub const MAX_MODULE_BYTES: usize = 64 << 20;
+pub use crate::modules::MAX_MODULE_BYTES;
 
 /// `PUT /jobs/{name}/module`: the component bytes as the body. Compiled and checked first;
 /// a bad one is a 400 with the reason and the old version keeps running.

@@ -7,4 +7,3 @@ pub mod jobs;
 pub mod log;
 pub mod metrics;
 pub mod runs;
-pub mod slots;

@@ -7,10 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use serde::Serialize;
-use tokio::sync::broadcast;
 
+use crate::run::outcome::RunReport;
 use crate::sandbox::journal::LINE_COST;
-use crate::sandbox::outcome::RunReport;
 
 /// Runs kept per job (the chart's bars).
 pub const PER_JOB: usize = 60;
@@ -123,20 +122,6 @@ impl RecentRuns {
     pub fn failures(&self) -> Vec<Arc<RunReport>> {
         self.lock().failures.iter().rev().cloned().collect()
     }
-
-    /// Keeps every report `events` sends from now on, for as long as it sends.
-    pub fn follow(self: Arc<Self>, mut events: broadcast::Receiver<Arc<RunReport>>) {
-        tokio::spawn(async move {
-            loop {
-                match events.recv().await {
-                    Ok(r) => self.record(&r),
-                    // Behind a burst: the dashboard misses some, nothing else does.
-                    Err(broadcast::error::RecvError::Lagged(_)) => continue,
-                    Err(broadcast::error::RecvError::Closed) => return,
-                }
-            }
-        });
-    }
 }
 
 #[cfg(test)]
@@ -144,8 +129,8 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::run::outcome::{Outcome, WrittenMetric};
     use crate::sandbox::journal::{LogLevel, LogLine, LogStream};
-    use crate::sandbox::outcome::{Outcome, WrittenMetric};
 
     #[test]
     fn a_failure_is_kept_without_metrics_and_with_its_first_64_kib_of_lines() {

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
-use super::journal::LogLine;
+use super::log::LogLine;
 
 /// How a run ended. Every run ends in exactly one of these.
 #[derive(Debug, Clone, PartialEq)]

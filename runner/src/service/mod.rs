@@ -2,6 +2,8 @@
 //! [`Service::start`] and shared by the HTTP routes. Configuration changes go through
 //! [`Service::apply`]: validated first, written atomically, applied live.
 
+pub mod route_slots;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex as StdMutex};
@@ -12,6 +14,7 @@ use tokio::sync::Mutex;
 
 use crate::bindings::handler::HandlerPre;
 use crate::clients::Clients;
+use crate::cluster::replica::Replica;
 use crate::config::version::Expected;
 use crate::config::{Config, ConfigError, SERVICE_FILE};
 use crate::host::Services;
@@ -71,10 +74,8 @@ pub struct Service {
     watching: tokio_util::sync::CancellationToken,
     /// Bearer token for mutating routes (`TGRUN_ADMIN_TOKEN`); none: loopback clients only.
     pub admin_token: Option<String>,
-    /// What the dashboard keeps: the last runs per job and failures, cached health.
-    pub dashboard: crate::server::dashboard::Dashboard,
     /// Route requests in flight, bounded per route and in all.
-    pub route_slots: Arc<crate::server::routes::slots::RouteSlots>,
+    pub route_slots: Arc<route_slots::RouteSlots>,
 }
 
 impl Service {
@@ -141,9 +142,6 @@ impl Service {
             None => None,
         };
         let shared = Shared::with_history(sandbox, modules, history, cluster);
-        // Following the runs before the first can end, so the dashboard misses none.
-        let dashboard = crate::server::dashboard::Dashboard::default();
-        dashboard.recent.clone().follow(shared.events.subscribe());
         let scheduler =
             Scheduler::start_shared(&config.service, runner.queue_capacity, shared.clone());
         let watching = tokio_util::sync::CancellationToken::new();
@@ -163,7 +161,6 @@ impl Service {
             share,
         ));
         let service = Arc::new(Self {
-            dashboard,
             route_slots: Default::default(),
             dir: config.dir.clone(),
             config: StdMutex::new(config),
@@ -177,13 +174,14 @@ impl Service {
             admin_token,
         });
         if let Some(cluster) = &service.shared.cluster {
+            let replica: Arc<dyn Replica> = service.clone();
             tokio::spawn(crate::cluster::modules::follow(
                 cluster.modules.clone(),
-                Arc::downgrade(&service),
+                Arc::downgrade(&replica),
             ));
             tokio::spawn(crate::cluster::config::follow(
                 cluster.config.clone(),
-                Arc::downgrade(&service),
+                Arc::downgrade(&replica),
             ));
         }
         Ok(service)
@@ -340,6 +338,33 @@ pub enum ApplyError {
          GET /config again and apply your change to what it answers"
     )]
     Stale { current: String },
+}
+
+/// The service as the cluster's followers see it.
+#[async_trait::async_trait]
+impl Replica for Service {
+    fn module_version(&self, name: &str) -> Option<String> {
+        Service::module_version(self, name)
+    }
+
+    async fn install_module(&self, name: &str, bytes: Vec<u8>) -> Result<String, String> {
+        Service::install_module(self, name, bytes).await
+    }
+
+    fn config_in_force(&self) -> Value {
+        self.raw_config()
+    }
+
+    fn config_file(&self) -> PathBuf {
+        self.dir.join(SERVICE_FILE)
+    }
+
+    async fn apply_config(&self, config: Value) -> Result<String, String> {
+        self.apply(config)
+            .await
+            .map(|applied| format!("{:?}", applied.changes))
+            .map_err(|e| e.to_string())
+    }
 }
 
 /// Loads every enabled job's module now, so a missing or broken one is reported at start

@@ -6,9 +6,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-/// Instances all routes may hold at once: the sandbox keeps 64 beside the consumers' for
-/// routes and manual runs, and routes take at most this many of them.
-pub const ROUTE_INSTANCES: usize = 48;
+use crate::config::service::ROUTE_INSTANCES;
 
 /// Requests in flight, per route and in all.
 #[derive(Default)]

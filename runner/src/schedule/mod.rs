@@ -2,12 +2,14 @@
 //! times missed while the runner was down or behind, and the clock all of it reads: the
 //! system's, or a virtual one that follows tokio's paused time in tests.
 
+pub mod cron;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::cron::Cron;
+use cron::Cron;
 
 /// When a pipeline's jobs are due.
 #[derive(Debug, Clone, PartialEq)]

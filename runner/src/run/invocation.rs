@@ -1,0 +1,47 @@
+//! One run to do: which job, for which due time, with what params, limits and grants.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use super::cancel::RunCancel;
+use super::limits::{Capabilities, RunLimits};
+use super::outcome::{Outcome, RunReport};
+
+/// One run to do.
+#[derive(Debug, Clone)]
+pub struct Invocation {
+    pub job: Arc<str>,
+    pub pipeline: Arc<str>,
+    pub run_id: String,
+    pub scheduled_ms: i64,
+    /// The job's params as a JSON object.
+    pub params: Arc<str>,
+    pub limits: RunLimits,
+    /// The clients the job may call.
+    pub grants: Capabilities,
+    /// Ends the run early from outside (overlap `replace`, shutdown).
+    pub cancel: Arc<RunCancel>,
+    /// 1 for the first run of a due time, 2 for its first retry, ...
+    pub attempt: u32,
+}
+
+impl Invocation {
+    /// A run's report when it never started, for `outcome`.
+    pub fn not_run(&self, outcome: Outcome) -> RunReport {
+        RunReport {
+            job: self.job.to_string(),
+            run_id: self.run_id.clone(),
+            pipeline: self.pipeline.to_string(),
+            scheduled_ms: self.scheduled_ms,
+            started_at: SystemTime::now(),
+            duration: Duration::ZERO,
+            outcome,
+            logs: Vec::new(),
+            logs_dropped: 0,
+            output_dropped: 0,
+            metrics: Vec::new(),
+            module_version: None,
+            attempt: self.attempt,
+        }
+    }
+}

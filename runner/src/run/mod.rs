@@ -1,0 +1,21 @@
+//! The words every part of the runner shares about a run: what to run ([`Invocation`]),
+//! its [`RunLimits`] and [`Capabilities`], its job's [`Overlap`] and [`Retry`] policies,
+//! how it can be cancelled ([`RunCancel`]), and how it ended ([`Outcome`], [`RunReport`]).
+//!
+//! A leaf: it uses no other module of the runner, and every other module may use it.
+
+pub mod cancel;
+pub mod invocation;
+pub mod limits;
+pub mod log;
+pub mod outcome;
+pub mod overlap;
+pub mod retry;
+
+pub use cancel::RunCancel;
+pub use invocation::Invocation;
+pub use limits::{Capabilities, RunLimits};
+pub use log::{LogLevel, LogLine, LogStream};
+pub use outcome::{Outcome, RunReport, WrittenMetric};
+pub use overlap::Overlap;
+pub use retry::Retry;
