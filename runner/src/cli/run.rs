@@ -179,17 +179,14 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
             return Ok(ExitCode::from(1));
         }
     };
-    let inv = Invocation {
-        job: job.as_str().into(),
-        pipeline: "manual".into(),
-        run_id: RunIds::default().next(),
-        scheduled_ms: unix_ms(),
-        params: params.into(),
+    let inv = Invocation::new(
+        (job.as_str().into(), "manual".into()),
+        RunIds::default().next(),
+        unix_ms(),
+        params.into(),
         limits,
-        grants: spec.as_ref().map_or(Capabilities::ALL, |s| s.grants),
-        cancel: Default::default(),
-        attempt: 1,
-    };
+        spec.as_ref().map_or(Capabilities::ALL, |s| s.grants),
+    );
     let report = rt.block_on(sandbox.run(&component, &inv, false));
     print_report(&report, &path);
     print_calls(&calls.calls());

@@ -24,7 +24,7 @@ use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 
 use super::WireRun;
-use super::queue::MAX_AGE;
+use super::connection::MAX_AGE;
 use crate::run::cancel::RunCancel;
 use crate::run::overlap::{MAX_WAITING, Overlap};
 

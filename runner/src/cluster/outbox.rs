@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use super::queue::DEDUP_WINDOW;
-use super::{Published, RunQueue, WireRun};
+use super::connection::DEDUP_WINDOW;
+use super::{Cluster, Published, WireRun};
 use crate::scheduler::Shared;
 
 /// How often the outbox tries again.
@@ -91,7 +91,7 @@ fn drop_runs(shared: &Shared, runs: &[WireRun], why: &str) {
 }
 
 /// Publishes kept runs whenever NATS answers, until `stop`.
-pub async fn drain(queue: Arc<RunQueue>, shared: Arc<Shared>, stop: CancellationToken) {
+pub async fn drain(queue: Arc<Cluster>, shared: Arc<Shared>, stop: CancellationToken) {
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
@@ -132,7 +132,7 @@ pub async fn drain(queue: Arc<RunQueue>, shared: Arc<Shared>, stop: Cancellation
 }
 
 /// Keeps `runs` in `queue`'s outbox, counting any it had to evict.
-pub fn keep(queue: &RunQueue, shared: &Shared, runs: Vec<WireRun>) {
+pub fn keep(queue: &Cluster, shared: &Shared, runs: Vec<WireRun>) {
     let evicted = queue.outbox.keep(runs);
     drop_runs(shared, &evicted, "too many kept");
 }

@@ -102,24 +102,25 @@ impl WireRun {
 
     /// The run, with a run id of this replica's.
     pub fn invocation(&self, run_id: String, attempt: u32) -> Invocation {
-        Invocation {
-            job: Arc::from(self.job.as_str()),
-            pipeline: Arc::from(self.pipeline.as_str()),
+        let inv = Invocation::new(
+            (
+                Arc::from(self.job.as_str()),
+                Arc::from(self.pipeline.as_str()),
+            ),
             run_id,
-            scheduled_ms: self.scheduled_ms,
-            params: Arc::from(self.params.as_str()),
-            limits: RunLimits {
+            self.scheduled_ms,
+            Arc::from(self.params.as_str()),
+            RunLimits {
                 timeout: Duration::from_millis(self.timeout_ms),
                 memory_bytes: self.memory_bytes,
             },
-            grants: Capabilities {
+            Capabilities {
                 prometheus: self.grants.prometheus,
                 api_service: self.grants.api_service,
                 sql: self.grants.sql,
             },
-            cancel: Default::default(),
-            attempt,
-        }
+        );
+        Invocation { attempt, ..inv }
     }
 }
 

@@ -20,10 +20,7 @@ use super::error::ConfigError;
 use super::policies::{self, Timing, seconds};
 use super::runner::RunnerSettings;
 use super::values::{flag, kind, unknown_keys};
-use crate::run::Capabilities;
-use crate::run::Overlap;
-use crate::run::RunLimits;
-use crate::run::retry::Retry;
+use crate::run::{Capabilities, Invocation, Overlap, Retry, RunLimits};
 
 /// Most consumers a runner may have: each may hold a sandbox instance at once.
 pub const MAX_CONSUMERS: u64 = 1024;
@@ -135,6 +132,20 @@ pub struct JobSpec {
     pub overlap: Overlap,
     /// Retries of a failed run (`retries`, `retry_backoff_s`; none).
     pub retry: Retry,
+}
+
+impl JobSpec {
+    /// The first attempt of this job's run in `pipeline` due at `scheduled_ms`.
+    pub fn invocation(&self, pipeline: &Arc<str>, run_id: String, scheduled_ms: i64) -> Invocation {
+        Invocation::new(
+            (self.name.clone(), pipeline.clone()),
+            run_id,
+            scheduled_ms,
+            self.params.clone(),
+            self.limits,
+            self.grants,
+        )
+    }
 }
 
 /// The raw file split into what the runner uses; defaults for job limits come later,

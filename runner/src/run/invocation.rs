@@ -26,6 +26,29 @@ pub struct Invocation {
 }
 
 impl Invocation {
+    /// The first attempt of `job`'s run in `pipeline` due at `scheduled_ms` (ms since the
+    /// Unix epoch): the one way an invocation is made.
+    pub fn new(
+        (job, pipeline): (Arc<str>, Arc<str>),
+        run_id: String,
+        scheduled_ms: i64,
+        params: Arc<str>,
+        limits: RunLimits,
+        grants: Capabilities,
+    ) -> Self {
+        Self {
+            job,
+            pipeline,
+            run_id,
+            scheduled_ms,
+            params,
+            limits,
+            grants,
+            cancel: Default::default(),
+            attempt: 1,
+        }
+    }
+
     /// A run's report when it never started, for `outcome`.
     pub fn not_run(&self, outcome: Outcome) -> RunReport {
         RunReport {

@@ -1,106 +1,55 @@
-//! A consumer: takes runs from the queue, runs each in a fresh instance, reports it, and
-//! deals with what follows: a retry after its backoff, or the job's next held run.
+//! A consumer: takes runs from the queue (whichever it is), runs each in a fresh
+//! instance, reports it, and settles it: done, a retry after its backoff, or handed back.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
-use std::time::Duration;
 
-use async_channel::{Receiver, Sender};
 use tokio_util::sync::CancellationToken;
 
-use super::{Due, Shared};
+use super::Shared;
+use super::queue::{Lease, RunQueue, Settle};
 use crate::run::Invocation;
 use crate::run::outcome::{Outcome, RunReport};
 
-pub async fn consume(
-    (queue, from): (Sender<Due>, Receiver<Due>),
-    shared: Arc<Shared>,
-    stop: CancellationToken,
-) {
-    loop {
-        let due = tokio::select! {
-            biased;
-            _ = stop.cancelled() => return,
-            next = from.recv() => match next {
-                Ok(due) => due,
-                Err(_) => return,
-            },
-        };
-        let mut next = Some(due);
-        while let Some(due) = next {
-            next = run_due(&shared, due, &queue).await;
+/// Takes runs from `queue` until `stop`: each runs in a fresh instance while its lease is
+/// kept alive, its report is recorded, and the lease is settled by what the run came to.
+pub async fn consume(queue: Arc<dyn RunQueue>, shared: Arc<Shared>, stop: CancellationToken) {
+    while let Some(lease) = queue.take(&stop).await {
+        let mut next = Some(lease);
+        while let Some(lease) = next {
+            let how = run_leased(&shared, &*lease).await;
+            next = lease.settle(how).await;
         }
     }
 }
 
-/// Runs one due run and deals with its end: a retry, or the job's next held run, which
-/// is answered to be run now (`overlap: queue`).
-async fn run_due(shared: &Arc<Shared>, due: Due, queue: &Sender<Due>) -> Option<Due> {
-    let report = if due.inv.cancel.is_cancelled() {
-        due.inv.not_run(Outcome::Cancelled {
-            reason: due.inv.cancel.reason(),
+/// Runs the leased run, records its report, and answers how to settle it.
+async fn run_leased(shared: &Shared, lease: &dyn Lease) -> Settle {
+    let due = lease.due();
+    let inv = &due.inv;
+    let report = if inv.cancel.is_cancelled() {
+        inv.not_run(Outcome::Cancelled {
+            reason: inv.cancel.reason(),
         })
     } else {
-        run_one(shared, &due.inv).await
+        tokio::select! {
+            report = run_one(shared, inv) => report,
+            never = lease.keep_alive() => match never {},
+        }
     };
+    // No retry once the runner stops (a consumer told to stop by a smaller configuration
+    // still settles its run as a retry).
     let retry_in = if report.outcome.is_retryable() && !shared.stopping.is_cancelled() {
-        due.retry.delay_before(due.inv.attempt + 1)
+        due.retry.delay_before(inv.attempt + 1)
     } else {
         None
     };
+    let cut_short =
+        matches!(report.outcome, Outcome::Cancelled { .. }) && shared.stopping.is_cancelled();
     shared.finish(report);
-    if let Some(delay) = retry_in {
-        // The run stays live while it waits, so the overlap policy sees it.
-        shared
-            .retries
-            .spawn(retry(shared.clone(), due, delay, queue.clone()));
-        return None;
-    }
-    let next = due.slot.finished(&due.inv.cancel);
-    match next {
-        Some(held) if shared.stopping.is_cancelled() => {
-            shared.not_started(held);
-            None
-        }
-        next => next,
-    }
-}
-
-/// Waits out a retry's backoff, then queues the next attempt with a run id of its own.
-async fn retry(shared: Arc<Shared>, mut due: Due, delay: Duration, queue: Sender<Due>) {
-    let cancelled = tokio::select! {
-        _ = tokio::time::sleep(delay) => None,
-        reason = due.inv.cancel.cancelled() => Some(reason),
-        _ = shared.stopping.cancelled() => Some("retry not started: the runner stopped".into()),
-    };
-    due.inv.attempt += 1;
-    due.inv.run_id = shared.run_ids.next();
-    let outcome = match cancelled {
-        Some(reason) => Outcome::Cancelled { reason },
-        None => match queue.try_send(due) {
-            Ok(()) => {
-                shared.stats.retried.fetch_add(1, Ordering::Relaxed);
-                return;
-            }
-            Err(e) => {
-                due = e.into_inner();
-                shared.stats.dropped.fetch_add(1, Ordering::Relaxed);
-                Outcome::Dropped {
-                    reason: "retry dropped: the queue was full".into(),
-                }
-            }
-        },
-    };
-    shared.finish(due.inv.not_run(outcome));
-    // Nothing else runs this job's held runs: start the next one on the queue.
-    if let Some(next) = due.slot.finished(&due.inv.cancel)
-        && let Err(e) = queue.try_send(next)
-    {
-        let next = e.into_inner();
-        shared.finish(next.inv.not_run(Outcome::Dropped {
-            reason: "dropped: the queue was full".into(),
-        }));
-        let _ = next.slot.finished(&next.inv.cancel);
+    match retry_in {
+        Some(delay) => Settle::RetryAfter(delay),
+        None if cut_short => Settle::HandBack,
+        None => Settle::Done,
     }
 }
 

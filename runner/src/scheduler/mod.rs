@@ -13,6 +13,7 @@ pub mod consumer;
 pub mod history;
 pub mod overlap;
 mod producer;
+pub mod queue;
 pub mod recent;
 
 use std::collections::BTreeMap;
@@ -20,7 +21,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use async_channel::{Receiver, Sender};
 use tokio::sync::{broadcast, watch};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -34,6 +34,7 @@ use crate::config::{Pipeline, ServiceConfig};
 use crate::modules::ModuleRegistry;
 use crate::run::{Invocation, Outcome, Retry, RunReport};
 use crate::sandbox::Sandbox;
+use queue::RunQueue;
 
 /// A run on its way through the queue, with what the scheduler needs after it ends.
 #[derive(Debug)]
@@ -117,9 +118,6 @@ pub struct Shared {
     pub stopping: CancellationToken,
     /// The runtime the clients (and their connections) live on.
     pub home: Option<tokio::runtime::Handle>,
-    /// In cluster mode, the stream producers publish to and consumers pull from, in place
-    /// of the in-process queue.
-    pub cluster: Option<Arc<crate::cluster::RunQueue>>,
     /// Each pipeline's next due time, as its producer waits for it.
     pub next_due: NextDue,
     /// The jobs this runner's configuration has, by (pipeline, place): what a run from
@@ -192,18 +190,16 @@ impl NextDue {
 
 impl Shared {
     pub fn new(sandbox: Arc<Sandbox>, modules: Arc<ModuleRegistry>) -> Arc<Self> {
-        Self::with_history(sandbox, modules, None, None)
+        Self::with_history(sandbox, modules, None)
     }
 
     pub fn with_history(
         sandbox: Arc<Sandbox>,
         modules: Arc<ModuleRegistry>,
         history: Option<history::Recorder>,
-        cluster: Option<Arc<crate::cluster::RunQueue>>,
     ) -> Arc<Self> {
         Arc::new(Self {
             history,
-            cluster,
             next_due: NextDue::default(),
             known: KnownJobs::default(),
             sandbox,
@@ -261,7 +257,7 @@ struct Producer {
 /// A running scheduler. Dropping it does not stop it: call [`Scheduler::stop`].
 pub struct Scheduler {
     pub shared: Arc<Shared>,
-    queue: (Sender<Due>, Receiver<Due>),
+    queue: Arc<dyn RunQueue>,
     producers: BTreeMap<Arc<str>, Producer>,
     consumers: Vec<CancellationToken>,
     tasks: JoinSet<()>,
@@ -329,9 +325,20 @@ impl Scheduler {
         shared: Arc<Shared>,
         clock: Clock,
     ) -> Self {
+        let queue = Arc::new(queue::LocalQueue::new(queue_capacity, shared.clone()));
+        Self::start_with_queue(service, queue, shared, clock)
+    }
+
+    /// Starts on `queue` (the in-process one, or a cluster's).
+    pub fn start_with_queue(
+        service: &ServiceConfig,
+        queue: Arc<dyn RunQueue>,
+        shared: Arc<Shared>,
+        clock: Clock,
+    ) -> Self {
         let mut s = Self {
             shared,
-            queue: async_channel::bounded(queue_capacity),
+            queue,
             producers: BTreeMap::new(),
             consumers: Vec::new(),
             tasks: JoinSet::new(),
@@ -341,13 +348,8 @@ impl Scheduler {
             },
             clock,
         };
-        if let Some(q) = &s.shared.cluster {
-            s.tasks.spawn(crate::cluster::outbox::drain(
-                q.clone(),
-                s.shared.clone(),
-                s.shared.stopping.child_token(),
-            ));
-        }
+        let (queue, stop) = (s.queue.clone(), s.shared.stopping.child_token());
+        s.tasks.spawn(async move { queue.background(stop).await });
         s.reconfigure(service);
         s
     }
@@ -389,7 +391,7 @@ impl Scheduler {
                     let cancel = self.shared.stopping.child_token();
                     let task = producer::produce(
                         rx,
-                        self.queue.0.clone(),
+                        self.queue.clone(),
                         self.shared.clone(),
                         cancel.clone(),
                         self.clock,
@@ -416,18 +418,11 @@ impl Scheduler {
         }
         while self.consumers.len() < service.num_consumers {
             let cancel = self.shared.stopping.child_token();
-            match &self.shared.cluster {
-                Some(q) => self.tasks.spawn(crate::cluster::consumer::consume(
-                    q.clone(),
-                    self.shared.clone(),
-                    cancel.clone(),
-                )),
-                None => self.tasks.spawn(consumer::consume(
-                    self.queue.clone(),
-                    self.shared.clone(),
-                    cancel.clone(),
-                )),
-            };
+            self.tasks.spawn(consumer::consume(
+                self.queue.clone(),
+                self.shared.clone(),
+                cancel.clone(),
+            ));
             self.consumers.push(cancel);
         }
         changes.consumers = self.consumers.len();
@@ -438,7 +433,7 @@ impl Scheduler {
 
     /// Runs waiting in the queue.
     pub fn queue_depth(&self) -> usize {
-        self.queue.0.len()
+        self.queue.depth()
     }
 
     /// Receives the report of every run that finishes from now on.
@@ -486,7 +481,7 @@ impl Scheduler {
 
     /// Records every queued run as cancelled, never started.
     fn drain_queue(&self) {
-        while let Ok(due) = self.queue.1.try_recv() {
+        for due in self.queue.take_waiting() {
             self.shared.not_started(due);
         }
     }

@@ -1,5 +1,5 @@
-//! A pipeline's producer: at each due time, stamp it once and offer every enabled job to
-//! its overlap policy and the queue.
+//! A pipeline's producer: at each due time, stamp it once and offer the pipeline's enabled
+//! jobs to the queue (which applies their overlap policies).
 //!
 //! The pipeline comes through a watch channel, so a configuration change reaches the
 //! producer between due times: the next one uses the new schedule, jobs and params,
@@ -12,21 +12,19 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use async_channel::{Sender, TrySendError};
 use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use super::overlap::{Admission, Slot};
-use super::{Due, Shared};
+use super::Shared;
+use super::overlap::Slot;
+use super::queue::RunQueue;
 use crate::config::Pipeline;
-use crate::run::Invocation;
-use crate::run::outcome::Outcome;
 use crate::schedule::{Clock, Missed, Schedule, Step, from_ms, ms};
 
 pub async fn produce(
     mut pipeline: watch::Receiver<Pipeline>,
-    queue: Sender<Due>,
+    queue: Arc<dyn RunQueue>,
     shared: Arc<Shared>,
     cancel: CancellationToken,
     clock: Clock,
@@ -36,6 +34,7 @@ pub async fn produce(
     let timing = &current.timing;
     let mut last = anchor(
         &shared,
+        queue.shared_grid(),
         &current.name,
         (&timing.schedule, timing.missed),
         &clock,
@@ -56,10 +55,7 @@ pub async fn produce(
                         _ = cancel.cancelled() => return,
                     }
                 }
-                match &shared.cluster {
-                    Some(cluster) => publish(&current, slot, cluster, &shared).await,
-                    None => enqueue(&current, &slots, slot, &queue, &shared),
-                }
+                queue.offer(&current, &slots, slot).await;
                 last = slot;
                 continue;
             }
@@ -109,6 +105,7 @@ fn slots_of(shared: &Shared, pipeline: &Pipeline) -> Vec<Arc<Slot>> {
 /// with `missed: run_once` always runs at start, as tglib's does.
 async fn anchor(
     shared: &Arc<Shared>,
+    shared_grid: Option<Duration>,
     pipeline: &str,
     (schedule, missed): (&Schedule, Missed),
     clock: &Clock,
@@ -119,13 +116,12 @@ async fn anchor(
     // at start (once in all, however many replicas start together) only while JetStream
     // would still recognise it as published: a replica joining later than that would run
     // it a second time.
-    if shared.cluster.is_some()
+    if let Some(fresh_for) = shared_grid
         && let Schedule::Every(p) = schedule
     {
         let period_ms = ms_of(*p).max(1);
         let passed = from_ms(ms(now).div_euclid(period_ms) * period_ms);
-        let fresh =
-            (now - passed).to_std().unwrap_or_default() < crate::cluster::queue::DEDUP_WINDOW / 2;
+        let fresh = (now - passed).to_std().unwrap_or_default() < fresh_for;
         return if fresh { passed - *p } else { passed };
     }
     // tglib runs a periodic pipeline at start; with `missed: run_once` that run is also
@@ -189,142 +185,6 @@ fn jitter(max: Duration) -> Duration {
     max.mul_f64((r >> 11) as f64 / (1u64 << 53) as f64)
 }
 
-fn enqueue(
-    pipeline: &Pipeline,
-    slots: &[Arc<Slot>],
-    due_at: DateTime<Utc>,
-    queue: &Sender<Due>,
-    shared: &Shared,
-) {
-    let scheduled_ms = ms(due_at);
-    let (mut enqueued, mut dropped) = (0usize, Vec::new());
-    for (job, slot) in pipeline.jobs.iter().zip(slots).filter(|(j, _)| j.enabled) {
-        if queue.is_full() {
-            // Known before anything is made for the run (an overloaded queue is when a
-            // producer must cost least).
-            dropped.push(job.name.clone());
-            continue;
-        }
-        let due = Due {
-            inv: first_attempt(pipeline, job, shared.run_ids.next(), scheduled_ms),
-            slot: slot.clone(),
-            retry: job.retry,
-        };
-        let (admission, replaced) = due.slot.clone().admit(job.overlap, due);
-        for r in replaced {
-            let reason = r.inv.cancel.reason();
-            shared.finish(r.inv.not_run(Outcome::Cancelled { reason }));
-        }
-        match admission {
-            Admission::Enqueue(due) => match queue.try_send(due) {
-                Ok(()) => enqueued += 1,
-                Err(TrySendError::Full(due)) => {
-                    // The run never became live: forget it so the job's next run is admitted.
-                    let _ = due.slot.finished(&due.inv.cancel);
-                    dropped.push(due.inv.job);
-                }
-                Err(TrySendError::Closed(_)) => return,
-            },
-            Admission::Held => {}
-            Admission::Skipped(due, reason) => {
-                shared.finish(due.inv.not_run(Outcome::Skipped { reason }));
-            }
-        }
-    }
-    if !dropped.is_empty() {
-        // One log line per due time, not per run: a full queue must not also flood the log.
-        let count = dropped.len();
-        shared
-            .stats
-            .dropped
-            .fetch_add(count as u64, Ordering::Relaxed);
-        let jobs: Vec<&str> = dropped.iter().map(|j| &**j).collect();
-        let mut names = jobs.clone();
-        names.dedup();
-        tracing::warn!(pipeline = %pipeline.name, dropped = count, jobs = %names.join(","),
-            "queue full: runs of this due time dropped (consumers are not keeping up)");
-        // Counted per job (runs by outcome `dropped` on `/metrics` and `/jobs`), without a
-        // report each: an overloaded queue drops them by the hundred thousand.
-        let mut per_job: Vec<(&str, u64)> = Vec::new();
-        for j in &jobs {
-            match per_job.last_mut() {
-                Some((last, n)) if last == j => *n += 1,
-                _ => per_job.push((j, 1)),
-            }
-        }
-        for (job, n) in per_job {
-            shared.book.count_not_run(job, "dropped", n);
-        }
-    }
-    tracing::debug!(pipeline = %pipeline.name, enqueued, "enqueued the pipeline's jobs");
-}
-
-/// The first attempt of `job`'s run due at `scheduled_ms`.
-fn first_attempt(
-    pipeline: &Pipeline,
-    job: &crate::config::JobSpec,
-    run_id: String,
-    scheduled_ms: i64,
-) -> Invocation {
-    Invocation {
-        job: job.name.clone(),
-        pipeline: pipeline.name.clone(),
-        run_id,
-        scheduled_ms,
-        params: job.params.clone(),
-        limits: job.limits,
-        grants: job.grants,
-        cancel: Default::default(),
-        attempt: 1,
-    }
-}
-
 fn ms_of(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}
-
-/// Cluster mode: publishes the due time's enabled jobs to the cluster's stream, each with
-/// an id of its pipeline, place, job and due time, so replicas publishing the same due
-/// time make one message. The overlap policy is applied by the consumer that takes a run
-/// ([`crate::cluster::live`]).
-async fn publish(
-    pipeline: &Pipeline,
-    due_at: DateTime<Utc>,
-    cluster: &crate::cluster::RunQueue,
-    shared: &Shared,
-) {
-    let scheduled_ms = ms(due_at);
-    let runs: Vec<_> = pipeline
-        .jobs
-        .iter()
-        .enumerate()
-        .filter(|(_, j)| j.enabled)
-        .map(|(index, job)| {
-            // The consumer that takes it gives it a run id of its replica's.
-            let inv = first_attempt(pipeline, job, String::new(), scheduled_ms);
-            crate::cluster::WireRun::new(&inv, index, job.retry, job.overlap)
-        })
-        .collect();
-    // Not connected: kept at once rather than each waiting out a publish timeout.
-    if !cluster.connected() {
-        crate::cluster::outbox::keep(cluster, shared, runs);
-        cluster.note_publishing(Some(&anyhow::anyhow!("not connected to NATS")));
-        return;
-    }
-    let (mut new, mut duplicate, mut failure, mut unsent) = (0usize, 0usize, None, Vec::new());
-    for (run, outcome) in runs.iter().zip(cluster.publish(&runs).await) {
-        match outcome {
-            Ok(crate::cluster::Published::New) => new += 1,
-            Ok(crate::cluster::Published::Duplicate) => duplicate += 1,
-            Err(e) => {
-                unsent.push(run.clone());
-                failure = Some(e);
-            }
-        }
-    }
-    if !runs.is_empty() {
-        cluster.note_publishing(failure.as_ref());
-    }
-    crate::cluster::outbox::keep(cluster, shared, unsent);
-    tracing::debug!(pipeline = %pipeline.name, new, duplicate, "published the pipeline's jobs to the cluster");
 }

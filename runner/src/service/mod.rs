@@ -15,6 +15,7 @@ use tokio::sync::Mutex;
 use crate::bindings::handler::HandlerPre;
 use crate::clients::Clients;
 use crate::cluster::replica::Replica;
+use crate::cluster::{Cluster, JetStreamQueue};
 use crate::config::version::Expected;
 use crate::config::{Config, ConfigError, SERVICE_FILE};
 use crate::host::Services;
@@ -22,7 +23,9 @@ use crate::metrics::MetricsCache;
 use crate::modules::ModuleRegistry;
 use crate::sandbox::state::RunState;
 use crate::sandbox::{Sandbox, SandboxSettings};
+use crate::schedule::Clock;
 use crate::scheduler::history::Recorder;
+use crate::scheduler::queue::{LocalQueue, RunQueue};
 use crate::scheduler::{Changes, Scheduler, Shared, Stopped};
 
 /// Sets the log level at run time (`PUT /log/{LEVEL}`).
@@ -74,6 +77,8 @@ pub struct Service {
     watching: tokio_util::sync::CancellationToken,
     /// Bearer token for mutating routes (`TGRUN_ADMIN_TOKEN`); none: loopback clients only.
     pub admin_token: Option<String>,
+    /// The cluster this replica is part of, if any.
+    pub cluster: Option<Arc<Cluster>>,
     /// Route requests in flight, bounded per route and in all.
     pub route_slots: Arc<route_slots::RouteSlots>,
 }
@@ -132,7 +137,7 @@ impl Service {
         );
         let cluster = match &runner.cluster {
             Some(c) => Some(Arc::new(
-                crate::cluster::RunQueue::connect(c).await.map_err(|e| {
+                crate::cluster::Cluster::connect(c).await.map_err(|e| {
                     anyhow::anyhow!(
                         "cluster '{}' (runner.cluster in config.json): {e:#}",
                         c.name
@@ -141,13 +146,17 @@ impl Service {
             )),
             None => None,
         };
-        let shared = Shared::with_history(sandbox, modules, history, cluster);
+        let shared = Shared::with_history(sandbox, modules, history);
+        // The queue between producers and consumers: the cluster's stream, or in-process.
+        let queue: Arc<dyn RunQueue> = match &cluster {
+            Some(c) => Arc::new(JetStreamQueue::new(c.clone(), shared.clone())),
+            None => Arc::new(LocalQueue::new(runner.queue_capacity, shared.clone())),
+        };
         let scheduler =
-            Scheduler::start_shared(&config.service, runner.queue_capacity, shared.clone());
+            Scheduler::start_with_queue(&config.service, queue, shared.clone(), Clock::System);
         let watching = tokio_util::sync::CancellationToken::new();
         // In a cluster, a module file changed in this replica's folder goes to all.
-        let share = shared
-            .cluster
+        let share = cluster
             .as_ref()
             .map(|c| crate::cluster::modules::sharer(c.modules.clone()));
         tokio::spawn(crate::modules::watch::watch(
@@ -172,8 +181,9 @@ impl Service {
             watching,
             log,
             admin_token,
+            cluster,
         });
-        if let Some(cluster) = &service.shared.cluster {
+        if let Some(cluster) = &service.cluster {
             let replica: Arc<dyn Replica> = service.clone();
             tokio::spawn(crate::cluster::modules::follow(
                 cluster.modules.clone(),

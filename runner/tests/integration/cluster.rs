@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use runner::cluster::{ClusterSettings, RunQueue};
+use runner::cluster::{Cluster, ClusterSettings};
 use runner::sql_value::Value;
 
 use crate::cli::Served;
@@ -74,7 +74,7 @@ impl Scope {
 
     async fn cleanup_on_servers(mut self, servers: Vec<String>) {
         self.settings.servers = servers;
-        let _ = RunQueue::delete(&self.settings).await;
+        let _ = Cluster::delete(&self.settings).await;
         let _ = mariadb()
             .await
             .execute(&format!("DROP DATABASE IF EXISTS {}", self.database), &[])
@@ -1115,7 +1115,7 @@ async fn a_nats_server_with_credentials_and_tls_takes_only_a_replica_configured_
         ca_file: Some(certs.path().join("ca.pem")),
         client: None,
     });
-    let refused = |what: &str, r: anyhow::Result<RunQueue>, needle: &str| {
+    let refused = |what: &str, r: anyhow::Result<Cluster>, needle: &str| {
         let e = format!(
             "{:#}",
             r.err().unwrap_or_else(|| panic!("{what}: connected"))
@@ -1132,22 +1132,22 @@ async fn a_nats_server_with_credentials_and_tls_takes_only_a_replica_configured_
     // Wrong password, no password, no CA to check the server by: refused, each saying why.
     refused(
         "a wrong password",
-        RunQueue::connect(&settings(tls_port, user("guess"), ca.clone())).await,
+        Cluster::connect(&settings(tls_port, user("guess"), ca.clone())).await,
         "authorization",
     );
     refused(
         "no credentials",
-        RunQueue::connect(&settings(tls_port, NatsAuth::None, ca.clone())).await,
+        Cluster::connect(&settings(tls_port, NatsAuth::None, ca.clone())).await,
         "authorization",
     );
     refused(
         "an unknown certificate authority",
-        RunQueue::connect(&settings(tls_port, user("pw-of-nats-4321"), None)).await,
+        Cluster::connect(&settings(tls_port, user("pw-of-nats-4321"), None)).await,
         "tls.ca_file",
     );
     refused(
         "a wrong token",
-        RunQueue::connect(&settings(
+        Cluster::connect(&settings(
             token_port,
             NatsAuth::Token("tok-guess".into()),
             None,
@@ -1156,8 +1156,8 @@ async fn a_nats_server_with_credentials_and_tls_takes_only_a_replica_configured_
         "authorization",
     );
     let token = settings(token_port, NatsAuth::Token("tok-of-nats-8765".into()), None);
-    RunQueue::connect(&token).await.expect("the right token");
-    RunQueue::delete(&token).await.unwrap();
+    Cluster::connect(&token).await.expect("the right token");
+    Cluster::delete(&token).await.unwrap();
 
     // A replica configured for it (the CA file relative to the configuration directory, the
     // password from the environment) runs its jobs through that server.
@@ -1208,4 +1208,64 @@ async fn a_nats_server_with_credentials_and_tls_takes_only_a_replica_configured_
     assert!(!wrong.exit_within(Duration::from_secs(30)).success());
     // The NATS servers and their stores go with the test; the database is dropped.
     scope.cleanup_on(tls_port).await;
+}
+
+/// `tgrun_queue_depth` on a replica's `/metrics`.
+async fn queue_depth(addr: &str) -> u64 {
+    let text = reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("tgrun_queue_depth "))
+        .unwrap_or_else(|| panic!("no tgrun_queue_depth in {text}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// The same four slow runs on one consumer, in-process and on the cluster's stream: while
+/// the first runs, the other three wait, and the queue's depth says so in both modes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_queue_depth_counts_waiting_runs_in_process_and_in_a_cluster() {
+    let scope = Scope::new("depth").await;
+    for cluster in [false, true] {
+        // One due time in the test: it runs at start, the next is over a minute away.
+        let period_s = one_due_time_period_ms() as f64 / 1e3;
+        let service = format!(
+            r#"{{"num_consumers": 1, "pipelines": {{"p": {{"period": {period_s}, "jobs": [
+            {{"name": "sleeper", "enabled": true, "params": {{"ms": 5000}}}},
+            {{"name": "sleeper", "enabled": true, "params": {{"ms": 10}}}},
+            {{"name": "sleeper", "enabled": true, "params": {{"ms": 10}}}},
+            {{"name": "sleeper", "enabled": true, "params": {{"ms": 10}}}}]}}}}}}"#
+        );
+        let dir = config_dir(&service, &["sleeper"]);
+        if cluster {
+            std::fs::write(dir.path().join("config.json"), scope.config_json(30)).unwrap();
+        }
+        let mut replica = vec![Served::start_on(dir.path(), "127.0.0.1:0")];
+        let addr = replica[0].addr();
+        replica[0].wait_for("sleeping 5000 ms", Duration::from_secs(30));
+        // The cluster's depth is asked of JetStream every second.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        let mut depth = queue_depth(&addr).await;
+        while depth != 3 && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            depth = queue_depth(&addr).await;
+        }
+        assert_eq!(depth, 3, "cluster: {cluster}");
+        // Once the slow run ends, the others run and nothing waits.
+        let deadline = std::time::Instant::now() + Duration::from_secs(8);
+        while queue_depth(&addr).await != 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "cluster {cluster}: still waiting"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        stop_all(&mut replica);
+    }
+    scope.cleanup().await;
 }

@@ -62,20 +62,17 @@ fn compile_turn(job: &str) -> std::fs::File {
 }
 
 pub fn invocation(job: &str, params: &str) -> Invocation {
-    Invocation {
-        job: job.into(),
-        pipeline: "test".into(),
-        run_id: format!("{job}-run"),
-        scheduled_ms: 1_700_000_000_000,
-        params: params.into(),
-        limits: RunLimits {
+    Invocation::new(
+        (job.into(), "test".into()),
+        format!("{job}-run"),
+        1_700_000_000_000,
+        params.into(),
+        RunLimits {
             timeout: Duration::from_secs(10),
             memory_bytes: 64 << 20,
         },
-        grants: runner::run::Capabilities::ALL,
-        cancel: Default::default(),
-        attempt: 1,
-    }
+        runner::run::Capabilities::ALL,
+    )
 }
 
 /// Points a configuration directory's compiled-code cache (`.tgrun-cache`, the default) at

@@ -98,7 +98,7 @@ pub async fn state(State(state): State<AppState>, req: axum::extract::Request) -
     Json(json!({
         "now_ms": chrono::Utc::now().timestamp_millis(),
         "version": env!("CARGO_PKG_VERSION"),
-        "cluster": shared.cluster.as_ref().map(|c| c.settings.name.clone()),
+        "cluster": service.cluster.as_ref().map(|c| c.settings.name.clone()),
         // How actions are allowed: with the admin token, or from loopback only.
         "auth": if service.admin_token.is_some() { "token" } else { "loopback" },
         // Whether this request may act (and so sees failures' log lines).

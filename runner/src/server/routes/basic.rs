@@ -15,7 +15,7 @@ pub async fn clients_health(service: &Service) -> Vec<(&'static str, bool)> {
     let mut report = service.services.clients.health().await;
     // In cluster mode, the NATS connection is a client like the others: without it this
     // replica neither produces nor consumes.
-    if let Some(cluster) = &service.shared.cluster {
+    if let Some(cluster) = &service.cluster {
         report.push(("nats", cluster.connected()));
     }
     report

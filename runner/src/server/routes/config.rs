@@ -93,7 +93,7 @@ async fn apply(
     match result {
         Ok(applied) => {
             // In a cluster, every replica follows the bucket and applies it too.
-            if let Some(cluster) = &state.service.shared.cluster
+            if let Some(cluster) = &state.service.cluster
                 && let Err(e) = cluster.config.put(&new).await
             {
                 return Err(ApiError::new(

@@ -53,17 +53,17 @@ pub async fn dispatch(
         Err(full) => return busy(&name, full),
     };
     let shared = &state.service.shared;
-    let inv = Invocation {
-        job: route.module.clone(),
-        pipeline: format!("{}{name}", crate::config::service::ROUTE_PIPELINE).into(),
-        run_id: shared.run_ids.next(),
-        scheduled_ms: unix_ms(),
-        params: "{}".into(),
-        limits: route.limits,
-        grants: route.grants,
-        cancel: Default::default(),
-        attempt: 1,
-    };
+    let inv = Invocation::new(
+        (
+            route.module.clone(),
+            format!("{}{name}", crate::config::service::ROUTE_PIPELINE).into(),
+        ),
+        shared.run_ids.next(),
+        unix_ms(),
+        "{}".into(),
+        route.limits,
+        route.grants,
+    );
     let component = match state.service.handlers.get(&route.module).await {
         Ok(c) => c,
         Err(outcome) => {

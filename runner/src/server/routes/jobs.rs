@@ -105,17 +105,14 @@ pub async fn run_job(
         Some(p @ Value::Object(_)) => Some(p.to_string()),
         Some(_) => return Err(ApiError::bad_request("'params' must be a JSON object")),
     };
-    let inv = Invocation {
-        job: name.as_str().into(),
-        pipeline: "manual".into(),
-        run_id: shared.run_ids.next(),
-        scheduled_ms: unix_ms(),
-        params: params.map_or_else(|| spec.params.clone(), Into::into),
-        limits: spec.limits,
-        grants: spec.grants,
-        cancel: Default::default(),
-        attempt: 1,
-    };
+    let inv = Invocation::new(
+        (name.as_str().into(), "manual".into()),
+        shared.run_ids.next(),
+        unix_ms(),
+        params.map_or_else(|| spec.params.clone(), Into::into),
+        spec.limits,
+        spec.grants,
+    );
     let report = consumer::run_one(shared, &inv).await;
     let report = shared.finish(report);
     Ok(Json(json!({
@@ -151,7 +148,7 @@ pub async fn put_module(
         .await
         .map_err(ApiError::bad_request)?;
     // In a cluster, every replica follows the object store and installs it too.
-    if let Some(cluster) = &state.service.shared.cluster
+    if let Some(cluster) = &state.service.cluster
         && let Err(e) = cluster.modules.put(&name, &body).await
     {
         return Err(ApiError::new(
@@ -188,7 +185,7 @@ pub async fn rollback(
     };
     let (from, to) = result.map_err(|why| ApiError::new(axum::http::StatusCode::CONFLICT, why))?;
     // In a cluster, the version rolled back to is the cluster's from now.
-    if let Some(cluster) = &state.service.shared.cluster
+    if let Some(cluster) = &state.service.cluster
         && let Some(bytes) = state.service.module_bytes(&name)
         && let Err(e) = cluster.modules.put(&name, &bytes).await
     {

@@ -1,5 +1,6 @@
-//! The cluster's run queue: one JetStream work-queue stream per cluster, which every
-//! replica's producers publish due runs to and every replica's consumers pull from.
+//! A replica's connection to its cluster ([`Cluster`]): one JetStream work-queue stream per
+//! cluster, which every replica's producers publish due runs to and every replica's
+//! consumers pull from, beside the stores of modules, configuration and live runs.
 //!
 //! JetStream does what a home-made protocol would get wrong: its de-duplication window
 //! keeps one message per `Nats-Msg-Id` however many replicas publish it, the work-queue
@@ -27,7 +28,7 @@ pub const MAX_AGE: Duration = Duration::from_secs(3600);
 /// The durable consumer every replica pulls through.
 const CONSUMER: &str = "runners";
 
-pub struct RunQueue {
+pub struct Cluster {
     client: async_nats::Client,
     js: jetstream::Context,
     subject: String,
@@ -58,7 +59,7 @@ pub fn stream_name(cluster: &str) -> String {
     format!("TGRUN_{cluster}_RUNS")
 }
 
-impl RunQueue {
+impl Cluster {
     /// Connects to the cluster's NATS servers and makes sure the stream and the durable
     /// consumer exist (the first replica creates them; the others find them).
     pub async fn connect(settings: &ClusterSettings) -> Result<Self> {
@@ -177,6 +178,17 @@ impl RunQueue {
             Some(Err(e)) => Err(anyhow!("pulling: {e}")),
             None => Ok(None),
         }
+    }
+
+    /// Due runs in the stream that no replica has taken yet.
+    pub async fn waiting(&self) -> Result<u64> {
+        let info = self.consumer.get_info().await.map_err(|e| {
+            anyhow!(
+                "asking {} for its depth: {e}",
+                stream_name(&self.settings.name)
+            )
+        })?;
+        Ok(info.num_pending)
     }
 
     /// Whether the NATS connection is up.
