@@ -1,27 +1,33 @@
 //! tgrun's runner: tglib's periodic producer/consumer job service, where every job is a
 //! WebAssembly component run in a fresh sandboxed instance.
 //!
-//! The modules, in the order a run passes through them:
+//! The modules, in the order a run passes through them (`ARCHITECTURE.md` draws it):
 //!
+//! - [`run`]: the words every module shares about a run (what to run, its limits and
+//!   grants, its job's policies, how it ended). A leaf: it uses no other module.
+//! - [`schedule`]: when a pipeline is due (period, cron in a time zone, missed due times)
+//!   and the clock it reads. A leaf too.
 //! - [`config`]: reads `service_config.json` and `config.json` (tglib's files) and resolves
-//!   them once into a validated [`config::Config`].
+//!   them once into a validated [`config::Config`]; uses only the two leaves.
+//! - [`service`]: builds everything once from the configuration, chooses the run queue
+//!   (in-process or the cluster's), and applies configuration changes live.
 //! - [`scheduler`]: one producer per pipeline (on a thread of their own) stamps each due
-//!   time (period or cron) and offers its enabled jobs to their overlap policy and one
-//!   bounded queue; a pool of consumers runs them, retries failures, and a shutdown gives
-//!   runs a grace period and records what it cancels.
+//!   time and offers its enabled jobs to the [`scheduler::queue::RunQueue`]; consumers take
+//!   runs from it with a lease, run them, report them (book, recent runs, history, events)
+//!   and settle the lease (done, retry, hand back); a shutdown gives runs a grace period
+//!   and records what it cancels.
+//! - [`cluster`]: the queue as a NATS JetStream stream shared by several runners, with
+//!   overlap policies across them and modules and configuration shared; depends on the
+//!   scheduler, never the other way.
 //! - [`modules`]: maps a job name to its compiled component, loaded from the modules
 //!   directory, watched and swapped while the service runs.
 //! - [`sandbox`]: the wasmtime engine, built once, and one fresh `Store` and instance per run
 //!   with its time, memory and output limits; turns how a run ended into an [`Outcome`].
 //! - [`host`]: the capabilities lent to jobs, one file per WIT interface, over
-//!   [`clients`] (Prometheus, ...) and the [`metrics`] cache.
-//! - [`server`]: the HTTP server: tglib's routes, `/jobs`, `/runs`, `/docs`, and routes
-//!   answered by components.
-//! - [`service`]: the running service (configuration, clients, scheduler) that the routes
-//!   share; applies configuration changes live.
-//! - [`cluster`]: several runners as one service: due runs go through a NATS JetStream
-//!   stream instead of the in-process queue.
-//! - [`cli`]: `runner serve`, `runner run`, `runner check`.
+//!   [`clients`] (Prometheus, the API service, SQL) and the [`metrics`] cache.
+//! - [`server`]: the HTTP server: tglib's routes, `/jobs`, `/runs`, `/docs`, the dashboard,
+//!   and routes answered by components.
+//! - [`cli`]: `runner serve`, `runner run`, `runner check`, `runner new`.
 
 // No `unsafe` but in one audited module, `clients::sql::sqlite_guard` (SQLite's authorizer,
 // which sqlx does not expose), which allows it for itself.

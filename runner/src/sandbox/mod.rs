@@ -6,7 +6,7 @@
 //! - [`component`]: compiling a `.wasm` file into a [`component::JobComponent`], checked
 //!   against the job world.
 //! - [`state`], [`journal`], [`output`], [`limits`]: what one run owns.
-//! - [`run`]: one invocation, from instantiation to [`outcome::RunReport`].
+//! - [`run`]: one invocation, from instantiation to [`crate::run::RunReport`].
 //! - [`check`]: `runner check`'s explanation of why a component does not fit.
 
 pub mod check;

@@ -2,7 +2,7 @@
 //! up in the configuration's `routes` and, if found, answered by a fresh instance of its
 //! handler, with the route's limits and capabilities. Each request is a run: booked, in the
 //! history (under its own retention, `runner.history_route_max_rows`), on `/metrics`. At
-//! most the route's `max_concurrent` requests run at once ([`super::slots`]); an answer
+//! most the route's `max_concurrent` requests run at once ([`crate::service::route_slots`]); an answer
 //! HTTP cannot carry is a 500 and the run's outcome an error.
 
 use axum::body::{Body, Bytes};
