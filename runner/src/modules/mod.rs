@@ -119,7 +119,7 @@ impl<W: World> ModuleRegistry<W> {
     pub async fn get(&self, job: &str) -> Result<Arc<Compiled<W>>, Outcome> {
         let Some(path) = self.path_of(job) else {
             return Err(Outcome::ModuleInvalid {
-                message: bad_name(job),
+                message: bad_name(job).to_string(),
             });
         };
         let seen = {
@@ -230,7 +230,7 @@ impl<W: World> ModuleRegistry<W> {
     /// Installs `bytes` as the new version of `job` (an upload): compiled and checked
     /// first; if good, written to the modules directory (so a restart keeps it) and
     /// swapped in. Answers the new version, or why it was refused.
-    pub async fn install(&self, job: &str, bytes: Vec<u8>) -> Result<String, String> {
+    pub async fn install(&self, job: &str, bytes: Vec<u8>) -> Result<String, ModuleError> {
         let path = self.path_of(job).ok_or_else(|| bad_name(job))?;
         let bytes: Arc<[u8]> = bytes.into();
         let compiled = self.compile(&path, bytes.clone()).await;
@@ -238,7 +238,11 @@ impl<W: World> ModuleRegistry<W> {
             Ok(c) => c,
             Err(e) => {
                 let mut slots = self.lock();
-                return Err(refuse(job, slots.entry(job.to_owned()).or_default(), e));
+                return Err(ModuleError::Invalid(refuse(
+                    job,
+                    slots.entry(job.to_owned()).or_default(),
+                    e,
+                )));
             }
         };
         write_file(&path, &bytes)?;
@@ -252,17 +256,20 @@ impl<W: World> ModuleRegistry<W> {
 
     /// Returns to the previous version (and writes it back to the file). Answers
     /// `(from, to)` versions.
-    pub fn rollback(&self, job: &str) -> Result<(String, String), String> {
+    pub fn rollback(&self, job: &str) -> Result<(String, String), ModuleError> {
         let path = self.path_of(job).ok_or_else(|| bad_name(job))?;
         let mut slots = self.lock();
         let slot = slots
             .get_mut(job)
-            .ok_or_else(|| format!("no module of '{job}' is loaded"))?;
-        let previous = slot
-            .previous
-            .take()
-            .ok_or_else(|| format!("'{job}' has no previous version to return to"))?;
+            .ok_or_else(|| ModuleError::NoPrevious(format!("no module of '{job}' is loaded")))?;
+        let Some(previous) = slot.previous.clone() else {
+            return Err(ModuleError::NoPrevious(format!(
+                "'{job}' has no previous version to return to"
+            )));
+        };
+        // Written first: a file that cannot be written leaves both versions as they were.
         write_file(&path, &previous.bytes)?;
+        slot.previous = None;
         slot.seen = FileStamp::of(&path);
         let from = slot.current.replace(previous.clone());
         slot.previous = from.clone();
@@ -346,11 +353,30 @@ fn refuse<W>(job: &str, slot: &mut Slot<W>, e: InvalidModule) -> String {
 }
 
 /// Writes a module file so that it is never seen half-written.
-fn write_file(path: &Path, bytes: &[u8]) -> Result<(), String> {
-    crate::config::atomic::write(path, bytes)
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+fn write_file(path: &Path, bytes: &[u8]) -> Result<(), ModuleError> {
+    crate::config::atomic::write(path, bytes).map_err(|source| ModuleError::Write {
+        path: path.to_owned(),
+        source,
+    })
 }
 
-fn bad_name(job: &str) -> String {
-    format!("{job:?} cannot name a module file")
+fn bad_name(job: &str) -> ModuleError {
+    ModuleError::BadName(format!("{job:?} cannot name a module file"))
+}
+
+/// Why an install or a rollback did not happen: the operator's mistake (a name, a module
+/// that does not fit, nothing to roll back to) or the runner's (a file it cannot write).
+#[derive(Debug, thiserror::Error)]
+pub enum ModuleError {
+    #[error("{0}")]
+    BadName(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    NoPrevious(String),
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }

@@ -42,6 +42,20 @@ impl ApiError {
     }
 }
 
+/// An operation's error as the status it is.
+impl From<crate::service::operations::OpError> for ApiError {
+    fn from(e: crate::service::operations::OpError) -> Self {
+        use crate::service::operations::OpError;
+        match e {
+            OpError::NotFound(m) => Self::not_found(m),
+            OpError::Refused(m) => Self::bad_request(m),
+            OpError::Conflict(m) => Self::new(StatusCode::CONFLICT, m),
+            OpError::ThisReplicaOnly(m) => Self::new(StatusCode::BAD_GATEWAY, m),
+            OpError::Internal(m) => Self::internal(m),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         (

@@ -2,6 +2,7 @@
 //! [`Service::start`] and shared by the HTTP routes. Configuration changes go through
 //! [`Service::apply`]: validated first, written atomically, applied live.
 
+pub mod operations;
 pub mod route_slots;
 
 use std::collections::BTreeSet;
@@ -232,6 +233,17 @@ impl Service {
     /// Installs `bytes` as module `name`, in the handlers' registry for a route's module and
     /// the jobs' otherwise: compiled and checked first. Answers the version, or why not.
     pub async fn install_module(&self, name: &str, bytes: Vec<u8>) -> Result<String, String> {
+        self.install_module_typed(name, bytes)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// [`Service::install_module`], with why not as a [`ModuleError`].
+    pub(crate) async fn install_module_typed(
+        &self,
+        name: &str,
+        bytes: Vec<u8>,
+    ) -> Result<String, crate::modules::ModuleError> {
         if self.is_route_module(name) {
             self.handlers.install(name, bytes).await
         } else {

@@ -506,6 +506,49 @@ async fn a_write_on_a_stale_version_is_a_409_and_changes_nothing() {
     f.service.stop().await;
 }
 
+/// An upload of `job`'s module with `bytes`.
+fn upload(job: &str, bytes: Vec<u8>) -> Request<Body> {
+    Request::put(format!("/jobs/{job}/module"))
+        .header("content-type", "application/wasm")
+        .body(Body::from(bytes))
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn module_operations_answer_whose_mistake_it_was() {
+    let f = fixture(None).await;
+    let echo = std::fs::read(crate::fixtures::wasm("echo")).unwrap();
+    // The operator's: a module that does not fit (400), nothing to roll back to (409), a
+    // name no configuration has (404).
+    let (code, body) = call(&f, LOCAL, upload("echo", b"not wasm".to_vec())).await;
+    assert_eq!(code, StatusCode::BAD_REQUEST, "{body}");
+    let (code, body) = call(
+        &f,
+        LOCAL,
+        with_body("POST", "/jobs/echo/rollback", json!({})),
+    )
+    .await;
+    assert_eq!(code, StatusCode::CONFLICT, "{body}");
+    let (code, body) = call(
+        &f,
+        LOCAL,
+        with_body("POST", "/jobs/nobody/rollback", json!({})),
+    )
+    .await;
+    assert_eq!(code, StatusCode::NOT_FOUND, "{body}");
+    // The runner's: the modules folder cannot be written (it is a file now). A 500 that
+    // says nothing of the runner's insides, and the version in force stays.
+    let before = f.service.module_version("echo");
+    let modules = f.dir.path().join("modules");
+    std::fs::rename(&modules, f.dir.path().join("modules.away")).unwrap();
+    std::fs::write(&modules, "not a folder").unwrap();
+    let (code, body) = call(&f, LOCAL, upload("echo", echo)).await;
+    assert_eq!(code, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
+    assert!(body.contains("Internal server error"), "{body}");
+    assert_eq!(f.service.module_version("echo"), before);
+    f.service.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn get_config_shows_secrets_redacted_and_sending_them_back_keeps_them() {
     let f = fixture(None).await;

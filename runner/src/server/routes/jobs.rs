@@ -5,8 +5,6 @@ use axum::extract::{Path, State};
 use serde_json::{Value, json};
 
 use crate::config::Config;
-use crate::run::Invocation;
-use crate::scheduler::{consumer, unix_ms};
 use crate::server::AppState;
 use crate::server::error::ApiError;
 
@@ -79,20 +77,6 @@ pub async fn run_job(
     Path(name): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let config = state.service.config();
-    let spec = config
-        .service
-        .jobs()
-        .find(|(_, j)| *j.name == *name)
-        .map(|(_, j)| j.clone());
-    let shared = &state.service.shared;
-    // Only a configured job runs: its grants and limits are the configuration's, and a
-    // name is never a path to some other file.
-    let Some(spec) = spec else {
-        return Err(ApiError::not_found(format!(
-            "no job {name:?} in the configuration"
-        )));
-    };
     // The body is optional: none runs the job with its configured params.
     let body: Value = if body.iter().all(u8::is_ascii_whitespace) {
         Value::Null
@@ -105,16 +89,7 @@ pub async fn run_job(
         Some(p @ Value::Object(_)) => Some(p.to_string()),
         Some(_) => return Err(ApiError::bad_request("'params' must be a JSON object")),
     };
-    let inv = Invocation::new(
-        (name.as_str().into(), "manual".into()),
-        shared.run_ids.next(),
-        unix_ms(),
-        params.map_or_else(|| spec.params.clone(), Into::into),
-        spec.limits,
-        spec.grants,
-    );
-    let report = consumer::run_one(shared, &inv).await;
-    let report = shared.finish(report);
+    let report = state.service.run_now(&name, params).await?;
     Ok(Json(json!({
         "job": report.job,
         "run_id": report.run_id,
@@ -136,26 +111,8 @@ pub async fn put_module(
     Path(name): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    if !crate::config::service::valid_job_name(&name) {
-        return Err(ApiError::bad_request(format!(
-            "'{name}' cannot name a module file"
-        )));
-    }
     // A route handler's module swaps the same way, in the handlers' registry.
-    let version = state
-        .service
-        .install_module(&name, body.to_vec())
-        .await
-        .map_err(ApiError::bad_request)?;
-    // In a cluster, every replica follows the object store and installs it too.
-    if let Some(cluster) = &state.service.cluster
-        && let Err(e) = cluster.modules.put(&name, &body).await
-    {
-        return Err(ApiError::new(
-            axum::http::StatusCode::BAD_GATEWAY,
-            format!("'{name}' runs version {version} on this replica only: {e:#}; upload it again"),
-        ));
-    }
+    let version = state.service.upload_module(&name, body.to_vec()).await?;
     Ok(Json(json!({
         "status": "success",
         "message": format!("'{name}' now runs version {version}"),
@@ -168,34 +125,7 @@ pub async fn rollback(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let is_job = state
-        .service
-        .config()
-        .service
-        .jobs()
-        .any(|(_, j)| *j.name == *name);
-    let result = if state.service.is_route_module(&name) {
-        state.service.handlers.rollback(&name)
-    } else if is_job {
-        state.service.shared.modules.rollback(&name)
-    } else {
-        return Err(ApiError::not_found(format!(
-            "no job or route module {name:?} in the configuration"
-        )));
-    };
-    let (from, to) = result.map_err(|why| ApiError::new(axum::http::StatusCode::CONFLICT, why))?;
-    // In a cluster, the version rolled back to is the cluster's from now.
-    if let Some(cluster) = &state.service.cluster
-        && let Some(bytes) = state.service.module_bytes(&name)
-        && let Err(e) = cluster.modules.put(&name, &bytes).await
-    {
-        return Err(ApiError::new(
-            axum::http::StatusCode::BAD_GATEWAY,
-            format!(
-                "'{name}' rolled back to {to} on this replica only (the others keep their version): {e:#}"
-            ),
-        ));
-    }
+    let (from, to) = state.service.roll_back(&name).await?;
     Ok(Json(json!({
         "status": "success",
         "message": format!("'{name}' rolled back from {from} to {to}"),
