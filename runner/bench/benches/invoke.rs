@@ -22,7 +22,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use runner::config::Config;
-use runner::host::Services;
+use runner::host::HostClients;
 use runner::modules::ModuleRegistry;
 use runner::run::{Invocation, RunLimits};
 use runner::sandbox::{Sandbox, SandboxSettings};
@@ -103,7 +103,7 @@ fn sandbox_with(pooling: bool, cache_dir: Option<&Path>) -> Sandbox {
         cache_dir: cache_dir.map(Path::to_path_buf),
         ..SandboxSettings::default()
     };
-    Sandbox::new(settings, Arc::new(Services::default())).unwrap()
+    Sandbox::new(settings, Arc::new(HostClients::default())).unwrap()
 }
 
 fn fresh_instance_cost(rt: &tokio::runtime::Runtime) {
@@ -204,7 +204,7 @@ fn host_call_cost(rt: &tokio::runtime::Runtime) {
         max_log_bytes: 64 << 20,
         ..SandboxSettings::default()
     };
-    let sandbox = Sandbox::new(settings, Arc::new(Services::default())).unwrap();
+    let sandbox = Sandbox::new(settings, Arc::new(HostClients::default())).unwrap();
     let component = sandbox.compile_file(&wasm("bench_calls")).unwrap();
     let median_run = |params: String| median_of(rt, &sandbox, &component, &params, 21);
     // BENCH_CALL=metric (or log) measures only that call, for a profiler.
@@ -233,7 +233,7 @@ fn deadline_cost(rt: &tokio::runtime::Runtime) {
             epoch_deadlines: epochs,
             ..SandboxSettings::default()
         };
-        let sandbox = Sandbox::new(settings, Arc::new(Services::default())).unwrap();
+        let sandbox = Sandbox::new(settings, Arc::new(HostClients::default())).unwrap();
         let component = sandbox.compile_file(&wasm("bench_calls")).unwrap();
         let params = r#"{"mode": "cpu", "n": 200000000}"#;
         median_of(rt, &sandbox, &component, params, 7)
@@ -344,7 +344,7 @@ fn scheduler_throughput() {
         .unwrap();
     rt.block_on(async {
         let sandbox = Arc::new(
-            Sandbox::new(SandboxSettings::default(), Arc::new(Services::default())).unwrap(),
+            Sandbox::new(SandboxSettings::default(), Arc::new(HostClients::default())).unwrap(),
         );
         let modules = Arc::new(ModuleRegistry::new(
             dir.path().join("modules"),
@@ -411,7 +411,7 @@ fn restart_with_cache() {
             ..SandboxSettings::default()
         };
         let t = Instant::now();
-        let sandbox = Sandbox::new(settings, Arc::new(Services::default())).unwrap();
+        let sandbox = Sandbox::new(settings, Arc::new(HostClients::default())).unwrap();
         for (i, m) in modules.iter().enumerate() {
             sandbox
                 .compile(Path::new(&format!("m{i}.wasm")), m)

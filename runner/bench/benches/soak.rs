@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use runner::host::Services;
+use runner::host::HostClients;
 use runner::run::{Invocation, RunLimits};
 use runner::sandbox::component::JobComponent;
 use runner::sandbox::{Sandbox, SandboxSettings};
@@ -69,8 +69,9 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let sandbox =
-        Arc::new(Sandbox::new(SandboxSettings::default(), Arc::new(Services::default())).unwrap());
+    let sandbox = Arc::new(
+        Sandbox::new(SandboxSettings::default(), Arc::new(HostClients::default())).unwrap(),
+    );
     let jobs: Vec<(&str, Arc<JobComponent>)> = [
         "noop",
         "echo",

@@ -7,18 +7,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use runner::clients::{Caps, Clients, SqlApi, sql};
-use runner::host::Services;
+use runner::host::HostClients;
 use runner::sandbox::{Sandbox, SandboxSettings};
 
 use super::{invocation, percentile, table, wasm};
 
 fn sandbox(db: Arc<dyn SqlApi>) -> Sandbox {
-    let services = Services {
+    let services = HostClients {
         clients: Clients {
             sql: Some(db),
             ..Clients::default()
         },
-        ..Services::default()
+        ..HostClients::default()
     };
     Sandbox::new(SandboxSettings::default(), Arc::new(services)).unwrap()
 }

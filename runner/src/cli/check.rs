@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use anyhow::Result;
 
-use crate::host::Services;
+use crate::host::HostClients;
 use crate::sandbox::{Sandbox, SandboxSettings};
 
 #[derive(Debug, clap::Args)]
@@ -21,7 +21,7 @@ pub fn check(args: CheckArgs) -> Result<ExitCode> {
             max_instances: 1,
             ..SandboxSettings::default()
         },
-        Arc::new(Services::default()),
+        Arc::new(HostClients::default()),
     )?;
     let report = sandbox.check(&args.file);
     let name = args.file.display();

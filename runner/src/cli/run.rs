@@ -10,7 +10,7 @@ use anyhow::{Context, Result, bail};
 use crate::clients::recording::{self, Call, CallLog};
 use crate::clients::{Clients, standin};
 use crate::config::{self, Config, RunnerSettings, SERVICE_FILE};
-use crate::host::Services;
+use crate::host::HostClients;
 use crate::run::Capabilities;
 use crate::run::outcome::RunReport;
 use crate::run::{Invocation, RunLimits};
@@ -126,22 +126,22 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     // every call is reported.
     let calls = Arc::new(CallLog::default());
     let mut services = match &config {
-        _ if args.standin.is_some() => Services {
+        _ if args.standin.is_some() => HostClients {
             clients: standin::load(args.standin.as_deref().unwrap_or(Path::new("")))?,
-            ..config
-                .as_ref()
-                .map_or_else(Services::default, |c| Services::new(&c.service.settings))
+            ..config.as_ref().map_or_else(HostClients::default, |c| {
+                HostClients::new(&c.service.settings)
+            })
         },
-        Some(c) => Services {
+        Some(c) => HostClients {
             clients: rt.block_on(Clients::start(
                 &c.clients,
                 &c.runner.sqlite_path,
                 c.runner.sql_caps,
             ))?,
-            ..Services::new(&c.service.settings)
+            ..HostClients::new(&c.service.settings)
         },
         // No configuration: an in-memory SQLite, so a job's SQL can still be tried out.
-        None => Services {
+        None => HostClients {
             clients: Clients {
                 sql: Some(rt.block_on(crate::clients::sql::sqlite(
                     Path::new(":memory:"),
@@ -149,7 +149,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
                 ))?),
                 ..Clients::default()
             },
-            ..Services::default()
+            ..HostClients::default()
         },
     };
     services.clients = recording::wrap(std::mem::take(&mut services.clients), &calls);

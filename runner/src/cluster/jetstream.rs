@@ -28,7 +28,7 @@ use super::{Cluster, Published, WireRun};
 use crate::config::Pipeline;
 use crate::run::{Outcome, Overlap};
 use crate::schedule::ms;
-use crate::scheduler::overlap::{Admission, Slot};
+use crate::scheduler::overlap::{Admission, JobRuns};
 use crate::scheduler::queue::{Lease, RunQueue, Settle};
 use crate::scheduler::{Due, Shared};
 
@@ -60,7 +60,7 @@ impl JetStreamQueue {
 impl RunQueue for JetStreamQueue {
     /// Publishes the due time's enabled jobs; the overlap policy is applied by the replica
     /// that takes a run.
-    async fn offer(&self, pipeline: &Pipeline, _slots: &[Arc<Slot>], due_at: DateTime<Utc>) {
+    async fn offer(&self, pipeline: &Pipeline, _slots: &[Arc<JobRuns>], due_at: DateTime<Utc>) {
         let (cluster, shared) = (&*self.cluster, &*self.shared);
         let scheduled_ms = ms(due_at);
         let runs: Vec<_> = pipeline
@@ -226,15 +226,15 @@ impl JetStreamQueue {
             tracing::warn!(id = %run.id(), attempt, "cluster: a run delivered again (a retry, or its replica stopped answering)");
         }
         let inv = run.invocation(run_id, attempt);
-        // Live in its job's slot, as a local run is, so that a shutdown whose grace period
+        // Live among its job's runs, as a local run is, so that a shutdown whose grace period
         // ends cancels it (the policy was applied above, cluster-wide: `allow` here).
-        let slot = shared.slots.get(&inv.pipeline, run.index, &inv.job);
+        let live = shared.live_runs.get(&inv.pipeline, run.index, &inv.job);
         let due = Due {
             inv,
-            slot: slot.clone(),
+            live: live.clone(),
             retry: run.retry(),
         };
-        let Admission::Enqueue(due) = slot.admit(Overlap::Allow, due).0 else {
+        let Admission::Enqueue(due) = live.admit(Overlap::Allow, due).0 else {
             unreachable!("`allow` admits every run")
         };
         if policed {
@@ -306,7 +306,7 @@ impl Lease for ClusterLease {
             cluster,
             shared,
         } = *self;
-        let _ = due.slot.finished(&due.inv.cancel);
+        let _ = due.live.finished(&due.inv.cancel);
         if policed {
             cluster.live.untrack(&run.id());
             // A run handed back (a retry after its backoff, or to another replica) stays

@@ -1,6 +1,6 @@
 //! The capabilities lent to jobs: one file per WIT interface of the `tgrun:job` world.
 //!
-//! [`Services`] is built once per runner and shared by every run (the service settings
+//! [`HostClients`] is built once per runner and shared by every run (the service settings
 //! now; the Prometheus, API service and SQL clients when they are configured). What a run
 //! accumulates (its log lines and the metrics it wrote) lives in the per-run
 //! [`crate::sandbox::state::RunState`], on which the WIT traits are implemented.
@@ -20,7 +20,7 @@ use crate::config::secrets::Mask;
 use crate::metrics::MetricsCache;
 
 /// State built once and lent to every run.
-pub struct Services {
+pub struct HostClients {
     /// The service's own settings (top-level keys of `service_config.json` the runner does
     /// not use), serialised as a JSON object; replaced when the configuration changes.
     pub settings: RwLock<Arc<str>>,
@@ -33,7 +33,7 @@ pub struct Services {
 
 use crate::config::runner::{DEFAULT_METRICS_TTL, DEFAULT_SERIES_PER_JOB};
 
-impl Default for Services {
+impl Default for HostClients {
     fn default() -> Self {
         Self {
             settings: RwLock::new("{}".into()),
@@ -47,15 +47,15 @@ impl Default for Services {
     }
 }
 
-impl Services {
-    /// Services with the service settings and no clients.
+impl HostClients {
+    /// HostClients with the service settings and no clients.
     pub fn new(settings: &serde_json::Map<String, serde_json::Value>) -> Self {
         let s = Self::default();
         s.set_settings(settings);
         s
     }
 
-    /// Services with these settings, clients and metrics cache.
+    /// HostClients with these settings, clients and metrics cache.
     pub fn with(
         settings: &serde_json::Map<String, serde_json::Value>,
         clients: Clients,

@@ -278,7 +278,7 @@ mod tests {
 
     use super::*;
     use crate::clients::{ClientError, Clients};
-    use crate::host::Services;
+    use crate::host::HostClients;
 
     /// One recorded call: endpoint and query parameters.
     type Call = (String, Vec<(String, String)>);
@@ -320,12 +320,12 @@ mod tests {
     }
 
     fn state_with(fake: Option<Arc<FakePrometheus>>) -> RunState {
-        let services = Services {
+        let services = HostClients {
             clients: Clients {
                 prometheus: fake.map(|f| f as Arc<dyn PrometheusApi>),
                 ..Clients::default()
             },
-            ..Services::default()
+            ..HostClients::default()
         };
         RunState::for_test(Arc::new(services))
     }

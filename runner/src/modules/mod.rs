@@ -57,7 +57,7 @@ impl<W> Clone for Version<W> {
     }
 }
 
-struct Slot<W> {
+struct Versions<W> {
     current: Option<Version<W>>,
     previous: Option<Version<W>>,
     /// The file as last taken into account (loaded, refused, or written by the runner).
@@ -68,7 +68,7 @@ struct Slot<W> {
     loaded_ms: Option<i64>,
 }
 
-impl<W> Default for Slot<W> {
+impl<W> Default for Versions<W> {
     fn default() -> Self {
         Self {
             current: None,
@@ -96,7 +96,7 @@ pub struct ModuleInfo {
 pub struct ModuleRegistry<W = JobPre<RunState>> {
     dir: PathBuf,
     sandbox: Arc<Sandbox>,
-    slots: Mutex<HashMap<String, Slot<W>>>,
+    slots: Mutex<HashMap<String, Versions<W>>>,
 }
 
 impl<W: World> ModuleRegistry<W> {
@@ -125,7 +125,7 @@ impl<W: World> ModuleRegistry<W> {
         let seen = {
             let slots = self.lock();
             match slots.get(job) {
-                Some(Slot {
+                Some(Versions {
                     current: Some(v), ..
                 }) => return Ok(v.compiled.clone()),
                 Some(slot) => slot.seen.clone().zip(slot.error.clone()),
@@ -318,12 +318,12 @@ impl<W: World> ModuleRegistry<W> {
         self.lock().entry(job.to_owned()).or_default();
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Slot<W>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Versions<W>>> {
         self.slots.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
-fn swap_in<W>(job: &str, slot: &mut Slot<W>, new: Version<W>) {
+fn swap_in<W>(job: &str, slot: &mut Versions<W>, new: Version<W>) {
     let to = new.compiled.version.clone();
     // Seconds for a large module compiled anew, milliseconds from the compiled-code cache.
     let load_ms = new.compiled.load_time.as_millis() as u64;
@@ -341,7 +341,7 @@ fn swap_in<W>(job: &str, slot: &mut Slot<W>, new: Version<W>) {
     slot.loaded_ms = Some(chrono::Utc::now().timestamp_millis());
 }
 
-fn refuse<W>(job: &str, slot: &mut Slot<W>, e: InvalidModule) -> String {
+fn refuse<W>(job: &str, slot: &mut Versions<W>, e: InvalidModule) -> String {
     match &slot.current {
         Some(v) => {
             tracing::error!(job, keeping = %v.compiled.version, "new module refused: {}", e.0)

@@ -18,7 +18,7 @@ use super::SandboxSettings;
 /// fires at most this late, and a CPU-bound guest yields to other runs this often.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
-/// Slots whose memory is returned to the kernel together (see `decommit_batch_size`).
+/// AllJobRuns whose memory is returned to the kernel together (see `decommit_batch_size`).
 const DECOMMIT_BATCH: usize = 32;
 
 /// The engine, and the compiled-code cache it uses (kept to read its hit counts).

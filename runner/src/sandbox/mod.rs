@@ -25,7 +25,7 @@ use wasmtime::Engine;
 use wasmtime::component::{HasSelf, Linker};
 
 use crate::bindings::Job;
-use crate::host::Services;
+use crate::host::HostClients;
 use state::RunState;
 
 /// Limits that hold for every run of this sandbox.
@@ -71,14 +71,14 @@ impl Default for SandboxSettings {
 pub struct Sandbox {
     pub(crate) engine: Engine,
     pub(crate) linker: Linker<RunState>,
-    pub(crate) services: Arc<Services>,
+    pub(crate) services: Arc<HostClients>,
     pub(crate) settings: SandboxSettings,
     cache: Option<wasmtime::Cache>,
     _ticker: engine::EpochTicker,
 }
 
 impl Sandbox {
-    pub fn new(settings: SandboxSettings, services: Arc<Services>) -> Result<Self> {
+    pub fn new(settings: SandboxSettings, services: Arc<HostClients>) -> Result<Self> {
         let (engine, cache) = engine::build(&settings)?;
         let mut linker = Linker::<RunState>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;

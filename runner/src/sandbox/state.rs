@@ -7,7 +7,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::journal::Journal;
 use super::limits::MemoryLimiter;
-use crate::host::Services;
+use crate::host::HostClients;
 use crate::run::Capabilities;
 
 pub struct RunState {
@@ -18,7 +18,7 @@ pub struct RunState {
     pub(crate) wasi: WasiCtx,
     pub(crate) table: ResourceTable,
     pub(crate) limiter: MemoryLimiter,
-    pub(crate) services: Arc<Services>,
+    pub(crate) services: Arc<HostClients>,
     pub(crate) journal: Journal,
     /// SQL transactions this run has open (each holds a pooled connection).
     pub(crate) open_transactions: usize,
@@ -36,7 +36,7 @@ impl WasiView for RunState {
 #[cfg(test)]
 impl RunState {
     /// A run's state outside any store, for unit tests of the host functions.
-    pub(crate) fn for_test(services: Arc<Services>) -> Self {
+    pub(crate) fn for_test(services: Arc<HostClients>) -> Self {
         Self {
             job: "test_job".into(),
             grants: Capabilities::ALL,

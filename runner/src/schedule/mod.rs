@@ -52,8 +52,8 @@ const MAX_COUNTED: u64 = 100_000;
 /// What a producer does now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
-    /// Enqueue the run due at `slot` now. `missed` due times before it were not run.
-    Fire { slot: DateTime<Utc>, missed: u64 },
+    /// Enqueue the run due at `due` now. `missed` due times before it were not run.
+    Fire { due: DateTime<Utc>, missed: u64 },
     /// Nothing is due: wait until `until`. `missed` due times were skipped; the producer
     /// continues from `last`.
     Wait {
@@ -121,7 +121,7 @@ impl Schedule {
         let late = (now - latest).to_std().unwrap_or_default();
         if late <= ON_TIME || missed == Missed::RunOnce {
             return Step::Fire {
-                slot: latest,
+                due: latest,
                 missed: n - 1,
             };
         }
@@ -211,7 +211,7 @@ mod tests {
         assert_eq!(
             step,
             Step::Fire {
-                slot: t("2026-01-01T00:01:00Z"),
+                due: t("2026-01-01T00:01:00Z"),
                 missed: 0
             }
         );
@@ -225,7 +225,7 @@ mod tests {
         assert_eq!(
             s.step(Missed::RunOnce, last, now),
             Step::Fire {
-                slot: t("2026-01-01T01:00:00Z"),
+                due: t("2026-01-01T01:00:00Z"),
                 missed: 59
             }
         );
@@ -250,7 +250,7 @@ mod tests {
         assert_eq!(
             step,
             Step::Fire {
-                slot: t("2026-01-01T02:00:00Z"),
+                due: t("2026-01-01T02:00:00Z"),
                 missed: 11
             }
         );

@@ -28,7 +28,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::schedule::Clock;
 pub use book::{JobRecord, RunBook};
-use overlap::{Slot, Slots};
+use overlap::{AllJobRuns, JobRuns};
 
 use crate::config::{Pipeline, ServiceConfig};
 use crate::modules::ModuleRegistry;
@@ -41,7 +41,7 @@ use queue::RunQueue;
 pub struct Due {
     pub inv: Invocation,
     /// Its job's live runs (overlap policy).
-    pub slot: Arc<Slot>,
+    pub live: Arc<JobRuns>,
     pub retry: Retry,
 }
 
@@ -111,7 +111,7 @@ pub struct Shared {
     /// Where finished runs are persisted, when there is a database.
     pub history: Option<history::Recorder>,
     /// Every job's live runs.
-    pub slots: Slots,
+    pub live_runs: AllJobRuns,
     /// Retries waiting for their backoff.
     pub retries: TaskTracker,
     /// Cancelled when the scheduler stops: nothing new starts after it.
@@ -209,7 +209,7 @@ impl Shared {
             events: broadcast::channel(4096).0,
             book: RunBook::default(),
             recent: Default::default(),
-            slots: Slots::default(),
+            live_runs: AllJobRuns::default(),
             retries: TaskTracker::new(),
             stopping: CancellationToken::new(),
             home: tokio::runtime::Handle::try_current().ok(),
@@ -254,7 +254,9 @@ struct Producer {
     cancel: CancellationToken,
 }
 
-/// A running scheduler. Dropping it does not stop it: call [`Scheduler::stop`].
+/// A running scheduler. Stop it with [`Scheduler::stop`], which gives runs their grace
+/// period and records every run it ends; dropping it instead aborts its tasks at once
+/// (runs cut off where they stand, nothing recorded).
 pub struct Scheduler {
     pub shared: Arc<Shared>,
     queue: Arc<dyn RunQueue>,
@@ -495,9 +497,9 @@ impl Shared {
     /// started; answers how many runs were live.
     fn cancel_every_slot(&self, reason: &str) -> usize {
         let mut live = 0;
-        for slot in self.slots.all() {
-            live += slot.counts().0;
-            for held in slot.cancel_all(reason) {
+        for runs in self.live_runs.all() {
+            live += runs.counts().0;
+            for held in runs.cancel_all(reason) {
                 self.not_started(held);
             }
         }
@@ -512,7 +514,7 @@ impl Shared {
             self.finish(due.inv.not_run(Outcome::Cancelled {
                 reason: STOPPED.into(),
             }));
-            next = due.slot.finished(&due.inv.cancel);
+            next = due.live.finished(&due.inv.cancel);
         }
     }
 }

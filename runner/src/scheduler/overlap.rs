@@ -1,7 +1,7 @@
 //! Overlap: what a due run does when the job's previous run is still queued or running.
 //!
 //! tglib enqueues regardless, so a job slower than its period piles up without end. Here
-//! each job (pipeline and name) has a [`Slot`] that knows its live runs (queued, running,
+//! each job (pipeline and name) has a [`JobRuns`] that knows its live runs (queued, running,
 //! or waiting to retry), and the job's [`Overlap`] policy decides.
 
 use std::collections::{HashMap, VecDeque};
@@ -23,7 +23,7 @@ pub enum Admission {
 
 /// One job's live runs and the runs it holds back.
 #[derive(Debug, Default)]
-pub struct Slot {
+pub struct JobRuns {
     inner: Mutex<SlotState>,
 }
 
@@ -42,7 +42,7 @@ impl SlotState {
     }
 }
 
-impl Slot {
+impl JobRuns {
     fn state(&self) -> std::sync::MutexGuard<'_, SlotState> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -116,23 +116,23 @@ impl Slot {
 /// pipeline may list one module twice (with other params): two jobs, each with its runs.
 type JobKey = (Arc<str>, usize, Arc<str>);
 
-/// Every job's slot, by pipeline, place and job name.
+/// Every job's live runs, by pipeline, place and job name.
 #[derive(Debug, Default)]
-pub struct Slots {
-    slots: Mutex<HashMap<JobKey, Arc<Slot>>>,
+pub struct AllJobRuns {
+    by_job: Mutex<HashMap<JobKey, Arc<JobRuns>>>,
 }
 
-impl Slots {
-    pub fn get(&self, pipeline: &Arc<str>, index: usize, job: &Arc<str>) -> Arc<Slot> {
-        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
-        slots
+impl AllJobRuns {
+    pub fn get(&self, pipeline: &Arc<str>, index: usize, job: &Arc<str>) -> Arc<JobRuns> {
+        let mut by_job = self.by_job.lock().unwrap_or_else(|e| e.into_inner());
+        by_job
             .entry((pipeline.clone(), index, job.clone()))
             .or_default()
             .clone()
     }
 
-    pub fn all(&self) -> Vec<Arc<Slot>> {
-        let slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
-        slots.values().cloned().collect()
+    pub fn all(&self) -> Vec<Arc<JobRuns>> {
+        let by_job = self.by_job.lock().unwrap_or_else(|e| e.into_inner());
+        by_job.values().cloned().collect()
     }
 }

@@ -17,7 +17,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::Shared;
-use super::overlap::Slot;
+use super::overlap::JobRuns;
 use super::queue::RunQueue;
 use crate::config::Pipeline;
 use crate::schedule::{Clock, Missed, Schedule, Step, from_ms, ms};
@@ -47,7 +47,7 @@ pub async fn produce(
             .schedule
             .step(current.timing.missed, last, now);
         let until = match step {
-            Step::Fire { slot, missed } => {
+            Step::Fire { due, missed } => {
                 count_missed(&shared, &current, missed);
                 if !current.timing.jitter.is_zero() {
                     tokio::select! {
@@ -55,8 +55,8 @@ pub async fn produce(
                         _ = cancel.cancelled() => return,
                     }
                 }
-                queue.offer(&current, &slots, slot).await;
-                last = slot;
+                queue.offer(&current, &slots, due).await;
+                last = due;
                 continue;
             }
             Step::Wait {
@@ -90,13 +90,13 @@ pub async fn produce(
     }
 }
 
-/// Each job's slot, looked up once per configuration rather than per run.
-fn slots_of(shared: &Shared, pipeline: &Pipeline) -> Vec<Arc<Slot>> {
+/// Each job's live runs, looked up once per configuration rather than per run.
+fn slots_of(shared: &Shared, pipeline: &Pipeline) -> Vec<Arc<JobRuns>> {
     pipeline
         .jobs
         .iter()
         .enumerate()
-        .map(|(i, j)| shared.slots.get(&pipeline.name, i, &j.name))
+        .map(|(i, j)| shared.live_runs.get(&pipeline.name, i, &j.name))
         .collect()
 }
 

@@ -17,7 +17,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
-use super::overlap::{Admission, Slot};
+use super::overlap::{Admission, JobRuns};
 use super::{Due, Shared};
 use crate::config::Pipeline;
 use crate::run::Outcome;
@@ -28,7 +28,7 @@ use crate::schedule::ms;
 pub trait RunQueue: Send + Sync {
     /// Offers `pipeline`'s enabled jobs due at `due_at`. `slots` are their live runs, by
     /// place in the pipeline (looked up once per configuration).
-    async fn offer(&self, pipeline: &Pipeline, slots: &[Arc<Slot>], due_at: DateTime<Utc>);
+    async fn offer(&self, pipeline: &Pipeline, slots: &[Arc<JobRuns>], due_at: DateTime<Utc>);
 
     /// The next run to do, held by a lease; none once `stop` is cancelled.
     async fn take(&self, stop: &CancellationToken) -> Option<Box<dyn Lease>>;
@@ -100,7 +100,7 @@ impl LocalQueue {
 
 #[async_trait]
 impl RunQueue for LocalQueue {
-    async fn offer(&self, pipeline: &Pipeline, slots: &[Arc<Slot>], due_at: DateTime<Utc>) {
+    async fn offer(&self, pipeline: &Pipeline, slots: &[Arc<JobRuns>], due_at: DateTime<Utc>) {
         self.inner.offer(pipeline, slots, due_at);
     }
 
@@ -128,11 +128,11 @@ impl RunQueue for LocalQueue {
 impl Local {
     /// Each enabled job's run through its overlap policy, onto the channel; a full channel
     /// drops the run and counts it.
-    fn offer(&self, pipeline: &Pipeline, slots: &[Arc<Slot>], due_at: DateTime<Utc>) {
+    fn offer(&self, pipeline: &Pipeline, slots: &[Arc<JobRuns>], due_at: DateTime<Utc>) {
         let shared = &self.shared;
         let scheduled_ms = ms(due_at);
         let (mut enqueued, mut dropped) = (0usize, Vec::new());
-        for (job, slot) in pipeline.jobs.iter().zip(slots).filter(|(j, _)| j.enabled) {
+        for (job, live) in pipeline.jobs.iter().zip(slots).filter(|(j, _)| j.enabled) {
             if self.tx.is_full() {
                 // Known before anything is made for the run (an overloaded queue is when a
                 // producer must cost least).
@@ -141,10 +141,10 @@ impl Local {
             }
             let due = Due {
                 inv: job.invocation(&pipeline.name, shared.run_ids.next(), scheduled_ms),
-                slot: slot.clone(),
+                live: live.clone(),
                 retry: job.retry,
             };
-            let (admission, replaced) = due.slot.clone().admit(job.overlap, due);
+            let (admission, replaced) = due.live.clone().admit(job.overlap, due);
             for r in replaced {
                 let reason = r.inv.cancel.reason();
                 shared.finish(r.inv.not_run(Outcome::Cancelled { reason }));
@@ -154,7 +154,7 @@ impl Local {
                     Ok(()) => enqueued += 1,
                     Err(TrySendError::Full(due)) => {
                         // Never live: forgotten, so that the job's next run is admitted.
-                        let _ = due.slot.finished(&due.inv.cancel);
+                        let _ = due.live.finished(&due.inv.cancel);
                         dropped.push(due.inv.job);
                     }
                     Err(TrySendError::Closed(_)) => return,
@@ -220,7 +220,7 @@ impl Lease for LocalLease {
             return None;
         }
         // Nowhere to hand a run back to: done here.
-        match due.slot.finished(&due.inv.cancel) {
+        match due.live.finished(&due.inv.cancel) {
             Some(held) if shared.stopping.is_cancelled() => {
                 shared.not_started(held);
                 None
@@ -261,13 +261,13 @@ async fn retry(shared: Arc<Shared>, mut due: Due, delay: Duration, queue: Sender
     };
     shared.finish(due.inv.not_run(outcome));
     // Nothing else runs this job's held runs: start the next one on the queue.
-    if let Some(next) = due.slot.finished(&due.inv.cancel)
+    if let Some(next) = due.live.finished(&due.inv.cancel)
         && let Err(e) = queue.try_send(next)
     {
         let next = e.into_inner();
         shared.finish(next.inv.not_run(Outcome::Dropped {
             reason: "dropped: the queue was full".into(),
         }));
-        let _ = next.slot.finished(&next.inv.cancel);
+        let _ = next.live.finished(&next.inv.cancel);
     }
 }

@@ -19,7 +19,7 @@ use crate::cluster::replica::Replica;
 use crate::cluster::{Cluster, JetStreamQueue};
 use crate::config::version::Expected;
 use crate::config::{Config, ConfigError, SERVICE_FILE};
-use crate::host::Services;
+use crate::host::HostClients;
 use crate::metrics::MetricsCache;
 use crate::modules::ModuleRegistry;
 use crate::sandbox::state::RunState;
@@ -70,7 +70,7 @@ pub struct Service {
     /// Held while a configuration change is applied, so two never interleave.
     scheduler: Mutex<Option<Scheduler>>,
     pub shared: Arc<Shared>,
-    pub services: Arc<Services>,
+    pub services: Arc<HostClients>,
     /// Route handler components, from the same modules directory.
     pub handlers: Arc<ModuleRegistry<HandlerPre<RunState>>>,
     pub log: Arc<dyn LogControl>,
@@ -94,7 +94,7 @@ impl Service {
     ) -> Result<Arc<Self>> {
         let runner = &config.runner;
         let clients = Clients::start(&config.clients, &runner.sqlite_path, runner.sql_caps).await?;
-        let services = Arc::new(Services::with(
+        let services = Arc::new(HostClients::with(
             &config.service.settings,
             clients,
             Arc::new(MetricsCache::new(

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use runner::Outcome;
 use runner::clients::{ApiServiceApi, Caps, ClientError, Clients, HttpApiService, SqlApi, sql};
-use runner::host::Services;
+use runner::host::HostClients;
 use runner::sandbox::Sandbox;
 use runner::sql_value::Value;
 use serde_json::{Value as Json, json};
@@ -252,13 +252,13 @@ async fn save_topology(
     standin: &StandIn,
     db: Arc<dyn SqlApi>,
 ) -> (Outcome, Vec<(String, Json)>) {
-    let services = Services {
+    let services = HostClients {
         clients: Clients {
             api_service: Some(Arc::new(client(standin, false).await)),
             sql: Some(db.clone()),
             ..Clients::default()
         },
-        ..Services::default()
+        ..HostClients::default()
     };
     let sb = Sandbox::new(settings(), Arc::new(services)).unwrap();
     let mut inv = invocation(job, "{}");

@@ -169,9 +169,12 @@ fn int(v: &Value) -> i64 {
 async fn three_replicas_run_every_due_time_exactly_once() {
     let scope = Scope::new("once").await;
     // The same module twice in the pipeline: two runs a due time, told apart by place.
+    // Overlap `allow`: this is about delivery (overlap across replicas has its own test; a
+    // replica still loading at start may legitimately have its first run skipped).
     let dir = config_dir(
         r#"{"num_consumers": 2, "pipelines": {"p": {"period": 0.5, "jobs": [
-            {"name": "noop", "enabled": true}, {"name": "noop", "enabled": true}]}}}"#,
+            {"name": "noop", "enabled": true, "overlap": "allow"},
+            {"name": "noop", "enabled": true, "overlap": "allow"}]}}}"#,
         &["noop"],
     );
     std::fs::write(dir.path().join("config.json"), scope.config_json(30)).unwrap();
@@ -1245,8 +1248,9 @@ async fn the_queue_depth_counts_waiting_runs_in_process_and_in_a_cluster() {
         if cluster {
             std::fs::write(dir.path().join("config.json"), scope.config_json(30)).unwrap();
         }
-        let mut replica = vec![Served::start_on(dir.path(), "127.0.0.1:0")];
-        let addr = replica[0].addr();
+        // A port of its own: the first run may log before the server says where it listens.
+        let addr = format!("127.0.0.1:{}", crate::prometheus::free_port());
+        let mut replica = vec![Served::start_on(dir.path(), &addr)];
         replica[0].wait_for("sleeping 5000 ms", Duration::from_secs(30));
         // The cluster's depth is asked of JetStream every second.
         let deadline = std::time::Instant::now() + Duration::from_secs(5);

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use runner::host::Services;
+use runner::host::HostClients;
 use runner::run::{Invocation, RunLimits};
 use runner::sandbox::component::JobComponent;
 use runner::sandbox::{Sandbox, SandboxSettings};
@@ -25,7 +25,7 @@ pub fn wasm(job: &str) -> PathBuf {
 
 pub fn sandbox_with(settings: SandboxSettings, service_settings: serde_json::Value) -> Sandbox {
     let map = service_settings.as_object().cloned().unwrap_or_default();
-    Sandbox::new(settings, Arc::new(Services::new(&map))).expect("sandbox")
+    Sandbox::new(settings, Arc::new(HostClients::new(&map))).expect("sandbox")
 }
 
 /// Sandbox settings for tests: the defaults, with a compiled-code cache shared by every
@@ -156,7 +156,7 @@ pub async fn start_scheduler(
     let sandbox = Arc::new(
         Sandbox::new(
             SandboxSettings::default(),
-            Arc::new(Services::new(&config.service.settings)),
+            Arc::new(HostClients::new(&config.service.settings)),
         )
         .unwrap(),
     );
@@ -215,7 +215,7 @@ pub async fn mariadb() -> Arc<dyn runner::clients::SqlApi> {
 
 /// A sandbox whose only client is `db` (the SQL tests').
 pub fn sandbox_with_sql(db: Arc<dyn runner::clients::SqlApi>) -> Sandbox {
-    let services = Services {
+    let services = HostClients {
         clients: runner::clients::Clients {
             sql: Some(db),
             ..Default::default()

@@ -360,11 +360,11 @@ async fn hostile_guests_are_contained_and_the_others_keep_their_schedule() {
 /// larger than the runner keeps.
 #[tokio::test]
 async fn a_job_cannot_forge_or_take_series_and_what_it_hands_the_host_is_bounded() {
-    use runner::host::Services;
+    use runner::host::HostClients;
     use runner::run::outcome::MAX_ERROR_BYTES;
     use runner::sandbox::Sandbox;
 
-    let services = Arc::new(Services::new(&serde_json::Map::new()));
+    let services = Arc::new(HostClients::new(&serde_json::Map::new()));
     let sb = Sandbox::new(crate::fixtures::settings(), services.clone()).unwrap();
     let c = crate::fixtures::compile(&sb, "hostile");
     let run = |job: &str, mode: &str, n: u64| {

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 use chrono::{DateTime, Utc};
 use runner::clients::{Caps, sql};
 use runner::config::Config;
-use runner::host::Services;
+use runner::host::HostClients;
 use runner::modules::ModuleRegistry;
 use runner::sandbox::{Sandbox, SandboxSettings};
 use runner::schedule::Clock;
@@ -216,7 +216,7 @@ async fn cron_across_daylight_saving_changes_neither_skips_nor_doubles() {
         let mut config = Config::load(dir.path()).unwrap();
         config.service.num_consumers = 0;
         let sandbox = Arc::new(
-            Sandbox::new(SandboxSettings::default(), Arc::new(Services::default())).unwrap(),
+            Sandbox::new(SandboxSettings::default(), Arc::new(HostClients::default())).unwrap(),
         );
         let modules = Arc::new(ModuleRegistry::new(
             dir.path().join("modules"),

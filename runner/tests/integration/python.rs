@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use runner::clients::{Caps, Clients, SqlApi, sql};
-use runner::host::Services;
+use runner::host::HostClients;
 use runner::sandbox::component::JobComponent;
 use runner::sandbox::journal::{LogLevel, LogStream};
 use runner::sandbox::{Sandbox, SandboxSettings};
@@ -179,12 +179,12 @@ async fn params_that_do_not_fit_the_function_are_named_without_a_traceback() {
 
 /// Runs the probe's SQL round trip against `db`: every Python type in and back out.
 async fn sql_round_trip(db: Arc<dyn SqlApi>, datetime_type: &str) -> Json {
-    let services = Services {
+    let services = HostClients {
         clients: Clients {
             sql: Some(db),
             ..Clients::default()
         },
-        ..Services::default()
+        ..HostClients::default()
     };
     let sb = Sandbox::new(settings(), Arc::new(services)).unwrap();
     let c = compile(&sb, "py_probe");

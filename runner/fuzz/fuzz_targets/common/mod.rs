@@ -12,7 +12,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use runner::config::Config;
-use runner::host::Services;
+use runner::host::HostClients;
 use runner::modules::ModuleRegistry;
 use runner::sandbox::{Sandbox, SandboxSettings};
 use runner::schedule::Clock;
@@ -39,7 +39,7 @@ fn shared() -> &'static Runtime {
                     cache_dir: Some(dir.path().join("cache")),
                     ..SandboxSettings::default()
                 },
-                Arc::new(Services::default()),
+                Arc::new(HostClients::default()),
             )
             .expect("a sandbox"),
         );
