@@ -114,8 +114,7 @@ impl Mask {
     }
 
     /// `text` with every secret value replaced by [`REDACTED`].
-    pub fn apply(&self, text: String) -> String {
-        let mut text = text;
+    pub fn apply(&self, mut text: String) -> String {
         for secret in &self.values {
             if text.contains(secret.as_str()) {
                 text = text.replace(secret.as_str(), REDACTED);

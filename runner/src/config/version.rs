@@ -12,8 +12,12 @@ use sha2::Digest;
 
 /// The version of `raw` (a `service_config.json`): 16 bytes of SHA-256, in hex.
 pub fn of(raw: &Value) -> String {
-    let shown = super::secrets::redact(raw);
-    let digest = sha2::Sha256::digest(serde_json::to_vec(&shown).unwrap_or_default());
+    of_shown(&super::secrets::redact(raw))
+}
+
+/// [`of`] of a configuration already redacted (as `GET /config` shows it).
+pub fn of_shown(shown: &Value) -> String {
+    let digest = sha2::Sha256::digest(serde_json::to_vec(shown).unwrap_or_default());
     digest[..16].iter().map(|b| format!("{b:02x}")).collect()
 }
 

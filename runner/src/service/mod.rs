@@ -232,14 +232,7 @@ impl Service {
 
     /// Installs `bytes` as module `name`, in the handlers' registry for a route's module and
     /// the jobs' otherwise: compiled and checked first. Answers the version, or why not.
-    pub async fn install_module(&self, name: &str, bytes: Vec<u8>) -> Result<String, String> {
-        self.install_module_typed(name, bytes)
-            .await
-            .map_err(|e| e.to_string())
-    }
-
-    /// [`Service::install_module`], with why not as a [`ModuleError`].
-    pub(crate) async fn install_module_typed(
+    pub async fn install_module(
         &self,
         name: &str,
         bytes: Vec<u8>,
@@ -370,7 +363,9 @@ impl Replica for Service {
     }
 
     async fn install_module(&self, name: &str, bytes: Vec<u8>) -> Result<String, String> {
-        Service::install_module(self, name, bytes).await
+        Service::install_module(self, name, bytes)
+            .await
+            .map_err(|e| e.to_string())
     }
 
     fn config_in_force(&self) -> Value {

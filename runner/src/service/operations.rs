@@ -74,7 +74,7 @@ impl Service {
     /// checked first, and shares it with the cluster; answers its version.
     pub async fn upload_module(&self, name: &str, bytes: Vec<u8>) -> Result<String, OpError> {
         let shared_bytes = self.cluster.is_some().then(|| bytes.clone());
-        let version = self.install_module_typed(name, bytes).await?;
+        let version = self.install_module(name, bytes).await?;
         // In a cluster, every replica follows the object store and installs it too.
         if let (Some(cluster), Some(bytes)) = (&self.cluster, shared_bytes)
             && let Err(e) = cluster.modules.put(name, &bytes).await

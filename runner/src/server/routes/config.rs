@@ -22,9 +22,9 @@ use crate::service::ApplyError;
 /// The configuration in force, its secrets shown as `"***"` (this route is open), with
 /// its version as `ETag`.
 pub async fn get_config(State(state): State<AppState>) -> Response {
-    let raw = state.service.raw_config();
-    let version = crate::config::version::of(&raw);
-    (etag(&version), Json(secrets::redact(&raw))).into_response()
+    let shown = secrets::redact(&state.service.raw_config());
+    let version = crate::config::version::of_shown(&shown);
+    (etag(&version), Json(shown)).into_response()
 }
 
 /// The `ETag` header of `version`.
