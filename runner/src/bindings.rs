@@ -1,5 +1,8 @@
 //! The `bindgen!` calls: host-side types and traits of the `tgrun:job` worlds (`job`, and
-//! `handler` reusing its interfaces).
+//! `handler` reusing its interfaces), and the one type they name: [`HostError`].
+//!
+//! A leaf: it uses no other module of the runner. The SQL `transaction` resource is a
+//! marker type here; the run's resource table holds `crate::host::sql::Transaction`.
 
 wasmtime::component::bindgen!({
     path: "../wit",
@@ -15,12 +18,42 @@ wasmtime::component::bindgen!({
         default: async | trappable,
     },
     exports: { default: async },
-    with: {
-        "tgrun:job/sql.transaction": crate::host::sql::Transaction,
+    // A function answering `result<_, error>` fails with a `HostError`: the guest's
+    // `error` value, or a trap.
+    trappable_error_type: {
+        "tgrun:job/types.error" => HostError,
     },
 });
 
 pub use tgrun::job::types::Error as GuestError;
+
+/// How a host function fails. A guest's mistake or a remote service's failure is answered
+/// to the guest as an `error` value (it decides what to do); a runner limit or the host's
+/// own failure traps, ending the run.
+#[derive(Debug)]
+pub enum HostError {
+    Guest(GuestError),
+    Trap(wasmtime::Error),
+}
+
+impl From<GuestError> for HostError {
+    fn from(e: GuestError) -> Self {
+        Self::Guest(e)
+    }
+}
+
+impl From<wasmtime::Error> for HostError {
+    fn from(e: wasmtime::Error) -> Self {
+        Self::Trap(e)
+    }
+}
+
+impl From<wasmtime::component::ResourceTableError> for HostError {
+    // A resource the guest does not hold, or a full table: the runner's limit, a trap.
+    fn from(e: wasmtime::component::ResourceTableError) -> Self {
+        Self::Trap(e.into())
+    }
+}
 
 /// The `handler` world (route handlers). It imports the same interfaces as `job`, so those
 /// are taken from above and the host implements them once; only its export and the HTTP

@@ -95,10 +95,10 @@ pub fn bumper_against_prometheus() {
         let at_start = accepted_connections(&prometheus).await;
         let log = Arc::new(FixedLog(std::sync::Mutex::new("error".into())));
         let service = Service::start(config, log, None).await.unwrap();
-        let mut events = service.shared.events.subscribe();
+        let mut events = service.shared.reports.events.subscribe();
         tokio::time::sleep(Duration::from_secs(2)).await;
 
-        let stats = &service.shared.stats;
+        let stats = &service.shared.reports.stats;
         let before = accepted_connections(&prometheus).await;
         let (runs0, failed0) = (stats.runs.load(Relaxed), stats.failed.load(Relaxed));
         // Durations of the reports this receiver keeps up with: a sample of the runs when

@@ -44,6 +44,7 @@ fn invocation(job: &str, params: &str) -> Invocation {
     Invocation {
         job: job.into(),
         pipeline: "bench".into(),
+        index: 0,
         run_id: "bench".into(),
         scheduled_ms: 0,
         params: params.into(),
@@ -352,7 +353,7 @@ fn scheduler_throughput() {
         ));
         modules.get("noop").await.unwrap();
         let scheduler = Scheduler::start(&config.service, 10_000, sandbox, modules);
-        let stats = &scheduler.shared.stats;
+        let stats = &scheduler.shared.reports.stats;
         tokio::time::sleep(Duration::from_secs(1)).await;
         let (runs0, dropped0, t0) = (
             stats.runs.load(Ordering::Relaxed),
@@ -451,7 +452,7 @@ fn swap_latency() {
         let config = Config::load(dir.path()).unwrap();
         let log = Arc::new(FixedLog(std::sync::Mutex::new("warn".into())));
         let service = Service::start(config, log, None).await.unwrap();
-        let mut rx = service.shared.events.subscribe();
+        let mut rx = service.shared.reports.events.subscribe();
         let mut took = Vec::new();
         for i in 0..10 {
             let bytes = if i % 2 == 0 { &b } else { &a };

@@ -115,6 +115,7 @@ fn main() {
                     let inv = Invocation {
                         job: job.into(),
                         pipeline: "soak".into(),
+                        index: 0,
                         run_id: format!("soak-{i}"),
                         scheduled_ms: 0,
                         params: params.into(),

@@ -13,7 +13,7 @@ use crate::config::{self, Config, RunnerSettings, SERVICE_FILE};
 use crate::host::HostClients;
 use crate::run::Capabilities;
 use crate::run::outcome::RunReport;
-use crate::run::{Invocation, RunLimits};
+use crate::run::{Invocation, JobId, RunLimits};
 use crate::sandbox::{Sandbox, SandboxSettings};
 use crate::scheduler::{RunIds, unix_ms};
 
@@ -180,7 +180,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         }
     };
     let inv = Invocation::new(
-        (job.as_str().into(), "manual".into()),
+        JobId::manual(&job.as_str().into()),
         RunIds::default().next(),
         unix_ms(),
         params.into(),

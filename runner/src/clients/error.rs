@@ -1,6 +1,5 @@
-//! Errors of the clients, as the guest sees them.
-
-use crate::bindings::GuestError;
+//! Errors of the clients: each is the guest's to handle (`crate::host::types` makes it
+//! the WIT `error` a job sees).
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ClientError {
@@ -13,15 +12,4 @@ pub enum ClientError {
     /// An answer was larger than the runner accepts.
     #[error("{0}")]
     LimitExceeded(String),
-}
-
-impl From<ClientError> for GuestError {
-    // All of these are values for the guest: the remote side's failure is not the runner's.
-    fn from(e: ClientError) -> Self {
-        match e {
-            ClientError::InvalidArgument(m) => GuestError::InvalidArgument(m),
-            ClientError::Upstream(m) => GuestError::Upstream(m),
-            ClientError::LimitExceeded(m) => GuestError::LimitExceeded(m),
-        }
-    }
 }

@@ -125,7 +125,7 @@ async fn apply(service: &dyn Replica, bytes: &[u8]) {
             )
         }
         Err(e) => tracing::error!(
-            "cluster: the configuration changed on another replica cannot apply here: {e}"
+            "cluster: the configuration changed on another replica cannot apply here: {e:#}"
         ),
     }
 }

@@ -27,6 +27,8 @@ pub const DEDUP_WINDOW: Duration = Duration::from_secs(120);
 pub const MAX_AGE: Duration = Duration::from_secs(3600);
 /// The durable consumer every replica pulls through.
 const CONSUMER: &str = "runners";
+/// How many times a replica tries to find or create the cluster's stream and stores.
+const OPEN_TRIES: u64 = 3;
 
 pub struct Cluster {
     client: async_nats::Client,
@@ -73,6 +75,29 @@ impl Cluster {
             .map_err(|e| anyhow!("{e}{}", super::auth::hint(&e.to_string())))
             .with_context(|| format!("connecting to NATS at {servers} (runner.cluster.nats)"))?;
         let js = jetstream::new(client.clone());
+        // Replicas started together create the same stream and stores at the same
+        // moment; one that loses such a race is refused, and finds on a second try what
+        // the winner made.
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match Self::open(client.clone(), js.clone(), settings).await {
+                Ok(cluster) => return Ok(cluster),
+                Err(e) if tries < OPEN_TRIES => {
+                    tracing::warn!("cluster: {e:#}; trying again");
+                    tokio::time::sleep(Duration::from_millis(250 * tries)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// The cluster's stream, consumer and stores, each found or created.
+    async fn open(
+        client: async_nats::Client,
+        js: jetstream::Context,
+        settings: &ClusterSettings,
+    ) -> Result<Self> {
         let subject = format!("tgrun.{}.runs", settings.name);
         let name = stream_name(&settings.name);
         let stream = js

@@ -70,8 +70,8 @@ impl RunQueue for JetStreamQueue {
             .filter(|(_, j)| j.enabled)
             .map(|(index, job)| {
                 // The consumer that takes it gives it a run id of its replica's.
-                let inv = job.invocation(&pipeline.name, String::new(), scheduled_ms);
-                WireRun::new(&inv, index, job.retry, job.overlap)
+                let inv = job.invocation((&pipeline.name, index), String::new(), scheduled_ms);
+                WireRun::new(&inv, job.retry, job.overlap)
             })
             .collect();
         // Not connected: kept at once rather than each waiting out a publish timeout.
@@ -205,7 +205,9 @@ impl JetStreamQueue {
                 }
                 Ok(Decision::Skip(reason)) => {
                     let inv = run.invocation(run_id, delivered);
-                    shared.finish(inv.not_run(Outcome::Skipped { reason }));
+                    shared
+                        .reports
+                        .finish(inv.not_run(Outcome::Skipped { reason }));
                     if let Err(e) = msg.double_ack().await {
                         tracing::warn!(id = %run.id(), "cluster: answering JetStream for a skipped run: {e}");
                     }
@@ -335,7 +337,7 @@ impl Lease for ClusterLease {
         let answered = match how {
             Settle::HandBack => msg.ack_with(AckKind::Nak(None)).await,
             Settle::RetryAfter(delay) => {
-                shared.stats.retried.fetch_add(1, Ordering::Relaxed);
+                shared.reports.stats.retried.fetch_add(1, Ordering::Relaxed);
                 msg.ack_with(AckKind::Nak(Some(delay))).await
             }
             Settle::Done => msg.double_ack().await,

@@ -78,11 +78,12 @@ fn drop_runs(shared: &Shared, runs: &[WireRun], why: &str) {
         return;
     }
     shared
+        .reports
         .stats
         .dropped
         .fetch_add(runs.len() as u64, Ordering::Relaxed);
     for r in runs {
-        shared.book.count_not_run(&r.job, "dropped", 1);
+        shared.reports.book.count_not_run(&r.job_id(), "dropped", 1);
     }
     tracing::warn!(
         dropped = runs.len(),

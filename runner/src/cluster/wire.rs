@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::run::Capabilities;
 use crate::run::Overlap;
 use crate::run::retry::Retry;
-use crate::run::{Invocation, RunLimits};
+use crate::run::{Invocation, JobId, RunLimits};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WireRun {
@@ -41,11 +41,11 @@ pub struct Grants {
 }
 
 impl WireRun {
-    pub fn new(inv: &Invocation, index: usize, retry: Retry, overlap: Overlap) -> Self {
+    pub fn new(inv: &Invocation, retry: Retry, overlap: Overlap) -> Self {
         let g = inv.grants;
         Self {
             pipeline: inv.pipeline.to_string(),
-            index,
+            index: inv.index,
             job: inv.job.to_string(),
             scheduled_ms: inv.scheduled_ms,
             params: inv.params.to_string(),
@@ -91,6 +91,15 @@ impl WireRun {
         })
     }
 
+    /// Which job it is a run of.
+    pub fn job_id(&self) -> JobId {
+        JobId {
+            pipeline: Arc::from(self.pipeline.as_str()),
+            index: self.index,
+            name: Arc::from(self.job.as_str()),
+        }
+    }
+
     /// JetStream's de-duplication key (`Nats-Msg-Id`): the same scheduled run published by
     /// every replica is one message.
     pub fn id(&self) -> String {
@@ -103,10 +112,7 @@ impl WireRun {
     /// The run, with a run id of this replica's.
     pub fn invocation(&self, run_id: String, attempt: u32) -> Invocation {
         let inv = Invocation::new(
-            (
-                Arc::from(self.job.as_str()),
-                Arc::from(self.pipeline.as_str()),
-            ),
+            self.job_id(),
             run_id,
             self.scheduled_ms,
             Arc::from(self.params.as_str()),
@@ -151,7 +157,7 @@ mod tests {
         assert_eq!(back, run);
         assert_eq!(run.id(), "p/2/add_x/1700000000000");
         let inv = run.invocation("r-1".into(), 1);
-        assert_eq!(WireRun::new(&inv, 2, run.retry(), Overlap::Queue), run);
+        assert_eq!(WireRun::new(&inv, run.retry(), Overlap::Queue), run);
         assert_eq!(run.retry().delay_before(3), Some(Duration::from_secs(1)));
         assert_eq!(inv.limits.timeout, Duration::from_millis(1500));
     }

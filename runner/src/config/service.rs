@@ -20,7 +20,7 @@ use super::error::ConfigError;
 use super::policies::{self, Timing, seconds};
 use super::runner::RunnerSettings;
 use super::values::{flag, kind, unknown_keys};
-use crate::run::{Capabilities, Invocation, Overlap, Retry, RunLimits};
+use crate::run::{Capabilities, Invocation, JobId, Overlap, Retry, RunLimits};
 
 /// Most consumers a runner may have: each may hold a sandbox instance at once.
 pub const MAX_CONSUMERS: u64 = 1024;
@@ -135,10 +135,16 @@ pub struct JobSpec {
 }
 
 impl JobSpec {
-    /// The first attempt of this job's run in `pipeline` due at `scheduled_ms`.
-    pub fn invocation(&self, pipeline: &Arc<str>, run_id: String, scheduled_ms: i64) -> Invocation {
+    /// The first attempt of the run due at `scheduled_ms` of this job, at `index` of
+    /// `pipeline`.
+    pub fn invocation(
+        &self,
+        (pipeline, index): (&Arc<str>, usize),
+        run_id: String,
+        scheduled_ms: i64,
+    ) -> Invocation {
         Invocation::new(
-            (self.name.clone(), pipeline.clone()),
+            JobId::new(pipeline, index, &self.name),
             run_id,
             scheduled_ms,
             self.params.clone(),

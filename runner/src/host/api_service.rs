@@ -6,8 +6,9 @@ use std::time::Duration;
 use crate::bindings::GuestError;
 use crate::bindings::tgrun::job::api_service::{Host, NetworkResult};
 use crate::clients::ApiServiceApi;
+use crate::host::state::RunState;
+use crate::host::types::HostError;
 use crate::host::{not_configured, not_permitted};
-use crate::sandbox::state::RunState;
 
 fn no_api_service() -> GuestError {
     not_configured(
@@ -54,9 +55,9 @@ impl RunState {
 }
 
 impl Host for RunState {
-    async fn network_names(&mut self) -> wasmtime::Result<Result<Vec<String>, GuestError>> {
-        let api = self.api_service();
-        Ok(async move { Ok(api?.network_names().await?) }.await)
+    async fn network_names(&mut self) -> Result<Vec<String>, HostError> {
+        let api = self.api_service()?;
+        Ok(api.network_names().await?)
     }
 
     async fn request(
@@ -65,14 +66,11 @@ impl Host for RunState {
         endpoint: String,
         params: String,
         timeout_ms: Option<u32>,
-    ) -> wasmtime::Result<Result<String, GuestError>> {
-        let api = self.api_service();
-        Ok(async move {
-            Ok(api?
-                .request(&network, &endpoint, &params, timeout(timeout_ms))
-                .await?)
-        }
-        .await)
+    ) -> Result<String, HostError> {
+        let api = self.api_service()?;
+        Ok(api
+            .request(&network, &endpoint, &params, timeout(timeout_ms))
+            .await?)
     }
 
     async fn request_all(
@@ -80,8 +78,8 @@ impl Host for RunState {
         endpoint: String,
         params: Vec<(String, String)>,
         timeout_ms: Option<u32>,
-    ) -> wasmtime::Result<Result<Vec<NetworkResult>, GuestError>> {
-        Ok(self.many(endpoint, params, timeout_ms, true).await)
+    ) -> Result<Vec<NetworkResult>, HostError> {
+        Ok(self.many(endpoint, params, timeout_ms, true).await?)
     }
 
     async fn request_many(
@@ -89,7 +87,7 @@ impl Host for RunState {
         endpoint: String,
         params: Vec<(String, String)>,
         timeout_ms: Option<u32>,
-    ) -> wasmtime::Result<Result<Vec<NetworkResult>, GuestError>> {
-        Ok(self.many(endpoint, params, timeout_ms, false).await)
+    ) -> Result<Vec<NetworkResult>, HostError> {
+        Ok(self.many(endpoint, params, timeout_ms, false).await?)
     }
 }

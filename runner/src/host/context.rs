@@ -1,7 +1,7 @@
 //! `tgrun:job/context`: the service's own settings.
 
 use crate::bindings::tgrun::job::context::Host;
-use crate::sandbox::state::RunState;
+use crate::host::state::RunState;
 
 impl Host for RunState {
     fn service_settings(&mut self) -> wasmtime::Result<String> {

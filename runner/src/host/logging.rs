@@ -2,8 +2,8 @@
 //! runner's log with the job name and run id.
 
 use crate::bindings::tgrun::job::logging::{Host, Level};
-use crate::sandbox::journal::{LogLevel, LogStream};
-use crate::sandbox::state::RunState;
+use crate::host::journal::{LogLevel, LogStream};
+use crate::host::state::RunState;
 
 impl From<Level> for LogLevel {
     fn from(level: Level) -> Self {

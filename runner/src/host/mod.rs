@@ -1,15 +1,19 @@
-//! The capabilities lent to jobs: one file per WIT interface of the `tgrun:job` world.
+//! What a run's instance sees of the runner: the capabilities lent to jobs, one file per
+//! WIT interface of the `tgrun:job` world, implemented on the run's own state.
 //!
-//! [`HostClients`] is built once per runner and shared by every run (the service settings
-//! now; the Prometheus, API service and SQL clients when they are configured). What a run
-//! accumulates (its log lines and the metrics it wrote) lives in the per-run
-//! [`crate::sandbox::state::RunState`], on which the WIT traits are implemented.
+//! [`HostClients`] is built once per runner and shared by every run (the service settings;
+//! the Prometheus, API service and SQL clients when they are configured). What a run owns
+//! (its [`journal`] of log lines and metrics, its memory [`limits`], its resources) lives
+//! in its [`state::RunState`], the data of its `Store`, made fresh for every run.
 
 pub mod api_service;
 pub mod context;
+pub mod journal;
+pub mod limits;
 pub mod logging;
 pub mod prometheus;
 pub mod sql;
+pub mod state;
 pub mod types;
 
 use std::sync::{Arc, RwLock};

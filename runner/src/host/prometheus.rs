@@ -5,9 +5,10 @@ use crate::bindings::GuestError;
 use crate::bindings::tgrun::job::prometheus::{Host, Metric, Range};
 use crate::clients::PrometheusApi;
 use crate::clients::range::{drop_stale_and_held, duration_seconds};
+use crate::host::state::RunState;
+use crate::host::types::HostError;
 use crate::host::{not_configured, not_permitted};
 use crate::metrics::{Sample, WriteRefused};
-use crate::sandbox::state::RunState;
 
 /// Series one run may write: stops a job from flooding the metrics cache in one run.
 pub const MAX_SERIES_PER_RUN: usize = 10_000;
@@ -178,37 +179,24 @@ impl Host for RunState {
         &mut self,
         query: String,
         time: Option<f64>,
-    ) -> wasmtime::Result<Result<String, GuestError>> {
-        let p = match self.prometheus() {
-            Ok(p) => p,
-            Err(e) => return Ok(Err(e)),
-        };
+    ) -> Result<String, HostError> {
+        let p = self.prometheus()?;
         let mut params = vec![("query", query)];
         if let Some(t) = time {
             params.push(("time", t.to_string()));
         }
-        Ok(p.get("query", &params).await.map_err(Into::into))
+        Ok(p.get("query", &params).await?)
     }
 
-    async fn query_range_raw(
-        &mut self,
-        range: Range,
-    ) -> wasmtime::Result<Result<String, GuestError>> {
-        // Take the client out of `self` before awaiting: the future must not borrow the
-        // store's data across an await.
-        let p = self.prometheus();
-        Ok(async move {
-            let p = p?;
-            let (_, end) = check_range(&range)?;
-            range_raw(&*p, &range.query, &range.step, range.start, end).await
-        }
-        .await)
+    async fn query_range_raw(&mut self, range: Range) -> Result<String, HostError> {
+        let p = self.prometheus()?;
+        let (_, end) = check_range(&range)?;
+        Ok(range_raw(&*p, &range.query, &range.step, range.start, end).await?)
     }
 
-    async fn query_range(&mut self, range: Range) -> wasmtime::Result<Result<String, GuestError>> {
-        let p = self.prometheus();
-        Ok(async move {
-            let p = p?;
+    async fn query_range(&mut self, range: Range) -> Result<String, HostError> {
+        let p = self.prometheus()?;
+        let answer: Result<String, GuestError> = async move {
             let (step, end) = check_range(&range)?;
             let ts_query = format!("timestamp({})", range.query);
             let (values, stamps) = tokio::join!(
@@ -223,29 +211,30 @@ impl Host for RunState {
             let (values, stamps) = (parse(values?)?, parse(stamps?)?);
             Ok(drop_stale_and_held(values, &stamps, range.start, step).to_string())
         }
-        .await)
+        .await;
+        Ok(answer?)
     }
 
-    fn write_metrics(&mut self, metrics: Vec<Metric>) -> wasmtime::Result<Result<(), GuestError>> {
+    fn write_metrics(&mut self, metrics: Vec<Metric>) -> Result<(), HostError> {
         if !self.grants.prometheus {
-            return Ok(Err(not_permitted("prometheus")));
+            return Err(not_permitted("prometheus").into());
         }
         // The whole batch is checked before any of it is kept: a bad batch writes nothing.
-        if let Err(e) = metrics.iter().try_for_each(validate) {
-            return Ok(Err(e));
-        }
+        metrics.iter().try_for_each(validate)?;
         if self.journal.metrics.len() + metrics.len() > MAX_SERIES_PER_RUN {
-            return Ok(Err(GuestError::LimitExceeded(format!(
+            return Err(GuestError::LimitExceeded(format!(
                 "a run may write at most {MAX_SERIES_PER_RUN} series; this batch of {} would pass it",
                 metrics.len()
-            ))));
+            ))
+            .into());
         }
         let bytes: usize = metrics.iter().map(metric_bytes).sum();
         if self.journal.metric_bytes + bytes > MAX_METRIC_BYTES_PER_RUN {
-            return Ok(Err(GuestError::LimitExceeded(format!(
+            return Err(GuestError::LimitExceeded(format!(
                 "a run may write at most {MAX_METRIC_BYTES_PER_RUN} bytes of metric names and labels; it wrote {} and this batch has {bytes}",
                 self.journal.metric_bytes
-            ))));
+            ))
+            .into());
         }
         // Moved, not copied: the cache reads them, the journal keeps them for the report.
         let samples: Vec<Sample> = metrics
@@ -258,14 +247,15 @@ impl Host for RunState {
             })
             .collect();
         if let Err(refused) = self.services.metrics.write(&self.job, &samples) {
-            return Ok(Err(match refused {
+            return Err(match refused {
                 WriteRefused::Owned { .. } => GuestError::NotPermitted(refused.to_string()),
                 _ => GuestError::LimitExceeded(refused.to_string()),
-            }));
+            }
+            .into());
         }
         self.journal.metric_bytes += bytes;
         self.journal.metrics.extend(samples);
-        Ok(Ok(()))
+        Ok(())
     }
 }
 
@@ -279,6 +269,14 @@ mod tests {
     use super::*;
     use crate::clients::{ClientError, Clients};
     use crate::host::HostClients;
+
+    /// The guest's error, or the test fails on a trap.
+    fn guest(e: HostError) -> GuestError {
+        match e {
+            HostError::Guest(e) => e,
+            HostError::Trap(t) => panic!("trapped: {t:#}"),
+        }
+    }
 
     /// One recorded call: endpoint and query parameters.
     type Call = (String, Vec<(String, String)>);
@@ -345,7 +343,6 @@ mod tests {
         let mut state = state_with(Some(fake.clone()));
         let answer = Host::query_range(&mut state, range("30s", 100.0, Some(160.0)))
             .await
-            .unwrap()
             .unwrap();
         let v: serde_json::Value = serde_json::from_str(&answer).unwrap();
         assert_eq!(v["data"]["result"][0]["values"], json!([[130, "2"]]));
@@ -368,7 +365,7 @@ mod tests {
         for r in [range("30", 1.0, Some(2.0)), range("30s", 5.0, Some(2.0))] {
             let err = Host::query_range_raw(&mut state, r)
                 .await
-                .unwrap()
+                .map_err(guest)
                 .unwrap_err();
             assert!(matches!(err, GuestError::InvalidArgument(_)), "{err:?}");
         }
@@ -381,7 +378,6 @@ mod tests {
         let mut state = state_with(Some(fake.clone()));
         Host::query_latest(&mut state, "m".into(), Some(42.5))
             .await
-            .unwrap()
             .unwrap();
         let calls = fake.calls.lock().unwrap();
         assert_eq!(calls[0].0, "query");
@@ -393,7 +389,7 @@ mod tests {
         let mut state = state_with(None);
         let err = Host::query_latest(&mut state, "m".into(), None)
             .await
-            .unwrap()
+            .map_err(guest)
             .unwrap_err();
         assert!(matches!(err, GuestError::NotConfigured(m) if m.contains("prometheus")));
     }
@@ -412,7 +408,7 @@ mod tests {
             ..good.clone()
         };
         let err = Host::write_metrics(&mut state, vec![good.clone(), bad])
-            .unwrap()
+            .map_err(guest)
             .unwrap_err();
         assert!(matches!(err, GuestError::InvalidArgument(m) if m.contains("bad-name")));
         assert!(state.services.metrics.is_empty());
@@ -421,12 +417,10 @@ mod tests {
             ..good.clone()
         };
         let err = Host::write_metrics(&mut state, vec![twice])
-            .unwrap()
+            .map_err(guest)
             .unwrap_err();
         assert!(matches!(err, GuestError::InvalidArgument(m) if m.contains("given twice")));
-        Host::write_metrics(&mut state, vec![good])
-            .unwrap()
-            .unwrap();
+        Host::write_metrics(&mut state, vec![good]).unwrap();
         assert_eq!(state.services.metrics.render(), "ok_metric{a=\"1\"} 1\n");
     }
 

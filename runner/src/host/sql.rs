@@ -6,14 +6,27 @@
 use wasmtime::component::Resource;
 
 use crate::bindings::GuestError;
-use crate::bindings::tgrun::job::sql::{ExecResult, Host, HostTransaction, RowSet, Value};
+use crate::bindings::tgrun::job::sql::{
+    ExecResult, Host, HostTransaction, RowSet, Transaction as Handle, Value,
+};
 use crate::clients::{SqlApi, SqlTx};
+use crate::host::state::RunState;
+use crate::host::types::HostError;
 use crate::host::{not_configured, not_permitted};
-use crate::sandbox::state::RunState;
 
-/// A transaction held for a guest, on one pooled connection.
+/// A transaction held for a guest, on one pooled connection, in the run's resource table.
 pub struct Transaction {
     inner: Box<dyn SqlTx>,
+}
+
+/// The table's key for the guest's handle (the WIT resource is a marker type; the table
+/// checks that the entry at its index is a [`Transaction`]).
+fn key(handle: &Resource<Handle>) -> Resource<Transaction> {
+    if handle.owned() {
+        Resource::new_own(handle.rep())
+    } else {
+        Resource::new_borrow(handle.rep())
+    }
 }
 
 fn no_sql() -> GuestError {
@@ -33,103 +46,73 @@ impl RunState {
 }
 
 impl Host for RunState {
-    async fn query(
-        &mut self,
-        statement: String,
-        params: Vec<Value>,
-    ) -> wasmtime::Result<Result<RowSet, GuestError>> {
-        let sql = match self.sql() {
-            Ok(s) => s,
-            Err(e) => return Ok(Err(e)),
-        };
-        Ok(sql.query(&statement, &params).await.map_err(Into::into))
+    async fn query(&mut self, statement: String, params: Vec<Value>) -> Result<RowSet, HostError> {
+        let sql = self.sql()?;
+        Ok(sql.query(&statement, &params).await?)
     }
 
     async fn execute(
         &mut self,
         statement: String,
         params: Vec<Value>,
-    ) -> wasmtime::Result<Result<ExecResult, GuestError>> {
-        let sql = match self.sql() {
-            Ok(s) => s,
-            Err(e) => return Ok(Err(e)),
-        };
-        Ok(sql.execute(&statement, &params).await.map_err(Into::into))
+    ) -> Result<ExecResult, HostError> {
+        let sql = self.sql()?;
+        Ok(sql.execute(&statement, &params).await?)
     }
 
-    async fn begin(&mut self) -> wasmtime::Result<Result<Resource<Transaction>, GuestError>> {
-        let sql = match self.sql() {
-            Ok(s) => s,
-            Err(e) => return Ok(Err(e)),
-        };
+    async fn begin(&mut self) -> Result<Resource<Handle>, HostError> {
+        let sql = self.sql()?;
         let most = sql.caps().max_transactions_per_run;
         if self.open_transactions >= most {
-            return Ok(Err(GuestError::LimitExceeded(format!(
+            return Err(GuestError::LimitExceeded(format!(
                 "a run may have at most {most} open transaction(s) at once (runner.sql_max_transactions_per_run); commit or roll back one first"
-            ))));
+            ))
+            .into());
         }
-        match sql.begin().await {
-            // A full resource table is a limit of the runner: a trap, not the guest's error.
-            Ok(inner) => {
-                let tx = self.table.push(Transaction { inner })?;
-                self.open_transactions += 1;
-                Ok(Ok(tx))
-            }
-            Err(e) => Ok(Err(e.into())),
-        }
+        let inner = sql.begin().await?;
+        // A full resource table is a limit of the runner: a trap, not the guest's error.
+        let tx = self.table.push(Transaction { inner })?;
+        self.open_transactions += 1;
+        Ok(Resource::new_own(tx.rep()))
     }
 }
 
 impl HostTransaction for RunState {
     async fn query(
         &mut self,
-        tx: Resource<Transaction>,
+        tx: Resource<Handle>,
         statement: String,
         params: Vec<Value>,
-    ) -> wasmtime::Result<Result<RowSet, GuestError>> {
-        let tx = self.table.get_mut(&tx)?;
-        Ok(tx
-            .inner
-            .query(&statement, &params)
-            .await
-            .map_err(Into::into))
+    ) -> Result<RowSet, HostError> {
+        let tx = self.table.get_mut(&key(&tx))?;
+        Ok(tx.inner.query(&statement, &params).await?)
     }
 
     async fn execute(
         &mut self,
-        tx: Resource<Transaction>,
+        tx: Resource<Handle>,
         statement: String,
         params: Vec<Value>,
-    ) -> wasmtime::Result<Result<ExecResult, GuestError>> {
-        let tx = self.table.get_mut(&tx)?;
-        Ok(tx
-            .inner
-            .execute(&statement, &params)
-            .await
-            .map_err(Into::into))
+    ) -> Result<ExecResult, HostError> {
+        let tx = self.table.get_mut(&key(&tx))?;
+        Ok(tx.inner.execute(&statement, &params).await?)
     }
 
-    async fn commit(
-        &mut self,
-        tx: Resource<Transaction>,
-    ) -> wasmtime::Result<Result<(), GuestError>> {
-        let tx = self.table.delete(tx)?;
+    async fn commit(&mut self, tx: Resource<Handle>) -> Result<(), HostError> {
+        let tx = self.table.delete(key(&tx))?;
         self.open_transactions -= 1;
-        Ok(tx.inner.commit().await.map_err(Into::into))
+        Ok(tx.inner.commit().await?)
     }
 
-    async fn rollback(
-        &mut self,
-        tx: Resource<Transaction>,
-    ) -> wasmtime::Result<Result<(), GuestError>> {
-        let tx = self.table.delete(tx)?;
+    async fn rollback(&mut self, tx: Resource<Handle>) -> Result<(), HostError> {
+        let tx = self.table.delete(key(&tx))?;
         self.open_transactions -= 1;
-        Ok(tx.inner.rollback().await.map_err(Into::into))
+        Ok(tx.inner.rollback().await?)
     }
 
-    async fn drop(&mut self, tx: Resource<Transaction>) -> wasmtime::Result<()> {
+    async fn drop(&mut self, tx: Resource<Handle>) -> wasmtime::Result<()> {
         // Dropping an open transaction closes its connection, which rolls it back.
-        self.table.delete(tx)?;
+        self.table.delete(key(&tx))?;
         self.open_transactions -= 1;
         Ok(())
     }

@@ -20,10 +20,10 @@ use crate::bindings::JobPre;
 
 /// Largest module installed: an upload's limit, and an object read from a cluster's store.
 pub const MAX_MODULE_BYTES: usize = 64 << 20;
+use crate::host::state::RunState;
 use crate::run::outcome::Outcome;
 use crate::sandbox::Sandbox;
 use crate::sandbox::component::{Compiled, InvalidModule, World};
-use crate::sandbox::state::RunState;
 
 /// Identifies one version of a file cheaply (without reading it).
 #[derive(Debug, Clone, PartialEq, Eq)]

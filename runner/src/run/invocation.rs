@@ -7,11 +7,42 @@ use super::cancel::RunCancel;
 use super::limits::{Capabilities, RunLimits};
 use super::outcome::{Outcome, RunReport};
 
+/// Which job a run is of: its pipeline, its place in the pipeline's list, its module's
+/// name. By place, because a pipeline may list one module twice (with other params): two
+/// jobs, each with its own runs and records. A run started by hand is of pipeline
+/// [`MANUAL`], place 0.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct JobId {
+    pub pipeline: Arc<str>,
+    pub index: usize,
+    pub name: Arc<str>,
+}
+
+/// The pipeline of runs started by hand (an operator's, a `runner run`'s).
+pub const MANUAL: &str = "manual";
+
+impl JobId {
+    pub fn new(pipeline: &Arc<str>, index: usize, name: &Arc<str>) -> Self {
+        Self {
+            pipeline: pipeline.clone(),
+            index,
+            name: name.clone(),
+        }
+    }
+
+    /// Module `name` run by hand.
+    pub fn manual(name: &Arc<str>) -> Self {
+        Self::new(&Arc::from(MANUAL), 0, name)
+    }
+}
+
 /// One run to do.
 #[derive(Debug, Clone)]
 pub struct Invocation {
     pub job: Arc<str>,
     pub pipeline: Arc<str>,
+    /// The job's place in its pipeline's list (see [`JobId`]).
+    pub index: usize,
     pub run_id: String,
     pub scheduled_ms: i64,
     /// The job's params as a JSON object.
@@ -29,7 +60,7 @@ impl Invocation {
     /// The first attempt of `job`'s run in `pipeline` due at `scheduled_ms` (ms since the
     /// Unix epoch): the one way an invocation is made.
     pub fn new(
-        (job, pipeline): (Arc<str>, Arc<str>),
+        id: JobId,
         run_id: String,
         scheduled_ms: i64,
         params: Arc<str>,
@@ -37,8 +68,9 @@ impl Invocation {
         grants: Capabilities,
     ) -> Self {
         Self {
-            job,
-            pipeline,
+            job: id.name,
+            pipeline: id.pipeline,
+            index: id.index,
             run_id,
             scheduled_ms,
             params,
@@ -55,6 +87,7 @@ impl Invocation {
             job: self.job.to_string(),
             run_id: self.run_id.clone(),
             pipeline: self.pipeline.to_string(),
+            index: self.index,
             scheduled_ms: self.scheduled_ms,
             started_at: SystemTime::now(),
             duration: Duration::ZERO,

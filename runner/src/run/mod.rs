@@ -1,4 +1,5 @@
-//! The words every part of the runner shares about a run: what to run ([`Invocation`]),
+//! The words every part of the runner shares about a run: which job ([`JobId`]), what to
+//! run ([`Invocation`]),
 //! its [`RunLimits`] and [`Capabilities`], its job's [`Overlap`] and [`Retry`] policies,
 //! how it can be cancelled ([`RunCancel`]), and how it ended ([`Outcome`], [`RunReport`]).
 //!
@@ -13,7 +14,7 @@ pub mod overlap;
 pub mod retry;
 
 pub use cancel::RunCancel;
-pub use invocation::Invocation;
+pub use invocation::{Invocation, JobId, MANUAL};
 pub use limits::{Capabilities, RunLimits};
 pub use log::{LogLevel, LogLine, LogStream};
 pub use outcome::{Outcome, RunReport, WrittenMetric};

@@ -133,6 +133,8 @@ pub struct RunReport {
     pub job: String,
     pub run_id: String,
     pub pipeline: String,
+    /// The job's place in its pipeline's list (see [`super::JobId`]).
+    pub index: usize,
     /// The producer's tick that enqueued the run, ms since the Unix epoch.
     pub scheduled_ms: i64,
     pub started_at: SystemTime,

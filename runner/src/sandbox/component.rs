@@ -7,9 +7,9 @@ use std::sync::Arc;
 use wasmtime::component::{Component, InstancePre};
 
 use super::Sandbox;
-use super::state::RunState;
 use crate::bindings::JobPre;
 use crate::bindings::handler::HandlerPre;
+use crate::host::state::RunState;
 
 /// A world a component can be compiled for.
 pub trait World: Send + Sync + Sized + 'static {

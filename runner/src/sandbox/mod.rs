@@ -5,18 +5,16 @@
 //!   ticker that advances epochs.
 //! - [`component`]: compiling a `.wasm` file into a [`component::JobComponent`], checked
 //!   against the job world.
-//! - [`state`], [`journal`], [`output`], [`limits`]: what one run owns.
+//! - [`output`]: a run's stdout and stderr, capped. Its store's data (what host calls
+//!   see) is [`crate::host::state::RunState`].
 //! - [`run`]: one invocation, from instantiation to [`crate::run::RunReport`].
 //! - [`check`]: `runner check`'s explanation of why a component does not fit.
 
 pub mod check;
 pub mod component;
 pub mod engine;
-pub mod journal;
-pub mod limits;
 pub mod output;
 pub mod run;
-pub mod state;
 
 use std::sync::Arc;
 
@@ -26,7 +24,7 @@ use wasmtime::component::{HasSelf, Linker};
 
 use crate::bindings::Job;
 use crate::host::HostClients;
-use state::RunState;
+use crate::host::state::RunState;
 
 /// Limits that hold for every run of this sandbox.
 #[derive(Debug, Clone)]

@@ -8,12 +8,12 @@ use wasmtime_wasi::WasiCtxBuilder;
 
 use super::Sandbox;
 use super::component::{HandlerComponent, JobComponent};
-use super::journal::{EchoTags, Journal, LogLevel, LogStream};
-use super::limits::{MemoryLimitExceeded, MemoryLimiter};
 use super::output::CappedOutput;
-use super::state::RunState;
 use crate::bindings::handler::tgrun::job::http_types::{Request, Response};
 use crate::bindings::{GuestError, RunContext};
+use crate::host::journal::{EchoTags, Journal, LogLevel, LogStream};
+use crate::host::limits::{MemoryLimitExceeded, MemoryLimiter};
+use crate::host::state::RunState;
 use crate::run::outcome::clip_error;
 use crate::run::{Invocation, Outcome, RunLimits, RunReport, WrittenMetric};
 
@@ -163,6 +163,7 @@ impl Sandbox {
             job: inv.job.to_string(),
             run_id: inv.run_id.clone(),
             pipeline: inv.pipeline.to_string(),
+            index: inv.index,
             scheduled_ms: inv.scheduled_ms,
             started_at,
             duration,

@@ -1,10 +1,13 @@
-//! The run book: per job, its last run and counters of outcomes and durations, kept as
-//! runs finish, for `GET /jobs` and the runner's own metrics.
+//! The run book: per job ([`JobId`]), its last run and counters of outcomes and durations,
+//! kept as runs finish, for `GET /jobs`, the dashboard and the runner's own metrics (which
+//! add up a module's jobs).
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::SystemTime;
 
+use super::per_job::PerJob;
+use crate::run::JobId;
 use crate::run::outcome::RunReport;
 
 /// Upper bounds of the run duration histogram, in seconds.
@@ -29,21 +32,48 @@ pub struct JobRecord {
     pub duration_sum: f64,
 }
 
+impl JobRecord {
+    /// Adds `other`'s counts to this one's, and takes its last run if it is the later.
+    pub fn absorb(&mut self, other: &JobRecord) {
+        for (outcome, n) in &other.outcomes {
+            *self.outcomes.entry(outcome.clone()).or_default() += n;
+        }
+        if self.buckets.is_empty() {
+            self.buckets = vec![0; other.buckets.len()];
+        }
+        for (mine, theirs) in self.buckets.iter_mut().zip(&other.buckets) {
+            *mine += theirs;
+        }
+        self.duration_sum += other.duration_sum;
+        self.take_last_if_later(other);
+    }
+
+    /// Takes `other`'s last run if it started later than this one's.
+    pub fn take_last_if_later(&mut self, other: &JobRecord) {
+        if other.last_started_ms > self.last_started_ms {
+            self.last_run_id = other.last_run_id.clone();
+            self.last_outcome = other.last_outcome.clone();
+            self.last_detail = other.last_detail.clone();
+            self.last_started_ms = other.last_started_ms;
+            self.last_duration_ms = other.last_duration_ms;
+        }
+    }
+}
+
+/// Per job ([`JobId`]), its [`JobRecord`].
 #[derive(Debug, Default)]
 pub struct RunBook {
-    jobs: Mutex<BTreeMap<String, JobRecord>>,
+    jobs: Mutex<PerJob<JobRecord>>,
 }
 
 impl RunBook {
+    fn lock(&self) -> std::sync::MutexGuard<'_, PerJob<JobRecord>> {
+        self.jobs.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     pub fn record(&self, r: &RunReport) {
-        let mut jobs = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
-        // Runs of a known job (nearly all of them) do not copy its name.
-        if !jobs.contains_key(&r.job) {
-            jobs.insert(r.job.clone(), JobRecord::default());
-        }
-        let Some(rec) = jobs.get_mut(&r.job) else {
-            return;
-        };
+        let mut jobs = self.lock();
+        let rec = jobs.entry(&r.job, &r.pipeline, r.index);
         match rec.outcomes.get_mut(r.outcome.name()) {
             Some(n) => *n += 1,
             None => {
@@ -78,12 +108,9 @@ impl RunBook {
 
     /// Counts `n` runs of `job` that never started, as `outcome` (no report: dropped runs
     /// at an overloaded queue come by the hundred thousand).
-    pub fn count_not_run(&self, job: &str, outcome: &str, n: u64) {
-        let mut jobs = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
-        let rec = match jobs.get_mut(job) {
-            Some(rec) => rec,
-            None => jobs.entry(job.to_owned()).or_default(),
-        };
+    pub fn count_not_run(&self, job: &JobId, outcome: &str, n: u64) {
+        let mut jobs = self.lock();
+        let rec = jobs.entry(&job.name, &job.pipeline, job.index);
         match rec.outcomes.get_mut(outcome) {
             Some(c) => *c += n,
             None => {
@@ -92,15 +119,47 @@ impl RunBook {
         }
     }
 
-    pub fn get(&self, job: &str) -> Option<JobRecord> {
-        self.jobs
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(job)
-            .cloned()
+    /// The record of `job`.
+    pub fn get(&self, job: &JobId) -> Option<JobRecord> {
+        self.lock().get(job).cloned()
     }
 
-    pub fn all(&self) -> BTreeMap<String, JobRecord> {
-        self.jobs.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    /// The record of a configured job's row, as an operator reads it: its own counts, and
+    /// its last run, or the module's last run by hand if that is later.
+    pub fn of_row(&self, job: &JobId) -> Option<JobRecord> {
+        let jobs = self.lock();
+        let by_hand = jobs.get(&JobId::manual(&job.name));
+        let mut rec = jobs.get(job).cloned();
+        if let Some(by_hand) = by_hand {
+            rec.get_or_insert_with(JobRecord::default)
+                .take_last_if_later(by_hand);
+        }
+        rec
+    }
+
+    /// Module `name`'s records added up, whatever the pipeline and place.
+    pub fn of_module(&self, name: &str) -> Option<JobRecord> {
+        let jobs = self.lock();
+        let mut records = jobs.of_module(name).peekable();
+        records.peek()?;
+        let mut sum = JobRecord::default();
+        for r in records {
+            sum.absorb(r);
+        }
+        Some(sum)
+    }
+
+    /// Every module's records added up, by module name (the runner's own metrics).
+    pub fn by_module(&self) -> BTreeMap<String, JobRecord> {
+        let jobs = self.lock();
+        jobs.modules()
+            .map(|name| {
+                let mut sum = JobRecord::default();
+                for r in jobs.of_module(name) {
+                    sum.absorb(r);
+                }
+                (name.to_owned(), sum)
+            })
+            .collect()
     }
 }

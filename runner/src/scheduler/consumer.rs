@@ -7,8 +7,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::Shared;
 use super::queue::{Lease, RunQueue, Settle};
-use crate::run::Invocation;
-use crate::run::outcome::{Outcome, RunReport};
+use crate::run::outcome::Outcome;
 
 /// Takes runs from `queue` until `stop`: each runs in a fresh instance while its lease is
 /// kept alive, its report is recorded, and the lease is settled by what the run came to.
@@ -32,7 +31,7 @@ async fn run_leased(shared: &Shared, lease: &dyn Lease) -> Settle {
         })
     } else {
         tokio::select! {
-            report = run_one(shared, inv) => report,
+            report = shared.execution.run(inv) => report,
             never = lease.keep_alive() => match never {},
         }
     };
@@ -45,34 +44,10 @@ async fn run_leased(shared: &Shared, lease: &dyn Lease) -> Settle {
     };
     let cut_short =
         matches!(report.outcome, Outcome::Cancelled { .. }) && shared.stopping.is_cancelled();
-    shared.finish(report);
+    shared.reports.finish(report);
     match retry_in {
         Some(delay) => Settle::RetryAfter(delay),
         None if cut_short => Settle::HandBack,
         None => Settle::Done,
-    }
-}
-
-/// Runs one invocation in the sandbox, or reports why its module cannot run.
-pub async fn run_one(shared: &Shared, inv: &Invocation) -> RunReport {
-    match shared.modules.get(&inv.job).await {
-        Ok(component) => shared.sandbox.run(&component, inv, true).await,
-        Err(outcome) => inv.not_run(outcome),
-    }
-}
-
-pub(crate) fn log_outcome(r: &RunReport) {
-    let ms = r.duration.as_secs_f64() * 1e3;
-    let outcome = r.outcome.name();
-    let attempt = r.attempt;
-    if r.outcome.is_ok() {
-        tracing::info!(job = %r.job, run_id = %r.run_id, pipeline = %r.pipeline, outcome,
-            attempt, duration_ms = format_args!("{ms:.3}"), "run finished");
-    } else if r.outcome.is_failure() {
-        tracing::error!(job = %r.job, run_id = %r.run_id, pipeline = %r.pipeline, outcome,
-            attempt, duration_ms = format_args!("{ms:.3}"), "run failed: {}", r.outcome.detail());
-    } else {
-        tracing::warn!(job = %r.job, run_id = %r.run_id, pipeline = %r.pipeline, outcome,
-            attempt, "run not done: {}", r.outcome.detail());
     }
 }

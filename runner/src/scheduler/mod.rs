@@ -10,11 +10,14 @@
 
 pub mod book;
 pub mod consumer;
+pub mod execution;
 pub mod history;
 pub mod overlap;
+pub mod per_job;
 mod producer;
 pub mod queue;
 pub mod recent;
+pub mod reports;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -28,7 +31,9 @@ use tokio_util::task::TaskTracker;
 
 use crate::schedule::Clock;
 pub use book::{JobRecord, RunBook};
+pub use execution::Execution;
 use overlap::{AllJobRuns, JobRuns};
+pub use reports::{Reports, Stats};
 
 use crate::config::{Pipeline, ServiceConfig};
 use crate::modules::ModuleRegistry;
@@ -43,31 +48,6 @@ pub struct Due {
     /// Its job's live runs (overlap policy).
     pub live: Arc<JobRuns>,
     pub retry: Retry,
-}
-
-/// Counters of the scheduler as a whole.
-#[derive(Debug, Default)]
-pub struct Stats {
-    /// Runs finished, whatever their outcome.
-    pub runs: AtomicU64,
-    /// Runs that failed (error, timeout, memory limit, trap, module missing or invalid).
-    pub failed: AtomicU64,
-    /// Runs a producer could not enqueue because the queue was full.
-    pub dropped: AtomicU64,
-    /// Due times that passed without a run (runner down, paused or behind).
-    pub missed_ticks: AtomicU64,
-    /// Due runs not started because the job's previous run was live (overlap policy).
-    pub skipped: AtomicU64,
-    /// Runs cancelled (replaced by a newer run, or stopped at shutdown).
-    pub cancelled: AtomicU64,
-    /// Retries started.
-    pub retried: AtomicU64,
-}
-
-impl Stats {
-    pub fn get(counter: &AtomicU64) -> u64 {
-        counter.load(Ordering::Relaxed)
-    }
 }
 
 /// Makes run ids unique across runners: a random prefix per process, then a sequence.
@@ -97,27 +77,19 @@ impl RunIds {
     }
 }
 
-/// What every task of the scheduler shares.
+/// What every task of the scheduler shares, by what each part owns.
 pub struct Shared {
-    pub sandbox: Arc<Sandbox>,
-    pub modules: Arc<ModuleRegistry>,
-    pub stats: Stats,
-    pub run_ids: RunIds,
-    pub events: broadcast::Sender<Arc<RunReport>>,
-    /// Last run and counters per job (for `/jobs` and `/metrics`).
-    pub book: RunBook,
-    /// The last runs per job and the last failures (for the dashboard).
-    pub recent: recent::RecentRuns,
-    /// Where finished runs are persisted, when there is a database.
-    pub history: Option<history::Recorder>,
+    /// What runs a run: the sandbox and the modules.
+    pub execution: Execution,
+    /// Where every finished run goes.
+    pub reports: Reports,
     /// Every job's live runs.
     pub live_runs: AllJobRuns,
+    pub run_ids: RunIds,
     /// Retries waiting for their backoff.
     pub retries: TaskTracker,
     /// Cancelled when the scheduler stops: nothing new starts after it.
     pub stopping: CancellationToken,
-    /// The runtime the clients (and their connections) live on.
-    pub home: Option<tokio::runtime::Handle>,
     /// Each pipeline's next due time, as its producer waits for it.
     pub next_due: NextDue,
     /// The jobs this runner's configuration has, by (pipeline, place): what a run from
@@ -199,53 +171,15 @@ impl Shared {
         history: Option<history::Recorder>,
     ) -> Arc<Self> {
         Arc::new(Self {
-            history,
+            execution: Execution::new(sandbox, modules),
+            reports: Reports::new(history),
+            live_runs: AllJobRuns::default(),
             next_due: NextDue::default(),
             known: KnownJobs::default(),
-            sandbox,
-            modules,
-            stats: Stats::default(),
             run_ids: RunIds::default(),
-            events: broadcast::channel(4096).0,
-            book: RunBook::default(),
-            recent: Default::default(),
-            live_runs: AllJobRuns::default(),
             retries: TaskTracker::new(),
             stopping: CancellationToken::new(),
-            home: tokio::runtime::Handle::try_current().ok(),
         })
-    }
-
-    /// Everything done with a finished run's report: logged, counted, remembered,
-    /// published.
-    pub fn finish(&self, report: RunReport) -> Arc<RunReport> {
-        consumer::log_outcome(&report);
-        self.finish_quietly(report)
-    }
-
-    /// [`Shared::finish`] without the log line (when one line already speaks for many).
-    pub fn finish_quietly(&self, report: RunReport) -> Arc<RunReport> {
-        let counter = match &report.outcome {
-            o if o.is_failure() => Some(&self.stats.failed),
-            Outcome::Skipped { .. } => Some(&self.stats.skipped),
-            Outcome::Cancelled { .. } => Some(&self.stats.cancelled),
-            _ => None,
-        };
-        if let Some(c) = counter {
-            c.fetch_add(1, Ordering::Relaxed);
-        }
-        if report.outcome.was_run() {
-            self.stats.runs.fetch_add(1, Ordering::Relaxed);
-        }
-        let report = Arc::new(report);
-        self.book.record(&report);
-        self.recent.record(&report);
-        if let Some(h) = &self.history {
-            h.record(&report);
-        }
-        // No subscriber is fine: the report has been logged and booked.
-        let _ = self.events.send(report.clone());
-        report
     }
 }
 
@@ -440,7 +374,7 @@ impl Scheduler {
 
     /// Receives the report of every run that finishes from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<RunReport>> {
-        self.shared.events.subscribe()
+        self.shared.reports.subscribe()
     }
 
     /// Stops: producers stop, nothing new starts, runs in flight get `grace` to finish and
@@ -449,7 +383,7 @@ impl Scheduler {
     /// flushed.
     pub async fn stop(mut self, grace: Duration) -> Stopped {
         let shared = self.shared.clone();
-        let cancelled_before = Stats::get(&shared.stats.cancelled);
+        let cancelled_before = Stats::get(&shared.reports.stats.cancelled);
         shared.stopping.cancel();
         shared.retries.close();
         let mut stopped = Stopped::default();
@@ -472,9 +406,9 @@ impl Scheduler {
         self.drain_queue();
         shared.cancel_every_slot(STOPPED);
         // Consumers and retry tasks record what they cancel themselves: count it all.
-        let cancelled = (Stats::get(&shared.stats.cancelled) - cancelled_before) as usize;
+        let cancelled = (Stats::get(&shared.reports.stats.cancelled) - cancelled_before) as usize;
         stopped.cancelled_waiting = cancelled.saturating_sub(stopped.cancelled_running);
-        stopped.history_flushed = match &shared.history {
+        stopped.history_flushed = match &shared.reports.history {
             Some(h) => h.flush(Duration::from_secs(10)).await,
             None => true,
         };
@@ -511,7 +445,7 @@ impl Shared {
     pub(crate) fn not_started(&self, due: Due) {
         let mut next = Some(due);
         while let Some(due) = next {
-            self.finish(due.inv.not_run(Outcome::Cancelled {
+            self.reports.finish(due.inv.not_run(Outcome::Cancelled {
                 reason: STOPPED.into(),
             }));
             next = due.live.finished(&due.inv.cancel);

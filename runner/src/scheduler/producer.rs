@@ -131,17 +131,17 @@ async fn anchor(
     {
         return now - *p;
     }
-    if shared.history.is_some() {
+    if shared.reports.history.is_some() {
         // On the runtime the database connections belong to, not the producers' own: a
         // connection opened here would die with this thread's runtime.
         let (query_shared, name) = (shared.clone(), pipeline.to_owned());
         let query = async move {
-            match &query_shared.history {
+            match &query_shared.reports.history {
                 Some(h) => h.last_scheduled(&name).await.map_err(|e| e.to_string()),
                 None => Ok(None),
             }
         };
-        let last = match &shared.home {
+        let last = match &shared.execution.home {
             Some(home) => home
                 .spawn(query)
                 .await
@@ -167,6 +167,7 @@ fn count_missed(shared: &Shared, pipeline: &Pipeline, missed: u64) {
         return;
     }
     shared
+        .reports
         .stats
         .missed_ticks
         .fetch_add(missed, Ordering::Relaxed);

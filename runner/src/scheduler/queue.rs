@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 use super::overlap::{Admission, JobRuns};
 use super::{Due, Shared};
 use crate::config::Pipeline;
-use crate::run::Outcome;
+use crate::run::{JobId, Outcome};
 use crate::schedule::ms;
 
 /// A queue of due runs.
@@ -132,22 +132,25 @@ impl Local {
         let shared = &self.shared;
         let scheduled_ms = ms(due_at);
         let (mut enqueued, mut dropped) = (0usize, Vec::new());
-        for (job, live) in pipeline.jobs.iter().zip(slots).filter(|(j, _)| j.enabled) {
+        let jobs = pipeline.jobs.iter().enumerate().zip(slots);
+        for ((index, job), live) in jobs.filter(|((_, j), _)| j.enabled) {
             if self.tx.is_full() {
                 // Known before anything is made for the run (an overloaded queue is when a
                 // producer must cost least).
-                dropped.push(job.name.clone());
+                dropped.push((index, job.name.clone()));
                 continue;
             }
             let due = Due {
-                inv: job.invocation(&pipeline.name, shared.run_ids.next(), scheduled_ms),
+                inv: job.invocation((&pipeline.name, index), shared.run_ids.next(), scheduled_ms),
                 live: live.clone(),
                 retry: job.retry,
             };
             let (admission, replaced) = due.live.clone().admit(job.overlap, due);
             for r in replaced {
                 let reason = r.inv.cancel.reason();
-                shared.finish(r.inv.not_run(Outcome::Cancelled { reason }));
+                shared
+                    .reports
+                    .finish(r.inv.not_run(Outcome::Cancelled { reason }));
             }
             match admission {
                 Admission::Enqueue(due) => match self.tx.try_send(due) {
@@ -155,13 +158,15 @@ impl Local {
                     Err(TrySendError::Full(due)) => {
                         // Never live: forgotten, so that the job's next run is admitted.
                         let _ = due.live.finished(&due.inv.cancel);
-                        dropped.push(due.inv.job);
+                        dropped.push((due.inv.index, due.inv.job));
                     }
                     Err(TrySendError::Closed(_)) => return,
                 },
                 Admission::Held => {}
                 Admission::Skipped(due, reason) => {
-                    shared.finish(due.inv.not_run(Outcome::Skipped { reason }));
+                    shared
+                        .reports
+                        .finish(due.inv.not_run(Outcome::Skipped { reason }));
                 }
             }
         }
@@ -175,26 +180,23 @@ impl Local {
 /// Counts runs of one due time a full queue dropped: one log line, and per job on
 /// `/metrics` and `/jobs` without a report each (an overloaded queue drops them by the
 /// hundred thousand).
-fn count_dropped(shared: &Shared, pipeline: &str, dropped: &[Arc<str>]) {
+fn count_dropped(shared: &Shared, pipeline: &Arc<str>, dropped: &[(usize, Arc<str>)]) {
     let count = dropped.len();
     shared
+        .reports
         .stats
         .dropped
         .fetch_add(count as u64, Ordering::Relaxed);
-    let jobs: Vec<&str> = dropped.iter().map(|j| &**j).collect();
-    let mut names = jobs.clone();
+    let mut names: Vec<&str> = dropped.iter().map(|(_, j)| &**j).collect();
     names.dedup();
     tracing::warn!(%pipeline, dropped = count, jobs = %names.join(","),
         "queue full: runs of this due time dropped (consumers are not keeping up)");
-    let mut per_job: Vec<(&str, u64)> = Vec::new();
-    for j in &jobs {
-        match per_job.last_mut() {
-            Some((last, n)) if last == j => *n += 1,
-            _ => per_job.push((j, 1)),
-        }
-    }
-    for (job, n) in per_job {
-        shared.book.count_not_run(job, "dropped", n);
+    // One due time offers each job once.
+    for (index, job) in dropped {
+        shared
+            .reports
+            .book
+            .count_not_run(&JobId::new(pipeline, *index, job), "dropped", 1);
     }
 }
 
@@ -247,25 +249,25 @@ async fn retry(shared: Arc<Shared>, mut due: Due, delay: Duration, queue: Sender
         Some(reason) => Outcome::Cancelled { reason },
         None => match queue.try_send(due) {
             Ok(()) => {
-                shared.stats.retried.fetch_add(1, Ordering::Relaxed);
+                shared.reports.stats.retried.fetch_add(1, Ordering::Relaxed);
                 return;
             }
             Err(e) => {
                 due = e.into_inner();
-                shared.stats.dropped.fetch_add(1, Ordering::Relaxed);
+                shared.reports.stats.dropped.fetch_add(1, Ordering::Relaxed);
                 Outcome::Dropped {
                     reason: "retry dropped: the queue was full".into(),
                 }
             }
         },
     };
-    shared.finish(due.inv.not_run(outcome));
+    shared.reports.finish(due.inv.not_run(outcome));
     // Nothing else runs this job's held runs: start the next one on the queue.
     if let Some(next) = due.live.finished(&due.inv.cancel)
         && let Err(e) = queue.try_send(next)
     {
         let next = e.into_inner();
-        shared.finish(next.inv.not_run(Outcome::Dropped {
+        shared.reports.finish(next.inv.not_run(Outcome::Dropped {
             reason: "dropped: the queue was full".into(),
         }));
         let _ = next.live.finished(&next.inv.cancel);

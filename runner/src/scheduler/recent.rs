@@ -1,15 +1,17 @@
 //! What the dashboard shows of recent runs, kept in memory as runs finish (with or without
-//! a database): per job its last runs in brief, and the last failures whole, with their
+//! a database): per job ([`JobId`]) its last runs in brief, and the last failures whole, with their
 //! log lines.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use serde::Serialize;
 
+use super::per_job::PerJob;
+use crate::host::journal::LINE_COST;
+use crate::run::JobId;
 use crate::run::outcome::RunReport;
-use crate::sandbox::journal::LINE_COST;
 
 /// Runs kept per job (the chart's bars).
 pub const PER_JOB: usize = 60;
@@ -37,7 +39,7 @@ pub struct RecentRuns {
 
 #[derive(Default)]
 struct Inner {
-    by_job: HashMap<String, VecDeque<Brief>>,
+    by_job: PerJob<VecDeque<Brief>>,
     failures: VecDeque<Arc<RunReport>>,
 }
 
@@ -65,6 +67,7 @@ fn kept_of_failure(r: &RunReport) -> RunReport {
         job: r.job.clone(),
         run_id: r.run_id.clone(),
         pipeline: r.pipeline.clone(),
+        index: r.index,
         scheduled_ms: r.scheduled_ms,
         started_at: r.started_at,
         duration: r.duration,
@@ -93,10 +96,7 @@ impl RecentRuns {
             attempt: r.attempt,
         };
         let mut inner = self.lock();
-        let runs = match inner.by_job.get_mut(&r.job) {
-            Some(runs) => runs,
-            None => inner.by_job.entry(r.job.clone()).or_default(),
-        };
+        let runs = inner.by_job.entry(&r.job, &r.pipeline, r.index);
         if runs.len() == PER_JOB {
             runs.pop_front();
         }
@@ -110,12 +110,29 @@ impl RecentRuns {
     }
 
     /// `job`'s last runs, oldest first.
-    pub fn of(&self, job: &str) -> Vec<Brief> {
+    pub fn of(&self, job: &JobId) -> Vec<Brief> {
         self.lock()
             .by_job
             .get(job)
             .map(|r| r.iter().cloned().collect())
             .unwrap_or_default()
+    }
+
+    /// The last runs of a configured job's row, oldest first: its own and its module's
+    /// runs by hand, the last [`PER_JOB`] of them.
+    pub fn of_row(&self, job: &JobId) -> Vec<Brief> {
+        let inner = self.lock();
+        let own = inner.by_job.get(job).into_iter().flatten();
+        let by_hand = inner
+            .by_job
+            .get(&JobId::manual(&job.name))
+            .into_iter()
+            .flatten();
+        let mut runs: Vec<Brief> = own.chain(by_hand).cloned().collect();
+        runs.sort_by_key(|b| b.started_ms);
+        let over = runs.len().saturating_sub(PER_JOB);
+        runs.drain(..over);
+        runs
     }
 
     /// The last failures, newest first.
@@ -129,8 +146,8 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::host::journal::{LogLevel, LogLine, LogStream};
     use crate::run::outcome::{Outcome, WrittenMetric};
-    use crate::sandbox::journal::{LogLevel, LogLine, LogStream};
 
     #[test]
     fn a_failure_is_kept_without_metrics_and_with_its_first_64_kib_of_lines() {
@@ -143,6 +160,7 @@ mod tests {
             job: "j".into(),
             run_id: "r".into(),
             pipeline: "p".into(),
+            index: 0,
             scheduled_ms: 0,
             started_at: SystemTime::now(),
             duration: Duration::from_millis(1),

@@ -20,9 +20,9 @@ use crate::cluster::{Cluster, JetStreamQueue};
 use crate::config::version::Expected;
 use crate::config::{Config, ConfigError, SERVICE_FILE};
 use crate::host::HostClients;
+use crate::host::state::RunState;
 use crate::metrics::MetricsCache;
 use crate::modules::ModuleRegistry;
-use crate::sandbox::state::RunState;
 use crate::sandbox::{Sandbox, SandboxSettings};
 use crate::schedule::Clock;
 use crate::scheduler::history::Recorder;
@@ -161,7 +161,7 @@ impl Service {
             .as_ref()
             .map(|c| crate::cluster::modules::sharer(c.modules.clone()));
         tokio::spawn(crate::modules::watch::watch(
-            shared.modules.clone(),
+            shared.execution.modules.clone(),
             watching.clone(),
             share.clone(),
         ));
@@ -216,7 +216,7 @@ impl Service {
         let info = if self.is_route_module(name) {
             self.handlers.info(name)
         } else {
-            self.shared.modules.info(name)
+            self.shared.execution.modules.info(name)
         };
         info.and_then(|i| i.version)
     }
@@ -226,7 +226,7 @@ impl Service {
         if self.is_route_module(name) {
             self.handlers.current_bytes(name)
         } else {
-            self.shared.modules.current_bytes(name)
+            self.shared.execution.modules.current_bytes(name)
         }
     }
 
@@ -240,7 +240,7 @@ impl Service {
         if self.is_route_module(name) {
             self.handlers.install(name, bytes).await
         } else {
-            self.shared.modules.install(name, bytes).await
+            self.shared.execution.modules.install(name, bytes).await
         }
     }
 
@@ -362,10 +362,12 @@ impl Replica for Service {
         Service::module_version(self, name)
     }
 
-    async fn install_module(&self, name: &str, bytes: Vec<u8>) -> Result<String, String> {
-        Service::install_module(self, name, bytes)
-            .await
-            .map_err(|e| e.to_string())
+    async fn install_module(
+        &self,
+        name: &str,
+        bytes: Vec<u8>,
+    ) -> Result<String, crate::modules::ModuleError> {
+        Service::install_module(self, name, bytes).await
     }
 
     fn config_in_force(&self) -> Value {
@@ -376,11 +378,9 @@ impl Replica for Service {
         self.dir.join(SERVICE_FILE)
     }
 
-    async fn apply_config(&self, config: Value) -> Result<String, String> {
-        self.apply(config)
-            .await
-            .map(|applied| format!("{:?}", applied.changes))
-            .map_err(|e| e.to_string())
+    async fn apply_config(&self, config: Value) -> anyhow::Result<String> {
+        let applied = self.apply(config).await?;
+        Ok(format!("{:?}", applied.changes))
     }
 }
 

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use super::Service;
 use crate::modules::ModuleError;
-use crate::run::{Invocation, RunReport};
-use crate::scheduler::{consumer, unix_ms};
+use crate::run::{Invocation, JobId, RunReport};
+use crate::scheduler::unix_ms;
 
 /// Why an operation did not happen.
 #[derive(Debug, thiserror::Error)]
@@ -59,15 +59,15 @@ impl Service {
             .ok_or_else(|| OpError::NotFound(format!("no job {name:?} in the configuration")))?;
         let shared = &self.shared;
         let inv = Invocation::new(
-            (spec.name.clone(), "manual".into()),
+            JobId::manual(&spec.name),
             shared.run_ids.next(),
             unix_ms(),
             params.map_or_else(|| spec.params.clone(), Into::into),
             spec.limits,
             spec.grants,
         );
-        let report = consumer::run_one(shared, &inv).await;
-        Ok(shared.finish(report))
+        let report = shared.execution.run(&inv).await;
+        Ok(shared.reports.finish(report))
     }
 
     /// Installs `bytes` as module `name` (a route handler's or a job's), compiled and
@@ -93,7 +93,7 @@ impl Service {
         let (from, to) = if self.is_route_module(name) {
             self.handlers.rollback(name)?
         } else if is_job {
-            self.shared.modules.rollback(name)?
+            self.shared.execution.modules.rollback(name)?
         } else {
             return Err(OpError::NotFound(format!(
                 "no job or route module {name:?} in the configuration"

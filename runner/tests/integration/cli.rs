@@ -144,6 +144,8 @@ pub struct Served {
     lines: mpsc::Receiver<String>,
     /// The last lines read, for the message of a wait that fails.
     seen: std::sync::Mutex<std::collections::VecDeque<String>>,
+    /// Whether a wait has printed that the runner exited (once is enough).
+    exit_reported: std::sync::atomic::AtomicBool,
 }
 
 impl Served {
@@ -176,6 +178,7 @@ impl Served {
             child,
             lines,
             seen: Default::default(),
+            exit_reported: Default::default(),
         }
     }
 
@@ -227,7 +230,9 @@ impl Served {
             .to_owned()
     }
 
-    /// The first line containing `needle` within `within`, if one comes.
+    /// The first line containing `needle` within `within`, if one comes. A runner that
+    /// exited instead leaves its last lines in the test's output, so a failure that
+    /// follows says why.
     pub fn saw(&self, needle: &str, within: Duration) -> Option<String> {
         let deadline = Instant::now() + within;
         loop {
@@ -235,7 +240,16 @@ impl Served {
             match self.next_line(left) {
                 Ok(line) if line.contains(needle) => return Some(line),
                 Ok(_) => {}
-                Err(_) => return None,
+                Err(why) => {
+                    if !self
+                        .exit_reported
+                        .swap(true, std::sync::atomic::Ordering::Relaxed)
+                        && why.starts_with("the runner exited")
+                    {
+                        eprintln!("waiting for {needle:?}: {why}");
+                    }
+                    return None;
+                }
             }
         }
     }

@@ -63,7 +63,7 @@ fn compile_turn(job: &str) -> std::fs::File {
 
 pub fn invocation(job: &str, params: &str) -> Invocation {
     Invocation::new(
-        (job.into(), "test".into()),
+        runner::run::JobId::new(&"test".into(), 0, &job.into()),
         format!("{job}-run"),
         1_700_000_000_000,
         params.into(),
@@ -168,7 +168,7 @@ pub async fn start_scheduler(
         let _ = modules.get(&job.name).await;
     }
     let shared = runner::scheduler::Shared::new(sandbox, modules);
-    let rx = shared.events.subscribe();
+    let rx = shared.reports.events.subscribe();
     let scheduler = runner::scheduler::Scheduler::start_shared(
         &config.service,
         config.runner.queue_capacity,

@@ -99,6 +99,7 @@ fn report(job: &str, n: usize) -> RunReport {
         job: job.into(),
         run_id: format!("{job}-{n:03}"),
         pipeline: "p".into(),
+        index: 0,
         scheduled_ms: 1_000 + n as i64,
         started_at: SystemTime::now() - Duration::from_secs(100) + Duration::from_millis(n as u64),
         duration: Duration::from_millis(3),

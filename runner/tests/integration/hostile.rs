@@ -150,7 +150,7 @@ async fn hostile_guests_are_contained_and_the_others_keep_their_schedule() {
     let service = Service::start(config, Arc::new(FixedLog(Mutex::new("info".into()))), None)
         .await
         .unwrap();
-    let mut rx = service.shared.events.subscribe();
+    let mut rx = service.shared.reports.events.subscribe();
     let mut reports: Vec<Arc<RunReport>> = Vec::new();
     let mut peak = 0;
     // Until every hostile case has ended once (at least 6 s, at most 60 s: the machine is
@@ -344,7 +344,7 @@ async fn hostile_guests_are_contained_and_the_others_keep_their_schedule() {
     assert!(peak < before + 400, "peak {peak} MiB from {before} MiB");
 
     // Nothing lost: every run reported is in the history.
-    let history = service.shared.history.as_ref().unwrap();
+    let history = service.shared.reports.history.as_ref().unwrap();
     let rows = history.query(None, None, 100_000).await.unwrap();
     let ids: std::collections::HashSet<_> = rows.iter().map(|r| r.run_id.as_str()).collect();
     let missing: Vec<_> = reports

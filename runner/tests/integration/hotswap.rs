@@ -34,7 +34,7 @@ async fn start() -> (Arc<Service>, tempfile::TempDir) {
 fn collect(service: &Arc<Service>) -> Arc<Mutex<Vec<Arc<RunReport>>>> {
     let all = Arc::new(Mutex::new(Vec::new()));
     let sink = all.clone();
-    let mut rx = service.shared.events.subscribe();
+    let mut rx = service.shared.reports.events.subscribe();
     tokio::spawn(async move {
         while let Ok(r) = rx.recv().await {
             sink.lock().unwrap().push(r);

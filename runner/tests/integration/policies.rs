@@ -65,7 +65,7 @@ async fn overlap_skip_never_runs_a_job_twice_at_once_and_counts_the_skips() {
     assert_eq!(max_concurrent(&ok), 1, "runs of a skip job overlapped");
     assert!(skips[0].outcome.detail().contains("overlap: skip"));
     assert_eq!(skips[0].duration, Duration::ZERO);
-    let book = shared.book.get("sleeper").unwrap();
+    let book = shared.reports.book.of_module("sleeper").unwrap();
     // The book counts them all (some came after the window).
     assert!(book.outcomes["skipped"] >= skips.len() as u64);
     assert_eq!(
@@ -290,6 +290,7 @@ async fn history_with(dir: &std::path::Path, pipeline: &str, last: DateTime<Utc>
     let inv = runner::run::Invocation {
         job: "echo".into(),
         pipeline: pipeline.into(),
+        index: 0,
         run_id: format!("seed-{pipeline}"),
         scheduled_ms: last.timestamp_millis(),
         params: "{}".into(),
@@ -342,6 +343,7 @@ async fn missed_runs_after_downtime_run_once_or_are_skipped() {
     // The history, not a subscription: a run at start may end before anyone subscribes.
     let reports: Vec<_> = service
         .shared
+        .reports
         .history
         .as_ref()
         .unwrap()
@@ -389,7 +391,7 @@ async fn shutdown_gives_a_grace_period_then_cancels_and_records_everything() {
         &["sleeper", "spin"],
     );
     let service = service(dir.path()).await;
-    let mut rx = service.shared.events.subscribe();
+    let mut rx = service.shared.reports.events.subscribe();
     tokio::time::sleep(Duration::from_millis(200)).await;
     let asked = std::time::Instant::now();
     let stopped = service.stop().await;
@@ -416,6 +418,7 @@ async fn shutdown_gives_a_grace_period_then_cancels_and_records_everything() {
     // Both are in the history.
     let rows = service
         .shared
+        .reports
         .history
         .as_ref()
         .unwrap()

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use runner::clients::{Caps, Clients, SqlApi, sql};
 use runner::host::HostClients;
+use runner::host::journal::{LogLevel, LogStream};
 use runner::sandbox::component::JobComponent;
-use runner::sandbox::journal::{LogLevel, LogStream};
 use runner::sandbox::{Sandbox, SandboxSettings};
 use runner::{Outcome, RunReport};
 use serde_json::{Value as Json, json};

@@ -49,7 +49,13 @@ async fn get_topology_answers_as_the_seed_from_mariadb() {
     )
     .await;
     let deadline = std::time::Instant::now() + Duration::from_secs(15);
-    while service.shared.book.get("save_topology").is_none() {
+    while service
+        .shared
+        .reports
+        .book
+        .of_module("save_topology")
+        .is_none()
+    {
         assert!(
             std::time::Instant::now() < deadline,
             "save_topology never ran"
@@ -59,8 +65,9 @@ async fn get_topology_answers_as_the_seed_from_mariadb() {
     assert_eq!(
         service
             .shared
+            .reports
             .book
-            .get("save_topology")
+            .of_module("save_topology")
             .unwrap()
             .last_outcome
             .as_deref(),
@@ -179,7 +186,7 @@ async fn a_route_answers_at_most_max_concurrent_requests_and_a_refused_answer_is
     // An answer HTTP cannot carry is a 500, and in the history an error, not `ok`.
     let (code, _, _) = get(&service, "/slow?mode=status&code=101").await;
     assert_eq!(code, StatusCode::INTERNAL_SERVER_ERROR);
-    let history = service.shared.history.as_ref().unwrap();
+    let history = service.shared.reports.history.as_ref().unwrap();
     assert!(history.flush(Duration::from_secs(10)).await);
     let errors = history
         .query(Some("hostile_route"), Some("error"), 10)

@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use runner::Outcome;
+use runner::host::journal::LogStream;
 use runner::sandbox::SandboxSettings;
-use runner::sandbox::journal::LogStream;
 
 use crate::fixtures::{compile, invocation, messages, sandbox, sandbox_with, wasm};
 

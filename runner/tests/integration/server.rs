@@ -24,7 +24,11 @@ struct Fixture {
 }
 
 async fn fixture(token: Option<&str>) -> Fixture {
-    let dir = config_dir(SERVICE, &["echo"]);
+    fixture_of(SERVICE, token).await
+}
+
+async fn fixture_of(service: &str, token: Option<&str>) -> Fixture {
+    let dir = config_dir(service, &["echo"]);
     let config = Config::load(dir.path()).unwrap();
     let log = Arc::new(FixedLog(Mutex::new("info".into())));
     let service = Service::start(config, log, token.map(str::to_owned))
@@ -135,7 +139,7 @@ async fn a_patch_re_times_a_pipeline_live_and_is_written_to_the_file() {
     let f = fixture(None).await;
     // The 60 s pipeline ran once at start (with value 4).
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while f.service.shared.book.get("echo").is_none() {
+    while f.service.shared.reports.book.of_module("echo").is_none() {
         assert!(
             std::time::Instant::now() < deadline,
             "the first run never finished"
@@ -144,7 +148,7 @@ async fn a_patch_re_times_a_pipeline_live_and_is_written_to_the_file() {
     }
     let (_, metrics) = call(&f, REMOTE, get("/metrics")).await;
     assert!(metrics.contains("echo_value{job=\"echo\"} 4"), "{metrics}");
-    let mut events = f.service.shared.events.subscribe();
+    let mut events = f.service.shared.reports.events.subscribe();
 
     let patch = json!({"config": {"pipelines": {"p": {"period": 0.1, "jobs": [
         {"name": "echo", "enabled": true, "params": {"value": 9}}]}}}});
@@ -167,7 +171,7 @@ async fn a_patch_re_times_a_pipeline_live_and_is_written_to_the_file() {
     assert!(values.len() >= 4, "{values:?}");
     assert!(values.iter().all(|v| *v == 9.0), "{values:?}");
     // Nothing was lost or broken by the change: every run so far ended ok.
-    let record = f.service.shared.book.get("echo").unwrap();
+    let record = f.service.shared.reports.book.of_module("echo").unwrap();
     assert_eq!(
         record.outcomes.keys().collect::<Vec<_>>(),
         vec!["ok"],
@@ -646,7 +650,7 @@ async fn a_name_that_is_not_a_configured_job_runs_nothing_and_reaches_no_file() 
         !metrics.contains("stray") && !metrics.contains("evil"),
         "{metrics}"
     );
-    assert!(f.service.shared.book.get("stray").is_none());
+    assert!(f.service.shared.reports.book.of_module("stray").is_none());
     f.service.stop().await;
 }
 
@@ -655,7 +659,7 @@ async fn jobs_are_listed_run_by_hand_and_counted_on_metrics() {
     let f = fixture(None).await;
     // Let the pipeline's first (scheduled) run finish.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while f.service.shared.book.get("echo").is_none() {
+    while f.service.shared.reports.book.of_module("echo").is_none() {
         assert!(
             std::time::Instant::now() < deadline,
             "the scheduled run never finished"
@@ -776,5 +780,93 @@ async fn the_docs_describe_every_route_and_every_documented_route_exists() {
     let (code, html) = call(&f, REMOTE, get("/docs")).await;
     assert_eq!(code, StatusCode::OK);
     assert!(html.contains("<code>/jobs/{name}/run</code>"), "{html}");
+    f.service.stop().await;
+}
+
+/// A module listed twice is two jobs: each row of `/jobs` and of the dashboard has its own
+/// last run and recent runs; the runner's metrics add the module's rows up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_rows_of_one_module_each_keep_their_own_runs() {
+    // The second row may not write metrics, so its run fails.
+    let f = fixture_of(
+        r#"{"num_consumers": 2, "pipelines": {"p": {"period": 60, "jobs": [
+            {"name": "echo", "enabled": true, "params": {"value": 4}},
+            {"name": "echo", "enabled": true, "capabilities": []}]},
+            "q": {"period": 60, "jobs": [{"name": "echo", "enabled": false}]}}}"#,
+        None,
+    )
+    .await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while f
+        .service
+        .shared
+        .reports
+        .book
+        .of_module("echo")
+        .is_none_or(|r| r.outcomes.values().sum::<u64>() < 2)
+    {
+        assert!(std::time::Instant::now() < deadline, "the runs never ended");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (_, body) = call(&f, REMOTE, get("/jobs")).await;
+    let jobs: Value = serde_json::from_str(&body).unwrap();
+    let rows: Vec<_> = jobs["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| {
+            (
+                j["pipeline"].as_str().unwrap().to_owned(),
+                j["index"].as_u64().unwrap(),
+                j["last_run"]["last_outcome"].clone(),
+                j["last_run"]["outcomes"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        vec![
+            ("p".into(), 0, json!("ok"), json!({"ok": 1})),
+            ("p".into(), 1, json!("error"), json!({"error": 1})),
+            ("q".into(), 0, Value::Null, json!({})),
+        ],
+        "{body}"
+    );
+    let (_, body) = call(&f, REMOTE, get("/dashboard/state")).await;
+    let state: Value = serde_json::from_str(&body).unwrap();
+    let shown = |p: usize, i: usize| {
+        let row = &state["pipelines"][p]["jobs"][i];
+        let outcomes: Vec<_> = row["recent"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["outcome"].as_str().unwrap().to_owned())
+            .collect();
+        (row["last_run"]["last_outcome"].clone(), outcomes)
+    };
+    assert_eq!(shown(0, 0), (json!("ok"), vec!["ok".to_owned()]), "{body}");
+    assert_eq!(
+        shown(0, 1),
+        (json!("error"), vec!["error".to_owned()]),
+        "{body}"
+    );
+    assert_eq!(shown(1, 0), (Value::Null, vec![]), "{body}");
+    // A run by hand shows in every row of its module, and is counted once on /metrics.
+    let (code, body) = call(&f, LOCAL, with_body("POST", "/jobs/echo/run", json!({}))).await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    let (_, body) = call(&f, REMOTE, get("/dashboard/state")).await;
+    let state: Value = serde_json::from_str(&body).unwrap();
+    for (p, i) in [(0, 0), (0, 1), (1, 0)] {
+        let row = &state["pipelines"][p]["jobs"][i];
+        let recent = row["recent"].as_array().unwrap();
+        assert_eq!(recent.last().unwrap()["pipeline"], "manual", "{body}");
+        assert_eq!(row["last_run"]["last_outcome"], "ok", "{body}");
+    }
+    let (_, metrics) = call(&f, REMOTE, get("/metrics")).await;
+    assert!(
+        metrics.contains("tgrun_runs_total{job=\"echo\",outcome=\"ok\"} 2")
+            && metrics.contains("tgrun_runs_total{job=\"echo\",outcome=\"error\"} 1"),
+        "{metrics}"
+    );
     f.service.stop().await;
 }

@@ -12,6 +12,7 @@ use axum::response::{Html, IntoResponse};
 use serde_json::{Value, json};
 
 use super::AppState;
+use crate::run::JobId;
 
 const PAGE: &str = include_str!("page.html");
 
@@ -40,23 +41,18 @@ pub async fn state(State(state): State<AppState>, req: axum::extract::Request) -
                 .iter()
                 .enumerate()
                 .map(|(index, j)| {
-                    let module = shared.modules.info(&j.name).unwrap_or_default();
-                    // This pipeline's runs of the job, and the manual ones (a module in two
-                    // pipelines is two rows, each with its own runs).
-                    let recent: Vec<_> = shared
-                        .recent
-                        .of(&j.name)
-                        .into_iter()
-                        .filter(|r| *r.pipeline == *p.name || r.pipeline == "manual")
-                        .collect();
+                    let module = shared.execution.modules.info(&j.name).unwrap_or_default();
+                    // The row's own runs and its module's runs by hand (a module listed
+                    // twice is two rows, each with its own runs).
+                    let id = JobId::new(&p.name, index, &j.name);
                     json!({
                         "name": &*j.name,
                         "index": index,
                         "enabled": j.enabled,
                         "overlap": j.overlap,
                         "module": module,
-                        "last_run": shared.book.get(&j.name),
-                        "recent": recent,
+                        "last_run": shared.reports.book.of_row(&id),
+                        "recent": shared.reports.recent.of_row(&id),
                     })
                 })
                 .collect();
@@ -69,6 +65,7 @@ pub async fn state(State(state): State<AppState>, req: axum::extract::Request) -
         })
         .collect();
     let failures: Vec<Value> = shared
+        .reports
         .recent
         .failures()
         .iter()

@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 
 use crate::bindings::handler::tgrun::job::http_types::Request as WireRequest;
-use crate::run::Invocation;
+use crate::run::{Invocation, JobId};
 use crate::scheduler::unix_ms;
 use crate::server::AppState;
 use crate::server::error::ApiError;
@@ -54,9 +54,10 @@ pub async fn dispatch(
     };
     let shared = &state.service.shared;
     let inv = Invocation::new(
-        (
-            route.module.clone(),
-            format!("{}{name}", crate::config::service::ROUTE_PIPELINE).into(),
+        JobId::new(
+            &format!("{}{name}", crate::config::service::ROUTE_PIPELINE).into(),
+            0,
+            &route.module,
         ),
         shared.run_ids.next(),
         unix_ms(),
@@ -72,7 +73,11 @@ pub async fn dispatch(
                 .into_response();
         }
     };
-    let (response, mut report) = shared.sandbox.handle(&component, request, &inv, true).await;
+    let (response, mut report) = shared
+        .execution
+        .sandbox
+        .handle(&component, request, &inv, true)
+        .await;
     // An answer HTTP cannot carry is the handler's failure, recorded as such.
     let response = response.map(|r| {
         answer(r).map_err(|why| {
@@ -82,7 +87,7 @@ pub async fn dispatch(
             };
         })
     });
-    let report = shared.finish(report);
+    let report = shared.reports.finish(report);
     match response {
         Some(Ok(r)) => r,
         Some(Err(())) => {

@@ -5,6 +5,7 @@ use axum::extract::{Path, State};
 use serde_json::{Value, json};
 
 use crate::config::Config;
+use crate::run::JobId;
 use crate::server::AppState;
 use crate::server::error::ApiError;
 
@@ -13,11 +14,13 @@ fn entries(state: &AppState, config: &Config, only: Option<&str>) -> Vec<Value> 
     let shared = &state.service.shared;
     config
         .service
-        .jobs()
-        .filter(|(_, j)| only.is_none_or(|n| *j.name == *n))
-        .map(|(p, j)| {
-            let info = shared.modules.info(&j.name).unwrap_or_default();
-            let path = shared.modules.path_of(&j.name);
+        .pipelines
+        .iter()
+        .flat_map(|p| p.jobs.iter().enumerate().map(move |(i, j)| (p, i, j)))
+        .filter(|(_, _, j)| only.is_none_or(|n| *j.name == *n))
+        .map(|(p, index, j)| {
+            let info = shared.execution.modules.info(&j.name).unwrap_or_default();
+            let path = shared.execution.modules.path_of(&j.name);
             let state = match (&info.version, &info.error) {
                 (Some(_), _) => "loaded",
                 (None, Some(_)) => "invalid",
@@ -32,10 +35,15 @@ fn entries(state: &AppState, config: &Config, only: Option<&str>) -> Vec<Value> 
                 "error": info.error,
                 "loaded_ms": info.loaded_ms,
             });
-            let record = shared.book.get(&j.name).unwrap_or_default();
+            let record = shared
+                .reports
+                .book
+                .of_row(&JobId::new(&p.name, index, &j.name))
+                .unwrap_or_default();
             json!({
                 "name": &*j.name,
                 "pipeline": &*p.name,
+                "index": index,
                 "period_s": p.timing.schedule.period().map(|d| d.as_secs_f64()),
                 "schedule": p.timing.schedule.describe(),
                 "overlap": j.overlap,

@@ -17,7 +17,7 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let service = &state.service;
     let mut out = service.services.metrics.render();
     let shared = &service.shared;
-    let book = shared.book.all();
+    let book = shared.reports.book.by_module();
 
     out.push_str("# TYPE tgrun_runs_total counter\n");
     for (job, rec) in &book {
@@ -62,27 +62,27 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         (
             "tgrun_runs_dropped_total",
             "counter",
-            Stats::get(&shared.stats.dropped),
+            Stats::get(&shared.reports.stats.dropped),
         ),
         (
             "tgrun_producer_ticks_skipped_total",
             "counter",
-            Stats::get(&shared.stats.missed_ticks),
+            Stats::get(&shared.reports.stats.missed_ticks),
         ),
         (
             "tgrun_runs_skipped_total",
             "counter",
-            Stats::get(&shared.stats.skipped),
+            Stats::get(&shared.reports.stats.skipped),
         ),
         (
             "tgrun_runs_cancelled_total",
             "counter",
-            Stats::get(&shared.stats.cancelled),
+            Stats::get(&shared.reports.stats.cancelled),
         ),
         (
             "tgrun_retries_total",
             "counter",
-            Stats::get(&shared.stats.retried),
+            Stats::get(&shared.reports.stats.retried),
         ),
         (
             "tgrun_metrics_samples_refused_total",
@@ -93,6 +93,7 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
             "tgrun_history_dropped_total",
             "counter",
             shared
+                .reports
                 .history
                 .as_ref()
                 .map_or(0, |h| Stats::get(&h.dropped)),
@@ -100,14 +101,18 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         (
             "tgrun_history_lost_total",
             "counter",
-            shared.history.as_ref().map_or(0, |h| Stats::get(&h.lost)),
+            shared
+                .reports
+                .history
+                .as_ref()
+                .map_or(0, |h| Stats::get(&h.lost)),
         ),
     ];
     for (name, kind, value) in gauges {
         let _ = writeln!(out, "# TYPE {name} {kind}\n{name} {value}");
     }
     out.push_str("# TYPE tgrun_module_info gauge\n");
-    for (job, version) in shared.modules.versions() {
+    for (job, version) in shared.execution.modules.versions() {
         let _ = writeln!(
             out,
             "tgrun_module_info{{job=\"{}\",version=\"{version}\"}} 1",

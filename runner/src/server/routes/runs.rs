@@ -38,7 +38,7 @@ pub async fn list_runs(
             }
         },
     };
-    let Some(history) = &state.service.shared.history else {
+    let Some(history) = &state.service.shared.reports.history else {
         return Err(ApiError::new(
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
             "this runner keeps no run history (no database)",
