@@ -1273,3 +1273,42 @@ async fn the_queue_depth_counts_waiting_runs_in_process_and_in_a_cluster() {
     }
     scope.cleanup().await;
 }
+
+/// Replicas started at the same moment all find or create the cluster's stream and stores:
+/// one that loses the race to create them finds them on its next try.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_connecting_at_once_all_join_a_new_cluster() {
+    for round in 0..5 {
+        use std::hash::{BuildHasher, RandomState};
+        let settings = ClusterSettings {
+            name: format!(
+                "race{round}_{:08x}",
+                RandomState::new().hash_one((std::process::id(), round)) as u32
+            ),
+            servers: vec![NATS.into()],
+            ack_wait: Duration::from_secs(30),
+            auth: Default::default(),
+            tls: None,
+        };
+        let joined =
+            futures_util::future::join_all((0..4).map(|_| Cluster::connect(&settings))).await;
+        for r in &joined {
+            if let Err(e) = r {
+                panic!("round {round}: a replica could not join: {e:#}");
+            }
+        }
+        let js = async_nats::jetstream::new(async_nats::connect(NATS).await.unwrap());
+        for name in [
+            runner::cluster::connection::stream_name(&settings.name),
+            runner::cluster::live::stream_name(&settings.name),
+        ] {
+            let _ = js.delete_stream(&name).await;
+        }
+        for bucket in [
+            runner::cluster::modules::bucket_name(&settings.name),
+            runner::cluster::config::bucket_name(&settings.name),
+        ] {
+            let _ = js.delete_object_store(&bucket).await;
+        }
+    }
+}
