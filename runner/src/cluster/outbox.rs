@@ -83,7 +83,7 @@ fn drop_runs(shared: &Shared, runs: &[WireRun], why: &str) {
         .dropped
         .fetch_add(runs.len() as u64, Ordering::Relaxed);
     for r in runs {
-        shared.reports.book.count_not_run(&r.job_id(), "dropped", 1);
+        shared.reports.book.count_not_run(&r.job_id(), "dropped");
     }
     tracing::warn!(
         dropped = runs.len(),

@@ -106,15 +106,28 @@ impl RunBook {
         rec.duration_sum += secs;
     }
 
-    /// Counts `n` runs of `job` that never started, as `outcome` (no report: dropped runs
-    /// at an overloaded queue come by the hundred thousand).
-    pub fn count_not_run(&self, job: &JobId, outcome: &str, n: u64) {
-        let mut jobs = self.lock();
-        let rec = jobs.entry(&job.name, &job.pipeline, job.index);
-        match rec.outcomes.get_mut(outcome) {
-            Some(c) => *c += n,
-            None => {
-                rec.outcomes.insert(outcome.to_owned(), n);
+    /// Counts a run of `job` that never started, as `outcome`.
+    pub fn count_not_run(&self, job: &JobId, outcome: &str) {
+        self.count_not_run_in(&job.pipeline, [(job.index, &*job.name)], outcome);
+    }
+
+    /// Counts a run of each of `jobs` (place, module) of `pipeline` that never started, as
+    /// `outcome`, under one lock and without a report each: runs dropped at an overloaded
+    /// queue come by the hundred thousand.
+    pub fn count_not_run_in<'a>(
+        &self,
+        pipeline: &str,
+        jobs: impl IntoIterator<Item = (usize, &'a str)>,
+        outcome: &str,
+    ) {
+        let mut book = self.lock();
+        for (index, name) in jobs {
+            let rec = book.entry(name, pipeline, index);
+            match rec.outcomes.get_mut(outcome) {
+                Some(c) => *c += 1,
+                None => {
+                    rec.outcomes.insert(outcome.to_owned(), 1);
+                }
             }
         }
     }

@@ -7,7 +7,7 @@ use crate::run::JobId;
 
 /// A `T` per job, by module name, then pipeline, then place.
 #[derive(Debug)]
-pub struct PerJob<T>(BTreeMap<String, BTreeMap<String, BTreeMap<usize, T>>>);
+pub struct PerJob<T>(BTreeMap<String, BTreeMap<String, Places<T>>>);
 
 impl<T> Default for PerJob<T> {
     fn default() -> Self {
@@ -24,16 +24,16 @@ impl<T: Default> PerJob<T> {
         }
         let pipelines = self.0.get_mut(name).expect("inserted above");
         if !pipelines.contains_key(pipeline) {
-            pipelines.insert(pipeline.to_owned(), BTreeMap::new());
+            pipelines.insert(pipeline.to_owned(), Places::default());
         }
         let places = pipelines.get_mut(pipeline).expect("inserted above");
-        places.entry(index).or_default()
+        places.entry(index)
     }
 }
 
 impl<T> PerJob<T> {
     pub fn get(&self, id: &JobId) -> Option<&T> {
-        self.0.get(&*id.name)?.get(&*id.pipeline)?.get(&id.index)
+        self.0.get(&*id.name)?.get(&*id.pipeline)?.get(id.index)
     }
 
     /// Every record of module `name`, whatever its pipeline and place.
@@ -41,11 +41,84 @@ impl<T> PerJob<T> {
         self.0
             .get(name)
             .into_iter()
-            .flat_map(|pipelines| pipelines.values().flat_map(|places| places.values()))
+            .flat_map(|pipelines| pipelines.values().flat_map(Places::values))
     }
 
     /// The module names that have records, in order.
     pub fn modules(&self) -> impl Iterator<Item = &str> {
         self.0.keys().map(String::as_str)
+    }
+}
+
+/// A pipeline's places: the first [`DENSE`] by index in a vector (a lookup is one step
+/// however long the pipeline's list), any later one in a map.
+#[derive(Debug)]
+struct Places<T> {
+    dense: Vec<Option<T>>,
+    sparse: BTreeMap<usize, T>,
+}
+
+/// Places kept in the vector: a list longer than this is unusual, and a place from the
+/// cluster's stream must not make the vector huge.
+const DENSE: usize = 4096;
+
+impl<T> Default for Places<T> {
+    fn default() -> Self {
+        Self {
+            dense: Vec::new(),
+            sparse: BTreeMap::new(),
+        }
+    }
+}
+
+impl<T: Default> Places<T> {
+    fn entry(&mut self, index: usize) -> &mut T {
+        if index >= DENSE {
+            return self.sparse.entry(index).or_default();
+        }
+        if self.dense.len() <= index {
+            self.dense.resize_with(index + 1, || None);
+        }
+        self.dense[index].get_or_insert_with(T::default)
+    }
+}
+
+impl<T> Places<T> {
+    fn get(&self, index: usize) -> Option<&T> {
+        match self.dense.get(index) {
+            Some(place) => place.as_ref(),
+            None => self.sparse.get(&index),
+        }
+    }
+
+    fn values(&self) -> impl Iterator<Item = &T> {
+        self.dense.iter().flatten().chain(self.sparse.values())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    #[test]
+    fn each_job_has_its_own_record_near_or_far_in_its_list() {
+        let mut jobs: PerJob<u32> = PerJob::default();
+        for (pipeline, index) in [("p", 0), ("p", 2), ("q", 0), ("p", DENSE + 7)] {
+            *jobs.entry("m", pipeline, index) += 1 + index as u32;
+        }
+        *jobs.entry("m", "p", 2) += 10;
+        let id = |p: &str, i: usize| JobId::new(&Arc::from(p), i, &Arc::from("m"));
+        assert_eq!(jobs.get(&id("p", 0)), Some(&1));
+        assert_eq!(jobs.get(&id("p", 1)), None);
+        assert_eq!(jobs.get(&id("p", 2)), Some(&13));
+        assert_eq!(jobs.get(&id("q", 0)), Some(&1));
+        assert_eq!(jobs.get(&id("p", DENSE + 7)), Some(&(DENSE as u32 + 8)));
+        assert_eq!(jobs.get(&id("p", DENSE)), None);
+        let mut all: Vec<u32> = jobs.of_module("m").copied().collect();
+        all.sort();
+        assert_eq!(all, vec![1, 1, 13, DENSE as u32 + 8]);
+        assert_eq!(jobs.modules().collect::<Vec<_>>(), vec!["m"]);
     }
 }

@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 use super::overlap::{Admission, JobRuns};
 use super::{Due, Shared};
 use crate::config::Pipeline;
-use crate::run::{JobId, Outcome};
+use crate::run::Outcome;
 use crate::schedule::ms;
 
 /// A queue of due runs.
@@ -191,13 +191,11 @@ fn count_dropped(shared: &Shared, pipeline: &Arc<str>, dropped: &[(usize, Arc<st
     names.dedup();
     tracing::warn!(%pipeline, dropped = count, jobs = %names.join(","),
         "queue full: runs of this due time dropped (consumers are not keeping up)");
-    // One due time offers each job once.
-    for (index, job) in dropped {
-        shared
-            .reports
-            .book
-            .count_not_run(&JobId::new(pipeline, *index, job), "dropped", 1);
-    }
+    let jobs = dropped.iter().map(|(index, job)| (*index, &**job));
+    shared
+        .reports
+        .book
+        .count_not_run_in(pipeline, jobs, "dropped");
 }
 
 struct LocalLease {

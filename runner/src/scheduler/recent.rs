@@ -32,6 +32,29 @@ pub struct Brief {
     pub attempt: u32,
 }
 
+/// One run as kept: its job (and so its pipeline) is where it is kept.
+#[derive(Debug, Default)]
+struct Kept {
+    run_id: String,
+    started_ms: i64,
+    duration_ms: f64,
+    outcome: &'static str,
+    attempt: u32,
+}
+
+impl Kept {
+    fn brief(&self, pipeline: &str) -> Brief {
+        Brief {
+            run_id: self.run_id.clone(),
+            pipeline: pipeline.to_owned(),
+            started_ms: self.started_ms,
+            duration_ms: self.duration_ms,
+            outcome: self.outcome,
+            attempt: self.attempt,
+        }
+    }
+}
+
 #[derive(Default)]
 pub struct RecentRuns {
     inner: Mutex<Inner>,
@@ -39,7 +62,7 @@ pub struct RecentRuns {
 
 #[derive(Default)]
 struct Inner {
-    by_job: PerJob<VecDeque<Brief>>,
+    by_job: PerJob<VecDeque<Kept>>,
     failures: VecDeque<Arc<RunReport>>,
 }
 
@@ -87,20 +110,21 @@ impl RecentRuns {
     }
 
     pub fn record(&self, r: &Arc<RunReport>) {
-        let brief = Brief {
-            run_id: r.run_id.clone(),
-            pipeline: r.pipeline.clone(),
-            started_ms: ms(r.started_at),
-            duration_ms: r.duration.as_secs_f64() * 1e3,
-            outcome: r.outcome.name(),
-            attempt: r.attempt,
-        };
         let mut inner = self.lock();
         let runs = inner.by_job.entry(&r.job, &r.pipeline, r.index);
-        if runs.len() == PER_JOB {
-            runs.pop_front();
-        }
-        runs.push_back(brief);
+        // A full job's oldest entry is reused, its run id's buffer with it: a run recorded
+        // allocates nothing once its job has run PER_JOB times.
+        let mut kept = match runs.len() {
+            PER_JOB => runs.pop_front().unwrap_or_default(),
+            _ => Kept::default(),
+        };
+        kept.run_id.clear();
+        kept.run_id.push_str(&r.run_id);
+        kept.started_ms = ms(r.started_at);
+        kept.duration_ms = r.duration.as_secs_f64() * 1e3;
+        kept.outcome = r.outcome.name();
+        kept.attempt = r.attempt;
+        runs.push_back(kept);
         if r.outcome.is_failure() {
             if inner.failures.len() == FAILURES {
                 inner.failures.pop_front();
@@ -114,7 +138,7 @@ impl RecentRuns {
         self.lock()
             .by_job
             .get(job)
-            .map(|r| r.iter().cloned().collect())
+            .map(|r| r.iter().map(|k| k.brief(&job.pipeline)).collect())
             .unwrap_or_default()
     }
 
@@ -122,13 +146,12 @@ impl RecentRuns {
     /// runs by hand, the last [`PER_JOB`] of them.
     pub fn of_row(&self, job: &JobId) -> Vec<Brief> {
         let inner = self.lock();
+        let by_hand = JobId::manual(&job.name);
         let own = inner.by_job.get(job).into_iter().flatten();
-        let by_hand = inner
-            .by_job
-            .get(&JobId::manual(&job.name))
-            .into_iter()
-            .flatten();
-        let mut runs: Vec<Brief> = own.chain(by_hand).cloned().collect();
+        let own = own.map(|k| k.brief(&job.pipeline));
+        let manual = inner.by_job.get(&by_hand).into_iter().flatten();
+        let manual = manual.map(|k| k.brief(&by_hand.pipeline));
+        let mut runs: Vec<Brief> = own.chain(manual).collect();
         runs.sort_by_key(|b| b.started_ms);
         let over = runs.len().saturating_sub(PER_JOB);
         runs.drain(..over);
