@@ -8,7 +8,7 @@ JOBS       := $(notdir $(patsubst %/Cargo.toml,%,$(wildcard jobs-wasm/*/Cargo.to
 PY_JOBS    := $(notdir $(wildcard jobs-wasm/python/*))
 PY_VENV    := target/py-venv
 COMPONENTIZE_PY := $(PY_VENV)/bin/componentize-py
-PY_SDK     := $(wildcard guest-sdk/python/tgrun/*.py)
+PY_SDK     := $(wildcard guest-sdk/python/tgrun/*.py guest-sdk/python/tglib/*.py guest-sdk/python/tglib/*/*.py)
 WIT        := $(wildcard wit/*.wit)
 EXAMPLES   := add_x save_topology echo
 CONFIG_DIR ?= config
@@ -48,9 +48,22 @@ $(COMPONENTIZE_PY): guest-sdk/python/requirements-build.txt
 py-jobs: $(addprefix $(GUEST_OUT)/,$(addsuffix .wasm,$(PY_JOBS)))
 
 .SECONDEXPANSION:
+# A folder with an app.py holds one @job; a folder with a jobs.py is a tglib service: every
+# function of its jobs.py is a job of one component (an app module made here imports it as
+# a package, so its relative imports work).
 $(GUEST_OUT)/%.wasm: $$(wildcard jobs-wasm/python/$$*/*.py) $(PY_SDK) $(WIT) | $(COMPONENTIZE_PY)
 	@mkdir -p $(GUEST_OUT)
-	$(COMPONENTIZE_PY) -d wit -w job componentize -p guest-sdk/python -p jobs-wasm/python/$* app -o $@.tmp
+	@if [ -f jobs-wasm/python/$*/jobs.py ]; then \
+		mkdir -p target/py-apps/$* && \
+		printf 'import $*.jobs\nfrom tgrun._export import export_jobs\nexport_jobs($*.jobs, __name__)\n' \
+			> target/py-apps/$*/tgrun_app.py && \
+		echo "componentize-py: jobs-wasm/python/$*/jobs.py -> $@" && \
+		$(COMPONENTIZE_PY) -d wit -w job componentize -p guest-sdk/python -p jobs-wasm/python \
+			-p target/py-apps/$* tgrun_app -o $@.tmp; \
+	else \
+		$(COMPONENTIZE_PY) -d wit -w job componentize -p guest-sdk/python -p jobs-wasm/python/$* \
+			app -o $@.tmp; \
+	fi
 	@mv $@.tmp $@
 
 # The Python SDK's own unit tests, on the machine's Python with the generated bindings.

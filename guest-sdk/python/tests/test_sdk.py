@@ -33,13 +33,26 @@ class FormatQuery(unittest.TestCase):
         for bad in ("2", "1.5h", "5y", ""):
             with self.assertRaises(tgrun.InvalidArgument, msg=bad):
                 prometheus.duration2seconds(bad)
+            # tglib code catches a bad duration as a ValueError.
+            with self.assertRaises(ValueError, msg=bad):
+                prometheus.duration2seconds(bad)
+
+    def test_promql_helpers_take_tglibs_arguments(self):
+        ops = prometheus.ops
+        self.assertEqual(ops.rate("foo", "1m"), "rate(foo [1m])")
+        self.assertEqual(ops.max_by("foo", "linkName"), "max by (linkName) (foo)")
         self.assertEqual(
-            prometheus.sum_by(prometheus.rate("foo", "1m"), ["site", "node"]),
-            "sum by (site, node) (rate(foo[1m]))",
+            prometheus.sum_by(ops.rate("foo", "1m"), ["site", "node"]),
+            "sum by (site, node) (rate(foo [1m]))",
         )
         self.assertEqual(
-            prometheus.quantile_over_time(0.9, "foo", "1h"), "quantile_over_time(0.9, foo[1h])"
+            ops.quantile_over_time("foo", "1h", 0.9), "quantile_over_time(0.9, foo [1h])"
         )
+        self.assertEqual(
+            ops.diff_on("a", "b", prometheus.consts.link_name), "a - on (linkName) b"
+        )
+        self.assertEqual(ops.avg_over_time('m{foo="bar"}', "24h"), 'avg_over_time(m{foo="bar"} [24h])')
+        self.assertIs(ops.sum_by, prometheus.sum_by)
 
 
 class Answers(unittest.TestCase):
@@ -101,6 +114,7 @@ class Answers(unittest.TestCase):
 
     def test_metric_drops_the_name_label(self):
         m = prometheus.PrometheusMetric("foo_plus_5", {"__name__": "foo", "a": "x"}, 15, 1000)
+        self.assertEqual(m, prometheus.PrometheusMetric(name="foo_plus_5", labels={"__name__": "foo", "a": "x"}, value=15, time=1000))
         w = m._to_wit()
         self.assertEqual((w.name, w.labels, w.value, w.time_ms), ("foo_plus_5", [("a", "x")], 15.0, 1000))
 
@@ -186,13 +200,61 @@ class Params(unittest.TestCase):
             _export._arguments(anything, self.ctx, '{"a": 1}'), {"ctx": self.ctx, "a": 1}
         )
 
-    def test_async_jobs_are_refused_when_built(self):
-        async def later():
-            pass
+    def test_async_jobs_are_awaited_and_gather_works(self):
+        import asyncio
 
-        with self.assertRaises(TypeError) as e:
-            _export.job(later)
-        self.assertIn("async", str(e.exception))
+        seen = []
+
+        async def one(n):
+            await asyncio.sleep(0)
+            seen.append(n)
+            return n * 10
+
+        async def job(start_time_ms, x):
+            got = await asyncio.gather(one(x), one(x + 1))
+            return got, start_time_ms
+
+        kwargs = _export._arguments(job, self.ctx, '{"x": 1}')
+        self.assertEqual(_export._call(job, kwargs), ([10, 20], 1000))
+        self.assertEqual(seen, [1, 2])
+
+        async def fails():
+            await asyncio.sleep(0)
+            raise KeyError("inside")
+
+        with self.assertRaises(KeyError):
+            _export._call(fails, {})
+
+    def test_a_jobs_module_is_called_by_job_name(self):
+        import types
+
+        module = types.ModuleType("jobs_for_test")
+        exec(
+            "import json\n"
+            "async def add_x(start_time_ms, x):\n    return x + 1\n"
+            "def plain():\n    return 'p'\n"
+            "def _private():\n    pass\n",
+            module.__dict__,
+        )
+        import sys
+
+        sys.modules["jobs_for_test"] = module
+        sys.modules["app_for_test"] = types.ModuleType("app_for_test")
+        old = (_export._job, dict(_export._by_name))
+        try:
+            _export._job = None
+            _export._by_name.clear()
+            _export.export_jobs(module, "app_for_test")
+            self.assertEqual(sorted(_export._by_name), ["add_x", "plain"])
+            self.assertEqual(_export._call(_export._function_for("add_x"), {"start_time_ms": 5, "x": 1}), 2)
+            with self.assertRaises(tgrun.Error) as e:
+                _export._function_for("nope")
+            self.assertIn("no job 'nope' (its jobs: add_x, plain)", str(e.exception))
+            self.assertIs(sys.modules["app_for_test"].WitWorld, _export._Export)
+        finally:
+            _export._job = old[0]
+            _export._by_name.clear()
+            _export._by_name.update(old[1])
 
 
 class Messages(unittest.TestCase):

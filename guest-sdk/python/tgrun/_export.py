@@ -1,5 +1,9 @@
 """The ``@job`` decorator and the component export behind it: turns the WIT ``run`` call
-into a call of the job function, and its exceptions into the WIT ``error``."""
+into a call of the job function (awaited to its end if it is ``async def``), and its
+exceptions into the WIT ``error``.
+
+A component holds one ``@job`` function, or every function of a tglib-style ``jobs.py``
+(:func:`export_jobs`): then a run calls the one its job's name names."""
 
 import inspect
 import json
@@ -14,6 +18,7 @@ import wit_world
 from componentize_py_types import Err
 from wit_world.imports import context as _context
 
+from . import _aio
 from .errors import Error, InvalidArgument
 
 # Longest error message a run returns: a traceback is kept whole up to this, and past it
@@ -55,26 +60,67 @@ class Ctx:
 _FROM_RUNNER = ("ctx", "start_time_ms")
 
 _job: Optional[Callable] = None
+# A tglib-style module's jobs by name (export_jobs), else empty.
+_by_name: Dict[str, Callable] = {}
+
+
+def _expose(module_name: str) -> None:
+    # componentize-py looks for the world's class in the app module: put it there, so a
+    # job file holds nothing but its functions.
+    sys.modules[module_name].WitWorld = _Export
 
 
 def job(fn: Callable) -> Callable:
-    """Registers ``fn`` as this component's job (one per component)."""
+    """Registers ``fn`` as this component's job (one per component). It may be
+    ``async def``: the SDK awaits it (see :mod:`tgrun._aio`)."""
     global _job
+    if _job is not None or _by_name:
+        raise TypeError(
+            f"one job per component: '{(_job or next(iter(_by_name.values()))).__name__}' "
+            f"is already registered, so '{fn.__name__}' cannot be"
+        )
     if inspect.iscoroutinefunction(fn):
-        raise TypeError(
-            f"job '{fn.__name__}' is an async function: tgrun runs Python jobs "
-            "synchronously; drop `async` and `await` (SDK calls answer directly)"
-        )
-    if _job is not None:
-        raise TypeError(
-            f"one job per component: '{_job.__name__}' is already registered, "
-            f"so '{fn.__name__}' cannot be"
-        )
+        _aio.prepare()
     _job = fn
-    # componentize-py looks for the world's class in the app module: put it there, so a
-    # job file holds nothing but its function.
-    sys.modules[fn.__module__].WitWorld = _Export
+    _expose(fn.__module__)
     return fn
+
+
+def export_jobs(module, app_module: str) -> None:
+    """Exports every public function defined in ``module`` (a tglib service's ``jobs.py``)
+    as a job of this component, called by its name: the configuration's job ``add_x``
+    runs ``module.add_x``. ``app_module`` is the module componentize-py builds from."""
+    if _job is not None:
+        raise TypeError(f"'{_job.__name__}' is registered with @job already")
+    for name, fn in vars(module).items():
+        if name.startswith("_") or not inspect.isfunction(fn):
+            continue
+        if fn.__module__ != module.__name__:
+            continue  # imported into jobs.py, not one of its jobs
+        _by_name[name] = fn
+        if inspect.iscoroutinefunction(fn):
+            _aio.prepare()
+    if not _by_name:
+        raise TypeError(f"{module.__name__} defines no function to run as a job")
+    _expose(app_module)
+
+
+def _function_for(job_name: str) -> Callable:
+    if _job is not None:
+        return _job
+    fn = _by_name.get(job_name)
+    if fn is None:
+        raise Error(
+            f"this component has no job '{job_name}' (its jobs: {', '.join(sorted(_by_name))})"
+        )
+    return fn
+
+
+def _call(fn: Callable, kwargs: Dict[str, Any]) -> Any:
+    result = fn(**kwargs)
+    if inspect.iscoroutine(result):
+        return _aio.run(result)
+    return result
 
 
 def _arguments(fn: Callable, ctx: Ctx, raw: str) -> Dict[str, Any]:
@@ -121,19 +167,40 @@ def _arguments(fn: Callable, ctx: Ctx, raw: str) -> Dict[str, Any]:
 
 
 _SDK_DIR = os.path.dirname(os.path.abspath(__file__))
+# The SDK's packages (tgrun, and tglib over it) and asyncio's loop: frames a job author
+# did not write.
+_NOT_THE_JOBS = (_SDK_DIR, os.path.join(os.path.dirname(_SDK_DIR), "tglib"))
 _MOUNT = re.compile(r"^/[0-9]+/")
 
 
-def _job_frames(e: BaseException) -> traceback.TracebackException:
-    """The exception's traceback without the SDK's own frames (the call into the job at
-    the top, the host call at the bottom): what is left is the job's code."""
-    tb = traceback.TracebackException.from_exception(e)
-    frames = [f for f in tb.stack if os.path.dirname(os.path.abspath(f.filename)) != _SDK_DIR]
+def _theirs(filename: str) -> bool:
+    path = os.path.abspath(filename)
+    return "/asyncio/" in path or any(
+        path == d or path.startswith(d + os.sep) for d in _NOT_THE_JOBS
+    )
+
+
+def _trim(tb: traceback.TracebackException) -> None:
+    frames = [f for f in tb.stack if not _theirs(f.filename)]
     for f in frames:
         # componentize-py mounts each source folder at /0, /1, ...: `app.py` says more.
         f.filename = _MOUNT.sub("", f.filename)
     if frames:
         tb.stack = traceback.StackSummary.from_list(frames)
+
+
+def _job_frames(e: BaseException) -> traceback.TracebackException:
+    """The exception's traceback without the SDK's own frames (the call into the job at
+    the top, the host call at the bottom) and asyncio's (an ``async def`` job's loop):
+    what is left is the job's code. A tglib error raised for an SDK error says what it
+    does: the SDK error behind it is left out."""
+    tb = traceback.TracebackException.from_exception(e)
+    if isinstance(e.__cause__, Error) and str(e.__cause__) == str(e):
+        tb.__cause__ = None
+    level = tb
+    while level is not None:
+        _trim(level)
+        level = level.__cause__ or level.__context__
     return tb
 
 
@@ -151,16 +218,19 @@ def _message(e: BaseException) -> str:
 class _Export(wit_world.WitWorld):
     def run(self, ctx, params: str) -> None:
         c = Ctx(ctx.job, ctx.run_id, ctx.pipeline, ctx.start_time_ms)
-        if _job is None:
+        if _job is None and not _by_name:
             raise Err(wit_world.imports.types.Error_Failed("no function is registered with @job"))
         try:
-            kwargs = _arguments(_job, c, params)
-        except InvalidArgument as e:
+            fn = _function_for(c.job)
+            kwargs = _arguments(fn, c, params)
+        except Error as e:
             # The configuration's mistake, not the code's: no traceback into the SDK.
             raise Err(e._wit_case(e.message)) from None
         try:
-            _job(**kwargs)
+            _call(fn, kwargs)
         except Error as e:
             raise Err(e._wit_case(_message(e))) from None
         except BaseException as e:  # SystemExit too: a job's exit is its failure
-            raise Err(wit_world.imports.types.Error_Failed(_message(e))) from None
+            # A tglib exception raised for an SDK error keeps that error's kind.
+            case = getattr(e.__cause__, "_wit_case", wit_world.imports.types.Error_Failed)
+            raise Err(case(_message(e))) from None

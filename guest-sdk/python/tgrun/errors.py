@@ -28,8 +28,9 @@ class NotConfigured(Error):
     _wit_case = _wit.Error_NotConfigured
 
 
-class InvalidArgument(Error):
-    """The job passed something invalid to a call (or its params did not fit)."""
+class InvalidArgument(Error, ValueError):
+    """The job passed something invalid to a call (or its params did not fit). A
+    ``ValueError`` too, as tglib raises for a bad duration or range."""
 
     kind = "invalid-argument"
     _wit_case = _wit.Error_InvalidArgument

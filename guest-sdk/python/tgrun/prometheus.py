@@ -8,6 +8,7 @@ accessors: ``response.vector()``, ``.matrix()``, ``.scalar()``.
 import json
 import re
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Dict, List, Optional, Tuple
 
 from wit_world.imports import prometheus as _host
@@ -56,12 +57,29 @@ def duration2seconds(duration: str) -> int:
     return int(m.group(1)) * _UNIT[m.group(2)]
 
 
+# PromQL functions with tglib's names and signatures (``ops.rate(query, "5m")``,
+# ``ops.max_by(query, "linkName")``, ``ops.quantile_over_time(query, "1h", 0.9)``), so a
+# ported call builds the same PromQL. A `_by` helper also takes a list of labels.
+
+
 def _over(f: str):
-    return lambda query, interval: f"{f}({query}[{interval}])"
+    def over(query: str, interval: str) -> str:
+        return f"{f}({query} [{interval}])"
+
+    over.__name__ = f
+    return over
+
+
+def _labels_of(consts) -> str:
+    return consts if isinstance(consts, str) else ", ".join(consts)
 
 
 def _by(f: str):
-    return lambda query, labels: f"{f} by ({', '.join(labels)}) ({query})"
+    def by(query: str, consts) -> str:
+        return f"{f} by ({_labels_of(consts)}) ({query})"
+
+    by.__name__ = f"{f}_by"
+    return by
 
 
 rate = _over("rate")
@@ -82,8 +100,14 @@ max_by = _by("max")
 count_by = _by("count")
 
 
-def quantile_over_time(quantile: float, query: str, interval: str) -> str:
-    return f"quantile_over_time({quantile}, {query}[{interval}])"
+def quantile_over_time(query: str, interval: str, percentile: float) -> str:
+    """tglib's argument order: the query, its range, then the quantile."""
+    return f"quantile_over_time({percentile}, {query} [{interval}])"
+
+
+def diff_on(query_1: str, query_2: str, consts) -> str:
+    """``query_1 - on (labels) query_2``."""
+    return f"{query_1} - on ({_labels_of(consts)}) {query_2}"
 
 
 def abs(query: str) -> str:  # noqa: A001 (tglib's name)
@@ -92,6 +116,30 @@ def abs(query: str) -> str:  # noqa: A001 (tglib's name)
 
 def timestamp(query: str) -> str:
     return f"timestamp({query})"
+
+
+# tglib's namespaces: `ops` of the functions above, `consts` of Terragraph's label names.
+ops = SimpleNamespace(
+    **{
+        f.__name__: f
+        for f in (
+            abs, avg_over_time, changes, count_over_time, delta, diff_on, increase, irate,
+            max_over_time, min_over_time, quantile_over_time, rate, resets, sum_over_time,
+            avg_by, count_by, max_by, min_by, sum_by, timestamp,
+        )
+    }
+)
+consts = SimpleNamespace(
+    data_interval_s="intervalSec",
+    is_cn="cn",
+    is_pop="pop",
+    link_direction="linkDirection",
+    link_name="linkName",
+    network="network",
+    node_mac="nodeMac",
+    node_name="nodeName",
+    site_name="siteName",
+)
 
 
 # -- Answers ------------------------------------------------------------------------------
@@ -194,8 +242,8 @@ def query_range(query: str, step: str, start: float, end: Optional[float] = None
 
 
 def query_range_ts(query: str, step: str, start: float, end: Optional[float] = None) -> Response:
-    """tglib's ``query_range_ts``: the range query of ``timestamp(query)``."""
-    return query_range(timestamp(query), step, start, end)
+    """tglib's ``query_range_ts``: the raw range query of ``timestamp(query)``."""
+    return query_range_raw(timestamp(query), step, start, end)
 
 
 # -- Writing ------------------------------------------------------------------------------
@@ -203,7 +251,8 @@ def query_range_ts(query: str, step: str, start: float, end: Optional[float] = N
 
 @dataclass
 class PrometheusMetric:
-    """A sample to write, as tglib's ``PrometheusMetric(name, labels, value, time_ms)``.
+    """A sample to write, as tglib's ``PrometheusMetric(name, labels, value, time)``:
+    ``time`` in ms since the Unix epoch, or none for the scrape's time.
 
     ``labels`` may be a query result's ``metric`` (its ``__name__`` is left out).
     """
@@ -211,11 +260,11 @@ class PrometheusMetric:
     name: str
     labels: Dict[str, str] = field(default_factory=dict)
     value: float = 0.0
-    time_ms: Optional[int] = None
+    time: Optional[int] = None
 
     def _to_wit(self) -> "_host.Metric":
         labels = [(str(k), str(v)) for k, v in (self.labels or {}).items() if k != "__name__"]
-        time_ms = None if self.time_ms is None else int(self.time_ms)
+        time_ms = None if self.time is None else int(self.time)
         return _host.Metric(self.name, labels, float(self.value), time_ms)
 
 

@@ -1,6 +1,7 @@
 //! Figure 6: the seed's bumper (`add_x`) against a real Prometheus, five consumers, through
 //! the whole service: runs per second, p50/p99 of a run, and how many HTTP connections the
-//! runner opened to Prometheus for them (Prometheus' own count of accepted connections).
+//! runner opened to Prometheus for them (Prometheus' own count of accepted connections);
+//! then the same bumper in Python, with the tgrun SDK and as a tglib service's `jobs.py`.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -68,80 +69,144 @@ pub fn bumper_against_prometheus() {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
 
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir(dir.path().join("modules")).unwrap();
-        std::fs::copy(wasm("add_x"), dir.path().join("modules/add_x.wasm")).unwrap();
-        std::fs::write(
-            dir.path().join("config.json"),
-            format!(
-                r#"{{"prometheus": {{"host": "127.0.0.1", "port": {}}}}}"#,
-                prometheus.port
-            ),
-        )
-        .unwrap();
-        // 50 runs every 10 ms offers 5,000 runs/s, more than five consumers take: the
-        // queue stays full, so the figure is what the consumers do, not what is offered.
-        let job = r#"{"name": "add_x", "enabled": true, "overlap": "allow",
-                      "params": {"metric_name": "foo", "x": 5}}"#;
-        let jobs = vec![job; 50].join(",");
-        std::fs::write(
-            dir.path().join("service_config.json"),
-            format!(
-                r#"{{"num_consumers": {CONSUMERS}, "pipelines": {{"bump": {{"period": 0.01, "jobs": [{jobs}]}}}}}}"#
-            ),
-        )
-        .unwrap();
-        let config = Config::load(dir.path()).unwrap();
-        let at_start = accepted_connections(&prometheus).await;
-        let log = Arc::new(FixedLog(std::sync::Mutex::new("error".into())));
-        let service = Service::start(config, log, None).await.unwrap();
-        let mut events = service.shared.reports.events.subscribe();
-        tokio::time::sleep(Duration::from_secs(2)).await;
-
-        let stats = &service.shared.reports.stats;
-        let before = accepted_connections(&prometheus).await;
-        let (runs0, failed0) = (stats.runs.load(Relaxed), stats.failed.load(Relaxed));
-        // Durations of the reports this receiver keeps up with: a sample of the runs when
-        // it lags (the oldest are dropped, whatever their duration); runs are counted whole.
-        let mut durations = Vec::new();
-        let t0 = Instant::now();
-        let window = Duration::from_secs(10);
-        while t0.elapsed() < window {
-            match events.recv().await {
-                Ok(r) => durations.push(r.duration),
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                Err(e) => panic!("{e}"),
-            }
-        }
-        let secs = t0.elapsed().as_secs_f64();
-        let runs = stats.runs.load(Relaxed) - runs0;
-        let failed = stats.failed.load(Relaxed) - failed0;
-        // Each read counts its own connection.
-        let warm_up = before - at_start - 1.0;
-        let opened = accepted_connections(&prometheus).await - before - 1.0;
-        service.stop().await;
-
-        durations.sort();
-        let per_second = runs as f64 / secs;
-        let (p50, p99) = (micros(&durations, 0.5), micros(&durations, 0.99));
+        let rust = bump(&prometheus, "add_x", "add_x", Duration::from_secs(10)).await;
         println!(
             "bumper (add_x, {SERIES} series read and written a run) against a real Prometheus, \
-             {CONSUMERS} consumers: {per_second:.0} runs/s, p50 {p50:.0} µs, p99 {p99:.0} µs \
-             (of {} reports read), {failed} failed; connections opened to Prometheus: \
-             {warm_up:.0} in the 2 s of warm-up, {opened:.0} in the {runs} runs after",
-            durations.len()
+             {CONSUMERS} consumers: {}; connections opened to Prometheus: {:.0} in the 2 s of \
+             warm-up, {:.0} in the {} runs after",
+            rust.line(),
+            rust.warm_up,
+            rust.opened,
+            rust.runs
         );
-        assert_eq!(failed, 0, "bumper runs failed");
         table::report(
             "6. bumper against a real Prometheus, five consumers",
-            format!("{per_second:.0} runs/s, p50 {p50:.0} µs, p99 {p99:.0} µs"),
+            format!(
+                "{:.0} runs/s, p50 {:.0} µs, p99 {:.0} µs",
+                rust.per_second, rust.p50, rust.p99
+            ),
         );
         table::target(
             "6. HTTP connections to Prometheus (reused)",
-            format!("{warm_up:.0} in warm-up, then {opened:.0} in {runs} runs"),
+            format!(
+                "{:.0} in warm-up, then {:.0} in {} runs",
+                rust.warm_up, rust.opened, rust.runs
+            ),
             // Opened while the first runs race for the pool; reuse means none after.
             "none after warm-up",
-            opened == 0.0,
+            rust.opened == 0.0,
+        );
+        // The same bumper in Python: with the tgrun SDK (`add_x_py`), and as a tglib user
+        // wrote it (`async def add_x` in a tglib service's jobs.py, `tglib_service`).
+        let window = Duration::from_secs(6);
+        let sdk = bump(&prometheus, "add_x_py", "add_x_py", window).await;
+        let tglib = bump(&prometheus, "add_x", "tglib_service", window).await;
+        println!("  the Python SDK's add_x_py: {}", sdk.line());
+        println!("  the tglib service's async add_x: {}", tglib.line());
+        table::report(
+            "6. bumper per run p50: Rust / Python SDK / tglib-style Python",
+            format!(
+                "{:.0} µs / {:.0} µs / {:.0} µs ({:.2}x the SDK job)",
+                rust.p50,
+                sdk.p50,
+                tglib.p50,
+                tglib.p50 / sdk.p50
+            ),
         );
     });
+}
+
+/// What one bumper measurement found.
+struct Bumped {
+    per_second: f64,
+    p50: f64,
+    p99: f64,
+    sampled: usize,
+    runs: u64,
+    failed: u64,
+    /// Connections the runner opened to Prometheus in the warm-up, and after it.
+    warm_up: f64,
+    opened: f64,
+}
+
+impl Bumped {
+    fn line(&self) -> String {
+        format!(
+            "{:.0} runs/s, p50 {:.0} µs, p99 {:.0} µs (of {} reports read), {} failed",
+            self.per_second, self.p50, self.p99, self.sampled, self.failed
+        )
+    }
+}
+
+/// Runs job `job` of component `module` as the whole service runs it: 50 of it every
+/// 10 ms (more than five consumers take: the queue stays full, so the figure is what the
+/// consumers do, not what is offered), 2 s of warm-up, then `window` measured.
+async fn bump(prometheus: &Prometheus, job: &str, module: &str, window: Duration) -> Bumped {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("modules")).unwrap();
+    std::fs::copy(
+        wasm(module),
+        dir.path().join(format!("modules/{module}.wasm")),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("config.json"),
+        format!(
+            r#"{{"prometheus": {{"host": "127.0.0.1", "port": {}}}}}"#,
+            prometheus.port
+        ),
+    )
+    .unwrap();
+    let entry = format!(
+        r#"{{"name": "{job}", "module": "{module}", "enabled": true, "overlap": "allow",
+            "params": {{"metric_name": "foo", "x": 5}}}}"#
+    );
+    let jobs = vec![entry.as_str(); 50].join(",");
+    std::fs::write(
+        dir.path().join("service_config.json"),
+        format!(
+            r#"{{"num_consumers": {CONSUMERS}, "pipelines": {{"bump": {{"period": 0.01, "jobs": [{jobs}]}}}}}}"#
+        ),
+    )
+    .unwrap();
+    let config = Config::load(dir.path()).unwrap();
+    let at_start = accepted_connections(prometheus).await;
+    let log = Arc::new(FixedLog(std::sync::Mutex::new("error".into())));
+    let service = Service::start(config, log, None).await.unwrap();
+    let mut events = service.shared.reports.events.subscribe();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    let stats = &service.shared.reports.stats;
+    let before = accepted_connections(prometheus).await;
+    let (runs0, failed0) = (stats.runs.load(Relaxed), stats.failed.load(Relaxed));
+    // Durations of the reports this receiver keeps up with: a sample of the runs when it
+    // lags (the oldest are dropped, whatever their duration); runs are counted whole.
+    let mut durations = Vec::new();
+    let t0 = Instant::now();
+    while t0.elapsed() < window {
+        match events.recv().await {
+            Ok(r) => durations.push(r.duration),
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    let runs = stats.runs.load(Relaxed) - runs0;
+    let failed = stats.failed.load(Relaxed) - failed0;
+    // Each read counts its own connection.
+    let warm_up = before - at_start - 1.0;
+    let opened = accepted_connections(prometheus).await - before - 1.0;
+    service.stop().await;
+    assert_eq!(failed, 0, "{module}'s {job} runs failed");
+    durations.sort();
+    Bumped {
+        per_second: runs as f64 / secs,
+        p50: micros(&durations, 0.5),
+        p99: micros(&durations, 0.99),
+        sampled: durations.len(),
+        runs,
+        failed,
+        warm_up,
+        opened,
+    }
 }

@@ -45,6 +45,7 @@ fn invocation(job: &str, params: &str) -> Invocation {
         job: job.into(),
         pipeline: "bench".into(),
         index: 0,
+        module: job.into(),
         run_id: "bench".into(),
         scheduled_ms: 0,
         params: params.into(),

@@ -116,6 +116,7 @@ fn main() {
                         job: job.into(),
                         pipeline: "soak".into(),
                         index: 0,
+                        module: job.into(),
                         run_id: format!("soak-{i}"),
                         scheduled_ms: 0,
                         params: params.into(),

@@ -79,6 +79,11 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
             .find(|(_, j)| *j.name == *job)
             .map(|(_, j)| j.clone())
     });
+    // A configured job runs its own component, which may be shared (`module`).
+    let path = match &spec {
+        Some(s) if !is_file => runner.modules_dir.join(format!("{}.wasm", s.module)),
+        _ => path,
+    };
     if !is_file && spec.is_none() && !path.exists() {
         bail!(
             "no job '{job}' in {} and no module {}",

@@ -17,6 +17,9 @@ pub struct WireRun {
     /// The job's place in its pipeline: a pipeline may list one module twice.
     pub index: usize,
     pub job: String,
+    /// The job's component, when it is not named as the job.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub module: Option<String>,
     /// The due time, on the grid every replica shares (ms since the Unix epoch).
     pub scheduled_ms: i64,
     pub params: String,
@@ -47,6 +50,7 @@ impl WireRun {
             pipeline: inv.pipeline.to_string(),
             index: inv.index,
             job: inv.job.to_string(),
+            module: (inv.module != inv.job).then(|| inv.module.to_string()),
             scheduled_ms: inv.scheduled_ms,
             params: inv.params.to_string(),
             timeout_ms: inv.limits.timeout.as_millis() as u64,
@@ -76,6 +80,7 @@ impl WireRun {
         let spec = known.get(&self.pipeline, self.index, &self.job)?;
         let g = spec.grants;
         Some(Self {
+            module: (spec.module != spec.name).then(|| spec.module.to_string()),
             params: spec.params.to_string(),
             timeout_ms: spec.limits.timeout.as_millis() as u64,
             memory_bytes: spec.limits.memory_bytes,
@@ -126,6 +131,10 @@ impl WireRun {
                 sql: self.grants.sql,
             },
         );
+        let inv = match &self.module {
+            Some(m) => inv.of_module(&Arc::from(m.as_str())),
+            None => inv,
+        };
         Invocation { attempt, ..inv }
     }
 }
@@ -140,6 +149,7 @@ mod tests {
             pipeline: "p".into(),
             index: 2,
             job: "add_x".into(),
+            module: Some("bumpers".into()),
             scheduled_ms: 1_700_000_000_000,
             params: r#"{"x":5}"#.into(),
             timeout_ms: 1500,
@@ -160,5 +170,6 @@ mod tests {
         assert_eq!(WireRun::new(&inv, run.retry(), Overlap::Queue), run);
         assert_eq!(run.retry().delay_before(3), Some(Duration::from_secs(1)));
         assert_eq!(inv.limits.timeout, Duration::from_millis(1500));
+        assert_eq!((&*inv.job, &*inv.module), ("add_x", "bumpers"));
     }
 }

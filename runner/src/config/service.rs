@@ -73,6 +73,7 @@ const PIPELINE_KEYS: &[&str] = &[
 ];
 const JOB_KEYS: &[&str] = &[
     "name",
+    "module",
     "enabled",
     "params",
     "timeout_s",
@@ -122,6 +123,10 @@ pub struct Pipeline {
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobSpec {
     pub name: Arc<str>,
+    /// The component that runs it, `<modules dir>/<module>.wasm` (`module`; default: the
+    /// job's name). Several jobs may share one: a tglib service's `jobs.py` is one
+    /// component, and a run calls the function its job's name names.
+    pub module: Arc<str>,
     pub enabled: bool,
     /// The job's params, serialised once as a JSON object.
     pub params: Arc<str>,
@@ -151,6 +156,7 @@ impl JobSpec {
             self.limits,
             self.grants,
         )
+        .of_module(&self.module)
     }
 }
 
@@ -339,6 +345,15 @@ fn job(
         }
         None => return Err(bad("needs a 'name'".into())),
     };
+    let module = match obj.get("module") {
+        None => name.clone(),
+        Some(Value::String(m)) if valid_job_name(m) => m.clone(),
+        Some(other) => {
+            return Err(bad(format!(
+                "'module' must name a module file (letters, digits, '_', '-' and '.', not starting with '.'), found {other}"
+            )));
+        }
+    };
     let enabled = flag(obj, "enabled").map_err(bad)?;
     let params = match obj.get("params") {
         None => "{}".to_owned(),
@@ -392,6 +407,7 @@ fn job(
     let (overlap, retry) = policies::job_policies(obj).map_err(bad)?;
     Ok(JobSpec {
         name: name.into(),
+        module: module.into(),
         grants,
         overlap,
         retry,

@@ -43,6 +43,8 @@ pub struct Invocation {
     pub pipeline: Arc<str>,
     /// The job's place in its pipeline's list (see [`JobId`]).
     pub index: usize,
+    /// The component that runs it (the job's `module`; by default its name).
+    pub module: Arc<str>,
     pub run_id: String,
     pub scheduled_ms: i64,
     /// The job's params as a JSON object.
@@ -68,6 +70,7 @@ impl Invocation {
         grants: Capabilities,
     ) -> Self {
         Self {
+            module: id.name.clone(),
             job: id.name,
             pipeline: id.pipeline,
             index: id.index,
@@ -78,6 +81,14 @@ impl Invocation {
             grants,
             cancel: Default::default(),
             attempt: 1,
+        }
+    }
+
+    /// The same run, by the component `module` (a job's own when several jobs share one).
+    pub fn of_module(self, module: &Arc<str>) -> Self {
+        Self {
+            module: module.clone(),
+            ..self
         }
     }
 

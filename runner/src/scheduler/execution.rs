@@ -27,7 +27,7 @@ impl Execution {
     /// Runs one invocation in a fresh instance of its job's module, or reports why the
     /// module cannot run.
     pub async fn run(&self, inv: &Invocation) -> RunReport {
-        match self.modules.get(&inv.job).await {
+        match self.modules.get(&inv.module).await {
             Ok(component) => self.sandbox.run(&component, inv, true).await,
             Err(outcome) => inv.not_run(outcome),
         }

@@ -401,11 +401,11 @@ async fn preload(
         .service
         .jobs()
         .filter(|(_, j)| j.enabled)
-        .map(|(_, j)| j.name.clone())
+        .map(|(_, j)| j.module.clone())
         .collect();
     for name in &names {
         if let Err(outcome) = modules.get(name).await {
-            tracing::error!(job = %name, outcome = outcome.name(), "{}", outcome.detail());
+            tracing::error!(module = %name, outcome = outcome.name(), "{}", outcome.detail());
         }
     }
     tracing::info!(

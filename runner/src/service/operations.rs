@@ -65,7 +65,8 @@ impl Service {
             params.map_or_else(|| spec.params.clone(), Into::into),
             spec.limits,
             spec.grants,
-        );
+        )
+        .of_module(&spec.module);
         let report = shared.execution.run(&inv).await;
         Ok(shared.reports.finish(report))
     }
@@ -89,7 +90,11 @@ impl Service {
     /// Returns module `name` (a configured job's or route's) to its previous version, on
     /// every replica; answers `(from, to)` versions.
     pub async fn roll_back(&self, name: &str) -> Result<(String, String), OpError> {
-        let is_job = self.config().service.jobs().any(|(_, j)| *j.name == *name);
+        let is_job = self
+            .config()
+            .service
+            .jobs()
+            .any(|(_, j)| *j.module == *name);
         let (from, to) = if self.is_route_module(name) {
             self.handlers.rollback(name)?
         } else if is_job {

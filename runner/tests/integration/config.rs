@@ -520,3 +520,31 @@ fn a_value_that_would_overflow_later_is_refused_at_load() {
         );
     }
 }
+
+/// A job may name the component that runs it (several jobs of one tglib `jobs.py` share
+/// one); by default it is the job's own name. A module is a file name, never a path.
+#[test]
+fn a_job_names_its_module_or_runs_its_own() {
+    let c = load(
+        r#"{"pipelines": {"p": {"period": 60, "jobs": [
+            {"name": "add_x", "module": "tglib_service", "enabled": true},
+            {"name": "echo", "enabled": true}]}}}"#,
+    )
+    .unwrap();
+    let modules: Vec<(&str, &str)> = c
+        .service
+        .jobs()
+        .map(|(_, j)| (&*j.name, &*j.module))
+        .collect();
+    assert_eq!(modules, vec![("add_x", "tglib_service"), ("echo", "echo")]);
+    for bad in [r#""../etc/passwd""#, r#"".hidden""#, "5", r#""""#] {
+        let err = load(&format!(
+            r#"{{"pipelines": {{"p": {{"period": 60, "jobs": [{{"name": "a", "module": {bad}}}]}}}}}}"#
+        ))
+        .unwrap_err();
+        assert!(
+            err.contains("job 'a' (jobs[0])") && err.contains("'module' must name a module file"),
+            "{bad}: {err}"
+        );
+    }
+}

@@ -291,6 +291,7 @@ async fn history_with(dir: &std::path::Path, pipeline: &str, last: DateTime<Utc>
         job: "echo".into(),
         pipeline: pipeline.into(),
         index: 0,
+        module: "echo".into(),
         run_id: format!("seed-{pipeline}"),
         scheduled_ms: last.timestamp_millis(),
         params: "{}".into(),

@@ -42,17 +42,24 @@ fn write_config(dir: &Path, prometheus_port: u16) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_bumper_writes_foo_plus_5_into_a_real_prometheus() {
-    bumper_writes_foo_plus_5("add_x").await;
+    bumper_writes_foo_plus_5("add_x", "add_x").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_python_bumper_writes_foo_plus_5_into_a_real_prometheus() {
-    bumper_writes_foo_plus_5("add_x_py").await;
+    bumper_writes_foo_plus_5("add_x_py", "add_x_py").await;
 }
 
-/// The seed's bumper, served: `job` (Rust or Python) runs every second against a real
-/// Prometheus, which scrapes the runner.
-async fn bumper_writes_foo_plus_5(job: &str) {
+/// The bumper as a tglib user wrote it (`async def add_x` in a tglib service's `jobs.py`,
+/// over tglib's `PrometheusClient`), unchanged, run from the service's one component.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tglib_bumper_writes_foo_plus_5_into_a_real_prometheus() {
+    bumper_writes_foo_plus_5("add_x", "tglib_service").await;
+}
+
+/// The seed's bumper, served: `job` (Rust or Python, from the component `module`) runs
+/// every second against a real Prometheus, which scrapes the runner.
+async fn bumper_writes_foo_plus_5(job: &str, module: &str) {
     let exporter = foo_exporter().await;
     let runner_port = free_port();
     let prom = Prometheus::start(&[
@@ -61,9 +68,10 @@ async fn bumper_writes_foo_plus_5(job: &str) {
     ]);
     let dir = config_dir(
         &r#"{"num_consumers": 2, "pipelines": {"test_pipeline": {"period": 1, "jobs": [
-            {"name": "JOB", "enabled": true, "params": {"metric_name": "foo", "x": 5}}]}}}"#
-            .replace("JOB", job),
-        &[job],
+            {"name": "JOB", "module": "MODULE", "enabled": true, "params": {"metric_name": "foo", "x": 5}}]}}}"#
+            .replace("JOB", job)
+            .replace("MODULE", module),
+        &[module],
     );
     crate::fixtures::share_compiled_code(dir.path());
     write_config(dir.path(), prom.port);

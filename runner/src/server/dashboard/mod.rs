@@ -41,7 +41,7 @@ pub async fn state(State(state): State<AppState>, req: axum::extract::Request) -
                 .iter()
                 .enumerate()
                 .map(|(index, j)| {
-                    let module = shared.execution.modules.info(&j.name).unwrap_or_default();
+                    let module = shared.execution.modules.info(&j.module).unwrap_or_default();
                     // The row's own runs and its module's runs by hand (a module listed
                     // twice is two rows, each with its own runs).
                     let id = JobId::new(&p.name, index, &j.name);

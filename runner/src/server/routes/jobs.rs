@@ -19,8 +19,8 @@ fn entries(state: &AppState, config: &Config, only: Option<&str>) -> Vec<Value> 
         .flat_map(|p| p.jobs.iter().enumerate().map(move |(i, j)| (p, i, j)))
         .filter(|(_, _, j)| only.is_none_or(|n| *j.name == *n))
         .map(|(p, index, j)| {
-            let info = shared.execution.modules.info(&j.name).unwrap_or_default();
-            let path = shared.execution.modules.path_of(&j.name);
+            let info = shared.execution.modules.info(&j.module).unwrap_or_default();
+            let path = shared.execution.modules.path_of(&j.module);
             let state = match (&info.version, &info.error) {
                 (Some(_), _) => "loaded",
                 (None, Some(_)) => "invalid",
@@ -28,6 +28,7 @@ fn entries(state: &AppState, config: &Config, only: Option<&str>) -> Vec<Value> 
                 (None, None) => "missing",
             };
             let module = json!({
+                "name": &*j.module,
                 "state": state,
                 "path": path,
                 "version": info.version,

@@ -1,0 +1,76 @@
+"""tglib's ``APIServiceClient`` over the runner's API service client: the Terragraph
+controllers, one per network, with tglib's methods, arguments and answers.
+
+``request`` answers the controller's JSON; ``request_all`` and ``request_many`` answer
+``{network: answer}`` and, as tglib's, raise ``ClientRuntimeError`` if a network failed,
+unless ``return_exceptions``, which puts that network's ``ClientRuntimeError`` in the dict.
+The networks are asked concurrently by the runner.
+"""
+
+from typing import Any, Dict, Optional
+
+import tgrun
+from tgrun import api_service as _api
+
+from ..exceptions import ClientRestartError, ClientRuntimeError, client_call
+
+__all__ = ["APIServiceClient"]
+
+
+def _tglib_error(e: tgrun.Error) -> ClientRuntimeError:
+    err = ClientRuntimeError(str(e))
+    err.__cause__ = e
+    return err
+
+
+class APIServiceClient:
+    """Requests to the controllers. ``timeout``: seconds per request, as tglib's."""
+
+    def __init__(self, timeout: int) -> None:
+        self.timeout = timeout
+
+    @classmethod
+    async def start(cls, config: Dict[str, Any]) -> None:
+        raise ClientRestartError("the runner starts its API service client; a job does not")
+
+    @classmethod
+    async def stop(cls) -> None:
+        """The runner stops its clients; nothing to do here."""
+
+    async def request(
+        self,
+        network_name: str,
+        endpoint: str,
+        params: Dict[str, Any] = {},  # noqa: B006 (tglib's signature; never mutated)
+    ) -> Any:
+        """POSTs ``params`` to ``/api/{endpoint}`` of ``network_name``'s controller."""
+        return client_call(_api.request, network_name, endpoint, params, self.timeout)
+
+    async def request_all(
+        self,
+        endpoint: str,
+        params_map: Dict[str, Dict[str, Any]] = {},  # noqa: B006
+        return_exceptions: bool = False,
+    ) -> Dict[str, Any]:
+        """Every network (one missing from ``params_map`` gets ``{}``)."""
+        return self._answers(_api.request_all, endpoint, params_map, return_exceptions)
+
+    async def request_many(
+        self,
+        endpoint: str,
+        params_map: Dict[str, Dict[str, Any]],
+        return_exceptions: bool = False,
+    ) -> Dict[str, Any]:
+        """Only the networks named in ``params_map``."""
+        return self._answers(_api.request_many, endpoint, params_map, return_exceptions)
+
+    def _answers(self, call, endpoint, params_map, return_exceptions: bool) -> Dict[str, Any]:
+        answers = client_call(call, endpoint, params_map, self.timeout, True)
+        out: Dict[str, Any] = {}
+        for network, answer in answers.items():
+            if isinstance(answer, tgrun.Error):
+                answer = _tglib_error(answer)
+                if not return_exceptions:
+                    raise answer
+            out[network] = answer
+        return out

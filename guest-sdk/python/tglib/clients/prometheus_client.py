@@ -1,0 +1,142 @@
+"""tglib's ``PrometheusClient`` over the runner's Prometheus client: the same class,
+static and instance methods, arguments, answers (Prometheus' JSON as a ``dict``) and
+exceptions (``ValueError`` for a bad step or range, ``ClientRuntimeError`` for a failed
+request).
+
+Differences a job may notice: ``timeout`` is kept but the runner's own request timeout and
+the job's ``timeout_s`` apply; ``start``/``stop`` belong to the runner (``start`` raises
+``ClientRestartError``, ``stop`` does nothing); ``write_metrics`` hands the series to the
+runner's ``/metrics`` at once, and ``poll_metrics`` answers what this run wrote since its
+last poll (the runner's scrape is what Prometheus reads).
+"""
+
+import re
+import time
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Pattern, Union
+
+from tgrun import prometheus as _prom
+from tgrun.prometheus import consts, ops
+
+from ..exceptions import ClientRestartError, client_call
+
+__all__ = ["PrometheusClient", "PrometheusMetric", "consts", "ops"]
+
+_DURATION = re.compile("^[0-9]+[smhdw]$")
+
+
+@dataclass
+class PrometheusMetric:
+    """One sample to write: ``time`` in ms since the Unix epoch, or none for the scrape's."""
+
+    name: str
+    labels: Dict[str, Any]
+    value: Union[int, float]
+    time: Optional[int] = None
+
+
+def _check_range(step: str, start, end):
+    if end is None:
+        end = int(round(time.time()))
+    if not _DURATION.match(step):
+        raise ValueError(f"Step resolution must match: {_DURATION.pattern}")
+    if start > end:
+        raise ValueError(f"Start time cannot be after end time: {start} > {end}")
+    return end
+
+
+class PrometheusClient:
+    """Reads and writes Prometheus series. ``timeout``: seconds, as tglib's."""
+
+    # What this run wrote, as tglib's cache keeps it: series -> (value, time).
+    _written: Dict[str, tuple] = {}
+
+    def __init__(self, timeout: int) -> None:
+        self.timeout = timeout
+
+    @classmethod
+    async def start(cls, config: Dict[str, Any]) -> None:
+        raise ClientRestartError("the runner starts its Prometheus client; a job does not")
+
+    @classmethod
+    async def stop(cls) -> None:
+        """The runner stops its clients; nothing to do here."""
+
+    @staticmethod
+    def duration2seconds(duration: str) -> int:
+        """``"2m"`` gives 120; a string that is not a duration is a ``ValueError``."""
+        return _prom.duration2seconds(duration)
+
+    @staticmethod
+    def normalize(value: str) -> str:
+        """``.``, ``-``, ``/``, ``[`` and ``]`` become ``_``, as Prometheus names need."""
+        for c in ".-/[]":
+            value = value.replace(c, "_")
+        return value
+
+    @staticmethod
+    def format_query(
+        metric_name: str,
+        labels: Dict[str, Any] = {},  # noqa: B006 (tglib's signature; never mutated)
+        negate_labels: Dict[str, Any] = {},  # noqa: B006
+    ) -> str:
+        """``name{a="x",b=~"re",c!="y",d!~"re"}``, as tglib builds it: a compiled pattern
+        matches as a regex, booleans are ``true``/``false``, and the label part is
+        normalized (see :meth:`normalize`) as tglib does."""
+        matchers = []
+        for negate, given in ((False, labels), (True, negate_labels)):
+            for name, val in given.items():
+                if isinstance(val, Pattern):
+                    matchers.append(f'{name}{"!~" if negate else "=~"}"{val.pattern}"')
+                    continue
+                if isinstance(val, bool):
+                    val = str(val).lower()
+                matchers.append(f'{name}{"!=" if negate else "="}"{val}"')
+        label_str = PrometheusClient.normalize(",".join(matchers))
+        return f"{metric_name}{{{label_str}}}" if label_str else metric_name
+
+    @classmethod
+    def write_metrics(cls, metrics: List[PrometheusMetric]) -> None:
+        """Hands the samples to the runner, which serves them at ``/metrics``; a later
+        sample of the same series replaces the earlier one."""
+        client_call(
+            _prom.write_metrics,
+            [_prom.PrometheusMetric(m.name, m.labels, m.value, m.time) for m in metrics],
+        )
+        for m in metrics:
+            cls._written[cls.format_query(m.name, m.labels)] = (m.value, m.time)
+
+    @classmethod
+    def poll_metrics(cls) -> List[str]:
+        """What this run wrote since its last poll, one ``series value [time]`` a line."""
+        lines = [f"{series} {value} {ts or ''}".rstrip() for series, (value, ts) in cls._written.items()]
+        cls._written.clear()
+        return lines
+
+    async def query_range(
+        self, query: str, step: str, start: int, end: Optional[int] = None
+    ) -> Dict:
+        """The range query without stale samples and values held across steps."""
+        end = _check_range(step, start, end)
+        return dict(client_call(_prom.query_range, query, step, start, end))
+
+    async def query_range_raw(
+        self, query: str, step: str, start: int, end: Optional[int] = None
+    ) -> Dict:
+        """``/api/v1/query_range`` as Prometheus answers it."""
+        end = _check_range(step, start, end)
+        return dict(client_call(_prom.query_range_raw, query, step, start, end))
+
+    async def query_latest(self, query: str, time: Optional[int] = None) -> Dict:
+        """``/api/v1/query`` at ``time`` (seconds), or Prometheus' now."""
+        return dict(client_call(_prom.query_latest, query, time))
+
+    async def query_range_ts(
+        self, query: str, step: str, start: int, end: Optional[int] = None
+    ) -> Dict:
+        """The raw range query of ``timestamp(query)``."""
+        return await self.query_range_raw(f"timestamp({query})", step, start, end)
+
+    async def query_latest_ts(self, query: str, time: Optional[int] = None) -> Dict:
+        """The latest ``timestamp(query)``."""
+        return await self.query_latest(f"timestamp({query})", time)

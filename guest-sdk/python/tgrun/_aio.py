@@ -1,0 +1,86 @@
+"""``async def`` jobs in the sandbox: an asyncio event loop that needs no sockets.
+
+asyncio's own loops open a socket pair to wake themselves, which the sandbox does not grant.
+A guest has no I/O of its own to wait for (every host call answers directly), so this loop
+waits only for time: its "selector" sleeps until the next timer (``asyncio.sleep``,
+``wait_for``'s deadline) and has nothing else to report. ``asyncio.gather`` of several
+client calls works; the calls run one after another.
+
+asyncio is imported when the first ``async def`` job is registered, which componentize-py
+does while it builds the component: the module is then in the component's snapshot, and a
+synchronous job does not carry it.
+"""
+
+import time
+
+
+class _TimeOnly:
+    """The loop's selector: no file descriptors, only a timeout to sleep through."""
+
+    def select(self, timeout):
+        if timeout is None:
+            # Nothing is ready, no timer is set and nothing outside can wake the loop.
+            raise RuntimeError(
+                "the job awaits something that nothing will complete "
+                "(no timer, no other task: a future no one sets?)"
+            )
+        if timeout > 0:
+            time.sleep(timeout)
+        return []
+
+    def get_map(self):
+        return {}
+
+    def close(self):
+        pass
+
+
+def _loop_class():
+    import asyncio
+
+    class SandboxLoop(asyncio.BaseEventLoop):
+        def __init__(self):
+            super().__init__()
+            self._selector = _TimeOnly()
+
+        def _process_events(self, event_list):
+            pass
+
+        def _write_to_self(self):
+            # call_soon_threadsafe's wake-up: there is no other thread to wake it from.
+            pass
+
+    return SandboxLoop
+
+
+_Loop = None
+
+
+def prepare():
+    """Imports asyncio and makes the loop class (at build time, for the snapshot)."""
+    global _Loop
+    if _Loop is None:
+        _Loop = _loop_class()
+
+
+def run(coro):
+    """Runs ``coro`` to its end on a fresh loop and answers its result (or raises its
+    exception); tasks it left running are cancelled, as ``asyncio.run`` does."""
+    import asyncio
+
+    prepare()
+    loop = _Loop()
+    try:
+        asyncio.set_event_loop(loop)
+        return loop.run_until_complete(coro)
+    finally:
+        try:
+            left = [t for t in asyncio.all_tasks(loop) if not t.done()]
+            for t in left:
+                t.cancel()
+            if left:
+                loop.run_until_complete(asyncio.gather(*left, return_exceptions=True))
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        finally:
+            asyncio.set_event_loop(None)
+            loop.close()
