@@ -6,9 +6,9 @@ waits only for time: its "selector" sleeps until the next timer (``asyncio.sleep
 ``wait_for``'s deadline) and has nothing else to report. ``asyncio.gather`` of several
 client calls works; the calls run one after another.
 
-asyncio is imported when the first ``async def`` job is registered, which componentize-py
-does while it builds the component: the module is then in the component's snapshot, and a
-synchronous job does not carry it.
+asyncio is imported, and the loop made, when the first ``async def`` job is registered,
+which componentize-py does while it builds the component: both are then in the component's
+snapshot, and a synchronous job carries neither.
 """
 
 import time
@@ -53,34 +53,33 @@ def _loop_class():
     return SandboxLoop
 
 
-_Loop = None
+_loop = None
 
 
 def prepare():
-    """Imports asyncio and makes the loop class (at build time, for the snapshot)."""
-    global _Loop
-    if _Loop is None:
-        _Loop = _loop_class()
+    """Imports asyncio and makes the loop, at build time: componentize-py keeps both in the
+    component's snapshot, so a run starts with a loop made (making one in a run costs
+    about a millisecond of the guest's time)."""
+    global _loop
+    if _loop is None:
+        _loop = _loop_class()()
 
 
 def run(coro):
-    """Runs ``coro`` to its end on a fresh loop and answers its result (or raises its
-    exception); tasks it left running are cancelled, as ``asyncio.run`` does."""
+    """Runs ``coro`` to its end on the loop and answers its result (or raises its
+    exception); tasks it left running are cancelled, as ``asyncio.run`` does. A run is one
+    instance, made fresh from the snapshot: the loop is new to every run."""
     import asyncio
 
     prepare()
-    loop = _Loop()
+    loop = _loop
     try:
-        asyncio.set_event_loop(loop)
         return loop.run_until_complete(coro)
     finally:
-        try:
-            left = [t for t in asyncio.all_tasks(loop) if not t.done()]
-            for t in left:
-                t.cancel()
-            if left:
-                loop.run_until_complete(asyncio.gather(*left, return_exceptions=True))
+        left = [t for t in asyncio.all_tasks(loop) if not t.done()]
+        for t in left:
+            t.cancel()
+        if left:
+            loop.run_until_complete(asyncio.gather(*left, return_exceptions=True))
+        if loop._asyncgens:
             loop.run_until_complete(loop.shutdown_asyncgens())
-        finally:
-            asyncio.set_event_loop(None)
-            loop.close()
