@@ -47,11 +47,22 @@ $(COMPONENTIZE_PY): guest-sdk/python/requirements-build.txt
 
 py-jobs: $(addprefix $(GUEST_OUT)/,$(addsuffix .wasm,$(PY_JOBS)))
 
+# SQLAlchemy for tglib services' components (and the SDK's tests): the pinned source
+# distribution, hash-checked, its pure-Python package folder only.
+PY_DEPS := target/py-deps
+$(PY_DEPS)/sqlalchemy/__init__.py: guest-sdk/python/requirements-guest.txt | $(COMPONENTIZE_PY)
+	rm -rf target/py-dl $(PY_DEPS) && mkdir -p target/py-dl $(PY_DEPS)
+	$(PY_VENV)/bin/pip download -q --disable-pip-version-check --no-deps --no-binary :all: \
+		--require-hashes -r $< -d target/py-dl
+	tar -xzf target/py-dl/SQLAlchemy-1.3.24.tar.gz -C target/py-dl
+	cp -r target/py-dl/SQLAlchemy-1.3.24/lib/sqlalchemy $(PY_DEPS)/
+	@touch $@
+
 .SECONDEXPANSION:
 # A folder with an app.py holds one @job; a folder with a jobs.py is a tglib service: every
 # function of its jobs.py is a job of one component (an app module made here imports it as
 # a package, so its relative imports work).
-$(GUEST_OUT)/%.wasm: $$(wildcard jobs-wasm/python/$$*/*.py) $(PY_SDK) $(WIT) | $(COMPONENTIZE_PY)
+$(GUEST_OUT)/%.wasm: $$(wildcard jobs-wasm/python/$$*/*.py) $(PY_SDK) $(WIT) $(PY_DEPS)/sqlalchemy/__init__.py | $(COMPONENTIZE_PY)
 	@mkdir -p $(GUEST_OUT)
 	@if [ -f jobs-wasm/python/$*/jobs.py ]; then \
 		mkdir -p target/py-apps/$* && \
@@ -59,7 +70,7 @@ $(GUEST_OUT)/%.wasm: $$(wildcard jobs-wasm/python/$$*/*.py) $(PY_SDK) $(WIT) | $
 			> target/py-apps/$*/tgrun_app.py && \
 		echo "componentize-py: jobs-wasm/python/$*/jobs.py -> $@" && \
 		$(COMPONENTIZE_PY) -d wit -w job componentize -p guest-sdk/python -p jobs-wasm/python \
-			-p target/py-apps/$* tgrun_app -o $@.tmp; \
+			-p $(PY_DEPS) -p target/py-apps/$* tgrun_app -o $@.tmp; \
 	else \
 		$(COMPONENTIZE_PY) -d wit -w job componentize -p guest-sdk/python -p jobs-wasm/python/$* \
 			app -o $@.tmp; \
@@ -67,9 +78,9 @@ $(GUEST_OUT)/%.wasm: $$(wildcard jobs-wasm/python/$$*/*.py) $(PY_SDK) $(WIT) | $
 	@mv $@.tmp $@
 
 # The Python SDK's own unit tests, on the machine's Python with the generated bindings.
-py-test: $(COMPONENTIZE_PY)
+py-test: $(COMPONENTIZE_PY) $(PY_DEPS)/sqlalchemy/__init__.py
 	@rm -rf target/py-bindings && $(COMPONENTIZE_PY) -d wit -w job bindings target/py-bindings >/dev/null
-	PYTHONPATH=target/py-bindings:guest-sdk/python $(PY_VENV)/bin/python -m unittest discover -s guest-sdk/python/tests -t guest-sdk/python
+	PYTHONPATH=target/py-bindings:guest-sdk/python:$(PY_DEPS) $(PY_VENV)/bin/python -m unittest discover -s guest-sdk/python/tests -t guest-sdk/python
 
 build:
 	$(CARGO) build -p runner

@@ -143,3 +143,9 @@ class Transaction:
 def transaction() -> Transaction:
     """Starts a transaction: ``with sql.transaction() as tx: tx.execute(...)``."""
     return Transaction()
+
+
+def dialect() -> str:
+    """The dialect of the runner's database: ``mysql`` (MySQL, MariaDB) or ``sqlite`` (the
+    embedded default), for a job that compiles statements (SQLAlchemy does)."""
+    return host_call(_host.dialect)

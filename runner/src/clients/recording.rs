@@ -220,6 +220,10 @@ impl SqlApi for Recorded<dyn SqlApi> {
         self.inner.describe()
     }
 
+    fn dialect(&self) -> &'static str {
+        self.inner.dialect()
+    }
+
     fn caps(&self) -> super::Caps {
         self.inner.caps()
     }

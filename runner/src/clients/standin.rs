@@ -328,6 +328,11 @@ impl SqlApi for StandinSql {
     fn describe(&self) -> String {
         format!("stand-in {}", self.source)
     }
+
+    /// A stand-in answers for the database a tglib service has: MySQL.
+    fn dialect(&self) -> &'static str {
+        "mysql"
+    }
 }
 
 /// A transaction on the stand-in: the same answers; commit and rollback do nothing.

@@ -60,6 +60,10 @@ impl Host for RunState {
         Ok(sql.execute(&statement, &params).await?)
     }
 
+    async fn dialect(&mut self) -> Result<String, HostError> {
+        Ok(self.sql()?.dialect().to_owned())
+    }
+
     async fn begin(&mut self) -> Result<Resource<Handle>, HostError> {
         let sql = self.sql()?;
         let most = sql.caps().max_transactions_per_run;

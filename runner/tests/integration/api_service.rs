@@ -244,11 +244,19 @@ async fn a_client_that_cannot_start_names_itself_and_the_address() {
 
 /// The topology fetcher in both languages: the same tests hold for each.
 const FETCHERS: [&str; 2] = ["save_topology", "save_topology_py"];
+/// The fetchers as (job, component): the Rust and Python SDK ones, then tglib's
+/// documentation's `save_topology` in a tglib service's jobs.py (SQLAlchemy core over
+/// `MySQLClient().lease()`), which writes into the table the first ones create.
+const FETCHER_COMPONENTS: [(&str, &str); 3] = [
+    ("save_topology", "save_topology"),
+    ("save_topology_py", "save_topology_py"),
+    ("save_topology", "tglib_service"),
+];
 
-/// Runs `job` (a topology fetcher) against `standin` with `db`; returns the outcome and the
-/// rows it wrote for its run (network name, topology JSON).
+/// Runs `job` (a topology fetcher) of component `module` against `standin` with `db`;
+/// returns the outcome and the rows it wrote for its run (network name, topology JSON).
 async fn save_topology(
-    job: &str,
+    (job, module): (&str, &str),
     standin: &StandIn,
     db: Arc<dyn SqlApi>,
 ) -> (Outcome, Vec<(String, Json)>) {
@@ -261,13 +269,13 @@ async fn save_topology(
         ..HostClients::default()
     };
     let sb = Sandbox::new(settings(), Arc::new(services)).unwrap();
-    let mut inv = invocation(job, "{}");
+    let mut inv = invocation(job, "{}").of_module(&module.into());
     // A start time of its own (random, to the millisecond), to find this run's rows among
     // those of other runs sharing the database, concurrent ones included.
     use std::hash::{BuildHasher, RandomState};
     inv.scheduled_ms =
         1_500_000_000_000 + (RandomState::new().hash_one(0u8) % 100_000_000_000) as i64;
-    let report = sb.run(&compile(&sb, job), &inv, false).await;
+    let report = sb.run(&compile(&sb, module), &inv, false).await;
     let rows = db
         .query(
             "SELECT network_name, topology FROM topology WHERE last_updated = ? ORDER BY network_name",
@@ -310,9 +318,9 @@ fn assert_two_topologies(rows: &[(String, Json)]) {
 #[tokio::test]
 async fn the_topology_fetcher_saves_one_row_per_network_into_mariadb() {
     let s = StandIn::start(&[("net_a", Kind::Good), ("net_b", Kind::Good)], false).await;
-    for job in FETCHERS {
-        let (outcome, rows) = save_topology(job, &s, mariadb().await).await;
-        assert_eq!(outcome, Outcome::Ok, "{job}");
+    for fetcher in FETCHER_COMPONENTS {
+        let (outcome, rows) = save_topology(fetcher, &s, mariadb().await).await;
+        assert_eq!(outcome, Outcome::Ok, "{fetcher:?}");
         assert_two_topologies(&rows);
     }
 }
@@ -324,9 +332,9 @@ async fn the_topology_fetcher_saves_one_row_per_network_into_sqlite() {
     let db = sql::sqlite(&dir.path().join("t.sqlite3"), Caps::default())
         .await
         .unwrap();
-    for job in FETCHERS {
-        let (outcome, rows) = save_topology(job, &s, db.clone()).await;
-        assert_eq!(outcome, Outcome::Ok, "{job}");
+    for fetcher in FETCHER_COMPONENTS {
+        let (outcome, rows) = save_topology(fetcher, &s, db.clone()).await;
+        assert_eq!(outcome, Outcome::Ok, "{fetcher:?}");
         assert_two_topologies(&rows);
     }
 }
@@ -343,7 +351,7 @@ async fn a_failing_network_does_not_lose_the_others_topologies() {
     )
     .await;
     for job in FETCHERS {
-        let (outcome, rows) = save_topology(job, &s, mariadb().await).await;
+        let (outcome, rows) = save_topology((job, job), &s, mariadb().await).await;
         let Outcome::Error { message, .. } = &outcome else {
             panic!("{job}: {outcome:?}")
         };

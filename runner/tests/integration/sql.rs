@@ -191,3 +191,15 @@ async fn a_query_past_the_row_cap_is_refused() {
     assert_eq!(ok.rows.len(), 2);
     assert_eq!(ok.columns, vec!["one"]);
 }
+
+/// Each database says its dialect, so a job can compile statements for it (tglib's
+/// `MySQLClient` compiles SQLAlchemy statements with it).
+#[tokio::test]
+async fn each_database_names_its_dialect() {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = sql::sqlite(&dir.path().join("d.sqlite3"), Caps::default())
+        .await
+        .unwrap();
+    assert_eq!(sqlite.dialect(), "sqlite");
+    assert_eq!(crate::fixtures::mariadb().await.dialect(), "mysql");
+}

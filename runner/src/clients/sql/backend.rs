@@ -14,6 +14,8 @@ use crate::bindings::tgrun::job::sql::Value;
 use crate::clients::ClientError;
 
 pub trait Backend: Database {
+    /// The dialect's name, as [`super::SqlApi::dialect`] answers it.
+    const DIALECT: &'static str;
     fn bind<'q>(
         q: Query<'q, Self, <Self as Database>::Arguments<'q>>,
         v: &Value,
@@ -61,6 +63,7 @@ fn bad_column<R: Row>(row: &R, i: usize, e: sqlx::Error) -> ClientError {
 }
 
 impl Backend for MySql {
+    const DIALECT: &'static str = "mysql";
     fn bind<'q>(
         q: Query<'q, Self, <Self as Database>::Arguments<'q>>,
         v: &Value,
@@ -153,6 +156,7 @@ impl Backend for MySql {
 const SQLITE_PROGRESS_OPS: i32 = 1000;
 
 impl Backend for Sqlite {
+    const DIALECT: &'static str = "sqlite";
     fn bind<'q>(
         q: Query<'q, Self, <Self as Database>::Arguments<'q>>,
         v: &Value,

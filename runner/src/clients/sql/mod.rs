@@ -29,6 +29,9 @@ pub trait SqlApi: Send + Sync {
     async fn healthy(&self) -> bool;
     /// What the pool connects to, for messages.
     fn describe(&self) -> String;
+    /// The SQL dialect its statements are written in: `mysql` (MySQL, MariaDB) or
+    /// `sqlite`, so a job can compile statements for it (SQLAlchemy does).
+    fn dialect(&self) -> &'static str;
     /// The limits it applies.
     fn caps(&self) -> Caps {
         Caps::default()

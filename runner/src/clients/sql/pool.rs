@@ -185,6 +185,10 @@ where
         self.what.clone()
     }
 
+    fn dialect(&self) -> &'static str {
+        DB::DIALECT
+    }
+
     fn caps(&self) -> Caps {
         self.caps
     }
