@@ -8,7 +8,7 @@ JOBS       := $(notdir $(patsubst %/Cargo.toml,%,$(wildcard jobs-wasm/*/Cargo.to
 PY_JOBS    := $(notdir $(wildcard jobs-wasm/python/*))
 PY_VENV    := target/py-venv
 COMPONENTIZE_PY := $(PY_VENV)/bin/componentize-py
-PY_SDK     := $(wildcard guest-sdk/python/tgrun/*.py guest-sdk/python/tglib/*.py guest-sdk/python/tglib/*/*.py)
+PY_SDK     := $(wildcard guest-sdk/python/tgrun/*.py guest-sdk/python/tglib/*.py guest-sdk/python/tglib/*/*.py guest-sdk/python-shims/*/*.py)
 WIT        := $(wildcard wit/*.wit)
 EXAMPLES   := add_x save_topology echo
 CONFIG_DIR ?= config
@@ -59,18 +59,21 @@ $(PY_DEPS)/sqlalchemy/__init__.py: guest-sdk/python/requirements-guest.txt | $(C
 	@touch $@
 
 .SECONDEXPANSION:
-# A folder with an app.py holds one @job; a folder with a jobs.py is a tglib service: every
-# function of its jobs.py is a job of one component (an app module made here imports it as
-# a package, so its relative imports work).
+# A folder with an app.py holds one @job; a folder with a jobs.py and/or a routes.py is a
+# tglib service: every function of its jobs.py is a job, every route of its routes.py's
+# RouteTableDef a route, of one component (world `service` when it has routes). An app
+# module made here imports the folder as a package, so its relative imports work.
 $(GUEST_OUT)/%.wasm: $$(wildcard jobs-wasm/python/$$*/*.py) $(PY_SDK) $(WIT) $(PY_DEPS)/sqlalchemy/__init__.py | $(COMPONENTIZE_PY)
 	@mkdir -p $(GUEST_OUT)
-	@if [ -f jobs-wasm/python/$*/jobs.py ]; then \
-		mkdir -p target/py-apps/$* && \
-		printf 'import $*.jobs\nfrom tgrun._export import export_jobs\nexport_jobs($*.jobs, __name__)\n' \
-			> target/py-apps/$*/tgrun_app.py && \
-		echo "componentize-py: jobs-wasm/python/$*/jobs.py -> $@" && \
-		$(COMPONENTIZE_PY) -d wit -w job componentize -p guest-sdk/python -p jobs-wasm/python \
-			-p $(PY_DEPS) -p target/py-apps/$* tgrun_app -o $@.tmp; \
+	@d=jobs-wasm/python/$*; if [ -f $$d/jobs.py ] || [ -f $$d/routes.py ]; then \
+		mkdir -p target/py-apps/$* && app=target/py-apps/$*/tgrun_app.py && world=job && \
+		: > $$app && \
+		if [ -f $$d/jobs.py ]; then printf 'import $*.jobs\nfrom tgrun._export import export_jobs\nexport_jobs($*.jobs, __name__)\n' >> $$app; fi && \
+		if [ -f $$d/routes.py ]; then world=service && \
+			printf 'import $*.routes\nfrom tgrun._handler import export_routes\nexport_routes($*.routes, __name__)\n' >> $$app; fi && \
+		echo "componentize-py: tglib service $$d -> $@ (world $$world)" && \
+		$(COMPONENTIZE_PY) -d wit -w $$world componentize -p guest-sdk/python -p guest-sdk/python-shims \
+			-p jobs-wasm/python -p $(PY_DEPS) -p target/py-apps/$* tgrun_app -o $@.tmp; \
 	else \
 		$(COMPONENTIZE_PY) -d wit -w job componentize -p guest-sdk/python -p jobs-wasm/python/$* \
 			app -o $@.tmp; \
@@ -79,8 +82,8 @@ $(GUEST_OUT)/%.wasm: $$(wildcard jobs-wasm/python/$$*/*.py) $(PY_SDK) $(WIT) $(P
 
 # The Python SDK's own unit tests, on the machine's Python with the generated bindings.
 py-test: $(COMPONENTIZE_PY) $(PY_DEPS)/sqlalchemy/__init__.py
-	@rm -rf target/py-bindings && $(COMPONENTIZE_PY) -d wit -w job bindings target/py-bindings >/dev/null
-	PYTHONPATH=target/py-bindings:guest-sdk/python:$(PY_DEPS) $(PY_VENV)/bin/python -m unittest discover -s guest-sdk/python/tests -t guest-sdk/python
+	@rm -rf target/py-bindings && $(COMPONENTIZE_PY) -d wit -w service bindings target/py-bindings >/dev/null
+	PYTHONPATH=target/py-bindings:guest-sdk/python:guest-sdk/python-shims:$(PY_DEPS):jobs-wasm/python $(PY_VENV)/bin/python -m unittest discover -s guest-sdk/python/tests -t guest-sdk/python
 
 build:
 	$(CARGO) build -p runner

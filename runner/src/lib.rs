@@ -20,8 +20,9 @@
 //! - [`cluster`]: the queue as a NATS JetStream stream shared by several runners, with
 //!   overlap policies across them and modules and configuration shared; depends on the
 //!   scheduler, never the other way.
-//! - [`modules`]: maps a job name to its compiled component, loaded from the modules
-//!   directory, watched and swapped while the service runs.
+//! - [`modules`]: maps a module name (a job's `module`, by default its name) to its
+//!   compiled component, loaded from the modules directory, watched and swapped while the
+//!   service runs.
 //! - [`sandbox`]: the wasmtime engine, built once, and one fresh `Store` and instance per run
 //!   with its time and output limits; turns how a run ended into an [`Outcome`].
 //! - [`host`]: what the instance sees: its per-run state (journal, memory limit,

@@ -8,26 +8,15 @@ import sqlite3
 import unittest
 
 from componentize_py_types import Err
-from sqlalchemy import JSON, Column, DateTime, Integer, String, insert, select
-from sqlalchemy.ext.declarative import declarative_base
+from sqlalchemy import insert, select
 from wit_world.imports import sql as sql_host
 from wit_world.imports import types as wit
 
 import tgrun
 from tglib.clients import MySQLClient
 from tglib.exceptions import ClientRuntimeError
+from tglib_service.models import Topology  # the example service's table, as tglib's docs
 from tgrun import _aio
-
-Base = declarative_base()
-
-
-class Topology(Base):
-    __tablename__ = "topology"
-
-    id = Column(Integer, primary_key=True)
-    network_name = Column(String(255), nullable=False)
-    topology = Column(JSON, nullable=False)
-    last_updated = Column(DateTime, nullable=False)
 
 
 def _py(v):

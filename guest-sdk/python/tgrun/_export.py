@@ -216,6 +216,18 @@ def _message(e: BaseException) -> str:
 
 
 class _Export(wit_world.WitWorld):
+    def handle(self, req):
+        """The `service` world's routes (see :mod:`tgrun._handler`)."""
+        from . import _handler
+
+        try:
+            return _handler.handle(req)
+        except Error as e:
+            raise Err(e._wit_case(_message(e))) from None
+        except BaseException as e:
+            case = getattr(e.__cause__, "_wit_case", wit_world.imports.types.Error_Failed)
+            raise Err(case(_message(e))) from None
+
     def run(self, ctx, params: str) -> None:
         c = Ctx(ctx.job, ctx.run_id, ctx.pipeline, ctx.start_time_ms)
         if _job is None and not _by_name:

@@ -7,10 +7,10 @@ use super::cancel::RunCancel;
 use super::limits::{Capabilities, RunLimits};
 use super::outcome::{Outcome, RunReport};
 
-/// Which job a run is of: its pipeline, its place in the pipeline's list, its module's
-/// name. By place, because a pipeline may list one module twice (with other params): two
-/// jobs, each with its own runs and records. A run started by hand is of pipeline
-/// [`MANUAL`], place 0.
+/// Which job a run is of: its pipeline, its place in the pipeline's list, its name (by
+/// default also its module's). By place, because a pipeline may list one job twice (with
+/// other params): two jobs, each with its own runs and records. A run started by hand is of
+/// pipeline [`MANUAL`], place 0.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct JobId {
     pub pipeline: Arc<str>,

@@ -150,10 +150,10 @@ impl RunBook {
         rec
     }
 
-    /// Module `name`'s records added up, whatever the pipeline and place.
-    pub fn of_module(&self, name: &str) -> Option<JobRecord> {
+    /// The records of jobs named `name` added up, whatever their pipeline and place.
+    pub fn of_name(&self, name: &str) -> Option<JobRecord> {
         let jobs = self.lock();
-        let mut records = jobs.of_module(name).peekable();
+        let mut records = jobs.of_name(name).peekable();
         records.peek()?;
         let mut sum = JobRecord::default();
         for r in records {
@@ -162,13 +162,13 @@ impl RunBook {
         Some(sum)
     }
 
-    /// Every module's records added up, by module name (the runner's own metrics).
-    pub fn by_module(&self) -> BTreeMap<String, JobRecord> {
+    /// The records added up by job name (the runner's own metrics).
+    pub fn by_name(&self) -> BTreeMap<String, JobRecord> {
         let jobs = self.lock();
-        jobs.modules()
+        jobs.names()
             .map(|name| {
                 let mut sum = JobRecord::default();
-                for r in jobs.of_module(name) {
+                for r in jobs.of_name(name) {
                     sum.absorb(r);
                 }
                 (name.to_owned(), sum)

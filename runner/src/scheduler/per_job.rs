@@ -1,11 +1,11 @@
-//! Records kept per job ([`JobId`]: pipeline, place, module), found by a run's borrowed
+//! Records kept per job ([`JobId`]: pipeline, place, name), found by a run's borrowed
 //! names, so that recording a run allocates only for a job seen the first time.
 
 use std::collections::BTreeMap;
 
 use crate::run::JobId;
 
-/// A `T` per job, by module name, then pipeline, then place.
+/// A `T` per job, by job name, then pipeline, then place.
 #[derive(Debug)]
 pub struct PerJob<T>(BTreeMap<String, BTreeMap<String, Places<T>>>);
 
@@ -16,7 +16,7 @@ impl<T> Default for PerJob<T> {
 }
 
 impl<T: Default> PerJob<T> {
-    /// The record of the job at `index` of `pipeline` running module `name`, made if new.
+    /// The record of the job `name` at `index` of `pipeline`, made if new.
     pub fn entry(&mut self, name: &str, pipeline: &str, index: usize) -> &mut T {
         // Looked up before inserting: a known job's names are not copied.
         if !self.0.contains_key(name) {
@@ -36,16 +36,16 @@ impl<T> PerJob<T> {
         self.0.get(&*id.name)?.get(&*id.pipeline)?.get(id.index)
     }
 
-    /// Every record of module `name`, whatever its pipeline and place.
-    pub fn of_module<'a>(&'a self, name: &str) -> impl Iterator<Item = &'a T> + 'a {
+    /// Every record of jobs named `name`, whatever their pipeline and place.
+    pub fn of_name<'a>(&'a self, name: &str) -> impl Iterator<Item = &'a T> + 'a {
         self.0
             .get(name)
             .into_iter()
             .flat_map(|pipelines| pipelines.values().flat_map(Places::values))
     }
 
-    /// The module names that have records, in order.
-    pub fn modules(&self) -> impl Iterator<Item = &str> {
+    /// The job names that have records, in order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
         self.0.keys().map(String::as_str)
     }
 }
@@ -116,9 +116,9 @@ mod tests {
         assert_eq!(jobs.get(&id("q", 0)), Some(&1));
         assert_eq!(jobs.get(&id("p", DENSE + 7)), Some(&(DENSE as u32 + 8)));
         assert_eq!(jobs.get(&id("p", DENSE)), None);
-        let mut all: Vec<u32> = jobs.of_module("m").copied().collect();
+        let mut all: Vec<u32> = jobs.of_name("m").copied().collect();
         all.sort();
         assert_eq!(all, vec![1, 1, 13, DENSE as u32 + 8]);
-        assert_eq!(jobs.modules().collect::<Vec<_>>(), vec!["m"]);
+        assert_eq!(jobs.names().collect::<Vec<_>>(), vec!["m"]);
     }
 }

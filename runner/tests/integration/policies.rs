@@ -65,7 +65,7 @@ async fn overlap_skip_never_runs_a_job_twice_at_once_and_counts_the_skips() {
     assert_eq!(max_concurrent(&ok), 1, "runs of a skip job overlapped");
     assert!(skips[0].outcome.detail().contains("overlap: skip"));
     assert_eq!(skips[0].duration, Duration::ZERO);
-    let book = shared.reports.book.of_module("sleeper").unwrap();
+    let book = shared.reports.book.of_name("sleeper").unwrap();
     // The book counts them all (some came after the window).
     assert!(book.outcomes["skipped"] >= skips.len() as u64);
     assert_eq!(

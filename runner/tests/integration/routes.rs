@@ -36,16 +36,42 @@ async fn get(service: &Arc<Service>, path: &str) -> (StatusCode, String, Option<
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn get_topology_answers_as_the_seed_from_mariadb() {
+    topology_end_to_end("save_topology", "topology_route").await;
+}
+
+/// The same with a tglib service's Python as its users wrote it: `save_topology` in its
+/// jobs.py (SQLAlchemy over `MySQLClient().lease()`) and `GET /topology` in its routes.py
+/// (aiohttp's `RouteTableDef`, `select([...])`, `web.HTTPBadRequest`, `json_response`),
+/// both from the one component `tglib_service`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_topology_answers_as_the_seed_from_a_tglib_services_python() {
+    // tglib's documentation leaves the table to the service's migrations.
+    crate::fixtures::mariadb()
+        .await
+        .execute(
+            "CREATE TABLE IF NOT EXISTS topology (id INT AUTO_INCREMENT PRIMARY KEY, \
+             network_name VARCHAR(100) NOT NULL, topology JSON NOT NULL, \
+             last_updated DATETIME(3) NOT NULL)",
+            &[],
+        )
+        .await
+        .unwrap();
+    topology_end_to_end("tglib_service", "tglib_service").await;
+}
+
+/// The seed's topology fetcher (job `save_topology` of component `job_module`) and its
+/// `GET /topology` route (component `route_module`), served, with MariaDB.
+async fn topology_end_to_end(job_module: &str, route_module: &str) {
     let standin = StandIn::start(&[("net_a", Kind::Good), ("net_b", Kind::Good)], false).await;
     let before = chrono_like_now_minus_secs(2);
     let (service, _dir) = start(
         json!({"num_consumers": 2,
                "pipelines": {"topology": {"period_s": 600, "jobs": [
-                   {"name": "save_topology", "enabled": true}]}},
-               "routes": {"GET /topology": {"module": "topology_route", "capabilities": ["sql"]}}}),
+                   {"name": "save_topology", "module": job_module, "enabled": true}]}},
+               "routes": {"GET /topology": {"module": route_module, "capabilities": ["sql"]}}}),
         json!({"apiservice": standin.config(false),
                "mysql": {"host": "127.0.0.1", "port": 3306, "database": "test"}}),
-        &["save_topology", "topology_route"],
+        &[job_module, route_module],
     )
     .await;
     let deadline = std::time::Instant::now() + Duration::from_secs(15);
@@ -53,7 +79,7 @@ async fn get_topology_answers_as_the_seed_from_mariadb() {
         .shared
         .reports
         .book
-        .of_module("save_topology")
+        .of_name("save_topology")
         .is_none()
     {
         assert!(
@@ -67,7 +93,7 @@ async fn get_topology_answers_as_the_seed_from_mariadb() {
             .shared
             .reports
             .book
-            .of_module("save_topology")
+            .of_name("save_topology")
             .unwrap()
             .last_outcome
             .as_deref(),
@@ -76,7 +102,12 @@ async fn get_topology_answers_as_the_seed_from_mariadb() {
 
     let (code, body, ctype) = get(&service, &format!("/topology?start_dt={before}")).await;
     assert_eq!(code, StatusCode::OK, "{body}");
-    assert_eq!(ctype.as_deref(), Some("application/json"));
+    assert!(
+        ctype
+            .as_deref()
+            .is_some_and(|t| t.starts_with("application/json")),
+        "{ctype:?}"
+    );
     let rows: Vec<Value> = serde_json::from_str(&body).unwrap();
     let names: Vec<&str> = rows
         .iter()
@@ -109,7 +140,7 @@ async fn get_topology_answers_as_the_seed_from_mariadb() {
     assert_eq!((code, body.as_str()), (StatusCode::OK, "[]"));
 
     // Each request is a run in the history, under the route.
-    let (_, runs, _) = get(&service, "/runs?job=topology_route").await;
+    let (_, runs, _) = get(&service, &format!("/runs?job={route_module}")).await;
     let runs: Value = serde_json::from_str(&runs).unwrap();
     assert!(runs["runs"].as_array().unwrap().len() >= 3, "{runs}");
     assert_eq!(runs["runs"][0]["pipeline"], "route GET /topology");

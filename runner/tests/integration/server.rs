@@ -139,7 +139,7 @@ async fn a_patch_re_times_a_pipeline_live_and_is_written_to_the_file() {
     let f = fixture(None).await;
     // The 60 s pipeline ran once at start (with value 4).
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while f.service.shared.reports.book.of_module("echo").is_none() {
+    while f.service.shared.reports.book.of_name("echo").is_none() {
         assert!(
             std::time::Instant::now() < deadline,
             "the first run never finished"
@@ -171,7 +171,7 @@ async fn a_patch_re_times_a_pipeline_live_and_is_written_to_the_file() {
     assert!(values.len() >= 4, "{values:?}");
     assert!(values.iter().all(|v| *v == 9.0), "{values:?}");
     // Nothing was lost or broken by the change: every run so far ended ok.
-    let record = f.service.shared.reports.book.of_module("echo").unwrap();
+    let record = f.service.shared.reports.book.of_name("echo").unwrap();
     assert_eq!(
         record.outcomes.keys().collect::<Vec<_>>(),
         vec!["ok"],
@@ -650,7 +650,7 @@ async fn a_name_that_is_not_a_configured_job_runs_nothing_and_reaches_no_file() 
         !metrics.contains("stray") && !metrics.contains("evil"),
         "{metrics}"
     );
-    assert!(f.service.shared.reports.book.of_module("stray").is_none());
+    assert!(f.service.shared.reports.book.of_name("stray").is_none());
     f.service.stop().await;
 }
 
@@ -659,7 +659,7 @@ async fn jobs_are_listed_run_by_hand_and_counted_on_metrics() {
     let f = fixture(None).await;
     // Let the pipeline's first (scheduled) run finish.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while f.service.shared.reports.book.of_module("echo").is_none() {
+    while f.service.shared.reports.book.of_name("echo").is_none() {
         assert!(
             std::time::Instant::now() < deadline,
             "the scheduled run never finished"
@@ -802,7 +802,7 @@ async fn two_rows_of_one_module_each_keep_their_own_runs() {
         .shared
         .reports
         .book
-        .of_module("echo")
+        .of_name("echo")
         .is_none_or(|r| r.outcomes.values().sum::<u64>() < 2)
     {
         assert!(std::time::Instant::now() < deadline, "the runs never ended");

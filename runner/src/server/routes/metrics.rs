@@ -17,7 +17,7 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let service = &state.service;
     let mut out = service.services.metrics.render();
     let shared = &service.shared;
-    let book = shared.reports.book.by_module();
+    let book = shared.reports.book.by_name();
 
     out.push_str("# TYPE tgrun_runs_total counter\n");
     for (job, rec) in &book {

@@ -1,0 +1,96 @@
+"""A tglib service's routes.py (aiohttp's RouteTableDef, the guest's aiohttp shim) answered
+through the component's ``handle``, on the machine's Python: the example service's own
+``GET /topology`` over a real sqlite3 playing the runner's database."""
+
+import datetime
+import json
+import unittest
+
+from aiohttp import web
+from wit_world.imports import http_types
+
+from tests.test_tglib_mysql import SqliteHost, save
+from tgrun import _aio, _handler
+
+
+def request(method, path, query=(), headers=(), body=b""):
+    return http_types.Request(method, path, list(query), list(headers), body)
+
+
+class Routes(unittest.TestCase):
+    def setUp(self):
+        import tglib_service.routes
+
+        self.old = list(_handler._routes)
+        _handler._routes.clear()
+        import sys, types
+
+        sys.modules["app_for_routes"] = types.ModuleType("app_for_routes")
+        _handler.export_routes(tglib_service.routes, "app_for_routes")
+
+    def tearDown(self):
+        _handler._routes[:] = self.old
+
+    def test_the_seeds_topology_route(self):
+        with SqliteHost():
+            _aio.run(save(1_600_000_000_000, {"net1": {"nodes": [1]}}))
+            r = _handler.handle(request("GET", "/topology", [("start_dt", "2020-01-01T00:00:00")]))
+            self.assertEqual(r.status, 200)
+            self.assertIn(("content-type", "application/json; charset=utf-8"), r.headers)
+            self.assertEqual(json.loads(r.body), [{"topology": {"nodes": [1]}}])
+            r = _handler.handle(request("GET", "/topology", [("start_dt", "2021-01-01")]))
+            self.assertEqual(json.loads(r.body), [])
+        r = _handler.handle(request("GET", "/topology"))
+        self.assertEqual((r.status, r.body), (400, b"'start_dt' is missing from query string"))
+        r = _handler.handle(request("GET", "/topology", [("start_dt", "bar")]))
+        self.assertEqual((r.status, r.body), (400, b"'start_dt' is invalid ISO 8601: 'bar'"))
+
+    def test_unknown_paths_and_methods(self):
+        self.assertEqual(_handler.handle(request("GET", "/nope")).status, 404)
+        r = _handler.handle(request("POST", "/topology"))
+        self.assertEqual(r.status, 405)
+        self.assertIn(("allow", "GET"), r.headers)
+
+
+class Shim(unittest.TestCase):
+    def test_requests_and_responses_as_aiohttp(self):
+        routes = web.RouteTableDef()
+        seen = {}
+
+        @routes.post("/items/{item_id}")
+        async def add(req: web.Request) -> web.Response:
+            seen["id"] = req.match_info["item_id"]
+            seen["json"] = await req.json()
+            seen["q"] = (req.query.get("a"), req.rel_url.query.getall("b"), req.query.get("z", "d"))
+            seen["auth"] = req.headers.get("X-Token")
+            return web.Response(status=201, text="made")
+
+        @routes.get("/fail")
+        def fail(req):
+            raise web.HTTPForbidden(text="no")
+
+        _handler_routes = list(_handler._routes)
+        _handler._routes[:] = list(routes)
+        try:
+            r = _handler.handle(
+                request("POST", "/items/42", [("a", "1"), ("b", "2"), ("b", "3")], [("x-token", "t")], b'{"k": 1}')
+            )
+            self.assertEqual((r.status, r.body), (201, b"made"))
+            self.assertEqual(seen, {"id": "42", "json": {"k": 1}, "q": ("1", ["2", "3"], "d"), "auth": "t"})
+            self.assertEqual(_handler.handle(request("GET", "/fail")).status, 403)
+            self.assertEqual(_handler.handle(request("POST", "/items")).status, 404)
+        finally:
+            _handler._routes[:] = _handler_routes
+
+    def test_json_response_and_exceptions(self):
+        r = web.json_response({"when": datetime.datetime(2020, 1, 2)}, dumps=lambda d: json.dumps(d, default=str))
+        self.assertEqual(r.body, b'{"when": "2020-01-02 00:00:00"}')
+        self.assertEqual(r.headers["Content-Type"], "application/json; charset=utf-8")
+        e = web.HTTPNotFound()
+        self.assertEqual((e.status, e.text), (404, "404: Not Found"))
+        self.assertIsInstance(e, Exception)
+        self.assertTrue(issubclass(web.HTTPBadRequest, web.HTTPClientError))
+
+
+if __name__ == "__main__":
+    unittest.main()
