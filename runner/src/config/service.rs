@@ -52,6 +52,8 @@ pub const ROUTE_METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE"];
 pub const BUILTIN_ROUTES: &[(&str, &str)] = &[
     ("GET", "/status"),
     ("GET", "/health"),
+    ("GET", "/livez"),
+    ("GET", "/readyz"),
     ("GET", "/metrics"),
     ("GET", "/config"),
     ("PUT", "/config"),

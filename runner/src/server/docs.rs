@@ -50,6 +50,30 @@ pub const ROUTES: &[RouteDoc] = &[
     },
     RouteDoc {
         method: "GET",
+        path: "/livez",
+        summary: "Liveness probe: 200 while the runner answers HTTP",
+        mutating: false,
+        params: &[],
+        body: None,
+        responses: &[(200, "{\"live\": true}")],
+    },
+    RouteDoc {
+        method: "GET",
+        path: "/readyz",
+        summary: "Readiness probe: 200 when every enabled job's and route's module loads and every configured client answers; 503 with the reasons otherwise",
+        mutating: false,
+        params: &[],
+        body: None,
+        responses: &[
+            (200, "{\"ready\": true, \"not_ready\": []}"),
+            (
+                503,
+                "{\"ready\": false, \"not_ready\": [\"client prometheus: does not answer\", ...]}",
+            ),
+        ],
+    },
+    RouteDoc {
+        method: "GET",
         path: "/metrics",
         summary: "Series written by jobs, then the runner's own metrics (text exposition format)",
         mutating: false,

@@ -88,6 +88,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/status", get(routes::basic::status))
         .route("/health", get(routes::basic::health))
+        .route("/livez", get(routes::probes::livez))
+        .route("/readyz", get(routes::probes::readyz))
         .route("/metrics", get(routes::metrics::metrics))
         .route("/config", get(routes::config::get_config))
         .route("/jobs", get(routes::jobs::list_jobs))

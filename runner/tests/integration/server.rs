@@ -870,3 +870,56 @@ async fn two_rows_of_one_module_each_keep_their_own_runs() {
     );
     f.service.stop().await;
 }
+
+/// `/livez` answers while the runner serves; `/readyz` only when every enabled job's module
+/// loads and every configured client answers, else 503 naming each reason (`/health` stays
+/// tglib's: 200 whatever).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_names_what_is_not_ready_and_livez_answers() {
+    let f = fixture(None).await;
+    let (code, body) = call(&f, REMOTE, get("/readyz")).await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap(),
+        json!({"ready": true, "not_ready": []})
+    );
+    let (code, body) = call(&f, REMOTE, get("/livez")).await;
+    assert_eq!((code, body.as_str()), (StatusCode::OK, r#"{"live":true}"#));
+    f.service.stop().await;
+
+    // A Prometheus that does not answer (nothing listens on port 1) and a job whose
+    // module is missing.
+    let dir = config_dir(
+        r#"{"pipelines": {"p": {"period": 60, "jobs": [
+            {"name": "echo", "enabled": true},
+            {"name": "gone", "enabled": true},
+            {"name": "off", "enabled": false}]}}}"#,
+        &["echo"],
+    );
+    std::fs::write(
+        dir.path().join("config.json"),
+        r#"{"prometheus": {"host": "127.0.0.1", "port": 1}}"#,
+    )
+    .unwrap();
+    let config = Config::load(dir.path()).unwrap();
+    let log = Arc::new(FixedLog(Mutex::new("info".into())));
+    let service = Service::start(config, log, None).await.unwrap();
+    let f = Fixture { service, dir };
+    let (code, body) = call(&f, REMOTE, get("/readyz")).await;
+    assert_eq!(code, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    let reasons: Vec<&str> = v["not_ready"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap())
+        .collect();
+    assert_eq!(reasons.len(), 2, "{body}");
+    assert!(reasons[0].starts_with("job module 'gone': "), "{body}");
+    assert_eq!(reasons[1], "client prometheus: does not answer", "{body}");
+    assert_eq!(v["ready"], json!(false));
+    // tglib's /health is 200 whatever it reports.
+    let (code, body) = call(&f, REMOTE, get("/health")).await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    f.service.stop().await;
+}

@@ -6,4 +6,5 @@ pub mod handlers;
 pub mod jobs;
 pub mod log;
 pub mod metrics;
+pub mod probes;
 pub mod runs;
