@@ -46,16 +46,21 @@ fn default_config_dir() -> PathBuf {
     PathBuf::from("config")
 }
 
-/// Logs to stderr; `RUST_LOG` overrides the default level. The answer changes the level
-/// while the process runs (`PUT /log/{LEVEL}`).
+/// Logs to stderr; `RUST_LOG` overrides the default level (one that is not a filter is
+/// said in a warning, not ignored in silence). The answer changes the level while the
+/// process runs (`PUT /log/{LEVEL}`).
 fn init_logging(default: &str) -> Arc<dyn LogControl> {
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
 
-    let initial = std::env::var("RUST_LOG")
-        .ok()
-        .filter(|v| EnvFilter::try_new(v).is_ok())
-        .unwrap_or_else(|| default.to_owned());
+    let from_env = std::env::var("RUST_LOG").ok();
+    let refused = from_env
+        .as_deref()
+        .and_then(|v| EnvFilter::try_new(v).err().map(|e| (v.to_owned(), e)));
+    let initial = match (&from_env, &refused) {
+        (Some(v), None) => v.clone(),
+        _ => default.to_owned(),
+    };
     let (filter, handle) = reload::Layer::new(EnvFilter::new(&initial));
     let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
@@ -64,6 +69,9 @@ fn init_logging(default: &str) -> Arc<dyn LogControl> {
         .with(filter)
         .with(fmt)
         .try_init();
+    if let Some((value, e)) = refused {
+        tracing::warn!("RUST_LOG={value:?} is not a log filter ({e}); logging at {initial:?}");
+    }
     Arc::new(ReloadLog {
         handle,
         current: Mutex::new(initial),

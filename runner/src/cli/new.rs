@@ -16,10 +16,10 @@ pub struct NewArgs {
     /// the crate, the module file (`NAME.wasm`) and the job in `service_config.json`.
     name: String,
     /// Where the crate's folder goes.
-    #[arg(long, default_value = "jobs-wasm")]
+    #[arg(long, env = "TGRUN_NEW_DIR", default_value = "jobs-wasm")]
     dir: PathBuf,
     /// The guest SDK (`guest-sdk/` of this repository), for a crate outside the workspace.
-    #[arg(long)]
+    #[arg(long, env = "TGRUN_SDK")]
     sdk: Option<PathBuf>,
 }
 

@@ -24,20 +24,20 @@ pub struct RunArgs {
     target: String,
     /// The job's params as a JSON object (default: the job's params in the configuration,
     /// or `{}`).
-    #[arg(long)]
+    #[arg(long, env = "TGRUN_PARAMS")]
     params: Option<String>,
     /// The configuration directory (for the job's params, limits and the service settings).
-    #[arg(long, default_value_os_t = super::default_config_dir())]
+    #[arg(long, env = "TGRUN_CONFIG_DIR", default_value_os_t = super::default_config_dir())]
     config_dir: PathBuf,
     /// Time limit in seconds (default: the job's `timeout_s`, or the runner's default).
-    #[arg(long)]
+    #[arg(long, env = "TGRUN_TIMEOUT_S")]
     timeout_s: Option<f64>,
     /// Memory limit in MiB (default: the job's `memory_mb`, or the runner's default).
-    #[arg(long)]
+    #[arg(long, env = "TGRUN_MEMORY_MB")]
     memory_mb: Option<u64>,
     /// Stand-in clients answering from the responses recorded in this JSON file, in place
     /// of the configured Prometheus, API service and database (see the README).
-    #[arg(long)]
+    #[arg(long, env = "TGRUN_STANDIN")]
     standin: Option<PathBuf>,
 }
 

@@ -15,13 +15,13 @@ use crate::service::{LogControl, Service};
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
     /// The configuration directory: service_config.json, config.json, modules/.
-    #[arg(long, default_value_os_t = super::default_config_dir())]
+    #[arg(long, env = "TGRUN_CONFIG_DIR", default_value_os_t = super::default_config_dir())]
     config_dir: PathBuf,
     /// Address and port of the HTTP server (default: from config.json, else 0.0.0.0:8080).
-    #[arg(long)]
+    #[arg(long, env = "TGRUN_LISTEN")]
     listen: Option<SocketAddr>,
     /// Directory of the job modules (default: from config.json, else DIR/modules).
-    #[arg(long)]
+    #[arg(long, env = "TGRUN_MODULES_DIR")]
     modules_dir: Option<PathBuf>,
 }
 

@@ -620,3 +620,26 @@ fn run_with_stand_in_clients_answers_from_the_file_and_reports_every_call() {
         "{text}"
     );
 }
+
+/// Every flag has an environment variable (a service manager's unit or a container sets
+/// them), and a `RUST_LOG` that is not a filter is said, not ignored in silence.
+#[test]
+fn flags_come_from_the_environment_and_a_bad_rust_log_is_a_warning() {
+    let dir = crate::fixtures::config_dir(
+        r#"{"pipelines": {"p": {"period": 60, "jobs": [{"name": "echo", "enabled": true}]}}}"#,
+        &["echo"],
+    );
+    let (code, text) = output(
+        runner()
+            .args(["run", "echo"])
+            .env("TGRUN_CONFIG_DIR", dir.path())
+            .env("TGRUN_PARAMS", r#"{"value": 17}"#)
+            .env("RUST_LOG", "info,=[bad"),
+    );
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains(r#"params {"value":17}"#), "{text}");
+    assert!(
+        text.contains(r#"RUST_LOG="info,=[bad" is not a log filter"#),
+        "{text}"
+    );
+}
