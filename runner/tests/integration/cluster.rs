@@ -1213,14 +1213,19 @@ async fn a_nats_server_with_credentials_and_tls_takes_only_a_replica_configured_
     scope.cleanup_on(tls_port).await;
 }
 
-/// `tgrun_queue_depth` on a replica's `/metrics`.
+/// `tgrun_queue_depth` on a replica's `/metrics`. The replica's first run may start (and
+/// log) before its HTTP server listens: a refused connection is asked again, for up to 10 s.
 async fn queue_depth(addr: &str) -> u64 {
-    let text = reqwest::get(format!("http://{addr}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let answer = loop {
+        match reqwest::get(format!("http://{addr}/metrics")).await {
+            Err(e) if e.is_connect() && std::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            other => break other.unwrap(),
+        }
+    };
+    let text = answer.text().await.unwrap();
     text.lines()
         .find_map(|l| l.strip_prefix("tgrun_queue_depth "))
         .unwrap_or_else(|| panic!("no tgrun_queue_depth in {text}"))
