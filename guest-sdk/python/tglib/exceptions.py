@@ -48,15 +48,21 @@ class ClientRuntimeError(ClientError):
         super().__init__(msg or "An unknown issue with the client occurred at runtime")
 
 
+def from_sdk(e: "tgrun.Error") -> ClientError:
+    """The tglib exception for a tgrun SDK error, caused by it (so the runner still reports
+    its kind): a client the runner does not have is ``ClientStoppedError``, anything else
+    ``ClientRuntimeError``."""
+    err = ClientStoppedError(str(e)) if isinstance(e, tgrun.NotConfigured) else ClientRuntimeError(str(e))
+    err.__cause__ = e
+    return err
+
+
 def client_call(fn, *args, **kwargs):
     """Calls a tgrun SDK function, raising its error as tglib would: a bad argument stays
-    a ``ValueError`` (the SDK's ``InvalidArgument`` is one), a client the runner does not
-    have is ``ClientStoppedError``, anything else ``ClientRuntimeError``."""
+    a ``ValueError`` (the SDK's ``InvalidArgument`` is one), else :func:`from_sdk`."""
     try:
         return fn(*args, **kwargs)
     except tgrun.InvalidArgument:
         raise
-    except tgrun.NotConfigured as e:
-        raise ClientStoppedError(str(e)) from e
     except tgrun.Error as e:
-        raise ClientRuntimeError(str(e)) from e
+        raise from_sdk(e) from e

@@ -215,6 +215,15 @@ def _message(e: BaseException) -> str:
     return text
 
 
+def _failure(e: BaseException) -> Err:
+    """A job's or handler's exception as the WIT ``error``: an SDK error keeps its kind, and
+    so does a tglib exception raised for one (its cause); anything else is ``failed``."""
+    if isinstance(e, Error):
+        return Err(e._wit_case(_message(e)))
+    case = getattr(e.__cause__, "_wit_case", wit_world.imports.types.Error_Failed)
+    return Err(case(_message(e)))
+
+
 class _Export(wit_world.WitWorld):
     def handle(self, req):
         """The `service` world's routes (see :mod:`tgrun._handler`)."""
@@ -222,11 +231,8 @@ class _Export(wit_world.WitWorld):
 
         try:
             return _handler.handle(req)
-        except Error as e:
-            raise Err(e._wit_case(_message(e))) from None
         except BaseException as e:
-            case = getattr(e.__cause__, "_wit_case", wit_world.imports.types.Error_Failed)
-            raise Err(case(_message(e))) from None
+            raise _failure(e) from None
 
     def run(self, ctx, params: str) -> None:
         c = Ctx(ctx.job, ctx.run_id, ctx.pipeline, ctx.start_time_ms)
@@ -240,9 +246,5 @@ class _Export(wit_world.WitWorld):
             raise Err(e._wit_case(e.message)) from None
         try:
             _call(fn, kwargs)
-        except Error as e:
-            raise Err(e._wit_case(_message(e))) from None
         except BaseException as e:  # SystemExit too: a job's exit is its failure
-            # A tglib exception raised for an SDK error keeps that error's kind.
-            case = getattr(e.__cause__, "_wit_case", wit_world.imports.types.Error_Failed)
-            raise Err(case(_message(e))) from None
+            raise _failure(e) from None

@@ -269,6 +269,14 @@ impl ServiceConfig {
             .iter()
             .flat_map(|p| p.jobs.iter().map(move |j| (p, j)))
     }
+
+    /// The modules enabled jobs run, each once, in order.
+    pub fn enabled_modules(&self) -> std::collections::BTreeSet<Arc<str>> {
+        self.jobs()
+            .filter(|(_, j)| j.enabled)
+            .map(|(_, j)| j.module.clone())
+            .collect()
+    }
 }
 
 fn pipeline(

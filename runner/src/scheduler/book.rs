@@ -155,24 +155,23 @@ impl RunBook {
         let jobs = self.lock();
         let mut records = jobs.of_name(name).peekable();
         records.peek()?;
-        let mut sum = JobRecord::default();
-        for r in records {
-            sum.absorb(r);
-        }
-        Some(sum)
+        Some(sum(records))
     }
 
     /// The records added up by job name (the runner's own metrics).
     pub fn by_name(&self) -> BTreeMap<String, JobRecord> {
         let jobs = self.lock();
         jobs.names()
-            .map(|name| {
-                let mut sum = JobRecord::default();
-                for r in jobs.of_name(name) {
-                    sum.absorb(r);
-                }
-                (name.to_owned(), sum)
-            })
+            .map(|name| (name.to_owned(), sum(jobs.of_name(name))))
             .collect()
     }
+}
+
+/// `records` added up into one.
+fn sum<'a>(records: impl Iterator<Item = &'a JobRecord>) -> JobRecord {
+    let mut sum = JobRecord::default();
+    for r in records {
+        sum.absorb(r);
+    }
+    sum
 }

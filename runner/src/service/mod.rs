@@ -5,7 +5,6 @@
 pub mod operations;
 pub mod route_slots;
 
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex as StdMutex};
 
@@ -397,12 +396,7 @@ async fn preload(
                 outcome = outcome.name(), "{}", outcome.detail());
         }
     }
-    let names: BTreeSet<_> = config
-        .service
-        .jobs()
-        .filter(|(_, j)| j.enabled)
-        .map(|(_, j)| j.module.clone())
-        .collect();
+    let names = config.service.enabled_modules();
     for name in &names {
         if let Err(outcome) = modules.get(name).await {
             tracing::error!(module = %name, outcome = outcome.name(), "{}", outcome.detail());

@@ -12,30 +12,17 @@ from typing import Any, Dict, Optional
 import tgrun
 from tgrun import api_service as _api
 
-from ..exceptions import ClientRestartError, ClientRuntimeError, client_call
+from ..exceptions import client_call, from_sdk
+from .base_client import BaseClient
 
 __all__ = ["APIServiceClient"]
 
 
-def _tglib_error(e: tgrun.Error) -> ClientRuntimeError:
-    err = ClientRuntimeError(str(e))
-    err.__cause__ = e
-    return err
-
-
-class APIServiceClient:
+class APIServiceClient(BaseClient):
     """Requests to the controllers. ``timeout``: seconds per request, as tglib's."""
 
     def __init__(self, timeout: int) -> None:
         self.timeout = timeout
-
-    @classmethod
-    async def start(cls, config: Dict[str, Any]) -> None:
-        raise ClientRestartError("the runner starts its API service client; a job does not")
-
-    @classmethod
-    async def stop(cls) -> None:
-        """The runner stops its clients; nothing to do here."""
 
     async def request(
         self,
@@ -69,7 +56,7 @@ class APIServiceClient:
         out: Dict[str, Any] = {}
         for network, answer in answers.items():
             if isinstance(answer, tgrun.Error):
-                answer = _tglib_error(answer)
+                answer = from_sdk(answer)
                 if not return_exceptions:
                     raise answer
             out[network] = answer

@@ -22,6 +22,7 @@ from tgrun.errors import host_call
 from wit_world.imports import sql as _host
 
 from ..exceptions import ClientRestartError, client_call
+from .base_client import BaseClient
 
 __all__ = ["MySQLClient"]
 
@@ -254,16 +255,8 @@ class _Lease:
         return False
 
 
-class MySQLClient:
+class MySQLClient(BaseClient):
     """The database client; ``lease()`` hands out a connection."""
-
-    @classmethod
-    async def start(cls, config: Dict[str, Any]) -> None:
-        raise ClientRestartError("the runner starts its SQL client; a job does not")
-
-    @classmethod
-    async def stop(cls) -> None:
-        """The runner stops its clients; nothing to do here."""
 
     def lease(self) -> _Lease:
         """``async with MySQLClient().lease() as conn:`` a connection for the block."""

@@ -18,7 +18,8 @@ from typing import Any, Dict, List, Optional, Pattern, Union
 from tgrun import prometheus as _prom
 from tgrun.prometheus import consts, ops
 
-from ..exceptions import ClientRestartError, client_call
+from ..exceptions import client_call
+from .base_client import BaseClient
 
 __all__ = ["PrometheusClient", "PrometheusMetric", "consts", "ops"]
 
@@ -45,7 +46,7 @@ def _check_range(step: str, start, end):
     return end
 
 
-class PrometheusClient:
+class PrometheusClient(BaseClient):
     """Reads and writes Prometheus series. ``timeout``: seconds, as tglib's."""
 
     # What this run wrote, as tglib's cache keeps it: series -> (value, time).
@@ -53,14 +54,6 @@ class PrometheusClient:
 
     def __init__(self, timeout: int) -> None:
         self.timeout = timeout
-
-    @classmethod
-    async def start(cls, config: Dict[str, Any]) -> None:
-        raise ClientRestartError("the runner starts its Prometheus client; a job does not")
-
-    @classmethod
-    async def stop(cls) -> None:
-        """The runner stops its clients; nothing to do here."""
 
     @staticmethod
     def duration2seconds(duration: str) -> int:

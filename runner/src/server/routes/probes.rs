@@ -23,16 +23,8 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) 
     let config = service.config();
     let mut not_ready = Vec::new();
     let modules = &service.shared.execution.modules;
-    let mut names: Vec<_> = config
-        .service
-        .jobs()
-        .filter(|(_, j)| j.enabled)
-        .map(|(_, j)| j.module.clone())
-        .collect();
-    names.sort();
-    names.dedup();
     // Loaded at start; one a live change added is loaded here (once: it stays loaded).
-    for name in names {
+    for name in config.service.enabled_modules() {
         if let Err(outcome) = modules.get(&name).await {
             not_ready.push(format!("job module '{name}': {}", outcome.detail()));
         }
