@@ -13,7 +13,7 @@ WIT        := $(wildcard wit/*.wit)
 EXAMPLES   := add_x save_topology echo
 CONFIG_DIR ?= config
 
-.PHONY: all toolchain clippy-driver test-deps jobs py-jobs py-test build run test lint fmt bench fuzz
+.PHONY: all toolchain clippy-driver test-deps jobs py-jobs py-test build release image-context run test lint fmt bench fuzz
 
 all: build jobs
 
@@ -25,10 +25,12 @@ toolchain:
 # dashboard (Chromium driven by chromedriver), all Debian's packages. MariaDB and NATS run
 # on the machine already (127.0.0.1:3306, 127.0.0.1:4222).
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# systemd-analyze checks deploy/'s unit; promtool (prometheus') the /metrics exposition.
 test-deps:
-	@command -v prometheus >/dev/null && command -v chromedriver >/dev/null || { \
+	@command -v prometheus >/dev/null && command -v promtool >/dev/null && \
+		command -v chromedriver >/dev/null && command -v systemd-analyze >/dev/null || { \
 		$(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q \
-		--no-install-recommends prometheus chromium chromium-driver; }
+		--no-install-recommends prometheus chromium chromium-driver systemd; }
 
 # Every job in jobs-wasm/ as a component; the examples also go to config/modules/.
 jobs: toolchain py-jobs
@@ -86,12 +88,25 @@ py-test: $(COMPONENTIZE_PY) $(PY_DEPS)/sqlalchemy/__init__.py
 	PYTHONPATH=target/py-bindings:guest-sdk/python:guest-sdk/python-shims:$(PY_DEPS):jobs-wasm/python $(PY_VENV)/bin/python -m unittest discover -s guest-sdk/python/tests -t guest-sdk/python
 
 build:
-	$(CARGO) build -p runner
+	$(CARGO) build -p tgrun
+
+# The release binary, target/release/tgrun (as `cargo install --path runner` builds it).
+release:
+	$(CARGO) build --release -p tgrun
+
+# What deploy/Containerfile copies, staged in target/image (the build context): the
+# release binary and the example configuration with its modules.
+image-context: release jobs
+	rm -rf target/image && mkdir -p target/image
+	cp target/release/tgrun target/image/tgrun
+	cp -r $(CONFIG_DIR) target/image/config
+	rm -rf target/image/config/.tgrun-cache
+	@echo "podman build -f deploy/Containerfile -t tgrun target/image"
 
 # Serve config/: the example pipelines run (the demo pipeline every 5 s) and
 # GET http://localhost:8080/status answers. Ctrl-C stops it.
 run: jobs build
-	$(CARGO) run -p runner -- serve --config-dir $(CONFIG_DIR)
+	$(CARGO) run -p tgrun -- serve --config-dir $(CONFIG_DIR)
 
 # Clippy's lints come with the build: clippy-driver compiles our crates (as `cargo clippy`
 # does, with -D warnings) and dependencies are compiled once, for lint and tests alike,
@@ -113,6 +128,8 @@ test: clippy-driver jobs test-deps py-test
 	@# no doctests) so that features unify as in the test build, which it reuses; with
 	@# `-p tgrun-sdk` alone a cold run rebuilt 20 crates (97 s).
 	$(LINTED) $(CARGO) test --doc
+	@# The SDK can be published: its WIT travels inside it (guest-sdk/wit).
+	$(CARGO) package -p tgrun-sdk --allow-dirty --quiet
 	@$(LINTED) $(CARGO) nextest run --no-fail-fast; status=$$?; \
 		python3 .ci/slowest.py target/nextest/default/junit.xml 10; exit $$status
 
@@ -129,10 +146,10 @@ fmt:
 	$(CARGO) fmt --all
 
 # Figures, not pass/fail: per-run cost and throughput (release build).
-# The service figures run the release `runner` binary in a process of its own; the
+# The service figures run the release `tgrun` binary in a process of its own; the
 # bumper's needs a real Prometheus.
 bench: jobs test-deps
-	$(CARGO) build --release -p runner
+	$(CARGO) build --release -p tgrun
 	$(CARGO) bench -p runner-bench
 
 # Fuzz the configuration loader, the admin JSON bodies and the host functions' inputs,

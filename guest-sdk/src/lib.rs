@@ -49,7 +49,7 @@ pub mod prelude {
 #[allow(clippy::too_many_arguments)] // generated code
 pub mod wit {
     wit_bindgen::generate!({
-        path: "../wit",
+        path: "wit",
         world: "job",
         pub_export_macro: true,
         export_macro_name: "export_job_world",
@@ -63,7 +63,7 @@ pub mod wit {
 #[allow(clippy::too_many_arguments)] // generated code
 pub mod wit_handler {
     wit_bindgen::generate!({
-        path: "../wit",
+        path: "wit",
         world: "handler",
         pub_export_macro: true,
         export_macro_name: "export_handler_world",

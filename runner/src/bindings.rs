@@ -5,7 +5,7 @@
 //! marker type here; the run's resource table holds `crate::host::sql::Transaction`.
 
 wasmtime::component::bindgen!({
-    path: "../wit",
+    path: "wit",
     world: "job",
     // Host functions may await I/O (HTTP, SQL) and may trap (a limit, a host failure);
     // a guest's own mistake comes back to it as a WIT `error` value, never as a trap.
@@ -60,7 +60,7 @@ impl From<wasmtime::component::ResourceTableError> for HostError {
 /// types are its own.
 pub mod handler {
     wasmtime::component::bindgen!({
-        path: "../wit",
+        path: "wit",
         world: "handler",
         imports: { default: async | trappable },
         exports: { default: async },

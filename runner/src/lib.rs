@@ -31,7 +31,7 @@
 //! - [`bindings`]: the types and traits `bindgen!` makes of the WIT worlds. A leaf.
 //! - [`server`]: the HTTP server: tglib's routes, `/jobs`, `/runs`, `/docs`, the dashboard,
 //!   and routes answered by components.
-//! - [`cli`]: `runner serve`, `runner run`, `runner check`, `runner new`.
+//! - [`cli`]: `tgrun serve`, `tgrun run`, `tgrun check`, `tgrun new`.
 
 // No `unsafe` but in one audited module, `clients::sql::sqlite_guard` (SQLite's authorizer,
 // which sqlx does not expose), which allows it for itself.

@@ -1,5 +1,5 @@
 //! The `runner` binary: parses the command line and maps the outcome to an exit code.
 
 fn main() -> std::process::ExitCode {
-    runner::cli::main()
+    tgrun::cli::main()
 }

@@ -1,5 +1,5 @@
 //! Fixture: not a job. It imports an interface the runner does not provide and exports a
-//! `run` of the wrong type, for `runner check` to explain.
+//! `run` of the wrong type, for `tgrun check` to explain.
 
 wit_bindgen::generate!({
     inline: r#"

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
-use runner::config::Config;
-use runner::service::{FixedLog, Service};
+use tgrun::config::Config;
+use tgrun::service::{FixedLog, Service};
 
 #[path = "../../tests/integration/real_prometheus.rs"]
 #[allow(dead_code)]

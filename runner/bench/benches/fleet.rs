@@ -1,4 +1,4 @@
-//! Figure 7: a service of 1,000 jobs in 100 pipelines, in a `runner serve` process of its
+//! Figure 7: a service of 1,000 jobs in 100 pipelines, in a `tgrun serve` process of its
 //! own (the release binary `make bench` builds): CPU per pipeline tick, resident memory at
 //! idle, and memory per consumer. CPU is the sum of the process's threads' run time
 //! (`/proc/<pid>/task/*/schedstat`, nanoseconds); memory is `VmRSS`.
@@ -15,18 +15,18 @@ const JOBS_PER_PIPELINE: usize = 10;
 
 fn runner_bin() -> PathBuf {
     let p = std::env::var_os("RUNNER_BIN").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/release/runner"),
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/release/tgrun"),
         PathBuf::from,
     );
     assert!(
         p.exists(),
-        "{} missing: `make bench` builds it (cargo build --release -p runner)",
+        "{} missing: `make bench` builds it (cargo build --release -p tgrun)",
         p.display()
     );
     p
 }
 
-/// One `runner serve` process on a config directory of its own.
+/// One `tgrun serve` process on a config directory of its own.
 struct Served {
     child: Child,
     port: u16,
@@ -182,7 +182,7 @@ pub fn thousand_jobs() {
     drop(many);
 
     println!(
-        "{jobs} jobs in {PIPELINES} pipelines (runner serve, release): empty service {empty_rss:.1} MiB; \
+        "{jobs} jobs in {PIPELINES} pipelines (tgrun serve, release): empty service {empty_rss:.1} MiB; \
          loaded and idle {idle_rss:.1} MiB, {:.2} ms CPU a second; every pipeline each second \
          ({runs} runs in {window:?}): {per_tick_us:.0} µs CPU a pipeline tick of {JOBS_PER_PIPELINE} runs \
          ({per_run_us:.1} µs a run, everything included), {busy_rss:.1} MiB; \

@@ -8,7 +8,7 @@
 //!    fresh instance, report published), with two consumers.
 //! 4. A restart with 20 modules, from the cache and compiled anew; hot-swap latency.
 //! 5. The seed's bumper against a real Prometheus (`bumper.rs`); a service of 1,000 jobs
-//!    in a `runner serve` process of its own (`fleet.rs`).
+//!    in a `tgrun serve` process of its own (`fleet.rs`).
 //! 6. The cost of the jobs' SQL guards against the runner's own pool (`sql.rs`).
 
 mod bumper;
@@ -21,12 +21,12 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use runner::config::Config;
-use runner::host::HostClients;
-use runner::modules::ModuleRegistry;
-use runner::run::{Invocation, RunLimits};
-use runner::sandbox::{Sandbox, SandboxSettings};
-use runner::scheduler::Scheduler;
+use tgrun::config::Config;
+use tgrun::host::HostClients;
+use tgrun::modules::ModuleRegistry;
+use tgrun::run::{Invocation, RunLimits};
+use tgrun::sandbox::{Sandbox, SandboxSettings};
+use tgrun::scheduler::Scheduler;
 
 fn wasm(job: &str) -> PathBuf {
     let p = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -53,7 +53,7 @@ fn invocation(job: &str, params: &str) -> Invocation {
             timeout: Duration::from_secs(10),
             memory_bytes: 128 << 20,
         },
-        grants: runner::run::Capabilities::ALL,
+        grants: tgrun::run::Capabilities::ALL,
         cancel: Default::default(),
         attempt: 1,
     }
@@ -180,7 +180,7 @@ fn process_per_run() {
 fn median_of(
     rt: &tokio::runtime::Runtime,
     sandbox: &Sandbox,
-    component: &runner::sandbox::component::JobComponent,
+    component: &tgrun::sandbox::component::JobComponent,
     params: &str,
     runs: usize,
 ) -> Duration {
@@ -432,8 +432,8 @@ fn restart_with_cache() {
 }
 
 fn swap_latency() {
-    use runner::sandbox::component::content_version;
-    use runner::service::{FixedLog, Service};
+    use tgrun::sandbox::component::content_version;
+    use tgrun::service::{FixedLog, Service};
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("modules")).unwrap();
     std::fs::write(

@@ -16,10 +16,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use runner::host::HostClients;
-use runner::run::{Invocation, RunLimits};
-use runner::sandbox::component::JobComponent;
-use runner::sandbox::{Sandbox, SandboxSettings};
+use tgrun::host::HostClients;
+use tgrun::run::{Invocation, RunLimits};
+use tgrun::sandbox::component::JobComponent;
+use tgrun::sandbox::{Sandbox, SandboxSettings};
 
 fn wasm(job: &str) -> PathBuf {
     let p = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -124,7 +124,7 @@ fn main() {
                             timeout,
                             memory_bytes: mb << 20,
                         },
-                        grants: runner::run::Capabilities::ALL,
+                        grants: tgrun::run::Capabilities::ALL,
                         cancel: Default::default(),
                         attempt: 1,
                     };

@@ -6,9 +6,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use runner::clients::{Caps, Clients, SqlApi, sql};
-use runner::host::HostClients;
-use runner::sandbox::{Sandbox, SandboxSettings};
+use tgrun::clients::{Caps, Clients, SqlApi, sql};
+use tgrun::host::HostClients;
+use tgrun::sandbox::{Sandbox, SandboxSettings};
 
 use super::{invocation, percentile, table, wasm};
 

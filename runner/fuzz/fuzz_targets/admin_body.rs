@@ -9,7 +9,7 @@ mod common;
 use std::path::Path;
 
 use libfuzzer_sys::fuzz_target;
-use runner::config::Config;
+use tgrun::config::Config;
 use serde_json::Value;
 
 const IN_FORCE: &str = r#"{"num_consumers": 2, "pipelines": {"p": {"period": 60, "jobs": [
@@ -19,7 +19,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    let Ok(body) = runner::config::values::parse_strict(text) else {
+    let Ok(body) = tgrun::config::values::parse_strict(text) else {
         return;
     };
     let Some(Value::Object(patch)) = body.get("config") else {
@@ -38,7 +38,7 @@ fuzz_target!(|data: &[u8]| {
     let Value::Object(mut merged) = in_force_raw else {
         return;
     };
-    runner::config::merge::deep_merge(&mut merged, patch);
+    tgrun::config::merge::deep_merge(&mut merged, patch);
     let patched = Config::applied_to(dir, Value::Object(merged), &in_force);
     let start_ms = i64::try_from(data.len()).unwrap_or(0) * 86_400_007;
     for (config, _restart_required) in [put, patched].into_iter().flatten() {

@@ -12,10 +12,10 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let path = std::path::Path::new(common::DIR).join("service_config.json");
-    let Ok(value) = runner::config::parse_json(&path, text) else {
+    let Ok(value) = tgrun::config::parse_json(&path, text) else {
         return;
     };
-    let Ok(config) = runner::config::Config::with_service(std::path::Path::new(common::DIR), value)
+    let Ok(config) = tgrun::config::Config::with_service(std::path::Path::new(common::DIR), value)
     else {
         return;
     };

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
-use runner::bindings::tgrun::job::prometheus::{Metric, Range};
+use tgrun::bindings::tgrun::job::prometheus::{Metric, Range};
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
@@ -25,9 +25,9 @@ fuzz_target!(|data: &[u8]| {
         value: f64::from_bits(data.len() as u64 * 0x9E37_79B9_7F4A_7C15),
         time_ms: data.first().map(|b| i64::from(*b) * 1_000_000_007),
     };
-    if runner::host::prometheus::validate(&metric).is_ok() {
-        let cache = runner::metrics::MetricsCache::new(Duration::from_secs(300), 4);
-        let sample = runner::metrics::Sample {
+    if tgrun::host::prometheus::validate(&metric).is_ok() {
+        let cache = tgrun::metrics::MetricsCache::new(Duration::from_secs(300), 4);
+        let sample = tgrun::metrics::Sample {
             name: metric.name.clone(),
             labels: metric.labels.clone(),
             value: metric.value,
@@ -44,17 +44,17 @@ fuzz_target!(|data: &[u8]| {
         start: data.len() as f64,
         end: data.last().map(|b| f64::from(*b)),
     };
-    let _ = runner::host::prometheus::check_range(&range);
-    let _ = runner::clients::range::duration_seconds(&first);
+    let _ = tgrun::host::prometheus::check_range(&range);
+    let _ = tgrun::clients::range::duration_seconds(&first);
 
     if let Ok(answer) = serde_json::from_str::<serde_json::Value>(&first) {
         let timestamps = serde_json::from_str(rest.first().map_or("[]", String::as_str))
             .unwrap_or(serde_json::Value::Null);
-        let _ = runner::clients::range::drop_stale_and_held(answer, &timestamps, 0.0, 15);
+        let _ = tgrun::clients::range::drop_stale_and_held(answer, &timestamps, 0.0, 15);
     }
 
     let tz = rest.first().map_or("UTC", String::as_str);
-    if let Ok(cron) = runner::schedule::cron::Cron::parse(&first, tz) {
+    if let Ok(cron) = tgrun::schedule::cron::Cron::parse(&first, tz) {
         let _ = cron.next_after(chrono::Utc::now());
     }
 });

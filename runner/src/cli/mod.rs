@@ -1,4 +1,4 @@
-//! The command line: `runner serve`, `runner run`, `runner check`, `runner new`.
+//! The command line: `tgrun serve`, `tgrun run`, `tgrun check`, `tgrun new`.
 //!
 //! Exit codes: 0 success; 1 the run failed or the component does not fit; 2 bad usage or
 //! bad configuration.
@@ -20,13 +20,30 @@ use crate::service::LogControl;
 
 #[derive(Debug, Parser)]
 #[command(
-    name = "runner",
+    name = "tgrun",
     version,
     about = "Runs periodic jobs as sandboxed WebAssembly components"
 )]
 struct Cli {
+    /// How log lines are written to stderr: `text` for eyes, or `json`, one object a line
+    /// with every field (for Loki, Elasticsearch, journald's JSON readers).
+    #[arg(long, global = true, env = "TGRUN_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+/// What `run` and `check` print: text for eyes, or JSON for scripts and CI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Output {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -35,7 +52,8 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Run one job once and print its outcome, logs and the metrics it wrote.
     Run(run::RunArgs),
-    /// Say whether a .wasm file is a job component, and if not, what is wrong.
+    /// Say whether a .wasm file is a job component, or whether a configuration directory
+    /// and its modules would start, and if not, every problem.
     Check(check::CheckArgs),
     /// Create a job crate to start from (in jobs-wasm/ by default).
     New(new::NewArgs),
@@ -49,7 +67,7 @@ fn default_config_dir() -> PathBuf {
 /// Logs to stderr; `RUST_LOG` overrides the default level (one that is not a filter is
 /// said in a warning, not ignored in silence). The answer changes the level while the
 /// process runs (`PUT /log/{LEVEL}`).
-fn init_logging(default: &str) -> Arc<dyn LogControl> {
+fn init_logging(default: &str, format: LogFormat) -> Arc<dyn LogControl> {
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
 
@@ -62,12 +80,25 @@ fn init_logging(default: &str) -> Arc<dyn LogControl> {
         _ => default.to_owned(),
     };
     let (filter, handle) = reload::Layer::new(EnvFilter::new(&initial));
-    let fmt = tracing_subscriber::fmt::layer()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    let text = (format == LogFormat::Text).then(|| {
+        tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+    });
+    // The event's fields at the top level beside `timestamp`, `level`, `target`, and the
+    // spans it happened in (with their fields) under `spans`.
+    let json = (format == LogFormat::Json).then(|| {
+        tracing_subscriber::fmt::layer()
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(true)
+            .with_writer(std::io::stderr)
+    });
     let _ = tracing_subscriber::registry()
         .with(filter)
-        .with(fmt)
+        .with(text)
+        .with(json)
         .try_init();
     if let Some((value, e)) = refused {
         tracing::warn!("RUST_LOG={value:?} is not a log filter ({e}); logging at {initial:?}");
@@ -104,15 +135,15 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => {
-            let log = init_logging("info");
+            let log = init_logging("info", cli.log_format);
             serve::serve(args, log)
         }
         Command::Run(args) => {
-            init_logging("warn");
+            init_logging("warn", cli.log_format);
             run::run(args)
         }
         Command::Check(args) => {
-            init_logging("warn");
+            init_logging("warn", cli.log_format);
             check::check(args)
         }
         Command::New(args) => new::new(args),

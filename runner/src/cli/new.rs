@@ -1,9 +1,10 @@
-//! `runner new NAME`: a job crate to start from, which builds and passes `runner check`.
+//! `tgrun new NAME`: a job crate to start from, which builds and passes `tgrun check`.
 //!
 //! Inside this repository (the default, `jobs-wasm/NAME`) the crate takes its versions from
 //! the workspace and `make jobs` builds it with the others. Anywhere else it is a workspace
-//! of its own with a path to the guest SDK (`--sdk`), so it builds with a plain
-//! `cargo build --release --target wasm32-wasip2`.
+//! of its own that builds with a plain `cargo build --release --target wasm32-wasip2`,
+//! depending on the guest SDK of this runner's version from the registry (crates.io's
+//! `tgrun-sdk`), or on a local copy of it (`--sdk PATH`).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -18,7 +19,8 @@ pub struct NewArgs {
     /// Where the crate's folder goes.
     #[arg(long, env = "TGRUN_NEW_DIR", default_value = "jobs-wasm")]
     dir: PathBuf,
-    /// The guest SDK (`guest-sdk/` of this repository), for a crate outside the workspace.
+    /// A local guest SDK (`guest-sdk/` of this repository) for a crate outside the
+    /// workspace, in place of the registry's `tgrun-sdk` of this runner's version.
     #[arg(long, env = "TGRUN_SDK")]
     sdk: Option<PathBuf>,
 }
@@ -34,6 +36,7 @@ const RESERVED: &[&str] = &[
 ];
 /// Crate names a job crate cannot take: the workspace's own, and the compiler's.
 const TAKEN: &[&str] = &[
+    "tgrun",
     "runner",
     "tgrun_sdk",
     "std",
@@ -88,23 +91,35 @@ fn NAME(ctx: &Ctx, p: Params) -> Result<()> {
 export_job!(NAME);
 "#;
 
-fn cargo_toml(name: &str, sdk: Option<&Path>) -> String {
+/// Where a new crate's guest SDK comes from.
+enum Sdk {
+    /// This repository's workspace (versions and the `guest` profile too).
+    Workspace,
+    /// A local copy (`--sdk`).
+    Path(PathBuf),
+    /// The registry: `tgrun-sdk` of this runner's version.
+    Registry,
+}
+
+fn cargo_toml(name: &str, sdk: &Sdk) -> String {
     let head = format!(
         "[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2024\"\npublish = false\n\n[lib]\ncrate-type = [\"cdylib\"]\n\n"
     );
-    match sdk {
-        // In this repository: versions and the `guest` profile come from the workspace.
-        None => format!(
-            "{head}[dependencies]\ntgrun-sdk.workspace = true\nserde.workspace = true\nserde_json.workspace = true\n"
-        ),
-        Some(sdk) => format!(
-            "{head}[dependencies]\ntgrun-sdk = {{ path = {:?} }}\nserde = {{ version = \"1\", features = [\"derive\"] }}\nserde_json = \"1\"\n\n\
-             # A workspace of its own.\n[workspace]\n\n\
-             # Small components: the runner compiles each once and instantiates it on every run.\n\
-             [profile.release]\nopt-level = \"s\"\nlto = true\ncodegen-units = 1\nstrip = true\n",
-            sdk.display().to_string()
-        ),
-    }
+    let dep = match sdk {
+        Sdk::Workspace => {
+            return format!(
+                "{head}[dependencies]\ntgrun-sdk.workspace = true\nserde.workspace = true\nserde_json.workspace = true\n"
+            );
+        }
+        Sdk::Path(path) => format!("{{ path = {:?} }}", path.display().to_string()),
+        Sdk::Registry => format!("\"{}\"", env!("CARGO_PKG_VERSION")),
+    };
+    format!(
+        "{head}[dependencies]\ntgrun-sdk = {dep}\nserde = {{ version = \"1\", features = [\"derive\"] }}\nserde_json = \"1\"\n\n\
+         # A workspace of its own.\n[workspace]\n\n\
+         # Small components: the runner compiles each once and instantiates it on every run.\n\
+         [profile.release]\nopt-level = \"s\"\nlto = true\ncodegen-units = 1\nstrip = true\n"
+    )
 }
 
 pub fn new(args: NewArgs) -> Result<ExitCode> {
@@ -140,33 +155,30 @@ pub fn new(args: NewArgs) -> Result<ExitCode> {
     }
     let sdk = match (&args.sdk, &in_workspace) {
         (Some(sdk), _) => {
-            Some(std::path::absolute(sdk).with_context(|| format!("--sdk {}", sdk.display()))?)
+            Sdk::Path(std::path::absolute(sdk).with_context(|| format!("--sdk {}", sdk.display()))?)
         }
-        (None, Some(_)) => None,
-        (None, None) => bail!(
-            "{} is not inside this repository: say where the guest SDK is with --sdk PATH/guest-sdk",
-            args.dir.display()
-        ),
+        (None, Some(_)) => Sdk::Workspace,
+        (None, None) => Sdk::Registry,
     };
-    if let Some(sdk) = &sdk
+    if let Sdk::Path(sdk) = &sdk
         && !sdk.join("Cargo.toml").exists()
     {
         bail!("--sdk {}: no Cargo.toml there", sdk.display());
     }
     std::fs::create_dir_all(folder.join("src"))
         .with_context(|| format!("creating {}", folder.display()))?;
-    std::fs::write(folder.join("Cargo.toml"), cargo_toml(name, sdk.as_deref()))?;
+    std::fs::write(folder.join("Cargo.toml"), cargo_toml(name, &sdk))?;
     std::fs::write(folder.join("src/lib.rs"), LIB.replace("NAME", name))?;
     let build = match &sdk {
-        None => format!(
+        Sdk::Workspace => format!(
             "make jobs      (or: cargo build --profile guest --target wasm32-wasip2 -p {name})\n  \
-             runner check target/wasm32-wasip2/guest/{name}.wasm\n  \
-             runner run target/wasm32-wasip2/guest/{name}.wasm --params '{{\"name\": \"you\"}}'"
+             tgrun check target/wasm32-wasip2/guest/{name}.wasm\n  \
+             tgrun run target/wasm32-wasip2/guest/{name}.wasm --params '{{\"name\": \"you\"}}'"
         ),
-        Some(_) => format!(
+        Sdk::Path(_) | Sdk::Registry => format!(
             "cd {} && cargo build --release --target wasm32-wasip2\n  \
-             runner check target/wasm32-wasip2/release/{name}.wasm\n  \
-             runner run target/wasm32-wasip2/release/{name}.wasm --params '{{\"name\": \"you\"}}'",
+             tgrun check target/wasm32-wasip2/release/{name}.wasm\n  \
+             tgrun run target/wasm32-wasip2/release/{name}.wasm --params '{{\"name\": \"you\"}}'",
             folder.display()
         ),
     };
@@ -187,7 +199,7 @@ mod tests {
             assert!(valid(ok), "{ok}");
         }
         for bad in [
-            "", "Hello", "2x", "add-x", "a.b", "_x", "x y", "match", "runner",
+            "", "Hello", "2x", "add-x", "a.b", "_x", "x y", "match", "tgrun",
         ] {
             assert!(!valid(bad), "{bad}");
         }

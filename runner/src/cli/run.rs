@@ -1,4 +1,4 @@
-//! `runner run NAME_OR_FILE.wasm`: one invocation, for job authors.
+//! `tgrun run NAME_OR_FILE.wasm`: one invocation, for job authors.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use serde_json::{Value, json};
 
+use super::Output;
 use crate::clients::recording::{self, Call, CallLog};
 use crate::clients::{Clients, standin};
 use crate::config::{self, Config, RunnerSettings, SERVICE_FILE};
@@ -39,6 +41,9 @@ pub struct RunArgs {
     /// of the configured Prometheus, API service and database (see the README).
     #[arg(long, env = "TGRUN_STANDIN")]
     standin: Option<PathBuf>,
+    /// `text`, or `json`: one object with the outcome, logs, metrics and calls.
+    #[arg(long, env = "TGRUN_OUTPUT", value_enum, default_value_t = Output::Text)]
+    output: Output,
 }
 
 pub fn run(args: RunArgs) -> Result<ExitCode> {
@@ -127,7 +132,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    // The same clients as `runner serve` would lend the job, or stand-ins; either way
+    // The same clients as `tgrun serve` would lend the job, or stand-ins; either way
     // every call is reported.
     let calls = Arc::new(CallLog::default());
     let mut services = match &config {
@@ -179,8 +184,17 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     let component = match sandbox.compile_file(&path) {
         Ok(c) => c,
         Err(e) => {
-            println!("job:      {job} ({})", path.display());
-            println!("outcome:  module_invalid ({e})");
+            match args.output {
+                Output::Text => {
+                    println!("job:      {job} ({})", path.display());
+                    println!("outcome:  module_invalid ({e})");
+                }
+                Output::Json => println!(
+                    "{}",
+                    json!({"job": job, "file": path.display().to_string(),
+                        "outcome": "module_invalid", "detail": e.to_string()})
+                ),
+            }
             return Ok(ExitCode::from(1));
         }
     };
@@ -193,8 +207,13 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         spec.as_ref().map_or(Capabilities::ALL, |s| s.grants),
     );
     let report = rt.block_on(sandbox.run(&component, &inv, false));
-    print_report(&report, &path);
-    print_calls(&calls.calls());
+    match args.output {
+        Output::Text => {
+            print_report(&report, &path);
+            print_calls(&calls.calls());
+        }
+        Output::Json => println!("{}", report_json(&report, &path, &calls.calls())),
+    }
     Ok(if report.outcome.is_ok() {
         ExitCode::SUCCESS
     } else {
@@ -257,4 +276,45 @@ fn print_calls(calls: &[Call]) {
             c.result
         );
     }
+}
+
+/// The run as one JSON object: what the text says, with numbers as numbers.
+fn report_json(r: &RunReport, path: &Path, calls: &[Call]) -> Value {
+    let logs: Vec<Value> = r
+        .logs
+        .iter()
+        .map(|l| json!({"level": l.level, "stream": l.stream, "message": l.message}))
+        .collect();
+    let metrics: Vec<Value> = r
+        .metrics
+        .iter()
+        .map(|m| {
+            let labels: serde_json::Map<String, Value> = m
+                .labels
+                .iter()
+                .map(|(k, v)| (k.clone(), json!(v)))
+                .collect();
+            json!({"name": m.name, "labels": labels, "value": m.value, "time_ms": m.time_ms})
+        })
+        .collect();
+    let calls: Vec<Value> = calls
+        .iter()
+        .map(|c| {
+            json!({"client": c.client, "what": c.what,
+                "took_ms": c.took.as_secs_f64() * 1e3, "result": c.result})
+        })
+        .collect();
+    json!({
+        "job": &*r.job,
+        "file": path.display().to_string(),
+        "run_id": &*r.run_id,
+        "outcome": r.outcome.name(),
+        "detail": (!r.outcome.is_ok()).then(|| r.outcome.detail()),
+        "duration_ms": r.duration.as_secs_f64() * 1e3,
+        "logs": logs,
+        "logs_dropped": r.logs_dropped,
+        "output_dropped": r.output_dropped,
+        "metrics": metrics,
+        "calls": calls,
+    })
 }

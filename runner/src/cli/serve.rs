@@ -1,4 +1,4 @@
-//! `runner serve`: the service.
+//! `tgrun serve`: the service.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

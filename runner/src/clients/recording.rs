@@ -1,4 +1,4 @@
-//! A report of every client call a run makes (`runner run`): each client is wrapped so a
+//! A report of every client call a run makes (`tgrun run`): each client is wrapped so a
 //! call is timed and its result summed up, whatever answers it (the real client or a
 //! stand-in).
 

@@ -1,5 +1,5 @@
 //! Stand-in clients for trying a job without Prometheus, the API service or a database
-//! (`runner run --standin FILE`): each answers from responses recorded in a JSON file.
+//! (`tgrun run --standin FILE`): each answers from responses recorded in a JSON file.
 //!
 //! ```json
 //! {

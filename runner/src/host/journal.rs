@@ -34,8 +34,8 @@ pub struct Journal {
 pub const LINE_COST: usize = std::mem::size_of::<LogLine>();
 
 impl Journal {
-    /// `echo`: also write each kept line to the runner's log (`runner serve`), or only keep
-    /// it for the report (`runner run` prints the report itself).
+    /// `echo`: also write each kept line to the runner's log (`tgrun serve`), or only keep
+    /// it for the report (`tgrun run` prints the report itself).
     pub fn new(budget: usize, echo: Option<EchoTags>, mask: Arc<Mask>) -> Self {
         Self {
             mask,

@@ -209,20 +209,38 @@ impl MetricsCache {
         Ok(())
     }
 
-    /// The cache in the text exposition format, one series a line, sorted.
+    /// The cache in the text exposition format, one series a line, sorted, each metric's
+    /// series together under a `# HELP` and `# TYPE` of their own (`untyped`: a job says
+    /// nothing of its series' types), as a scrape's parser and `promtool` want them.
     pub fn render(&self) -> String {
         let mut inner = self.lock();
         expire(&mut inner, Instant::now(), self.ttl);
-        let mut lines: Vec<String> = inner
+        let mut lines: Vec<(&str, String)> = inner
             .series
             .iter()
-            .map(|(key, e)| match e.time_ms {
-                Some(t) => format!("{key} {} {t}\n", format_value(e.value)),
-                None => format!("{key} {}\n", format_value(e.value)),
+            .map(|(key, e)| {
+                let name = key.split_once('{').map_or(key.as_str(), |(name, _)| name);
+                let line = match e.time_ms {
+                    Some(t) => format!("{key} {} {t}\n", format_value(e.value)),
+                    None => format!("{key} {}\n", format_value(e.value)),
+                };
+                (name, line)
             })
             .collect();
+        // By name first: `foo_bar` would otherwise sort between `foo` and `foo{...}`.
         lines.sort_unstable();
-        lines.concat()
+        let mut out = String::with_capacity(lines.iter().map(|(_, l)| l.len()).sum());
+        let mut family = None;
+        for (name, line) in &lines {
+            if family != Some(*name) {
+                family = Some(*name);
+                out.push_str(&format!(
+                    "# HELP {name} Written by a job.\n# TYPE {name} untyped\n"
+                ));
+            }
+            out.push_str(line);
+        }
+        out
     }
 
     /// Series held now.
@@ -264,6 +282,34 @@ fn expire(inner: &mut Inner, now: Instant, ttl: Duration) {
 mod tests {
     use super::*;
 
+    /// The scrape's sample lines, without the families' `#` lines.
+    fn samples(c: &MetricsCache) -> String {
+        let text = c.render();
+        text.lines()
+            .filter(|l| !l.starts_with('#'))
+            .map(|l| format!("{l}\n"))
+            .collect()
+    }
+
+    #[test]
+    fn each_metric_is_one_family_with_help_and_type() {
+        let c = MetricsCache::new(Duration::from_secs(60), 10);
+        c.write(
+            "j",
+            &[
+                s("foo", &[("a", "1")], 1.0),
+                s("foo_bar", &[], 2.0),
+                s("foo", &[], 3.0),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            c.render(),
+            "# HELP foo Written by a job.\n# TYPE foo untyped\nfoo 3 1000\nfoo{a=\"1\"} 1 1000\n\
+             # HELP foo_bar Written by a job.\n# TYPE foo_bar untyped\nfoo_bar 2 1000\n"
+        );
+    }
+
     fn s(name: &str, labels: &[(&str, &str)], value: f64) -> Sample {
         Sample {
             name: name.into(),
@@ -280,14 +326,14 @@ mod tests {
     fn a_scrape_does_not_clear_and_a_write_replaces() {
         let c = MetricsCache::new(Duration::from_secs(60), 10);
         c.write("j", &[s("m", &[("a", "1")], 1.0)]).unwrap();
-        assert_eq!(c.render(), "m{a=\"1\"} 1 1000\n");
+        assert_eq!(samples(&c), "m{a=\"1\"} 1 1000\n");
         assert_eq!(
-            c.render(),
+            samples(&c),
             "m{a=\"1\"} 1 1000\n",
             "a second scraper sees it too"
         );
         c.write("j", &[s("m", &[("a", "1")], 2.0)]).unwrap();
-        assert_eq!(c.render(), "m{a=\"1\"} 2 1000\n");
+        assert_eq!(samples(&c), "m{a=\"1\"} 2 1000\n");
     }
 
     #[test]
@@ -295,7 +341,7 @@ mod tests {
         let c = MetricsCache::new(Duration::from_millis(0), 10);
         c.write("j", &[s("m", &[], 1.0)]).unwrap();
         std::thread::sleep(Duration::from_millis(5));
-        assert_eq!(c.render(), "");
+        assert_eq!(samples(&c), "");
         assert!(c.is_empty());
     }
 
@@ -306,7 +352,7 @@ mod tests {
         std::thread::sleep(Duration::from_millis(40));
         // Within a second of the last sweep, but the expired series does not count.
         c.write("j", &[s("m", &[("a", "2")], 1.0)]).unwrap();
-        assert_eq!(c.render(), "m{a=\"2\"} 1 1000\n");
+        assert_eq!(samples(&c), "m{a=\"2\"} 1 1000\n");
     }
 
     #[test]
@@ -356,7 +402,7 @@ mod tests {
             }
         );
         assert_eq!(
-            c.render(),
+            samples(&c),
             "m{a=\"1\"} 1 1000\n",
             "neither sample was written"
         );
@@ -364,7 +410,7 @@ mod tests {
         // Once the owner stops writing it, the series is free.
         std::thread::sleep(Duration::from_millis(60));
         c.write("thief", &[s("m", &[("a", "1")], 9.0)]).unwrap();
-        assert_eq!(c.render(), "m{a=\"1\"} 9 1000\n");
+        assert_eq!(samples(&c), "m{a=\"1\"} 9 1000\n");
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 mod cache;
 mod exposition;
+pub mod process;
 
 pub use cache::{MetricsCache, Sample, WriteRefused};
 pub use exposition::{escape_label_value, format_value, series_key};

@@ -18,7 +18,7 @@ pub struct JobId {
     pub name: Arc<str>,
 }
 
-/// The pipeline of runs started by hand (an operator's, a `runner run`'s).
+/// The pipeline of runs started by hand (an operator's, a `tgrun run`'s).
 pub const MANUAL: &str = "manual";
 
 impl JobId {

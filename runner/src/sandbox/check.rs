@@ -1,4 +1,4 @@
-//! `runner check`: whether a file is a component that fits the job world, and if not,
+//! `tgrun check`: whether a file is a component that fits the job world, and if not,
 //! exactly what is missing or mistyped.
 
 use std::path::Path;
@@ -13,7 +13,7 @@ use crate::bindings::JobPre;
 use crate::bindings::handler::HandlerPre;
 
 /// The verdict on one file: what it imports and exports, and every problem found.
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize)]
 pub struct CheckReport {
     /// The world the component was judged against: `job`, or `handler` if it exports
     /// `handle`.
@@ -30,7 +30,16 @@ impl CheckReport {
 }
 
 impl Sandbox {
+    /// Whether the file at `path` is a component of the `job` world (or of the `handler`
+    /// world, if it exports `handle`).
     pub fn check(&self, path: &Path) -> CheckReport {
+        self.check_as(path, None)
+    }
+
+    /// Whether the file at `path` is a component of `world` (`job` or `handler`; `None`:
+    /// `handler` if it exports `handle`, else `job`). A tglib service's component exports
+    /// both, and is checked as each world it serves.
+    pub fn check_as(&self, path: &Path, world: Option<&'static str>) -> CheckReport {
         let mut report = CheckReport {
             world: "job",
             imports: vec![],
@@ -74,7 +83,10 @@ impl Sandbox {
             }
         }
         // A component exporting `handle` is a route handler; anything else is judged as a job.
-        let handler = ty.get_export(&self.engine, "handle").is_some();
+        let handler = match world {
+            Some(world) => world == "handler",
+            None => ty.get_export(&self.engine, "handle").is_some(),
+        };
         let (export, expected_params, signature) = if handler {
             report.world = "handler";
             (

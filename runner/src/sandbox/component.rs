@@ -103,13 +103,13 @@ impl Sandbox {
             .map_err(|e| InvalidModule(format!("{name} does not compile: {e:#}")))?;
         let pre = self.linker.instantiate_pre(&component).map_err(|e| {
             InvalidModule(format!(
-                "{name} does not fit the tgrun:job/{} world (see `runner check {name}`): {e:#}",
+                "{name} does not fit the tgrun:job/{} world (see `tgrun check {name}`): {e:#}",
                 W::NAME
             ))
         })?;
         let pre = W::from_instance_pre(pre).map_err(|e| {
             InvalidModule(format!(
-                "{name} does not export the {} world's `{}` (see `runner check {name}`): {e:#}",
+                "{name} does not export the {} world's `{}` (see `tgrun check {name}`): {e:#}",
                 W::NAME,
                 W::EXPORT
             ))

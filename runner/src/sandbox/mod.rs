@@ -8,7 +8,7 @@
 //! - [`output`]: a run's stdout and stderr, capped. Its store's data (what host calls
 //!   see) is [`crate::host::state::RunState`].
 //! - [`run`]: one invocation, from instantiation to [`crate::run::RunReport`].
-//! - [`check`]: `runner check`'s explanation of why a component does not fit.
+//! - [`check`]: `tgrun check`'s explanation of why a component does not fit.
 
 pub mod check;
 pub mod component;

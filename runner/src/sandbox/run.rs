@@ -64,7 +64,7 @@ impl Sandbox {
     ) -> (Option<Response>, RunReport) {
         let started_at = SystemTime::now();
         let started = Instant::now();
-        // Clamped: an invocation from elsewhere (the cluster's wire, `runner run --timeout`)
+        // Clamped: an invocation from elsewhere (the cluster's wire, `tgrun run --timeout`)
         // may carry any duration, and `Instant + Duration` panics past the clock's range.
         let deadline = started + inv.limits.timeout.min(crate::config::bounds::DAY);
 

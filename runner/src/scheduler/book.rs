@@ -7,13 +7,17 @@ use std::sync::Mutex;
 use std::time::SystemTime;
 
 use super::per_job::PerJob;
+use crate::config::service::MAX_TIMEOUT_S;
 use crate::run::JobId;
 use crate::run::outcome::RunReport;
 
-/// Upper bounds of the run duration histogram, in seconds.
+/// Upper bounds of the run duration histogram, in seconds: from a trivial run's tenth of a
+/// millisecond up to the longest timeout a job may have (a day).
 pub const DURATION_BUCKETS: &[f64] = &[
-    0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0, 120.0,
+    0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0, 120.0, 600.0, 3600.0,
+    21600.0, 86400.0,
 ];
+const _: () = assert!(DURATION_BUCKETS[DURATION_BUCKETS.len() - 1] == MAX_TIMEOUT_S);
 
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct JobRecord {

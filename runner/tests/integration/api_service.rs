@@ -5,12 +5,12 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use runner::Outcome;
-use runner::clients::{ApiServiceApi, Caps, ClientError, Clients, HttpApiService, SqlApi, sql};
-use runner::host::HostClients;
-use runner::sandbox::Sandbox;
-use runner::sql_value::Value;
 use serde_json::{Value as Json, json};
+use tgrun::Outcome;
+use tgrun::clients::{ApiServiceApi, Caps, ClientError, Clients, HttpApiService, SqlApi, sql};
+use tgrun::host::HostClients;
+use tgrun::sandbox::Sandbox;
+use tgrun::sql_value::Value;
 
 use crate::fixtures::{compile, config_dir, invocation, mariadb, settings};
 use crate::standin::{Kind, StandIn, by_network};
@@ -229,7 +229,7 @@ async fn a_client_that_cannot_start_names_itself_and_the_address() {
         json!({"apiservice": {"nms": {"host": "127.0.0.1", "port": port}}}).to_string(),
     )
     .unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_runner"))
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tgrun"))
         .args(["serve", "--listen", "127.0.0.1:0", "--config-dir"])
         .arg(dir.path())
         .output()
@@ -376,7 +376,7 @@ async fn runner_run_fetches_topologies_into_the_embedded_sqlite() {
             json!({"apiservice": s.config(false)}).to_string(),
         )
         .unwrap();
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_runner"))
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_tgrun"))
             .args(["run", job, "--config-dir"])
             .arg(dir.path())
             .output()

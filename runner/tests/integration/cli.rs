@@ -8,7 +8,20 @@ use std::time::{Duration, Instant};
 use crate::fixtures::{config_dir, wasm};
 
 fn runner() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_runner"))
+    Command::new(env!("CARGO_BIN_EXE_tgrun"))
+}
+
+/// Exit code and stdout as one JSON value (stderr, with any log lines, apart).
+fn json_output(cmd: &mut Command) -> (i32, serde_json::Value) {
+    let out = cmd.output().expect("running the runner binary");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let v = serde_json::from_str(&stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.code().unwrap_or(-1), v)
 }
 
 fn output(cmd: &mut Command) -> (i32, String) {
@@ -138,7 +151,7 @@ fn bad_params_and_bad_configuration_are_clear_errors() {
     assert!(text.contains("unknown key 'enable'"), "{text}");
 }
 
-/// A `runner serve` child whose stderr lines arrive on a channel.
+/// A `tgrun serve` child whose stderr lines arrive on a channel.
 pub struct Served {
     child: Child,
     lines: mpsc::Receiver<String>,
@@ -421,9 +434,9 @@ async fn sigterm_gives_runs_the_grace_period_then_records_them_cancelled() {
     assert!(took >= Duration::from_millis(500), "{took:?}");
     assert!(took < Duration::from_secs(3), "{took:?}");
     // The outcome reached the history before the process exited.
-    let db = runner::clients::sql::sqlite(
+    let db = tgrun::clients::sql::sqlite(
         &dir.path().join("tgrun-history.sqlite3"),
-        runner::clients::Caps::default(),
+        tgrun::clients::Caps::default(),
     )
     .await
     .unwrap();
@@ -433,7 +446,7 @@ async fn sigterm_gives_runs_the_grace_period_then_records_them_cancelled() {
         .unwrap();
     assert_eq!(rows.rows.len(), 1, "{:?}", rows.rows);
     assert!(
-        matches!(&rows.rows[0][1], runner::sql_value::Value::Text(t) if t == "cancelled"),
+        matches!(&rows.rows[0][1], tgrun::sql_value::Value::Text(t) if t == "cancelled"),
         "{:?}",
         rows.rows[0]
     );
@@ -462,21 +475,34 @@ fn run_honours_the_jobs_capabilities() {
 fn new_scaffolds_a_job_that_builds_passes_check_and_runs() {
     let dir = tempfile::tempdir().unwrap();
     let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let (code, text) = output(
-        runner()
-            .args(["new", "greeter", "--dir"])
-            .arg(dir.path())
-            .arg("--sdk")
-            .arg(repo.join("guest-sdk")),
-    );
+    // Outside this repository, without --sdk: the registry's SDK of the runner's version.
+    let (code, text) = output(runner().args(["new", "greeter", "--dir"]).arg(dir.path()));
     assert_eq!(code, 0, "{text}");
-    assert!(text.contains("runner check"), "the next steps: {text}");
+    assert!(text.contains("tgrun check"), "the next steps: {text}");
     let krate = dir.path().join("greeter");
+    let manifest = std::fs::read_to_string(krate.join("Cargo.toml")).unwrap();
+    assert!(
+        manifest.contains(&format!("tgrun-sdk = \"{}\"\n", env!("CARGO_PKG_VERSION"))),
+        "{manifest}"
+    );
 
-    // Built as the message says, into a target folder kept between test runs.
+    // Built as the message says, into a target folder kept between test runs. The SDK is
+    // not published from here: this repository's guest-sdk/ (which `cargo package`
+    // accepts: `make test` packages it) stands in for the registry's.
     let target = repo.join("target/new-job");
+    let sdk = repo.join("guest-sdk").canonicalize().unwrap();
     let built = Command::new(env!("CARGO"))
-        .args(["build", "--release", "--target", "wasm32-wasip2"])
+        .args([
+            "build",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+            "--config",
+        ])
+        .arg(format!(
+            "patch.crates-io.tgrun-sdk.path={:?}",
+            sdk.display().to_string()
+        ))
         .env("CARGO_TARGET_DIR", &target)
         .current_dir(&krate)
         .output()
@@ -508,15 +534,27 @@ fn new_scaffolds_a_job_that_builds_passes_check_and_runs() {
     let (code, text) = output(runner().args(["new", "Greeter-2", "--dir"]).arg(dir.path()));
     assert_eq!(code, 2, "{text}");
     assert!(text.contains("'Greeter-2' cannot name a job"), "{text}");
+    let (code, text) = output(runner().args(["new", "greeter", "--dir"]).arg(dir.path()));
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("exists already"), "{text}");
+
+    // A local SDK in place of the registry's.
     let (code, text) = output(
         runner()
-            .args(["new", "greeter", "--dir"])
+            .args(["new", "local_sdk", "--dir"])
             .arg(dir.path())
             .arg("--sdk")
             .arg(repo.join("guest-sdk")),
     );
-    assert_eq!(code, 2, "{text}");
-    assert!(text.contains("exists already"), "{text}");
+    assert_eq!(code, 0, "{text}");
+    let manifest = std::fs::read_to_string(dir.path().join("local_sdk/Cargo.toml")).unwrap();
+    assert!(
+        manifest.contains(&format!(
+            "tgrun-sdk = {{ path = {:?} }}",
+            repo.join("guest-sdk").display().to_string()
+        )),
+        "{manifest}"
+    );
 }
 
 #[test]
@@ -642,4 +680,169 @@ fn flags_come_from_the_environment_and_a_bad_rust_log_is_a_warning() {
         text.contains(r#"RUST_LOG="info,=[bad" is not a log filter"#),
         "{text}"
     );
+}
+
+/// `--log-format json` (here from `TGRUN_LOG_FORMAT`): every line on stderr is one JSON
+/// object, and a run's report carries its fields at the top level for a log store to index.
+#[test]
+fn json_logs_are_one_object_a_line_with_every_field() {
+    let dir = config_dir(
+        r#"{"pipelines": {"p": {"period": 0.2, "jobs": [{"name": "echo", "enabled": true}]}}}"#,
+        &["echo"],
+    );
+    let served = Served::start_with_env(dir.path(), "127.0.0.1:0", &[("TGRUN_LOG_FORMAT", "json")]);
+    let mut lines = Vec::new();
+    let finished = loop {
+        let line = served.wait_for("", Duration::from_secs(30));
+        let event: serde_json::Value = serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("not a JSON object ({e}): {line}\nafter {lines:#?}"));
+        lines.push(line);
+        assert!(
+            event["timestamp"].is_string() && event["level"].is_string(),
+            "{event}"
+        );
+        if event["message"] == "run finished" {
+            break event;
+        }
+    };
+    assert_eq!(finished["job"], "echo", "{finished}");
+    assert_eq!(finished["pipeline"], "p", "{finished}");
+    assert_eq!(finished["outcome"], "ok", "{finished}");
+    assert!(
+        finished["run_id"].as_str().is_some_and(|id| !id.is_empty()),
+        "{finished}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("HTTP server listening on ")),
+        "{lines:#?}"
+    );
+}
+
+/// `check --config-dir`: both files and every module they name, each problem said (a
+/// missing module, one of the wrong world, a route whose module is a job, a disabled
+/// job's module as a warning), exit 1; a good directory exits 0; JSON for scripts.
+#[test]
+fn check_a_config_dir_says_every_problem() {
+    let dir = config_dir(
+        r#"{"pipelines": {"p": {"period": 60, "jobs": [
+            {"name": "echo", "enabled": true},
+            {"name": "ghost", "enabled": true},
+            {"name": "odd", "module": "wrong_world", "enabled": true},
+            {"name": "later", "module": "not_yet", "enabled": false}]}},
+           "routes": {"GET /topology": {"module": "topology_route"},
+                      "GET /echo": {"module": "echo"}}}"#,
+        &["echo", "wrong_world", "topology_route"],
+    );
+    let (code, text) = output(runner().args(["check", "--config-dir"]).arg(dir.path()));
+    assert_eq!(code, 1, "{text}");
+    let problems: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("problem: "))
+        .collect();
+    assert_eq!(problems.len(), 3, "{text}");
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("ghost.wasm (job 'ghost' of pipeline 'p'): no such file")),
+        "{text}"
+    );
+    assert!(
+        problems.iter().any(|p| p.contains("wrong_world.wasm (job 'odd' of pipeline 'p'): as a job component")),
+        "{text}"
+    );
+    assert!(
+        problems.iter().any(|p| p.contains("echo.wasm (job 'echo' of pipeline 'p', route 'GET /echo'): as a handler component: does not export `handle`")),
+        "{text}"
+    );
+    assert!(
+        text.contains("warning: module ")
+            && text.contains("not_yet.wasm (job 'later' of pipeline 'p'): no such file (disabled)"),
+        "{text}"
+    );
+    assert!(text.contains(": 3 problems"), "{text}");
+
+    // The same as one JSON object.
+    let (code, v) = json_output(
+        runner()
+            .args(["check", "--output", "json", "--config-dir"])
+            .arg(dir.path()),
+    );
+    assert_eq!(code, 1, "{v}");
+    assert_eq!(v["ok"], false);
+    assert_eq!(v["problems"].as_array().unwrap().len(), 3, "{v}");
+    let topology = v["modules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["module"] == "topology_route")
+        .unwrap();
+    assert_eq!(topology["problems"], serde_json::json!([]), "{v}");
+    assert_eq!(topology["worlds"], serde_json::json!(["handler"]), "{v}");
+
+    // Mended: valid, exit 0.
+    std::fs::write(
+        dir.path().join("service_config.json"),
+        r#"{"pipelines": {"p": {"period": 60, "jobs": [{"name": "echo", "enabled": true}]}},
+           "routes": {"GET /topology": {"module": "topology_route"}}}"#,
+    )
+    .unwrap();
+    let (code, text) = output(runner().args(["check", "--config-dir"]).arg(dir.path()));
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains("the configuration is valid and its 2 modules fit"),
+        "{text}"
+    );
+
+    // A configuration that does not load: the loader's error, naming file and place.
+    std::fs::write(
+        dir.path().join("service_config.json"),
+        r#"{"pipelines": {"p": {"period": -1}}}"#,
+    )
+    .unwrap();
+    let (code, text) = output(runner().args(["check", "--config-dir"]).arg(dir.path()));
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("problem: ") && text.contains("service_config.json"),
+        "{text}"
+    );
+
+    // A file, as JSON.
+    let (code, v) = json_output(
+        runner()
+            .args(["check", "--output", "json"])
+            .arg(wasm("wrong_world")),
+    );
+    assert_eq!(code, 1, "{v}");
+    assert_eq!(v["fits"], false, "{v}");
+    assert_eq!(v["world"], "job", "{v}");
+    assert!(!v["problems"].as_array().unwrap().is_empty(), "{v}");
+}
+
+/// `run --output json`: the outcome, logs, metrics and calls as one object.
+#[test]
+fn run_prints_json_for_scripts() {
+    let (code, v) = json_output(runner().arg("run").arg(wasm("echo")).args([
+        "--params",
+        r#"{"value": 7}"#,
+        "--output",
+        "json",
+    ]));
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["job"], "echo", "{v}");
+    assert_eq!(v["outcome"], "ok", "{v}");
+    assert!(v["duration_ms"].as_f64().unwrap() > 0.0, "{v}");
+    assert!(
+        v["logs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["message"] == r#"params {"value":7}"#),
+        "{v}"
+    );
+    let metric = &v["metrics"][0];
+    assert_eq!(metric["name"], "echo_value", "{v}");
+    assert_eq!(metric["value"], 7.0, "{v}");
+    assert_eq!(metric["labels"]["job"], "echo", "{v}");
 }

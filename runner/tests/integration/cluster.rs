@@ -1,11 +1,11 @@
 //! Several runners as one service on the machine's NATS JetStream (127.0.0.1:4222): three
-//! `runner serve` processes with the same configuration, their history in one MariaDB
+//! `tgrun serve` processes with the same configuration, their history in one MariaDB
 //! database. Each test has a stream and a database of its own, deleted at the end.
 
 use std::time::Duration;
 
-use runner::cluster::{Cluster, ClusterSettings};
-use runner::sql_value::Value;
+use tgrun::cluster::{Cluster, ClusterSettings};
+use tgrun::sql_value::Value;
 
 use crate::cli::Served;
 use crate::fixtures::{config_dir, mariadb};
@@ -325,7 +325,7 @@ async fn a_module_uploaded_to_one_replica_runs_on_all_three_within_seconds() {
         .collect();
     let mut addrs: Vec<String> = replicas.iter().map(Served::addr).collect();
     let b = std::fs::read(crate::fixtures::wasm("swap_b")).unwrap();
-    let b_version = runner::sandbox::component::content_version(&b);
+    let b_version = tgrun::sandbox::component::content_version(&b);
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_ne!(
         running_version(&addrs[1], "swapper").await.as_deref(),
@@ -875,11 +875,11 @@ async fn a_dropped_file_or_a_rollback_on_one_replica_reaches_the_other() {
         .map(|d| Served::start_on(d.path(), "127.0.0.1:0"))
         .collect();
     let addrs: Vec<String> = replicas.iter().map(Served::addr).collect();
-    let a = runner::sandbox::component::content_version(
+    let a = tgrun::sandbox::component::content_version(
         &std::fs::read(crate::fixtures::wasm("swap_a")).unwrap(),
     );
     let b_bytes = std::fs::read(crate::fixtures::wasm("swap_b")).unwrap();
-    let b = runner::sandbox::component::content_version(&b_bytes);
+    let b = tgrun::sandbox::component::content_version(&b_bytes);
     wait_for_version(&addrs[1], "swapper", &a, "its own file").await;
 
     // A new file in replica 0's folder (written aside, then renamed in, as a deploy does).
@@ -992,7 +992,7 @@ async fn a_module_store_name_that_is_a_path_writes_no_file() {
     replicas[0].addr();
     let js = async_nats::jetstream::new(async_nats::connect(NATS).await.unwrap());
     let bucket = js
-        .get_object_store(runner::cluster::modules::bucket_name(&scope.settings.name))
+        .get_object_store(tgrun::cluster::modules::bucket_name(&scope.settings.name))
         .await
         .unwrap();
     let bytes = std::fs::read(crate::fixtures::wasm("noop")).unwrap();
@@ -1083,7 +1083,7 @@ fn nats_with(port: u16, dir: &std::path::Path, body: &str) -> OwnNats {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_nats_server_with_credentials_and_tls_takes_only_a_replica_configured_for_it() {
-    use runner::cluster::auth::{NatsAuth, NatsTls};
+    use tgrun::cluster::auth::{NatsAuth, NatsTls};
     let scope = Scope::new("auth").await;
     let certs = tempfile::tempdir().unwrap();
     make_certificates(certs.path());
@@ -1304,14 +1304,14 @@ async fn replicas_connecting_at_once_all_join_a_new_cluster() {
         }
         let js = async_nats::jetstream::new(async_nats::connect(NATS).await.unwrap());
         for name in [
-            runner::cluster::connection::stream_name(&settings.name),
-            runner::cluster::live::stream_name(&settings.name),
+            tgrun::cluster::connection::stream_name(&settings.name),
+            tgrun::cluster::live::stream_name(&settings.name),
         ] {
             let _ = js.delete_stream(&name).await;
         }
         for bucket in [
-            runner::cluster::modules::bucket_name(&settings.name),
-            runner::cluster::config::bucket_name(&settings.name),
+            tgrun::cluster::modules::bucket_name(&settings.name),
+            tgrun::cluster::config::bucket_name(&settings.name),
         ] {
             let _ = js.delete_object_store(&bucket).await;
         }

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use runner::config::Config;
 use serde_json::json;
+use tgrun::config::Config;
 
 use crate::fixtures::config_dir;
 
@@ -224,7 +224,7 @@ fn an_unknown_runner_setting_is_an_error() {
 
 #[test]
 fn the_cluster_setting_is_read_and_checked() {
-    use runner::cluster::auth::NatsAuth;
+    use tgrun::cluster::auth::NatsAuth;
     let dir = config_dir(r#"{"pipelines": {}}"#, &[]);
     let with = |cluster: &str| {
         std::fs::write(
@@ -314,7 +314,7 @@ fn capabilities_are_read_and_checked() {
     assert!(jobs[0].grants.prometheus && jobs[0].grants.sql && !jobs[0].grants.api_service);
     assert_eq!(
         jobs[1].grants,
-        runner::run::Capabilities::ALL,
+        tgrun::run::Capabilities::ALL,
         "no list: every client"
     );
 
@@ -430,9 +430,9 @@ fn scheduling_policies_are_read() {
         "cron \"30 2 * * *\" Europe/Berlin"
     );
     assert_eq!(nightly.timing.jitter, std::time::Duration::from_secs(30));
-    assert_eq!(nightly.timing.missed, runner::schedule::Missed::Skip);
+    assert_eq!(nightly.timing.missed, tgrun::schedule::Missed::Skip);
     let a = &nightly.jobs[0];
-    assert_eq!(a.overlap, runner::run::Overlap::Replace);
+    assert_eq!(a.overlap, tgrun::run::Overlap::Replace);
     assert_eq!(a.retry.max, 3);
     assert_eq!(a.retry.backoff, std::time::Duration::from_millis(500));
     let tglib = &c
@@ -445,7 +445,7 @@ fn scheduling_policies_are_read() {
         tglib.timing.schedule.period(),
         Some(std::time::Duration::from_secs(300))
     );
-    assert_eq!(tglib.jobs[0].overlap, runner::run::Overlap::Skip);
+    assert_eq!(tglib.jobs[0].overlap, tgrun::run::Overlap::Skip);
     assert_eq!(tglib.jobs[0].retry.max, 0);
 }
 

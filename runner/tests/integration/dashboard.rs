@@ -1,5 +1,5 @@
 //! The dashboard in a real browser: Debian's Chromium, headless, driven over WebDriver by
-//! Debian's chromedriver, against a `runner serve` process. The screenshot lands in
+//! Debian's chromedriver, against a `tgrun serve` process. The screenshot lands in
 //! `target/dashboard.png`.
 
 use std::process::{Child, Command, Stdio};
@@ -321,7 +321,7 @@ async fn the_dashboard_shows_runs_and_an_operator_runs_disables_and_rolls_back()
     );
 
     // A new version uploaded, then rolled back from the page: the first version runs again.
-    let first = runner::sandbox::component::content_version(
+    let first = tgrun::sandbox::component::content_version(
         &std::fs::read(crate::fixtures::wasm("noop")).unwrap(),
     );
     let uploaded = reqwest::Client::new()

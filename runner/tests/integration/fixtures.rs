@@ -4,10 +4,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use runner::host::HostClients;
-use runner::run::{Invocation, RunLimits};
-use runner::sandbox::component::JobComponent;
-use runner::sandbox::{Sandbox, SandboxSettings};
+use tgrun::host::HostClients;
+use tgrun::run::{Invocation, RunLimits};
+use tgrun::sandbox::component::JobComponent;
+use tgrun::sandbox::{Sandbox, SandboxSettings};
 
 /// The built component of a job in `jobs-wasm/`. Panics (failing the test) if it was not
 /// built: run `make jobs` (or `make test`, which does).
@@ -63,7 +63,7 @@ fn compile_turn(job: &str) -> std::fs::File {
 
 pub fn invocation(job: &str, params: &str) -> Invocation {
     Invocation::new(
-        runner::run::JobId::new(&"test".into(), 0, &job.into()),
+        tgrun::run::JobId::new(&"test".into(), 0, &job.into()),
         format!("{job}-run"),
         1_700_000_000_000,
         params.into(),
@@ -71,7 +71,7 @@ pub fn invocation(job: &str, params: &str) -> Invocation {
             timeout: Duration::from_secs(10),
             memory_bytes: 64 << 20,
         },
-        runner::run::Capabilities::ALL,
+        tgrun::run::Capabilities::ALL,
     )
 }
 
@@ -100,18 +100,18 @@ pub fn config_dir(service_config: &str, modules: &[&str]) -> tempfile::TempDir {
 }
 
 /// The messages of a report's log lines.
-pub fn messages(report: &runner::RunReport) -> Vec<String> {
+pub fn messages(report: &tgrun::RunReport) -> Vec<String> {
     report.logs.iter().map(|l| l.message.clone()).collect()
 }
 
 /// Sends `req` to the router of a running service, as a loopback client: status, body
 /// and content type.
 pub async fn request_to(
-    service: &Arc<runner::service::Service>,
+    service: &Arc<tgrun::service::Service>,
     req: axum::http::Request<axum::body::Body>,
 ) -> (axum::http::StatusCode, String, Option<String>) {
     use tower::ServiceExt;
-    let app = runner::server::router(runner::server::AppState::new(service.clone())).layer(
+    let app = tgrun::server::router(tgrun::server::AppState::new(service.clone())).layer(
         axum::extract::connect_info::MockConnectInfo(
             "127.0.0.1:1".parse::<std::net::SocketAddr>().unwrap(),
         ),
@@ -131,7 +131,7 @@ pub async fn request_to(
 
 /// GETs `path` from the router of a running service, as a loopback client.
 pub async fn get_from(
-    service: &Arc<runner::service::Service>,
+    service: &Arc<tgrun::service::Service>,
     path: &str,
 ) -> (axum::http::StatusCode, String, Option<String>) {
     request_to(
@@ -144,15 +144,15 @@ pub async fn get_from(
 }
 
 /// A scheduler on the configuration directory `dir`, its modules compiled first (as
-/// `runner serve` does, so the first due times do not include compiling), and a
+/// `tgrun serve` does, so the first due times do not include compiling), and a
 /// subscription to its reports taken before its first due time.
 pub async fn start_scheduler(
     dir: &Path,
 ) -> (
-    runner::scheduler::Scheduler,
-    tokio::sync::broadcast::Receiver<Arc<runner::RunReport>>,
+    tgrun::scheduler::Scheduler,
+    tokio::sync::broadcast::Receiver<Arc<tgrun::RunReport>>,
 ) {
-    let config = runner::config::Config::load(dir).expect("config");
+    let config = tgrun::config::Config::load(dir).expect("config");
     let sandbox = Arc::new(
         Sandbox::new(
             SandboxSettings::default(),
@@ -160,16 +160,16 @@ pub async fn start_scheduler(
         )
         .unwrap(),
     );
-    let modules = Arc::new(runner::modules::ModuleRegistry::new(
+    let modules = Arc::new(tgrun::modules::ModuleRegistry::new(
         config.runner.modules_dir.clone(),
         sandbox.clone(),
     ));
     for (_, job) in config.service.jobs() {
         let _ = modules.get(&job.name).await;
     }
-    let shared = runner::scheduler::Shared::new(sandbox, modules);
+    let shared = tgrun::scheduler::Shared::new(sandbox, modules);
     let rx = shared.reports.events.subscribe();
-    let scheduler = runner::scheduler::Scheduler::start_shared(
+    let scheduler = tgrun::scheduler::Scheduler::start_shared(
         &config.service,
         config.runner.queue_capacity,
         shared,
@@ -179,9 +179,9 @@ pub async fn start_scheduler(
 
 /// The reports received within `window`.
 pub async fn collect(
-    rx: &mut tokio::sync::broadcast::Receiver<Arc<runner::RunReport>>,
+    rx: &mut tokio::sync::broadcast::Receiver<Arc<tgrun::RunReport>>,
     window: Duration,
-) -> Vec<Arc<runner::RunReport>> {
+) -> Vec<Arc<tgrun::RunReport>> {
     let mut out = Vec::new();
     let deadline = tokio::time::Instant::now() + window;
     while let Ok(Ok(r)) = tokio::time::timeout_at(deadline, rx.recv()).await {
@@ -191,7 +191,7 @@ pub async fn collect(
 }
 
 /// How long after its due time a run started, in ms.
-pub fn start_slip_ms(r: &runner::RunReport) -> i64 {
+pub fn start_slip_ms(r: &tgrun::RunReport) -> i64 {
     let started = r
         .started_at
         .duration_since(std::time::UNIX_EPOCH)
@@ -201,22 +201,22 @@ pub fn start_slip_ms(r: &runner::RunReport) -> i64 {
 }
 
 /// The machine's MariaDB (127.0.0.1:3306, database `test`) as the runner's SQL client.
-pub async fn mariadb() -> Arc<dyn runner::clients::SqlApi> {
+pub async fn mariadb() -> Arc<dyn tgrun::clients::SqlApi> {
     let config =
         serde_json::json!({"mysql": {"host": "127.0.0.1", "port": 3306, "database": "test"}});
-    runner::clients::sql::start(
+    tgrun::clients::sql::start(
         config.as_object().unwrap(),
         Path::new("/unused"),
-        runner::clients::Caps::default(),
+        tgrun::clients::Caps::default(),
     )
     .await
     .expect("the MariaDB on 127.0.0.1:3306")
 }
 
 /// A sandbox whose only client is `db` (the SQL tests').
-pub fn sandbox_with_sql(db: Arc<dyn runner::clients::SqlApi>) -> Sandbox {
+pub fn sandbox_with_sql(db: Arc<dyn tgrun::clients::SqlApi>) -> Sandbox {
     let services = HostClients {
-        clients: runner::clients::Clients {
+        clients: tgrun::clients::Clients {
             sql: Some(db),
             ..Default::default()
         },

@@ -6,12 +6,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use axum::http::StatusCode;
-use runner::clients::{Caps, sql};
-use runner::config::Config;
-use runner::scheduler::history::{Recorder, Retention};
-use runner::service::{FixedLog, Service};
-use runner::{Outcome, RunReport};
 use serde_json::Value;
+use tgrun::clients::{Caps, sql};
+use tgrun::config::Config;
+use tgrun::scheduler::history::{Recorder, Retention};
+use tgrun::service::{FixedLog, Service};
+use tgrun::{Outcome, RunReport};
 
 use crate::fixtures::{config_dir, get_from};
 
@@ -250,7 +250,7 @@ async fn history_lives_in_mariadb_when_mysql_is_configured() {
     assert_eq!(rows[0].duration_ms, 3.0);
     db.execute(
         "DELETE FROM tgrun_runs WHERE job = ?",
-        &[runner::sql_value::Value::Text(job)],
+        &[tgrun::sql_value::Value::Text(job)],
     )
     .await
     .unwrap();

@@ -6,10 +6,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use runner::config::Config;
-use runner::service::{FixedLog, Service};
-use runner::{Outcome, RunReport};
 use serde_json::json;
+use tgrun::config::Config;
+use tgrun::service::{FixedLog, Service};
+use tgrun::{Outcome, RunReport};
 
 use crate::fixtures::{config_dir, messages, start_slip_ms};
 use crate::standin::{Kind, StandIn};
@@ -360,9 +360,9 @@ async fn hostile_guests_are_contained_and_the_others_keep_their_schedule() {
 /// larger than the runner keeps.
 #[tokio::test]
 async fn a_job_cannot_forge_or_take_series_and_what_it_hands_the_host_is_bounded() {
-    use runner::host::HostClients;
-    use runner::run::outcome::MAX_ERROR_BYTES;
-    use runner::sandbox::Sandbox;
+    use tgrun::host::HostClients;
+    use tgrun::run::outcome::MAX_ERROR_BYTES;
+    use tgrun::sandbox::Sandbox;
 
     let services = Arc::new(HostClients::new(&serde_json::Map::new()));
     let sb = Sandbox::new(crate::fixtures::settings(), services.clone()).unwrap();

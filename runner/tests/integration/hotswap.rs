@@ -7,11 +7,11 @@ use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use runner::RunReport;
-use runner::config::Config;
-use runner::sandbox::component::content_version;
-use runner::service::{FixedLog, Service};
 use serde_json::Value;
+use tgrun::RunReport;
+use tgrun::config::Config;
+use tgrun::sandbox::component::content_version;
+use tgrun::service::{FixedLog, Service};
 
 use crate::fixtures::{config_dir, get_from, request_to, wasm};
 

@@ -6,6 +6,7 @@ mod cli;
 mod cluster;
 mod config;
 mod dashboard;
+mod deploy;
 mod fixtures;
 mod history;
 mod hostile;

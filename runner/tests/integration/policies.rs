@@ -6,16 +6,16 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use chrono::{DateTime, Utc};
-use runner::clients::{Caps, sql};
-use runner::config::Config;
-use runner::host::HostClients;
-use runner::modules::ModuleRegistry;
-use runner::sandbox::{Sandbox, SandboxSettings};
-use runner::schedule::Clock;
-use runner::scheduler::history::{Recorder, Retention};
-use runner::scheduler::{Scheduler, Shared};
-use runner::service::{FixedLog, Service};
-use runner::{Outcome, RunReport};
+use tgrun::clients::{Caps, sql};
+use tgrun::config::Config;
+use tgrun::host::HostClients;
+use tgrun::modules::ModuleRegistry;
+use tgrun::sandbox::{Sandbox, SandboxSettings};
+use tgrun::schedule::Clock;
+use tgrun::scheduler::history::{Recorder, Retention};
+use tgrun::scheduler::{Scheduler, Shared};
+use tgrun::service::{FixedLog, Service};
+use tgrun::{Outcome, RunReport};
 
 use crate::fixtures::{collect, config_dir, start_scheduler, start_slip_ms};
 
@@ -287,7 +287,7 @@ async fn history_with(dir: &std::path::Path, pipeline: &str, last: DateTime<Utc>
         .await
         .unwrap();
     let rec = Recorder::start(db, Retention::default()).await.unwrap();
-    let inv = runner::run::Invocation {
+    let inv = tgrun::run::Invocation {
         job: "echo".into(),
         pipeline: pipeline.into(),
         index: 0,
@@ -295,11 +295,11 @@ async fn history_with(dir: &std::path::Path, pipeline: &str, last: DateTime<Utc>
         run_id: format!("seed-{pipeline}"),
         scheduled_ms: last.timestamp_millis(),
         params: "{}".into(),
-        limits: runner::run::RunLimits {
+        limits: tgrun::run::RunLimits {
             timeout: Duration::from_secs(1),
             memory_bytes: 1 << 20,
         },
-        grants: runner::run::Capabilities::ALL,
+        grants: tgrun::run::Capabilities::ALL,
         cancel: Default::default(),
         attempt: 1,
     };

@@ -105,6 +105,57 @@ async fn bumper_writes_foo_plus_5(job: &str, module: &str) {
         let bumped_value: f64 = twin["value"][1].as_str().unwrap().parse().unwrap();
         assert_eq!(bumped_value, value + 5.0, "{labels:?}");
     }
+
+    // The runner's own series, scraped with honor_labels, keep the scrape's `job`: the
+    // runner names its job `tgrun_job`.
+    let query = format!("tgrun_runs_total{{tgrun_job=\"{job}\",outcome=\"ok\"}}");
+    let runs = prom.query(&query).await;
+    assert_eq!(
+        runs["data"]["result"][0]["metric"]["job"], "runner",
+        "{runs}"
+    );
+    let info = prom.query("tgrun_build_info").await;
+    assert_eq!(
+        info["data"]["result"][0]["metric"]["version"],
+        env!("CARGO_PKG_VERSION"),
+        "{info}"
+    );
+
+    // The whole exposition, the job's series with it, passes promtool's checks.
+    let exposition = reqwest::get(format!("http://127.0.0.1:{runner_port}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(exposition.contains("\nfoo_plus_5{"), "{exposition}");
+    promtool_check_metrics(&exposition);
+}
+
+/// `promtool check metrics` (Debian's prometheus package) on an exposition: its parser
+/// and its lints (HELP, TYPE, names, units) pass.
+pub fn promtool_check_metrics(exposition: &str) {
+    use std::io::Write;
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool (Debian's prometheus package; `make test-deps` installs it)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(exposition.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check metrics: {}{}\n{exposition}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -117,7 +168,7 @@ async fn runner_run_bumps_with_the_python_job() {
     runner_run_bumps("add_x_py", false).await;
 }
 
-/// `runner run JOB` against a real Prometheus prints the bumped series; with `health`,
+/// `tgrun run JOB` against a real Prometheus prints the bumped series; with `health`,
 /// `/health` of a served runner follows Prometheus going away.
 async fn runner_run_bumps(job: &str, health: bool) {
     let exporter = foo_exporter().await;
@@ -138,7 +189,7 @@ async fn runner_run_bumps(job: &str, health: bool) {
     );
     crate::fixtures::share_compiled_code(dir.path());
     write_config(dir.path(), prom.port);
-    let out = Command::new(env!("CARGO_BIN_EXE_runner"))
+    let out = Command::new(env!("CARGO_BIN_EXE_tgrun"))
         .args(["run", job, "--config-dir"])
         .arg(dir.path())
         .output()

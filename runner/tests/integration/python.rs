@@ -7,13 +7,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use runner::clients::{Caps, Clients, SqlApi, sql};
-use runner::host::HostClients;
-use runner::host::journal::{LogLevel, LogStream};
-use runner::sandbox::component::JobComponent;
-use runner::sandbox::{Sandbox, SandboxSettings};
-use runner::{Outcome, RunReport};
 use serde_json::{Value as Json, json};
+use tgrun::clients::{Caps, Clients, SqlApi, sql};
+use tgrun::host::HostClients;
+use tgrun::host::journal::{LogLevel, LogStream};
+use tgrun::sandbox::component::JobComponent;
+use tgrun::sandbox::{Sandbox, SandboxSettings};
+use tgrun::{Outcome, RunReport};
 
 use crate::fixtures::{compile, invocation, mariadb, sandbox, sandbox_with, settings, wasm};
 
@@ -230,7 +230,7 @@ async fn sql_values_round_trip_through_sqlite_and_mariadb() {
 #[test]
 fn runner_check_accepts_a_python_component() {
     // One is enough: each check compiles the 18 MB component anew (no cache), ~10 s.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_runner"))
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tgrun"))
         .arg("check")
         .arg(wasm("add_x_py"))
         .output()

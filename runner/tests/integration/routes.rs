@@ -7,10 +7,10 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::extract::connect_info::MockConnectInfo;
 use axum::http::{Request, StatusCode};
-use runner::config::Config;
-use runner::server::{AppState, router_with};
-use runner::service::{FixedLog, Service};
 use serde_json::{Value, json};
+use tgrun::config::Config;
+use tgrun::server::{AppState, router_with};
+use tgrun::service::{FixedLog, Service};
 use tower::ServiceExt;
 
 use crate::fixtures::{config_dir, get_from, request_to};

@@ -2,9 +2,9 @@
 
 use std::time::Duration;
 
-use runner::Outcome;
-use runner::host::journal::LogStream;
-use runner::sandbox::SandboxSettings;
+use tgrun::Outcome;
+use tgrun::host::journal::LogStream;
+use tgrun::sandbox::SandboxSettings;
 
 use crate::fixtures::{compile, invocation, messages, sandbox, sandbox_with, wasm};
 
@@ -306,7 +306,7 @@ async fn a_job_may_call_only_the_clients_it_lists() {
     let sb = sandbox();
     let echo = compile(&sb, "echo");
     let mut inv = invocation("echo", "{}");
-    inv.grants = runner::run::Capabilities::from_names(["sql"]).unwrap();
+    inv.grants = tgrun::run::Capabilities::from_names(["sql"]).unwrap();
     let report = sb.run(&echo, &inv, false).await;
     let Outcome::Error { kind, message } = &report.outcome else {
         panic!("expected an error, got {:?}", report.outcome);
@@ -316,9 +316,9 @@ async fn a_job_may_call_only_the_clients_it_lists() {
     assert!(report.metrics.is_empty(), "nothing was written");
 
     // Listed (or no list at all): the same call goes through.
-    inv.grants = runner::run::Capabilities::from_names(["prometheus"]).unwrap();
+    inv.grants = tgrun::run::Capabilities::from_names(["prometheus"]).unwrap();
     assert_eq!(sb.run(&echo, &inv, false).await.outcome, Outcome::Ok);
-    inv.grants = runner::run::Capabilities::ALL;
+    inv.grants = tgrun::run::Capabilities::ALL;
     assert_eq!(sb.run(&echo, &inv, false).await.outcome, Outcome::Ok);
 }
 

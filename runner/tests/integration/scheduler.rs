@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use runner::config::Config;
-use runner::{Outcome, RunReport};
+use tgrun::config::Config;
+use tgrun::{Outcome, RunReport};
 
 use crate::fixtures::{collect, config_dir, messages, start_scheduler, wasm};
 

@@ -7,10 +7,10 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::extract::connect_info::MockConnectInfo;
 use axum::http::{Request, StatusCode};
-use runner::config::Config;
-use runner::server::{AppState, router};
-use runner::service::{FixedLog, Service};
 use serde_json::{Value, json};
+use tgrun::config::Config;
+use tgrun::server::{AppState, router};
+use tgrun::service::{FixedLog, Service};
 use tower::ServiceExt;
 
 use crate::fixtures::config_dir;
@@ -716,7 +716,7 @@ async fn jobs_are_listed_run_by_hand_and_counted_on_metrics() {
     assert!(metrics.contains("echo_value{job=\"echo\"} 21"), "{metrics}");
     let ok_runs: u64 = metrics
         .lines()
-        .find(|l| l.starts_with("tgrun_runs_total{job=\"echo\",outcome=\"ok\"}"))
+        .find(|l| l.starts_with("tgrun_runs_total{tgrun_job=\"echo\",outcome=\"ok\"}"))
         .and_then(|l| l.rsplit(' ').next()?.parse().ok())
         .unwrap_or_else(|| panic!("{metrics}"));
     assert!(
@@ -725,13 +725,13 @@ async fn jobs_are_listed_run_by_hand_and_counted_on_metrics() {
     );
     assert!(
         metrics.contains(&format!(
-            "tgrun_module_info{{job=\"echo\",version=\"{version}\"}} 1"
+            "tgrun_module_info{{module=\"echo\",version=\"{version}\"}} 1"
         )),
         "{metrics}"
     );
     assert!(metrics.contains("tgrun_queue_depth 0"), "{metrics}");
     assert!(
-        metrics.contains("tgrun_run_duration_seconds_count{job=\"echo\"}"),
+        metrics.contains("tgrun_run_duration_seconds_count{tgrun_job=\"echo\"}"),
         "{metrics}"
     );
     f.service.stop().await;
@@ -740,7 +740,7 @@ async fn jobs_are_listed_run_by_hand_and_counted_on_metrics() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_docs_describe_every_route_and_every_documented_route_exists() {
     let f = fixture(None).await;
-    for r in runner::server::docs::ROUTES {
+    for r in tgrun::server::docs::ROUTES {
         let path = r.path.replace("{level}", "INFO").replace("{name}", "echo");
         let body = match r.method {
             "PUT" | "PATCH" if path == "/config" => {
@@ -765,7 +765,7 @@ async fn the_docs_describe_every_route_and_every_documented_route_exists() {
     assert_eq!(code, StatusCode::OK);
     let spec: Value = serde_yaml::from_str(&yml).unwrap();
     assert_eq!(spec["openapi"], "3.0.3");
-    for r in runner::server::docs::ROUTES {
+    for r in tgrun::server::docs::ROUTES {
         assert!(
             spec["paths"][r.path][r.method.to_ascii_lowercase()].is_object(),
             "{} {} missing from /docs.yml",
@@ -864,8 +864,8 @@ async fn two_rows_of_one_module_each_keep_their_own_runs() {
     }
     let (_, metrics) = call(&f, REMOTE, get("/metrics")).await;
     assert!(
-        metrics.contains("tgrun_runs_total{job=\"echo\",outcome=\"ok\"} 2")
-            && metrics.contains("tgrun_runs_total{job=\"echo\",outcome=\"error\"} 1"),
+        metrics.contains("tgrun_runs_total{tgrun_job=\"echo\",outcome=\"ok\"} 2")
+            && metrics.contains("tgrun_runs_total{tgrun_job=\"echo\",outcome=\"error\"} 1"),
         "{metrics}"
     );
     f.service.stop().await;

@@ -1,9 +1,9 @@
 //! SQL from jobs, against the embedded SQLite and the real MariaDB on this machine.
 
-use runner::Outcome;
-use runner::clients::{Caps, sql};
-use runner::sandbox::Sandbox;
 use serde_json::json;
+use tgrun::Outcome;
+use tgrun::clients::{Caps, sql};
+use tgrun::sandbox::Sandbox;
 
 use crate::fixtures::{compile, invocation, messages, sandbox_with_sql};
 
@@ -153,7 +153,7 @@ async fn mariadb_decimals_read_as_exact_text() {
     let texts: Vec<String> = rows.rows[0]
         .iter()
         .map(|v| match v {
-            runner::sql_value::Value::Text(t) => t.clone(),
+            tgrun::sql_value::Value::Text(t) => t.clone(),
             other => panic!("not text: {other:?}"),
         })
         .collect();
@@ -180,7 +180,7 @@ async fn a_query_past_the_row_cap_is_refused() {
         .await
         .unwrap_err();
     assert!(
-        matches!(err, runner::clients::ClientError::LimitExceeded(_)),
+        matches!(err, tgrun::clients::ClientError::LimitExceeded(_)),
         "{err:?}"
     );
     assert!(err.to_string().contains("more than 10 rows"), "{err}");

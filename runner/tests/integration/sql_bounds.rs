@@ -5,12 +5,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use runner::clients::sql::{self, HistoryDb};
-use runner::clients::{Caps, SqlApi};
-use runner::sandbox::Sandbox;
-use runner::scheduler::history::{Recorder, Retention};
-use runner::{Outcome, RunReport};
 use serde_json::json;
+use tgrun::clients::sql::{self, HistoryDb};
+use tgrun::clients::{Caps, SqlApi};
+use tgrun::sandbox::Sandbox;
+use tgrun::scheduler::history::{Recorder, Retention};
+use tgrun::{Outcome, RunReport};
 
 use crate::fixtures::{compile, invocation, messages, sandbox_with_sql};
 
@@ -219,7 +219,7 @@ async fn mariadb_connections_go_back_clean_and_statements_end_with_their_run() {
         report.outcome
     );
     let ended = Instant::now();
-    let pattern = [runner::sql_value::Value::Text(format!("%{marker}%"))];
+    let pattern = [tgrun::sql_value::Value::Text(format!("%{marker}%"))];
     let running = || {
         db.query(
             "SELECT COUNT(*) FROM information_schema.PROCESSLIST \

@@ -11,12 +11,12 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use runner::config::Config;
-use runner::host::HostClients;
-use runner::modules::ModuleRegistry;
-use runner::sandbox::{Sandbox, SandboxSettings};
-use runner::schedule::Clock;
-use runner::scheduler::{Scheduler, Shared};
+use tgrun::config::Config;
+use tgrun::host::HostClients;
+use tgrun::modules::ModuleRegistry;
+use tgrun::sandbox::{Sandbox, SandboxSettings};
+use tgrun::schedule::Clock;
+use tgrun::scheduler::{Scheduler, Shared};
 
 pub const DIR: &str = "/nonexistent-tgrun-fuzz";
 
