@@ -25,7 +25,7 @@ wasmtime::component::bindgen!({
     },
 });
 
-pub use tgrun::job::types::Error as GuestError;
+pub use self::tgrun::job::types::Error as GuestError;
 
 /// How a host function fails. A guest's mistake or a remote service's failure is answered
 /// to the guest as an `error` value (it decides what to do); a runner limit or the host's
