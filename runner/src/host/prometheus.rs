@@ -69,6 +69,13 @@ pub fn validate(m: &Metric) -> Result<(), GuestError> {
             m.name
         )));
     }
+    // A second family of one of these names would make the whole scrape invalid.
+    if crate::metrics::process::NAMES.contains(&m.name.as_str()) {
+        return Err(GuestError::NotPermitted(format!(
+            "metric {:?}: the runner's process series are its own",
+            m.name
+        )));
+    }
     if m.labels.len() > MAX_LABELS {
         return Err(GuestError::LimitExceeded(format!(
             "metric {:?} has {} labels; at most {MAX_LABELS}",
@@ -420,6 +427,21 @@ mod tests {
             .map_err(guest)
             .unwrap_err();
         assert!(matches!(err, GuestError::InvalidArgument(m) if m.contains("given twice")));
+        // The runner's own families, which a second one of would make the scrape invalid.
+        for name in ["tgrun_runs_total", "process_open_fds"] {
+            let forged = Metric {
+                name: name.into(),
+                ..good.clone()
+            };
+            let err = Host::write_metrics(&mut state, vec![forged])
+                .map_err(guest)
+                .unwrap_err();
+            assert!(
+                matches!(&err, GuestError::NotPermitted(m) if m.contains(name)),
+                "{err:?}"
+            );
+        }
+        assert!(state.services.metrics.is_empty());
         Host::write_metrics(&mut state, vec![good]).unwrap();
         assert!(
             state

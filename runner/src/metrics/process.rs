@@ -8,6 +8,16 @@ use std::fmt::Write;
 /// user space on every architecture Rust targets (Prometheus' procfs assumes it too).
 const TICKS_PER_S: f64 = 100.0;
 
+/// The families [`render`] writes, which no job may write.
+pub const NAMES: &[&str] = &[
+    "process_cpu_seconds_total",
+    "process_resident_memory_bytes",
+    "process_virtual_memory_bytes",
+    "process_start_time_seconds",
+    "process_open_fds",
+    "process_max_fds",
+];
+
 /// Appends the `process_*` families to `out`: each one `/proc` answers.
 pub fn render(out: &mut String) {
     let stat = std::fs::read_to_string("/proc/self/stat").ok();
@@ -137,6 +147,10 @@ mod tests {
         let started = value("process_start_time_seconds");
         assert!(started <= now + 1.0 && started > now - 86_400.0, "{out}");
         assert!(value("process_cpu_seconds_total") >= 0.0, "{out}");
-        assert_eq!(out.matches("# TYPE ").count(), 6, "{out}");
+        let families: Vec<&str> = out
+            .lines()
+            .filter_map(|l| l.strip_prefix("# TYPE ")?.split(' ').next())
+            .collect();
+        assert_eq!(families, super::NAMES, "{out}");
     }
 }
