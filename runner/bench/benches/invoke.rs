@@ -344,7 +344,7 @@ fn scheduler_throughput() {
         .enable_all()
         .build()
         .unwrap();
-    rt.block_on(async {
+    let ours = rt.block_on(async {
         let sandbox = Arc::new(
             Sandbox::new(SandboxSettings::default(), Arc::new(HostClients::default())).unwrap(),
         );
@@ -383,7 +383,40 @@ fn scheduler_throughput() {
             "≥ 50,000 runs/s",
             per_second >= 50_000.0,
         );
+        per_second
     });
+    // The unsandboxed alternative, offered the same load on the same machine, right after.
+    let seed = seed_loop_runs_per_s();
+    println!(
+        "the seed's asyncio loop (python3, 2 consumers, a function returning at once): {seed:.0} runs/s; \
+         the whole path: {ours:.0} runs/s ({:.2}x)",
+        ours / seed
+    );
+    table::target(
+        "2. whole path against the seed's asyncio loop (runs/s ratio)",
+        format!("{:.2}x ({ours:.0} against {seed:.0} runs/s)", ours / seed),
+        "≥ 1.0x",
+        ours >= seed,
+    );
+}
+
+/// Runs per second of the seed's producer/consumer loop (`python/seed_loop.py`) on the
+/// machine's python3.
+fn seed_loop_runs_per_s() -> f64 {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/seed_loop.py");
+    let out = std::process::Command::new("python3")
+        .arg(&script)
+        .arg("5")
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "{}: {}",
+        script.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["runs_per_s"].as_f64().unwrap()
 }
 
 /// 20 distinct components: `add_x` with a custom section of its own each (a different
