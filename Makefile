@@ -148,9 +148,16 @@ fmt:
 # Figures, not pass/fail: per-run cost and throughput (release build).
 # The service figures run the release `tgrun` binary in a process of its own; the
 # bumper's needs a real Prometheus.
-bench: jobs test-deps
+# tglib's pattern beside ours (figure 6) runs on aiohttp, pinned, in a virtual environment.
+BENCH_VENV := target/bench-venv
+bench: jobs test-deps $(BENCH_VENV)/installed
 	$(CARGO) build --release -p tgrun
 	$(CARGO) bench -p runner-bench
+
+$(BENCH_VENV)/installed: runner/bench/python/requirements.txt
+	python3 -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install -q --disable-pip-version-check -r $<
+	@touch $@
 
 # Fuzz the configuration loader, the admin JSON bodies and the host functions' inputs,
 # FUZZ_SECONDS each (cargo-fuzz on the stable toolchain, without a sanitizer). Findings

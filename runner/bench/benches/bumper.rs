@@ -1,7 +1,8 @@
 //! Figure 6: the seed's bumper (`add_x`) against a real Prometheus, five consumers, through
 //! the whole service: runs per second, p50/p99 of a run, and how many HTTP connections the
 //! runner opened to Prometheus for them (Prometheus' own count of accepted connections);
-//! then the same bumper in Python, with the tgrun SDK and as a tglib service's `jobs.py`.
+//! then tglib's own pattern (Python, aiohttp, no sandbox) on the same Prometheus and series,
+//! and the same bumper in Python, with the tgrun SDK and as a tglib service's `jobs.py`.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -96,6 +97,33 @@ pub fn bumper_against_prometheus() {
             "none after warm-up",
             rust.opened == 0.0,
         );
+        // tglib itself, unsandboxed, on the same Prometheus and series, right after.
+        let tglib_own = tglib_bumper(&prometheus);
+        println!(
+            "  tglib's own pattern (python, aiohttp, {CONSUMERS} consumers, no sandbox): {:.0} runs/s, \
+             p50 {:.0} µs, p99 {:.0} µs; tgrun's add_x does {:.2}x its runs/s",
+            tglib_own.per_second,
+            tglib_own.p50,
+            tglib_own.p99,
+            rust.per_second / tglib_own.per_second
+        );
+        table::target(
+            "6. bumper against tglib's own (python, aiohttp), runs/s ratio",
+            format!(
+                "{:.2}x ({:.0} against {:.0} runs/s)",
+                rust.per_second / tglib_own.per_second,
+                rust.per_second,
+                tglib_own.per_second
+            ),
+            "≥ 2x",
+            rust.per_second >= 2.0 * tglib_own.per_second,
+        );
+        table::target(
+            "6. bumper p99 against tglib's p50",
+            format!("{:.0} µs against {:.0} µs", rust.p99, tglib_own.p50),
+            "below",
+            rust.p99 < tglib_own.p50,
+        );
         // The same bumper in Python: with the tgrun SDK (`add_x_py`), and as a tglib user
         // wrote it (`async def add_x` in a tglib service's jobs.py, `tglib_service`).
         let window = Duration::from_secs(6);
@@ -114,6 +142,37 @@ pub fn bumper_against_prometheus() {
             ),
         );
     });
+}
+
+/// tglib's pattern for the bumper (`python/tglib_bumper.py`, on aiohttp from the bench's
+/// virtual environment) against `prometheus`.
+fn tglib_bumper(prometheus: &Prometheus) -> Bumped {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let python = root.join("../../target/bench-venv/bin/python");
+    let out = std::process::Command::new(&python)
+        .arg(root.join("python/tglib_bumper.py"))
+        .arg(prometheus.port.to_string())
+        .arg("6")
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e} (`make bench` makes it)", python.display()));
+    assert!(
+        out.status.success(),
+        "tglib_bumper.py: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let failed = v["failed"].as_u64().unwrap();
+    assert_eq!(failed, 0, "tglib's bumper failed: {v}");
+    Bumped {
+        per_second: v["runs_per_s"].as_f64().unwrap(),
+        p50: v["p50_us"].as_f64().unwrap(),
+        p99: v["p99_us"].as_f64().unwrap(),
+        sampled: v["runs"].as_u64().unwrap() as usize,
+        runs: v["runs"].as_u64().unwrap(),
+        failed,
+        warm_up: 0.0,
+        opened: 0.0,
+    }
 }
 
 /// What one bumper measurement found.

@@ -344,10 +344,15 @@ fn scheduler_throughput() {
         .enable_all()
         .build()
         .unwrap();
+    // BENCH_POOLING=0: on-demand allocation, as valgrind needs (the pool reserves more
+    // address space than it can follow), for a profile of the whole path.
+    let pooling = std::env::var("BENCH_POOLING").map_or(true, |v| v != "0");
     let ours = rt.block_on(async {
-        let sandbox = Arc::new(
-            Sandbox::new(SandboxSettings::default(), Arc::new(HostClients::default())).unwrap(),
-        );
+        let settings = SandboxSettings {
+            pooling,
+            ..SandboxSettings::default()
+        };
+        let sandbox = Arc::new(Sandbox::new(settings, Arc::new(HostClients::default())).unwrap());
         let modules = Arc::new(ModuleRegistry::new(
             dir.path().join("modules"),
             sandbox.clone(),
@@ -385,6 +390,9 @@ fn scheduler_throughput() {
         );
         per_second
     });
+    if std::env::var_os("BENCH_NO_SEED").is_some() {
+        return;
+    }
     // The unsandboxed alternative, offered the same load on the same machine, right after.
     let seed = seed_loop_runs_per_s();
     println!(
