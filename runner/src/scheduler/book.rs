@@ -22,13 +22,13 @@ const _: () = assert!(DURATION_BUCKETS[DURATION_BUCKETS.len() - 1] == MAX_TIMEOU
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct JobRecord {
     pub last_run_id: Option<String>,
-    pub last_outcome: Option<String>,
+    pub last_outcome: Option<&'static str>,
     pub last_detail: Option<String>,
     /// When the last run started, ms since the Unix epoch.
     pub last_started_ms: Option<i64>,
     pub last_duration_ms: Option<f64>,
     /// Runs by outcome name.
-    pub outcomes: BTreeMap<String, u64>,
+    pub outcomes: BTreeMap<&'static str, u64>,
     /// Cumulative counts per bucket of [`DURATION_BUCKETS`], then +Inf.
     #[serde(skip)]
     pub buckets: Vec<u64>,
@@ -40,7 +40,7 @@ impl JobRecord {
     /// Adds `other`'s counts to this one's, and takes its last run if it is the later.
     pub fn absorb(&mut self, other: &JobRecord) {
         for (outcome, n) in &other.outcomes {
-            *self.outcomes.entry(outcome.clone()).or_default() += n;
+            *self.outcomes.entry(outcome).or_default() += n;
         }
         if self.buckets.is_empty() {
             self.buckets = vec![0; other.buckets.len()];
@@ -56,7 +56,7 @@ impl JobRecord {
     pub fn take_last_if_later(&mut self, other: &JobRecord) {
         if other.last_started_ms > self.last_started_ms {
             self.last_run_id = other.last_run_id.clone();
-            self.last_outcome = other.last_outcome.clone();
+            self.last_outcome = other.last_outcome;
             self.last_detail = other.last_detail.clone();
             self.last_started_ms = other.last_started_ms;
             self.last_duration_ms = other.last_duration_ms;
@@ -78,19 +78,17 @@ impl RunBook {
     pub fn record(&self, r: &RunReport) {
         let mut jobs = self.lock();
         let rec = jobs.entry(&r.job, &r.pipeline, r.index);
-        match rec.outcomes.get_mut(r.outcome.name()) {
-            Some(n) => *n += 1,
-            None => {
-                rec.outcomes.insert(r.outcome.name().to_owned(), 1);
-            }
-        }
+        *rec.outcomes.entry(r.outcome.name()).or_default() += 1;
         // A skipped or dropped run is counted, but the last run is the last that ran.
         if !r.outcome.was_run() {
             return;
         }
         let secs = r.duration.as_secs_f64();
-        rec.last_run_id = Some(r.run_id.clone());
-        rec.last_outcome = Some(r.outcome.name().to_owned());
+        // The last run id's buffer is reused: recording a run allocates nothing.
+        let run_id = rec.last_run_id.get_or_insert_with(String::new);
+        run_id.clear();
+        run_id.push_str(&r.run_id);
+        rec.last_outcome = Some(r.outcome.name());
         rec.last_detail = (!r.outcome.is_ok()).then(|| r.outcome.detail());
         rec.last_started_ms = r
             .started_at
@@ -111,7 +109,7 @@ impl RunBook {
     }
 
     /// Counts a run of `job` that never started, as `outcome`.
-    pub fn count_not_run(&self, job: &JobId, outcome: &str) {
+    pub fn count_not_run(&self, job: &JobId, outcome: &'static str) {
         self.count_not_run_in(&job.pipeline, [(job.index, &*job.name)], outcome);
     }
 
@@ -122,17 +120,15 @@ impl RunBook {
         &self,
         pipeline: &str,
         jobs: impl IntoIterator<Item = (usize, &'a str)>,
-        outcome: &str,
+        outcome: &'static str,
     ) {
         let mut book = self.lock();
         for (index, name) in jobs {
-            let rec = book.entry(name, pipeline, index);
-            match rec.outcomes.get_mut(outcome) {
-                Some(c) => *c += 1,
-                None => {
-                    rec.outcomes.insert(outcome.to_owned(), 1);
-                }
-            }
+            *book
+                .entry(name, pipeline, index)
+                .outcomes
+                .entry(outcome)
+                .or_default() += 1;
         }
     }
 

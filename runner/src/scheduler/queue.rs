@@ -105,10 +105,19 @@ impl RunQueue for LocalQueue {
     }
 
     async fn take(&self, stop: &CancellationToken) -> Option<Box<dyn Lease>> {
-        let due = tokio::select! {
-            biased;
-            _ = stop.cancelled() => return None,
-            next = self.inner.rx.recv() => next.ok()?,
+        // A run waiting is taken at once: waiting on `stop` registers with the token every
+        // consumer and producer shares, which a busy queue need not pay for on every run.
+        let waiting = match stop.is_cancelled() {
+            true => return None,
+            false => self.inner.rx.try_recv().ok(),
+        };
+        let due = match waiting {
+            Some(due) => due,
+            None => tokio::select! {
+                biased;
+                _ = stop.cancelled() => return None,
+                next = self.inner.rx.recv() => next.ok()?,
+            },
         };
         Some(Box::new(LocalLease {
             due,

@@ -173,7 +173,7 @@ async fn a_patch_re_times_a_pipeline_live_and_is_written_to_the_file() {
     // Nothing was lost or broken by the change: every run so far ended ok.
     let record = f.service.shared.reports.book.of_name("echo").unwrap();
     assert_eq!(
-        record.outcomes.keys().collect::<Vec<_>>(),
+        record.outcomes.keys().copied().collect::<Vec<_>>(),
         vec!["ok"],
         "{:?}",
         record.outcomes
