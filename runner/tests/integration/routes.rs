@@ -95,8 +95,7 @@ async fn topology_end_to_end(job_module: &str, route_module: &str) {
             .book
             .of_name("save_topology")
             .unwrap()
-            .last_outcome
-            .as_deref(),
+            .last_outcome,
         Some("ok")
     );
 
