@@ -4,7 +4,8 @@ CARGO      ?= cargo
 WASM       := wasm32-wasip2
 GUEST_OUT  := target/$(WASM)/guest
 # Rust jobs are the crates in jobs-wasm/; Python jobs the folders in jobs-wasm/python/.
-JOBS       := $(notdir $(patsubst %/Cargo.toml,%,$(wildcard jobs-wasm/*/Cargo.toml)))
+# (noop_core, a bench fixture without std, is a workspace of its own: see `bench`.)
+JOBS       := $(filter-out noop_core,$(notdir $(patsubst %/Cargo.toml,%,$(wildcard jobs-wasm/*/Cargo.toml))))
 PY_JOBS    := $(notdir $(wildcard jobs-wasm/python/*))
 PY_VENV    := target/py-venv
 COMPONENTIZE_PY := $(PY_VENV)/bin/componentize-py
@@ -150,9 +151,15 @@ fmt:
 # bumper's needs a real Prometheus.
 # tglib's pattern beside ours (figure 6) runs on aiohttp, pinned, in a virtual environment.
 BENCH_VENV := target/bench-venv
-bench: jobs test-deps $(BENCH_VENV)/installed
+bench: jobs test-deps $(BENCH_VENV)/installed $(GUEST_OUT)/noop_core.wasm
 	$(CARGO) build --release -p tgrun
 	$(CARGO) bench -p runner-bench
+
+# The trivial job without std and WASI, built on its own (its features must not unify with
+# the SDK's), for the host's own share of a run.
+$(GUEST_OUT)/noop_core.wasm: jobs-wasm/noop_core/src/lib.rs jobs-wasm/noop_core/Cargo.toml $(WIT) | toolchain
+	cd jobs-wasm/noop_core && CARGO_TARGET_DIR=../../target/noop-core $(CARGO) build --release --target $(WASM)
+	@mkdir -p $(GUEST_OUT) && cp target/noop-core/$(WASM)/release/noop_core.wasm $@
 
 $(BENCH_VENV)/installed: runner/bench/python/requirements.txt
 	python3 -m venv $(BENCH_VENV)

@@ -18,6 +18,10 @@ pub async fn consume(queue: Arc<dyn RunQueue>, shared: Arc<Shared>, stop: Cancel
             let how = run_leased(&shared, &*lease).await;
             next = lease.settle(how).await;
         }
+        // A busy queue and quick runs may never make a consumer wait: it gives its worker
+        // thread back now and then (tokio's budget), so timers, producers and the HTTP
+        // server on that thread are not starved.
+        tokio::task::consume_budget().await;
     }
 }
 
