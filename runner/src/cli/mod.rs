@@ -1,7 +1,8 @@
 //! The command line: `tgrun serve`, `tgrun run`, `tgrun check`, `tgrun new`.
 //!
-//! Exit codes: 0 success; 1 the run failed or the component does not fit; 2 bad usage or
-//! bad configuration.
+//! Exit codes: 0 success; 1 the run failed, or `check` found a problem (in a component or
+//! a configuration directory: as `promtool check`); 2 bad usage, or a configuration `serve`
+//! or `run` cannot start from.
 
 mod check;
 mod new;
