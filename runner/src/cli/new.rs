@@ -186,6 +186,14 @@ pub fn new(args: NewArgs) -> Result<ExitCode> {
         "created the job {name} in {}\n\nnext:\n  {build}\n\nthen copy {name}.wasm into the service's modules folder (or PUT it to /jobs/{name}/module)\nand list {{\"name\": \"{name}\", \"enabled\": true}} in a pipeline's jobs.",
         folder.display()
     );
+    if let Sdk::Registry = sdk {
+        println!(
+            "\nits SDK is tgrun-sdk {0} from crates.io; if that cannot be had there, take a local \
+             copy instead (--sdk PATH/guest-sdk), or add to its Cargo.toml:\n  \
+             [patch.crates-io]\n  tgrun-sdk = {{ path = \"PATH/guest-sdk\" }}",
+            env!("CARGO_PKG_VERSION")
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 

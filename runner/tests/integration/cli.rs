@@ -479,6 +479,10 @@ fn new_scaffolds_a_job_that_builds_passes_check_and_runs() {
     let (code, text) = output(runner().args(["new", "greeter", "--dir"]).arg(dir.path()));
     assert_eq!(code, 0, "{text}");
     assert!(text.contains("tgrun check"), "the next steps: {text}");
+    assert!(
+        text.contains("from crates.io") && text.contains("--sdk PATH/guest-sdk"),
+        "where the SDK comes from: {text}"
+    );
     let krate = dir.path().join("greeter");
     let manifest = std::fs::read_to_string(krate.join("Cargo.toml")).unwrap();
     assert!(
