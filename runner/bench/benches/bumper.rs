@@ -147,20 +147,10 @@ pub fn bumper_against_prometheus() {
 /// tglib's pattern for the bumper (`python/tglib_bumper.py`, on aiohttp from the bench's
 /// virtual environment) against `prometheus`.
 fn tglib_bumper(prometheus: &Prometheus) -> Bumped {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let python = root.join("../../target/bench-venv/bin/python");
-    let out = std::process::Command::new(&python)
-        .arg(root.join("python/tglib_bumper.py"))
-        .arg(prometheus.port.to_string())
-        .arg("6")
-        .output()
-        .unwrap_or_else(|e| panic!("{}: {e} (`make bench` makes it)", python.display()));
-    assert!(
-        out.status.success(),
-        "tglib_bumper.py: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let python =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/bench-venv/bin/python");
+    let port = prometheus.port.to_string();
+    let v = crate::python_script(&python, "tglib_bumper.py", &[&port, "6"]);
     let failed = v["failed"].as_u64().unwrap();
     assert_eq!(failed, 0, "tglib's bumper failed: {v}");
     Bumped {

@@ -441,20 +441,27 @@ fn whole_path(job: &str) -> f64 {
 /// Runs per second of the seed's producer/consumer loop (`python/seed_loop.py`) on the
 /// machine's python3.
 fn seed_loop_runs_per_s() -> f64 {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/seed_loop.py");
-    let out = std::process::Command::new("python3")
+    let v = python_script("python3".as_ref(), "seed_loop.py", &["5"]);
+    v["runs_per_s"].as_f64().unwrap()
+}
+
+/// Runs `python/SCRIPT` of the bench with `python` and `args`: the JSON line it prints.
+fn python_script(python: &Path, script: &str, args: &[&str]) -> serde_json::Value {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("python")
+        .join(script);
+    let out = std::process::Command::new(python)
         .arg(&script)
-        .arg("5")
+        .args(args)
         .output()
-        .expect("python3");
+        .unwrap_or_else(|e| panic!("{}: {e} (`make bench` makes it)", python.display()));
     assert!(
         out.status.success(),
         "{}: {}",
         script.display(),
         String::from_utf8_lossy(&out.stderr)
     );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    v["runs_per_s"].as_f64().unwrap()
+    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 /// 20 distinct components: `add_x` with a custom section of its own each (a different

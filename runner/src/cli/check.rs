@@ -163,8 +163,8 @@ fn check_dir(sandbox: &Sandbox, dir: &Path) -> DirVerdict {
         let file = config.runner.modules_dir.join(format!("{module}.wasm"));
         let mut problems = Vec::new();
         if file.exists() {
-            for world in &u.worlds {
-                let report = sandbox.check_as(&file, Some(world));
+            for report in sandbox.check_as(&file, &u.worlds) {
+                let world = report.world;
                 problems.extend(
                     report
                         .problems

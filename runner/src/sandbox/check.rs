@@ -13,7 +13,7 @@ use crate::bindings::JobPre;
 use crate::bindings::handler::HandlerPre;
 
 /// The verdict on one file: what it imports and exports, and every problem found.
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct CheckReport {
     /// The world the component was judged against: `job`, or `handler` if it exports
     /// `handle`.
@@ -33,35 +33,49 @@ impl Sandbox {
     /// Whether the file at `path` is a component of the `job` world (or of the `handler`
     /// world, if it exports `handle`).
     pub fn check(&self, path: &Path) -> CheckReport {
-        self.check_as(path, None)
+        let mut reports = self.check_as(path, &[]);
+        reports.swap_remove(0)
     }
 
-    /// Whether the file at `path` is a component of `world` (`job` or `handler`; `None`:
-    /// `handler` if it exports `handle`, else `job`). A tglib service's component exports
-    /// both, and is checked as each world it serves.
-    pub fn check_as(&self, path: &Path, world: Option<&'static str>) -> CheckReport {
+    /// Whether the file at `path` is a component of each of `worlds` (`job`, `handler`; none
+    /// given: `handler` if it exports `handle`, else `job`), a report each. A tglib
+    /// service's component exports both, and is checked as each world it serves; the file
+    /// is read and compiled once for all of them.
+    pub fn check_as(&self, path: &Path, worlds: &[&'static str]) -> Vec<CheckReport> {
         let mut report = CheckReport {
             world: "job",
             imports: vec![],
             exports: vec![],
             problems: vec![],
         };
+        let for_each = |report: CheckReport| -> Vec<CheckReport> {
+            match worlds {
+                [] => vec![report],
+                _ => worlds
+                    .iter()
+                    .map(|&world| CheckReport {
+                        world,
+                        ..report.clone()
+                    })
+                    .collect(),
+            }
+        };
         let bytes = match std::fs::read(path) {
             Ok(b) => b,
             Err(e) => {
                 report.problems.push(format!("cannot read the file: {e}"));
-                return report;
+                return for_each(report);
             }
         };
         if let Err(e) = binary_kind(&bytes) {
             report.problems.push(format!("the file {e}"));
-            return report;
+            return for_each(report);
         }
         let component = match Component::new(&self.engine, &bytes) {
             Ok(c) => c,
             Err(e) => {
                 report.problems.push(format!("does not compile: {e:#}"));
-                return report;
+                return for_each(report);
             }
         };
         let ty = component.component_type();
@@ -83,10 +97,28 @@ impl Sandbox {
             }
         }
         // A component exporting `handle` is a route handler; anything else is judged as a job.
-        let handler = match world {
-            Some(world) => world == "handler",
-            None => ty.get_export(&self.engine, "handle").is_some(),
+        let guessed = match ty.get_export(&self.engine, "handle") {
+            Some(_) => "handler",
+            None => "job",
         };
+        let worlds = match worlds {
+            [] => &[guessed][..],
+            _ => worlds,
+        };
+        worlds
+            .iter()
+            .map(|&world| {
+                let mut report = report.clone();
+                self.judge_export(&component, &mut report, world == "handler");
+                report
+            })
+            .collect()
+    }
+
+    /// Whether `component` exports the `handler` world's `handle` (else the `job` world's
+    /// `run`) with its type, and links as that world: each problem into `report`.
+    fn judge_export(&self, component: &Component, report: &mut CheckReport, handler: bool) {
+        let ty = component.component_type();
         let (export, expected_params, signature) = if handler {
             report.world = "handler";
             (
@@ -130,7 +162,7 @@ impl Sandbox {
                 item_kind(&other)
             )),
         }
-        match self.linker.instantiate_pre(&component) {
+        match self.linker.instantiate_pre(component) {
             Err(e) => report.problems.push(format!("imports do not match: {e:#}")),
             Ok(pre) => {
                 let typed = if handler {
@@ -147,7 +179,6 @@ impl Sandbox {
                 }
             }
         }
-        report
     }
 }
 

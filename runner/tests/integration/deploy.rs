@@ -113,19 +113,20 @@ fn the_containerfile_runs_as_a_user_with_its_config_as_a_volume_and_checks_ready
         .map(str::trim)
         .filter(|l| !l.starts_with('#') && !l.is_empty())
         .collect();
-    let first = |keyword: &str| -> Vec<&str> {
+    // What follows `keyword` on each instruction line that starts with it.
+    let after = |keyword: &str| -> Vec<&str> {
         lines
             .iter()
             .filter_map(|l| l.strip_prefix(keyword).map(str::trim))
             .collect()
     };
     assert!(
-        first("ARG BASE=")
+        after("ARG BASE=")
             .iter()
             .any(|b| b.starts_with("docker.io/library/debian:")),
         "{file}"
     );
-    let users = first("USER ");
+    let users = after("USER ");
     assert_eq!(users.len(), 1, "{file}");
     assert!(!["root", "0"].contains(&users[0]), "{file}");
     assert!(file.contains("useradd --system"), "{file}");
@@ -139,15 +140,15 @@ fn the_containerfile_runs_as_a_user_with_its_config_as_a_volume_and_checks_ready
             .unwrap_or_else(|| panic!("no {name}: {vars:?}"))
     };
     let config = value("TGRUN_CONFIG_DIR");
-    assert_eq!(first("VOLUME "), [config.as_str()], "{file}");
+    assert_eq!(after("VOLUME "), [config.as_str()], "{file}");
     let port = value("TGRUN_LISTEN").rsplit(':').next().unwrap().to_owned();
-    assert_eq!(first("EXPOSE "), [port.as_str()], "{file}");
+    assert_eq!(after("EXPOSE "), [port.as_str()], "{file}");
     assert!(
         file.contains(&format!("http://127.0.0.1:{port}/readyz")) && file.contains("HEALTHCHECK"),
         "{file}"
     );
     assert_eq!(
-        first("ENTRYPOINT "),
+        after("ENTRYPOINT "),
         [r#"["/usr/local/bin/tgrun"]"#],
         "{file}"
     );
@@ -159,7 +160,7 @@ fn the_containerfile_runs_as_a_user_with_its_config_as_a_volume_and_checks_ready
         makefile.contains("image-context:"),
         "no image-context target"
     );
-    for copied in first("COPY ") {
+    for copied in after("COPY ") {
         let source = copied.split_whitespace().rev().nth(1).unwrap();
         assert!(
             makefile.contains(&format!("target/image/{}", source.trim_end_matches('/'))),
