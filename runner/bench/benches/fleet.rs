@@ -26,11 +26,11 @@ fn runner_bin() -> PathBuf {
     p
 }
 
-/// One `tgrun serve` process on a config directory of its own.
-struct Served {
+/// One `tgrun serve` process on a config directory of its own (or one it is given).
+pub struct Served {
     child: Child,
     port: u16,
-    _dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
 }
 
 impl Served {
@@ -62,6 +62,13 @@ impl Served {
             ),
         )
         .unwrap();
+        let mut s = Self::serve(dir.path());
+        s._dir = Some(dir);
+        s
+    }
+
+    /// `tgrun serve --config-dir dir` on a port of its own, once it answers `/health`.
+    pub fn serve(dir: &Path) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -70,7 +77,7 @@ impl Served {
         let child = Command::new(runner_bin())
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
             .arg("--config-dir")
-            .arg(dir.path())
+            .arg(dir)
             .env("RUST_LOG", "error")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -79,7 +86,7 @@ impl Served {
         let s = Self {
             child,
             port,
-            _dir: dir,
+            _dir: None,
         };
         let deadline = Instant::now() + Duration::from_secs(60);
         while s.get("/health").is_err() {
@@ -99,9 +106,21 @@ impl Served {
 
     /// Runs that ended `ok`, from the runner's own `/metrics`.
     fn ok_runs(&self) -> u64 {
+        self.runs(|outcome| outcome == "ok")
+    }
+
+    /// Runs whose outcome `counted` accepts, from the runner's own `/metrics`.
+    pub fn runs(&self, counted: impl Fn(&str) -> bool) -> u64 {
         let text = self.get("/metrics").unwrap();
         text.lines()
-            .filter(|l| l.starts_with("tgrun_runs_total{") && l.contains("outcome=\"ok\""))
+            .filter_map(|l| l.strip_prefix("tgrun_runs_total{"))
+            .filter(|l| {
+                let outcome = l
+                    .split("outcome=\"")
+                    .nth(1)
+                    .and_then(|o| o.split('"').next());
+                outcome.is_some_and(&counted)
+            })
             .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
             .sum()
     }

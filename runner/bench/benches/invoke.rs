@@ -10,8 +10,11 @@
 //! 5. The seed's bumper against a real Prometheus (`bumper.rs`); a service of 1,000 jobs
 //!    in a `tgrun serve` process of its own (`fleet.rs`).
 //! 6. The cost of the jobs' SQL guards against the runner's own pool (`sql.rs`).
+//! 8. The cluster: a policed run's JetStream round trips, and 1, 2 and 3 replicas
+//!    (`cluster.rs`).
 
 mod bumper;
+mod cluster;
 mod fleet;
 mod sql;
 mod table;
@@ -567,7 +570,7 @@ fn main() {
         .unwrap();
     // BENCH_ONLY=python (a name's part) runs only the matching benchmarks.
     let only = std::env::var("BENCH_ONLY").unwrap_or_default();
-    let benches: [(&str, &dyn Fn()); 11] = [
+    let benches: [(&str, &dyn Fn()); 13] = [
         ("fresh_instance", &|| fresh_instance_cost(&rt)),
         ("process_per_run", &process_per_run),
         ("host_calls", &|| host_call_cost(&rt)),
@@ -579,6 +582,8 @@ fn main() {
         ("bumper", &bumper::bumper_against_prometheus),
         ("fleet", &fleet::thousand_jobs),
         ("sql_guards", &|| sql::guard_cost(&rt)),
+        ("cluster_round_trips", &|| cluster::round_trips(&rt)),
+        ("cluster_replicas", &|| cluster::replicas_scale(&rt)),
     ];
     for (name, bench) in benches {
         if name.contains(only.as_str()) {

@@ -29,6 +29,11 @@ pub const MAX_AGE: Duration = Duration::from_secs(3600);
 const CONSUMER: &str = "runners";
 /// How many times a replica tries to find or create the cluster's stream and stores.
 const OPEN_TRIES: u64 = 3;
+/// Due runs published and not yet acknowledged, at most, all producers together.
+/// async-nats holds one of its 5,000 permits for every publish whose acknowledgement is
+/// not awaited, and waits for a free one before sending the next: producers sending more
+/// than that between them before awaiting any would wait for each other for ever.
+pub const PUBLISHING: usize = 1_024;
 
 pub struct Cluster {
     client: async_nats::Client,
@@ -47,6 +52,9 @@ pub struct Cluster {
     /// Whether publishing fails now: logged once when it starts and once when it ends,
     /// not once per due run (a thousand jobs a second would flood the log).
     publish_failing: AtomicBool,
+    /// Permits for due runs in flight ([`PUBLISHING`]): a batch takes all it needs at
+    /// once, so no producer holds some while waiting for more.
+    publishing: tokio::sync::Semaphore,
 }
 
 /// What a publish did.
@@ -133,6 +141,7 @@ impl Cluster {
             live,
             outbox: Default::default(),
             publish_failing: AtomicBool::new(false),
+            publishing: tokio::sync::Semaphore::new(PUBLISHING),
             config,
             modules,
             client,
@@ -143,31 +152,39 @@ impl Cluster {
         })
     }
 
-    /// Publishes a due time's runs: all sent first, then every acknowledgement awaited
-    /// (one round trip for the lot, not one per job). Answers each run's outcome in order.
+    /// Publishes a due time's runs: a batch sent first, then its acknowledgements awaited
+    /// together (one round trip for up to [`PUBLISHING`] runs, not one per job). Answers
+    /// each run's outcome in order.
     pub async fn publish(&self, runs: &[WireRun]) -> Vec<Result<Published>> {
-        let mut sent = Vec::with_capacity(runs.len());
-        for run in runs {
-            let message = jetstream::message::PublishMessage::build()
-                .payload(serde_json::to_vec(run).unwrap_or_default().into())
-                .message_id(run.id());
-            sent.push(self.js.send_publish(self.subject.clone(), message).await);
-        }
         let mut outcomes = Vec::with_capacity(runs.len());
-        for (run, sent) in runs.iter().zip(sent) {
-            let ack = match sent {
-                Ok(ack) => ack
-                    .await
-                    .map_err(|e| anyhow!("publishing {}: {e}", run.id())),
-                Err(e) => Err(anyhow!("publishing {}: {e}", run.id())),
-            };
-            outcomes.push(ack.map(|a| {
-                if a.duplicate {
-                    Published::Duplicate
-                } else {
-                    Published::New
-                }
-            }));
+        for batch in runs.chunks(PUBLISHING) {
+            let _permits = self
+                .publishing
+                .acquire_many(batch.len() as u32)
+                .await
+                .expect("the publishing semaphore is never closed");
+            let mut sent = Vec::with_capacity(batch.len());
+            for run in batch {
+                let message = jetstream::message::PublishMessage::build()
+                    .payload(serde_json::to_vec(run).unwrap_or_default().into())
+                    .message_id(run.id());
+                sent.push(self.js.send_publish(self.subject.clone(), message).await);
+            }
+            for (run, sent) in batch.iter().zip(sent) {
+                let ack = match sent {
+                    Ok(ack) => ack
+                        .await
+                        .map_err(|e| anyhow!("publishing {}: {e}", run.id())),
+                    Err(e) => Err(anyhow!("publishing {}: {e}", run.id())),
+                };
+                outcomes.push(ack.map(|a| {
+                    if a.duplicate {
+                        Published::Duplicate
+                    } else {
+                        Published::New
+                    }
+                }));
+            }
         }
         outcomes
     }

@@ -11,6 +11,11 @@
 //! running the previous run to cancel it over a plain NATS subject; should that message
 //! be lost, the replica finds out at its next renewal.
 //!
+//! A replica keeps each job's record as it last read or wrote it, with its sequence, and
+//! tries its next change on that without reading first: admitting a run and releasing it
+//! are one round trip each when no other replica changed the record in between (the
+//! compare-and-set refuses a stale record, and the replica reads and decides again).
+//!
 //! The decisions themselves are plain functions of a record ([`Record::admit`]), tested
 //! without a server.
 
@@ -33,6 +38,9 @@ pub const WAIT_AGAIN: Duration = Duration::from_millis(500);
 /// Attempts at one compare-and-set before giving up (each loss means another replica
 /// changed the record in between, and the next read sees its change).
 const TRIES: usize = 32;
+/// Jobs whose record a replica keeps between changes; past this it forgets them all
+/// (jobs dropped from the configuration must not pile up) and reads each again once.
+const KNOWN_MAX: usize = 4_096;
 
 /// A live run somewhere in the cluster.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -241,6 +249,9 @@ pub struct LiveRuns {
     lease: Duration,
     /// This replica's runs under a policy, by wire id, for cancel requests.
     running: Arc<Mutex<HashMap<String, Arc<RunCancel>>>>,
+    /// Each job's record (by subject) as this replica last read or wrote it, and the
+    /// stream sequence it is at: where the next change starts.
+    known: Mutex<HashMap<String, (Record, u64)>>,
 }
 
 pub fn stream_name(cluster: &str) -> String {
@@ -308,6 +319,7 @@ impl LiveRuns {
             cancel_subject,
             lease,
             running,
+            known: Mutex::default(),
         })
     }
 
@@ -342,18 +354,33 @@ impl LiveRuns {
         }
     }
 
-    /// Reads the job's record, applies `change` and writes it back if it changed, unless
-    /// another replica wrote first, in which case all again on what it wrote.
+    /// Applies `change` to the job's record and writes it back if it changed, by
+    /// compare-and-set on the record's sequence: starting from the record as this replica
+    /// last knew it (no read), and whenever another replica wrote first, all again on what
+    /// it wrote.
     async fn update<T>(
         &self,
         run: &WireRun,
         mut change: impl FnMut(&mut Record, i64) -> (bool, T),
     ) -> Result<T> {
         let subject = self.subject(run);
+        let mut known = self.recall(&subject);
         for _ in 0..TRIES {
-            let (mut record, seq) = self.read(&subject).await?;
+            let (mut record, seq, read) = match known.take() {
+                Some((record, seq)) => (record, seq, false),
+                None => {
+                    let (record, seq) = self.read(&subject).await?;
+                    (record, seq, true)
+                }
+            };
             let (changed, out) = change(&mut record, now_ms());
             if !changed {
+                // Leaving the record be (a skip, say) is decided on what the stream holds,
+                // never on what this replica saw last: nothing written would refuse it.
+                if !read {
+                    continue;
+                }
+                self.remember(subject, record, seq);
                 return Ok(out);
             }
             let message = jetstream::message::PublishMessage::build()
@@ -364,7 +391,10 @@ impl LiveRuns {
                 Err(e) => bail!("writing the live runs of {}: {e}", run.id()),
             };
             match written {
-                Ok(_) => return Ok(out),
+                Ok(ack) => {
+                    self.remember(subject, record, ack.sequence);
+                    return Ok(out);
+                }
                 Err(e) if e.kind() == PublishErrorKind::WrongLastSequence => continue,
                 Err(e) => bail!("writing the live runs of {}: {e}", run.id()),
             }
@@ -373,6 +403,23 @@ impl LiveRuns {
             "the live runs of {} changed {TRIES} times while deciding; try later",
             run.id()
         )
+    }
+
+    /// The job's record as this replica last knew it, taken out (a consumer changing it
+    /// at the same time reads its own).
+    fn recall(&self, subject: &str) -> Option<(Record, u64)> {
+        self.known
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(subject)
+    }
+
+    fn remember(&self, subject: String, record: Record, seq: u64) {
+        let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        if known.len() >= KNOWN_MAX {
+            known.clear();
+        }
+        known.insert(subject, (record, seq));
     }
 
     /// Decides whether `run` starts now under `policy`; a run that starts is live in the

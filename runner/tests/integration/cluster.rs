@@ -1317,3 +1317,91 @@ async fn replicas_connecting_at_once_all_join_a_new_cluster() {
         }
     }
 }
+
+/// A replica starts each change to a job's record of live runs from the record as it last
+/// knew it (issue 23: one round trip, not a read and a write); a record another replica
+/// changed since is refused by the compare-and-set and read again, and a decision to
+/// leave the record be is never taken on what the replica saw last.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replicas_remembered_record_of_live_runs_never_decides_on_what_changed_since() {
+    use tgrun::cluster::WireRun;
+    use tgrun::cluster::live::Decision;
+    use tgrun::run::Overlap;
+
+    let scope = Scope::new("known").await;
+    let a = Cluster::connect(&scope.settings).await.unwrap();
+    let b = Cluster::connect(&scope.settings).await.unwrap();
+    let run = |scheduled_ms: i64| -> WireRun {
+        serde_json::from_value(serde_json::json!({
+            "pipeline": "p", "index": 0, "job": "j", "scheduled_ms": scheduled_ms,
+            "params": "{}", "timeout_ms": 10_000, "memory_bytes": 67_108_864,
+            "grants": {"prometheus": false, "api_service": false, "sql": false},
+            "overlap": "skip"
+        }))
+        .unwrap()
+    };
+    let admit = |replica: &'static str, who: &Cluster, at: i64| {
+        let run = run(at);
+        let live = who.live.clone();
+        async move {
+            let d = live.admit(Overlap::Skip, &run, replica).await.unwrap();
+            matches!(d, Decision::Run { .. })
+        }
+    };
+    assert!(admit("a1", &a, 1).await, "a's first run starts");
+    // b reads the record (a1 live), skips, and keeps what it read.
+    assert!(
+        !admit("b2", &b, 2).await,
+        "b's run is skipped while a1 is live"
+    );
+    // a1 ends, written on a's own record: b's still shows a1 live.
+    a.live.release(&run(1)).await.unwrap();
+    assert!(
+        admit("b3", &b, 3).await,
+        "b skipped on its remembered record instead of what the stream holds"
+    );
+    // a remembers the record it wrote (nothing live); b3 is live since. a's change on its
+    // stale record is refused, a reads b's and skips.
+    assert!(
+        !admit("a4", &a, 4).await,
+        "a ran beside b3 on a record b had changed"
+    );
+    b.live.release(&run(3)).await.unwrap();
+    assert!(admit("a5", &a, 5).await, "a's run starts once b3 ended");
+    a.live.release(&run(5)).await.unwrap();
+    scope.cleanup().await;
+}
+
+/// A due time of more runs than async-nats lets wait for their acknowledgement (5,000)
+/// is published whole: the producer sends them in batches and awaits each batch, where it
+/// used to send all first and wait for a permit that only its own unawaited
+/// acknowledgements held, for ever. Published again, every run is a duplicate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_due_time_of_more_runs_than_nats_lets_wait_is_published_whole() {
+    use tgrun::cluster::{Published, WireRun};
+
+    let scope = Scope::new("many").await;
+    let cluster = Cluster::connect(&scope.settings).await.unwrap();
+    let runs: Vec<WireRun> = (0..6_000)
+        .map(|index| {
+            serde_json::from_value(serde_json::json!({
+                "pipeline": "p", "index": index, "job": "noop", "scheduled_ms": 1_000,
+                "params": "{}", "timeout_ms": 10_000, "memory_bytes": 67_108_864,
+                "grants": {"prometheus": false, "api_service": false, "sql": false}
+            }))
+            .unwrap()
+        })
+        .collect();
+    for expected in [Published::New, Published::Duplicate] {
+        let outcomes = tokio::time::timeout(Duration::from_secs(60), cluster.publish(&runs))
+            .await
+            .unwrap_or_else(|_| panic!("publishing 6,000 runs ({expected:?}) never ended"));
+        let wrong: Vec<_> = outcomes
+            .iter()
+            .filter(|o| !matches!(o, Ok(p) if *p == expected))
+            .take(3)
+            .collect();
+        assert!(wrong.is_empty(), "expected all {expected:?}: {wrong:?}");
+    }
+    scope.cleanup().await;
+}
