@@ -316,13 +316,15 @@ fn python_cost(rt: &tokio::runtime::Runtime) {
         "  same with on-demand allocation instead of the pool: {} (pooling {ratio:.2}x faster at p50)",
         summary(&py_on_demand, "ms"),
     );
-    table::report(
+    table::target(
         "Python job, fresh instance, p50 / p99",
         format!(
             "{:.2} ms / {:.2} ms",
             micros(&py, 0.5) / 1e3,
             micros(&py, 0.99) / 1e3
         ),
+        "≤ 1 ms / ≤ 2 ms",
+        micros(&py, 0.5) <= 1e3 && micros(&py, 0.99) <= 2e3,
     );
     table::report(
         "Python job, pooling against on-demand (p50 ratio)",
