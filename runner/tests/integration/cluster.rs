@@ -1318,28 +1318,30 @@ async fn replicas_connecting_at_once_all_join_a_new_cluster() {
     }
 }
 
+/// A due run of pipeline `p` as a replica would publish it (`overlap: skip`, no grants).
+fn wire_run(index: usize, job: &str, scheduled_ms: i64) -> tgrun::cluster::WireRun {
+    serde_json::from_value(serde_json::json!({
+        "pipeline": "p", "index": index, "job": job, "scheduled_ms": scheduled_ms,
+        "params": "{}", "timeout_ms": 10_000, "memory_bytes": 67_108_864,
+        "grants": {"prometheus": false, "api_service": false, "sql": false},
+        "overlap": "skip"
+    }))
+    .unwrap()
+}
+
 /// A replica starts each change to a job's record of live runs from the record as it last
 /// knew it (issue 23: one round trip, not a read and a write); a record another replica
 /// changed since is refused by the compare-and-set and read again, and a decision to
 /// leave the record be is never taken on what the replica saw last.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replicas_remembered_record_of_live_runs_never_decides_on_what_changed_since() {
-    use tgrun::cluster::WireRun;
     use tgrun::cluster::live::Decision;
     use tgrun::run::Overlap;
 
     let scope = Scope::new("known").await;
     let a = Cluster::connect(&scope.settings).await.unwrap();
     let b = Cluster::connect(&scope.settings).await.unwrap();
-    let run = |scheduled_ms: i64| -> WireRun {
-        serde_json::from_value(serde_json::json!({
-            "pipeline": "p", "index": 0, "job": "j", "scheduled_ms": scheduled_ms,
-            "params": "{}", "timeout_ms": 10_000, "memory_bytes": 67_108_864,
-            "grants": {"prometheus": false, "api_service": false, "sql": false},
-            "overlap": "skip"
-        }))
-        .unwrap()
-    };
+    let run = |scheduled_ms: i64| wire_run(0, "j", scheduled_ms);
     let admit = |replica: &'static str, who: &Cluster, at: i64| {
         let run = run(at);
         let live = who.live.clone();
@@ -1383,14 +1385,7 @@ async fn a_due_time_of_more_runs_than_nats_lets_wait_is_published_whole() {
     let scope = Scope::new("many").await;
     let cluster = Cluster::connect(&scope.settings).await.unwrap();
     let runs: Vec<WireRun> = (0..6_000)
-        .map(|index| {
-            serde_json::from_value(serde_json::json!({
-                "pipeline": "p", "index": index, "job": "noop", "scheduled_ms": 1_000,
-                "params": "{}", "timeout_ms": 10_000, "memory_bytes": 67_108_864,
-                "grants": {"prometheus": false, "api_service": false, "sql": false}
-            }))
-            .unwrap()
-        })
+        .map(|index| wire_run(index, "noop", 1_000))
         .collect();
     for expected in [Published::New, Published::Duplicate] {
         let outcomes = tokio::time::timeout(Duration::from_secs(60), cluster.publish(&runs))
