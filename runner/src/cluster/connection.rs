@@ -13,7 +13,6 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow};
 use async_nats::jetstream::{self, consumer::PullConsumer, stream};
-use futures_util::StreamExt;
 
 use super::ClusterSettings;
 use super::modules::ModuleStore;
@@ -40,6 +39,8 @@ pub struct Cluster {
     js: jetstream::Context,
     subject: String,
     consumer: PullConsumer,
+    /// The inboxes runs are taken through.
+    pullers: super::pull::Pullers,
     pub settings: ClusterSettings,
     /// Where module uploads are shared.
     pub modules: Arc<ModuleStore>,
@@ -144,6 +145,7 @@ impl Cluster {
             publishing: tokio::sync::Semaphore::new(PUBLISHING),
             config,
             modules,
+            pullers: super::pull::Pullers::new(client.clone(), js.clone(), consumer.clone()),
             client,
             js,
             subject,
@@ -205,21 +207,12 @@ impl Cluster {
         }
     }
 
-    /// The next due run for this replica, waiting at most `wait`.
+    /// The next due run for this replica, waiting at most about `wait`.
     pub async fn next(&self, wait: Duration) -> Result<Option<jetstream::Message>> {
-        let mut batch = self
-            .consumer
-            .fetch()
-            .max_messages(1)
-            .expires(wait)
-            .messages()
+        self.pullers
+            .next(wait)
             .await
-            .map_err(|e| anyhow!("pulling from {}: {e}", stream_name(&self.settings.name)))?;
-        match batch.next().await {
-            Some(Ok(m)) => Ok(Some(m)),
-            Some(Err(e)) => Err(anyhow!("pulling: {e}")),
-            None => Ok(None),
-        }
+            .map_err(|e| anyhow!("pulling from {}: {e:#}", stream_name(&self.settings.name)))
     }
 
     /// Due runs in the stream that no replica has taken yet.

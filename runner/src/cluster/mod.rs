@@ -22,6 +22,7 @@ pub mod live;
 pub mod modules;
 mod objects;
 pub mod outbox;
+mod pull;
 pub mod replica;
 pub mod wire;
 

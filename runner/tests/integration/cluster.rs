@@ -2,9 +2,9 @@
 //! `tgrun serve` processes with the same configuration, their history in one MariaDB
 //! database. Each test has a stream and a database of its own, deleted at the end.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use tgrun::cluster::{Cluster, ClusterSettings};
+use tgrun::cluster::{Cluster, ClusterSettings, Published};
 use tgrun::sql_value::Value;
 
 use crate::cli::Served;
@@ -130,12 +130,9 @@ fn period_passed_ms(periods: std::ops::Range<u64>, passed: std::ops::Range<u64>)
 
 /// Which replica logs `needle` first (the one that took a run says so in its log).
 fn first_to_log(replicas: &[Served], needle: &str) -> usize {
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no replica logged {needle:?}"
-        );
+        assert!(Instant::now() < deadline, "no replica logged {needle:?}");
         if let Some(i) = (0..replicas.len()).find(|&i| {
             replicas[i]
                 .saw(needle, Duration::from_millis(100))
@@ -245,12 +242,12 @@ async fn a_run_whose_replica_is_killed_is_delivered_again_and_completes_elsewher
     std::fs::write(dir.path().join("config.json"), scope.config_json(3)).unwrap();
     let mut replicas = start_replicas(dir.path(), 3);
     let taker = first_to_log(&replicas, "sleeping 8000 ms");
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + Duration::from_secs(30);
     replicas[taker].kill_hard();
     // Delivered again after ack_wait (3 s) to a live replica, which runs it to the end.
     let finisher = loop {
         assert!(
-            std::time::Instant::now() < deadline,
+            Instant::now() < deadline,
             "the killed replica's run was never run again"
         );
         if let Some(i) = (0..3).filter(|&i| i != taker).find(|&i| {
@@ -332,7 +329,7 @@ async fn a_module_uploaded_to_one_replica_runs_on_all_three_within_seconds() {
         Some(b_version.as_str())
     );
 
-    let uploaded = std::time::Instant::now();
+    let uploaded = Instant::now();
     let answer = reqwest::Client::new()
         .put(format!("http://{}/jobs/swapper/module", addrs[0]))
         .header("content-type", "application/wasm")
@@ -358,7 +355,7 @@ async fn a_module_uploaded_to_one_replica_runs_on_all_three_within_seconds() {
     // A replica started later, with the old file in its folder, takes the cluster's version.
     replicas.push(Served::start_on(dirs[3].path(), "127.0.0.1:0"));
     addrs.push(replicas[3].addr());
-    let late = std::time::Instant::now();
+    let late = Instant::now();
     while running_version(&addrs[3], "swapper").await.as_deref() != Some(b_version.as_str()) {
         assert!(
             late.elapsed() < Duration::from_secs(10),
@@ -410,7 +407,7 @@ async fn a_configuration_change_on_one_replica_reaches_all_three() {
         .await
         .unwrap();
     assert!(answer.status().is_success(), "{:?}", answer.text().await);
-    let changed = std::time::Instant::now();
+    let changed = Instant::now();
     for (addr, dir) in addrs.iter().zip(&dirs) {
         loop {
             let config: serde_json::Value = http
@@ -493,7 +490,7 @@ async fn a_run_cut_short_by_a_shutdown_is_handed_to_another_replica() {
     .unwrap();
     let mut replicas = start_replicas(dir.path(), 2);
     let taker = first_to_log(&replicas, "sleeping 6000 ms");
-    let stopped = std::time::Instant::now();
+    let stopped = Instant::now();
     replicas[taker].terminate();
     assert!(
         replicas[taker]
@@ -557,12 +554,9 @@ impl OwnNats {
             .stderr(std::process::Stdio::null())
             .spawn()
             .expect("nats-server (Debian's package, installed on this machine)");
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + Duration::from_secs(10);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "nats-server did not start"
-            );
+            assert!(Instant::now() < deadline, "nats-server did not start");
             std::thread::sleep(Duration::from_millis(50));
         }
         Self { child }
@@ -610,14 +604,14 @@ async fn losing_nats_stops_runs_with_a_clear_error_and_they_resume_when_it_retur
     let addr = replicas[0].addr();
     let runs = || scope.query("SELECT COUNT(*) FROM tgrun_runs WHERE outcome = 'ok'");
     let wait_for_runs = |more_than: i64| async move {
-        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let n = int(&runs().await[0][0]);
             if n > more_than {
                 return n;
             }
             assert!(
-                std::time::Instant::now() < deadline,
+                Instant::now() < deadline,
                 "no runs past {more_than} within 20 s"
             );
             tokio::time::sleep(Duration::from_millis(200)).await;
@@ -628,7 +622,7 @@ async fn losing_nats_stops_runs_with_a_clear_error_and_they_resume_when_it_retur
 
     drop(nats);
     // One clear error (consumers or producers, whichever notices first).
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let line = replicas[0]
             .saw("cluster: ", Duration::from_secs(1))
@@ -639,10 +633,7 @@ async fn losing_nats_stops_runs_with_a_clear_error_and_they_resume_when_it_retur
         {
             break;
         }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no error about NATS in the log"
-        );
+        assert!(Instant::now() < deadline, "no error about NATS in the log");
     }
     assert_eq!(
         health(&addr).await["unhealthy"],
@@ -841,7 +832,7 @@ async fn a_starting_cluster_runs_the_due_time_just_passed_only_while_it_is_fresh
 
 /// Waits until the replica at `addr` runs `version` of `job`.
 async fn wait_for_version(addr: &str, job: &str, version: &str, what: &str) -> Duration {
-    let since = std::time::Instant::now();
+    let since = Instant::now();
     while running_version(addr, job).await.as_deref() != Some(version) {
         assert!(
             since.elapsed() < Duration::from_secs(10),
@@ -949,7 +940,7 @@ async fn a_run_from_the_wire_gets_the_local_jobs_grants_and_an_unknown_job_never
     }
     // The forged run of the configured job ends; the unknown one is handed back a few
     // times (its configuration may be on its way) and then dropped.
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + Duration::from_secs(30);
     let forged = loop {
         let rows = scope
             .query(&format!(
@@ -959,10 +950,7 @@ async fn a_run_from_the_wire_gets_the_local_jobs_grants_and_an_unknown_job_never
         if let Some(row) = rows.first() {
             break format!("{row:?}");
         }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the forged run never ran"
-        );
+        assert!(Instant::now() < deadline, "the forged run never ran");
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     assert!(
@@ -1185,16 +1173,13 @@ async fn a_nats_server_with_credentials_and_tls_takes_only_a_replica_configured_
         &[("TGRUN_NATS_PASSWORD", "pw-of-nats-4321")],
     )];
     let addr = replica[0].addr();
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + Duration::from_secs(30);
     while int(&scope
         .query("SELECT COUNT(*) FROM tgrun_runs WHERE outcome = 'ok'")
         .await[0][0])
         < 3
     {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no runs through the TLS server"
-        );
+        assert!(Instant::now() < deadline, "no runs through the TLS server");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert!(lists(&health(&addr).await["healthy"], "nats"));
@@ -1216,10 +1201,10 @@ async fn a_nats_server_with_credentials_and_tls_takes_only_a_replica_configured_
 /// `tgrun_queue_depth` on a replica's `/metrics`. The replica's first run may start (and
 /// log) before its HTTP server listens: a refused connection is asked again, for up to 10 s.
 async fn queue_depth(addr: &str) -> u64 {
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(10);
     let answer = loop {
         match reqwest::get(format!("http://{addr}/metrics")).await {
-            Err(e) if e.is_connect() && std::time::Instant::now() < deadline => {
+            Err(e) if e.is_connect() && Instant::now() < deadline => {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
             other => break other.unwrap(),
@@ -1258,18 +1243,18 @@ async fn the_queue_depth_counts_waiting_runs_in_process_and_in_a_cluster() {
         let mut replica = vec![Served::start_on(dir.path(), &addr)];
         replica[0].wait_for("sleeping 5000 ms", Duration::from_secs(30));
         // The cluster's depth is asked of JetStream every second.
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        let deadline = Instant::now() + Duration::from_secs(5);
         let mut depth = queue_depth(&addr).await;
-        while depth != 3 && std::time::Instant::now() < deadline {
+        while depth != 3 && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(100)).await;
             depth = queue_depth(&addr).await;
         }
         assert_eq!(depth, 3, "cluster: {cluster}");
         // Once the slow run ends, the others run and nothing waits.
-        let deadline = std::time::Instant::now() + Duration::from_secs(8);
+        let deadline = Instant::now() + Duration::from_secs(8);
         while queue_depth(&addr).await != 0 {
             assert!(
-                std::time::Instant::now() < deadline,
+                Instant::now() < deadline,
                 "cluster {cluster}: still waiting"
             );
             tokio::time::sleep(Duration::from_millis(200)).await;
@@ -1380,7 +1365,7 @@ async fn a_replicas_remembered_record_of_live_runs_never_decides_on_what_changed
 /// acknowledgements held, for ever. Published again, every run is a duplicate.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_due_time_of_more_runs_than_nats_lets_wait_is_published_whole() {
-    use tgrun::cluster::{Published, WireRun};
+    use tgrun::cluster::WireRun;
 
     let scope = Scope::new("many").await;
     let cluster = Cluster::connect(&scope.settings).await.unwrap();
@@ -1398,5 +1383,50 @@ async fn a_due_time_of_more_runs_than_nats_lets_wait_is_published_whole() {
             .collect();
         assert!(wrong.is_empty(), "expected all {expected:?}: {wrong:?}");
     }
+    scope.cleanup().await;
+}
+
+/// A take that gives up (its consumer stopped, its wait ended from outside) leaves its
+/// request's answer to the next take through the same inbox: a run JetStream hands to
+/// that request is taken at once, not lost to a dropped inbox until `ack_wait` (30 s
+/// here) delivers it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_answering_a_take_that_gave_up_goes_to_the_next_take() {
+    let scope = Scope::new("gaveup").await;
+    let cluster = Cluster::connect(&scope.settings).await.unwrap();
+    // The request asks to wait 5 s; its taker gives up after 0.2 s.
+    let gave_up = tokio::time::timeout(
+        Duration::from_millis(200),
+        cluster.next(Duration::from_secs(5)),
+    )
+    .await;
+    assert!(gave_up.is_err(), "nothing was published: {gave_up:?}");
+    let published = cluster.publish(&[wire_run(0, "noop", 1_000)]).await;
+    assert!(
+        matches!(published[..], [Ok(Published::New)]),
+        "{published:?}"
+    );
+    let started = Instant::now();
+    let taken = cluster
+        .next(Duration::from_secs(1))
+        .await
+        .unwrap()
+        .expect("the run handed to the request given up, taken by the next take");
+    let run: tgrun::cluster::WireRun = serde_json::from_slice(&taken.payload).unwrap();
+    assert_eq!(run.id(), wire_run(0, "noop", 1_000).id());
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    taken.ack().await.unwrap();
+    // Nothing else is owed: the next take waits its time and finds nothing.
+    assert!(
+        cluster
+            .next(Duration::from_millis(300))
+            .await
+            .unwrap()
+            .is_none()
+    );
     scope.cleanup().await;
 }

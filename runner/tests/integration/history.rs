@@ -232,6 +232,71 @@ async fn retention_keeps_the_newest_rows() {
     );
 }
 
+/// The writer keeps the cap by itself while runs keep coming (at most once a second,
+/// after a batch): it counts a table it finds once, past the cap already here, and then
+/// follows its own inserts and deletes rather than sorting the table every second.
+#[tokio::test]
+async fn the_writer_keeps_the_cap_while_runs_keep_coming() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("h.sqlite3");
+    let open = |max_rows| {
+        let path = path.clone();
+        async move {
+            let db = sql::sqlite(&path, Caps::default()).await.unwrap();
+            let retention = Retention {
+                max_rows,
+                ..Retention::default()
+            };
+            Recorder::start(db, retention).await.unwrap()
+        }
+    };
+    let before = open(1_000).await;
+    for n in 0..8 {
+        before.record(&report("old", n));
+    }
+    assert!(before.flush(Duration::from_secs(10)).await);
+    drop(before);
+
+    let rec = open(3).await;
+    let ids = || async {
+        let rows = rec.query(None, None, 100).await.unwrap();
+        rows.into_iter().map(|r| r.run_id).collect::<Vec<_>>()
+    };
+    let mut written = 0;
+    for round in 0..3 {
+        let newest: Vec<String> = (0..4)
+            .map(|n| format!("new-{:03}", round * 10 + n))
+            .collect();
+        for n in 0..4 {
+            rec.record(&report("new", round * 10 + n));
+        }
+        written += 4;
+        wait_written(&rec, written).await;
+        // The writer prunes after a batch, a second after its last prune.
+        tokio::time::sleep(Duration::from_millis(1_100)).await;
+        rec.record(&report("new", round * 10 + 4));
+        written += 1;
+        wait_written(&rec, written).await;
+        let want = vec![
+            format!("new-{:03}", round * 10 + 4),
+            newest[3].clone(),
+            newest[2].clone(),
+        ];
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let got = ids().await;
+            if got == want {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "round {round}: {got:?}, want {want:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
 #[tokio::test]
 async fn history_lives_in_mariadb_when_mysql_is_configured() {
     let db = crate::fixtures::mariadb().await;
