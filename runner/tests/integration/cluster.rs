@@ -1387,9 +1387,9 @@ async fn a_due_time_of_more_runs_than_nats_lets_wait_is_published_whole() {
 }
 
 /// A take that gives up (its consumer stopped, its wait ended from outside) leaves its
-/// request's answer to the next take through the same inbox: a run JetStream hands to
-/// that request is taken at once, not lost to a dropped inbox until `ack_wait` (30 s
-/// here) delivers it again.
+/// request's answer to the next take through the same inbox (issue 23: inboxes are kept,
+/// not made per take): a run JetStream hands to that request is taken at once by the
+/// next take, which sends no second request, and nothing is left owed after it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_answering_a_take_that_gave_up_goes_to_the_next_take() {
     let scope = Scope::new("gaveup").await;
