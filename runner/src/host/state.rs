@@ -3,19 +3,20 @@
 use std::sync::Arc;
 
 use wasmtime::component::ResourceTable;
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::journal::Journal;
 use super::limits::MemoryLimiter;
 use crate::host::HostClients;
 use crate::run::Capabilities;
+use crate::sandbox::output::CappedOutput;
 
 pub struct RunState {
     /// The job this run belongs to (owner of the metrics it writes).
     pub(crate) job: String,
     /// The clients this run may call (the job's `capabilities`).
     pub(crate) grants: Capabilities,
-    pub(crate) wasi: WasiCtx,
+    pub(crate) wasi: LazyWasi,
     pub(crate) table: ResourceTable,
     pub(crate) limiter: MemoryLimiter,
     pub(crate) services: Arc<HostClients>,
@@ -24,10 +25,44 @@ pub struct RunState {
     pub(crate) open_transactions: usize,
 }
 
+/// A run's WASI context, made at the guest's first WASI call: most runs make none, and
+/// making one (its random generators seeded, its clocks and streams boxed) and dropping
+/// it was a tenth of a trivial run's host time.
+pub(crate) struct LazyWasi {
+    ctx: Option<WasiCtx>,
+    stdout: CappedOutput,
+    stderr: CappedOutput,
+}
+
+impl LazyWasi {
+    /// Nothing granted: no preopened directories, no environment, no arguments, and no
+    /// network (sockets and name lookups denied), only stdout and stderr into memory.
+    pub(crate) fn new(stdout: CappedOutput, stderr: CappedOutput) -> Self {
+        Self {
+            ctx: None,
+            stdout,
+            stderr,
+        }
+    }
+
+    fn get(&mut self) -> &mut WasiCtx {
+        let (stdout, stderr) = (&self.stdout, &self.stderr);
+        self.ctx.get_or_insert_with(|| {
+            WasiCtxBuilder::new()
+                .stdout(stdout.clone())
+                .stderr(stderr.clone())
+                .allow_tcp(false)
+                .allow_udp(false)
+                .allow_ip_name_lookup(false)
+                .build()
+        })
+    }
+}
+
 impl WasiView for RunState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView {
-            ctx: &mut self.wasi,
+            ctx: self.wasi.get(),
             table: &mut self.table,
         }
     }
@@ -40,7 +75,7 @@ impl RunState {
         Self {
             job: "test_job".into(),
             grants: Capabilities::ALL,
-            wasi: wasmtime_wasi::WasiCtxBuilder::new().build(),
+            wasi: LazyWasi::new(CappedOutput::new(1 << 20), CappedOutput::new(1 << 20)),
             table: ResourceTable::new(),
             limiter: MemoryLimiter::new(64 << 20),
             services,

@@ -4,7 +4,6 @@ use std::time::{Duration, Instant, SystemTime};
 
 use wasmtime::component::ResourceTable;
 use wasmtime::{Store, Trap, UpdateDeadline};
-use wasmtime_wasi::WasiCtxBuilder;
 
 use super::Sandbox;
 use super::component::{HandlerComponent, JobComponent};
@@ -13,7 +12,7 @@ use crate::bindings::handler::tgrun::job::http_types::{Request, Response};
 use crate::bindings::{GuestError, RunContext};
 use crate::host::journal::{EchoTags, Journal, LogLevel, LogStream};
 use crate::host::limits::{MemoryLimitExceeded, MemoryLimiter};
-use crate::host::state::RunState;
+use crate::host::state::{LazyWasi, RunState};
 use crate::run::outcome::clip_error;
 use crate::run::{Invocation, Outcome, RunLimits, RunReport, WrittenMetric};
 
@@ -70,15 +69,7 @@ impl Sandbox {
 
         let stdout = CappedOutput::new(self.settings.max_output_bytes);
         let stderr = CappedOutput::new(self.settings.max_output_bytes);
-        // Nothing is granted: no preopened directories, no environment, no arguments, and
-        // no network (sockets and name lookups denied), only stdout and stderr into memory.
-        let wasi = WasiCtxBuilder::new()
-            .stdout(stdout.clone())
-            .stderr(stderr.clone())
-            .allow_tcp(false)
-            .allow_udp(false)
-            .allow_ip_name_lookup(false)
-            .build();
+        let wasi = LazyWasi::new(stdout.clone(), stderr.clone());
         let tags = echo.then(|| EchoTags {
             job: inv.job.to_string(),
             run_id: inv.run_id.clone(),
