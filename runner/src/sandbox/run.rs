@@ -124,8 +124,10 @@ impl Sandbox {
             }
         };
         // A cancelled run is dropped where it stands: the guest at its next epoch tick, a
-        // host call (an HTTP request, a query) wherever it waits.
+        // host call (an HTTP request, a query) wherever it waits. The run is polled first:
+        // one that ends in its first poll (most do) never registers with the token.
         let ended = tokio::select! {
+            biased;
             r = tokio::time::timeout_at((deadline + HOST_CALL_GRACE).into(), call) => match r {
                 Ok(Ok(returned)) => Ended::Returned(returned),
                 Ok(Err(e)) => Ended::Failed(e),
