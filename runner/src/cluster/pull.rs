@@ -1,13 +1,14 @@
-//! Taking due runs one at a time, each taker through an inbox of its own kept for the
-//! replica's life ([`Pullers`]). A take is one pull request and its answer; a fetch made
-//! its inbox's subscription before and dropped it after, two more protocol messages and
-//! two changes of the server's interest graph per run.
+//! Taking due runs one at a time, each taker through an inbox kept from one take to the
+//! next ([`Pullers`]). A take is one pull request and its answer; a fetch made its inbox's
+//! subscription before and dropped it after, two more protocol messages and two changes
+//! of the server's interest graph per run.
 //!
 //! A pull request for one run ends with exactly one answer on its inbox: the run, or a
-//! status (408 when it expired with nothing to take, 409 when the server ended it). An
-//! inbox counts the requests it has sent and not yet seen answered, so an answer that
-//! comes after its taker gave up (stopped, or timed out below) is read by the inbox's next
-//! taker rather than taken for the answer to a later request.
+//! status (408 when it expired with nothing to take, 409 when the server ended it). Only
+//! an inbox whose request was answered goes back to be used again. A take given up while
+//! its request waits (its consumer stopped) drops its inbox: JetStream then drops the
+//! request, as it does any whose inbox nobody listens to, so a run is never handed to an
+//! inbox nobody reads (it would wait there for `ack_wait` before going elsewhere).
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -33,19 +34,20 @@ pub struct Pullers {
 struct Inbox {
     subject: Subject,
     answers: Subscriber,
-    /// Requests sent through this inbox not yet answered.
-    asked: u32,
 }
 
-/// An inbox lent to one take; back to the idle ones when dropped, unless it broke.
+/// An inbox lent to one take: back to the idle ones when dropped with its request
+/// answered; else dropped with it (unsubscribed).
 struct Lent<'a> {
     pullers: &'a Pullers,
     inbox: Option<Inbox>,
+    /// A request sent through it is not answered yet.
+    asked: bool,
 }
 
 impl Drop for Lent<'_> {
     fn drop(&mut self) {
-        if let Some(inbox) = self.inbox.take() {
+        if let Some(inbox) = self.inbox.take().filter(|_| !self.asked) {
             self.pullers
                 .idle
                 .lock()
@@ -77,63 +79,53 @@ impl Pullers {
                     .subscribe(subject.clone())
                     .await
                     .map_err(|e| anyhow!("subscribing to an inbox: {e}"))?;
-                Inbox {
-                    subject,
-                    answers,
-                    asked: 0,
-                }
+                Inbox { subject, answers }
             }
         };
         let mut lent = Lent {
             pullers: self,
             inbox: Some(inbox),
+            asked: false,
         };
         let inbox = lent.inbox.as_mut().expect("lent until dropped");
-        // An answer still owed (its taker gave up) is this take's answer.
-        if inbox.asked == 0 {
-            let request = BatchConfig {
-                batch: 1,
-                expires: Some(wait),
-                ..Default::default()
-            };
-            self.consumer
-                .request_batch(request, inbox.subject.clone())
-                .await
-                .map_err(|e| anyhow!("asking for a run: {e}"))?;
-            inbox.asked = 1;
-        }
+        let request = BatchConfig {
+            batch: 1,
+            expires: Some(wait),
+            ..Default::default()
+        };
+        self.consumer
+            .request_batch(request, inbox.subject.clone())
+            .await
+            .map_err(|e| anyhow!("asking for a run: {e}"))?;
+        lent.asked = true;
         let lost = tokio::time::sleep(wait + LOST_AFTER);
         tokio::pin!(lost);
         loop {
             let answer = tokio::select! {
                 answer = inbox.answers.next() => answer,
-                _ = &mut lost => {
-                    inbox.asked = 0;
-                    return Ok(None);
-                }
+                // Never answered (the connection dropped it): the inbox goes with it, so
+                // that an answer coming after all finds nobody listening.
+                _ = &mut lost => return Ok(None),
             };
             let Some(message) = answer else {
-                // The connection is closed for good: this inbox is of no more use.
-                lent.inbox = None;
+                // The connection is closed for good: the inbox goes with it.
                 return Err(anyhow!("the connection to NATS is closed"));
             };
             match message.status.unwrap_or(StatusCode::OK) {
                 StatusCode::IDLE_HEARTBEAT => continue,
                 StatusCode::OK => {
-                    inbox.asked = inbox.asked.saturating_sub(1);
+                    lent.asked = false;
                     return Ok(Some(jetstream::Message {
                         message,
                         context: self.js.clone(),
                     }));
                 }
                 StatusCode::TIMEOUT | StatusCode::NOT_FOUND => {
-                    inbox.asked = inbox.asked.saturating_sub(1);
-                    if inbox.asked == 0 {
-                        return Ok(None);
-                    }
+                    lent.asked = false;
+                    return Ok(None);
                 }
                 status => {
-                    inbox.asked = inbox.asked.saturating_sub(1);
+                    lent.asked = false;
                     return Err(anyhow!(
                         "pulling: {status} {}",
                         message.description.as_deref().unwrap_or("")

@@ -1386,47 +1386,54 @@ async fn a_due_time_of_more_runs_than_nats_lets_wait_is_published_whole() {
     scope.cleanup().await;
 }
 
-/// A take that gives up (its consumer stopped, its wait ended from outside) leaves its
-/// request's answer to the next take through the same inbox (issue 23: inboxes are kept,
-/// not made per take): a run JetStream hands to that request is taken at once by the
-/// next take, which sends no second request, and nothing is left owed after it.
+/// A take given up while its request waits (its consumer stopped) leaves no request
+/// behind to catch a run: the run goes at once to a take still waiting, here another
+/// replica's, not to an inbox nobody reads until `ack_wait` (30 s here) delivers it again.
+/// And an inbox whose take ended normally is used again by the next take (issue 23).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_run_answering_a_take_that_gave_up_goes_to_the_next_take() {
+async fn a_take_given_up_leaves_no_request_behind_to_catch_a_run() {
     let scope = Scope::new("gaveup").await;
-    let cluster = Cluster::connect(&scope.settings).await.unwrap();
-    // The request asks to wait 5 s; its taker gives up after 0.2 s.
-    let gave_up = tokio::time::timeout(
-        Duration::from_millis(200),
-        cluster.next(Duration::from_secs(5)),
-    )
-    .await;
+    let a = Cluster::connect(&scope.settings).await.unwrap();
+    let b = Cluster::connect(&scope.settings).await.unwrap();
+    // a's take asks to wait 5 s; its taker gives up after 0.2 s.
+    let gave_up =
+        tokio::time::timeout(Duration::from_millis(200), a.next(Duration::from_secs(5))).await;
     assert!(gave_up.is_err(), "nothing was published: {gave_up:?}");
-    let published = cluster.publish(&[wire_run(0, "noop", 1_000)]).await;
+    let waiting = tokio::spawn(async move {
+        let taken = b.next(Duration::from_secs(3)).await;
+        (b, taken)
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let run = wire_run(0, "noop", 1_000);
+    let published = a.publish(std::slice::from_ref(&run)).await;
     assert!(
         matches!(published[..], [Ok(Published::New)]),
         "{published:?}"
     );
     let started = Instant::now();
-    let taken = cluster
-        .next(Duration::from_secs(1))
-        .await
+    let (_b, taken) = waiting.await.unwrap();
+    let taken = taken
         .unwrap()
-        .expect("the run handed to the request given up, taken by the next take");
-    let run: tgrun::cluster::WireRun = serde_json::from_slice(&taken.payload).unwrap();
-    assert_eq!(run.id(), wire_run(0, "noop", 1_000).id());
+        .expect("the run, taken by the replica still waiting");
     assert!(
-        started.elapsed() < Duration::from_secs(1),
+        started.elapsed() < Duration::from_secs(2),
         "{:?}",
         started.elapsed()
     );
+    let got: tgrun::cluster::WireRun = serde_json::from_slice(&taken.payload).unwrap();
+    assert_eq!(got.id(), run.id());
     taken.ack().await.unwrap();
-    // Nothing else is owed: the next take waits its time and finds nothing.
-    assert!(
-        cluster
-            .next(Duration::from_millis(300))
-            .await
-            .unwrap()
-            .is_none()
-    );
+    // a takes again (through an inbox of its own): the next run is its.
+    let next = wire_run(1, "noop", 1_000);
+    a.publish(std::slice::from_ref(&next)).await;
+    let m = a
+        .next(Duration::from_secs(1))
+        .await
+        .unwrap()
+        .expect("the next run, taken by a");
+    let got: tgrun::cluster::WireRun = serde_json::from_slice(&m.payload).unwrap();
+    assert_eq!(got.id(), next.id());
+    m.ack().await.unwrap();
+    assert!(a.next(Duration::from_millis(300)).await.unwrap().is_none());
     scope.cleanup().await;
 }
