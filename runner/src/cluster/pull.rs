@@ -23,7 +23,7 @@ use futures_util::StreamExt;
 const LOST_AFTER: Duration = Duration::from_secs(5);
 
 /// The replica's inboxes, one per taker at most: a taker borrows one that is idle, or
-/// opens one, and gives it back when its take ends however it ends.
+/// opens one, and gives it back when its request was answered (see [`Lent`]).
 pub struct Pullers {
     client: async_nats::Client,
     js: jetstream::Context,
