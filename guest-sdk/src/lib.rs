@@ -32,6 +32,9 @@ pub mod http;
 pub mod log;
 pub mod prometheus;
 pub mod sql;
+// Only in the guest: on the host it would replace the process's own `write`.
+#[cfg(all(target_arch = "wasm32", target_os = "wasi"))]
+mod stdio;
 
 pub use ctx::Ctx;
 pub use error::{Error, ErrorKind, Result};

@@ -13,6 +13,7 @@ wasmtime::component::bindgen!({
     // poll on the fiber (a fifth of a one-series metric write, in callgrind).
     imports: {
         "tgrun:job/logging.log": trappable,
+        "tgrun:job/logging.write-output": trappable,
         "tgrun:job/context.service-settings": trappable,
         "tgrun:job/prometheus.write-metrics": trappable,
         default: async | trappable,

@@ -148,8 +148,8 @@ fn fresh_instance_cost(rt: &tokio::runtime::Runtime) {
     let core = per_run(rt, &sandbox_with(true, None), "noop_core", 2_000, n);
     let core_p50 = micros(&core, 0.50);
     println!(
-        "  the trivial job without std and WASI (noop_core, 1 core module against noop's 3 and \
-         13 WASI imports): {} ({:.2}x noop's p50)",
+        "  the trivial job without std and WASI (noop_core, 1 core module and no import, against \
+         noop's 3 core modules and its SDK's one import): {} ({:.2}x noop's p50)",
         summary(&core, "µs"),
         p50 / core_p50
     );

@@ -1,7 +1,7 @@
 //! `tgrun:job/logging`: a job's log lines, kept in the run's journal and echoed to the
 //! runner's log with the job name and run id.
 
-use crate::bindings::tgrun::job::logging::{Host, Level};
+use crate::bindings::tgrun::job::logging::{Host, Level, StdStream};
 use crate::host::journal::{LogLevel, LogStream};
 use crate::host::state::RunState;
 
@@ -22,6 +22,15 @@ impl Host for RunState {
         // Past the budget lines are dropped and counted, not trapped: a chatty job is
         // still a working job.
         self.journal.log(level.into(), LogStream::Log, message);
+        Ok(())
+    }
+
+    fn write_output(&mut self, to: StdStream, bytes: Vec<u8>) -> wasmtime::Result<()> {
+        // The same buffers WASI's stdout and stderr write to: one cap, one set of lines.
+        match to {
+            StdStream::Stdout => self.wasi.stdout().append(&bytes),
+            StdStream::Stderr => self.wasi.stderr().append(&bytes),
+        }
         Ok(())
     }
 }

@@ -45,6 +45,16 @@ impl LazyWasi {
         }
     }
 
+    /// The run's stdout, for the SDK's `logging.write-output` as for WASI's stream.
+    pub(crate) fn stdout(&self) -> &CappedOutput {
+        &self.stdout
+    }
+
+    /// The run's stderr, likewise.
+    pub(crate) fn stderr(&self) -> &CappedOutput {
+        &self.stderr
+    }
+
     fn get(&mut self) -> &mut WasiCtx {
         let (stdout, stderr) = (&self.stdout, &self.stderr);
         self.ctx.get_or_insert_with(|| {

@@ -34,7 +34,8 @@ impl CappedOutput {
         }
     }
 
-    fn push(&self, bytes: &[u8]) {
+    /// Appends `bytes`: kept up to the cap, the rest counted as dropped.
+    pub(crate) fn append(&self, bytes: &[u8]) {
         let mut b = self.buffer.lock().unwrap_or_else(|e| e.into_inner());
         let room = self.cap.saturating_sub(b.kept.len());
         let take = room.min(bytes.len());
@@ -75,7 +76,7 @@ impl Pollable for CappedOutput {
 
 impl OutputStream for CappedOutput {
     fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
-        self.push(&bytes);
+        self.append(&bytes);
         Ok(())
     }
 
@@ -95,7 +96,7 @@ impl AsyncWrite for CappedOutput {
         _: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        self.push(buf);
+        self.append(buf);
         Poll::Ready(Ok(buf.len()))
     }
 
@@ -115,8 +116,8 @@ mod tests {
     #[test]
     fn keeps_up_to_the_cap_and_counts_the_rest() {
         let out = CappedOutput::new(10);
-        out.push(b"hello\nwor");
-        out.push(b"ld and more");
+        out.append(b"hello\nwor");
+        out.append(b"ld and more");
         let (lines, dropped) = out.take_lines();
         assert_eq!(lines, vec!["hello", "worl"]);
         assert_eq!(dropped, 10);

@@ -368,3 +368,49 @@ async fn compiled_code_is_cached_and_a_corrupt_entry_is_compiled_again() {
         );
     }
 }
+
+/// A Rust job built with the SDK reaches the runner through the job world only: std's
+/// output and its environment lookups are the SDK's (`logging.write-output`), so no WASI
+/// import is left for each fresh instance to wire (19 of them before: streams, terminals,
+/// environment, exit). The jobs here print, panic and fill their output.
+#[test]
+fn a_rust_job_that_uses_no_wasi_imports_none() {
+    let engine = wasmtime::Engine::default();
+    for job in ["noop", "echo", "panics", "chatty"] {
+        let component = wasmtime::component::Component::from_file(&engine, wasm(job))
+            .unwrap_or_else(|e| panic!("compiling {job}: {e}"));
+        let imports: Vec<String> = component
+            .component_type()
+            .imports(&engine)
+            .map(|(name, _)| name.to_owned())
+            .collect();
+        assert!(
+            imports.iter().all(|name| name.starts_with("tgrun:job/")),
+            "{job} imports {imports:?}"
+        );
+        assert!(
+            imports
+                .iter()
+                .any(|name| name.starts_with("tgrun:job/logging")),
+            "{job} imports {imports:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn std_output_reaches_the_runs_stdout_and_stderr() {
+    let sb = sandbox();
+    let report = sb
+        .run(&compile(&sb, "echo"), &invocation("echo", "{}"), false)
+        .await;
+    let lines = |stream| -> Vec<&str> {
+        report
+            .logs
+            .iter()
+            .filter(|l| l.stream == stream)
+            .map(|l| l.message.as_str())
+            .collect()
+    };
+    assert_eq!(lines(LogStream::Stdout), ["to stdout"], "{report:?}");
+    assert_eq!(lines(LogStream::Stderr), ["to stderr"], "{report:?}");
+}
