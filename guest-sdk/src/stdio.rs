@@ -53,6 +53,9 @@ unsafe extern "C" fn write(fd: i32, buf: *const u8, len: usize) -> isize {
     let Some(to) = stream(fd) else {
         return bad_descriptor();
     };
+    // A count must fit the signed result (POSIX leaves larger writes to the system): the
+    // rest is the caller's to write again, as after any short write.
+    let len = len.min(isize::MAX as usize);
     if len > 0 {
         // SAFETY: the caller's contract.
         write_output(to, unsafe { std::slice::from_raw_parts(buf, len) });
@@ -73,9 +76,14 @@ unsafe extern "C" fn writev(fd: i32, iov: *const IoVec, count: i32) -> isize {
     for i in 0..usize::try_from(count).unwrap_or(0) {
         // SAFETY: the caller's contract.
         let v = unsafe { &*iov.add(i) };
-        if v.len > 0 {
-            write_output(to, unsafe { std::slice::from_raw_parts(v.base, v.len) });
-            written += v.len;
+        // Short, as `write`, where the total would not fit the signed result.
+        let len = v.len.min(isize::MAX as usize - written);
+        if len > 0 {
+            write_output(to, unsafe { std::slice::from_raw_parts(v.base, len) });
+            written += len;
+        }
+        if len < v.len {
+            break;
         }
     }
     written as isize
