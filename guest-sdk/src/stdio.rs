@@ -4,11 +4,11 @@
 //!
 //! Why: Rust's std on wasm32-wasip2 reaches WASI only through wasi-libc's `write`,
 //! `writev` and `getenv` for what every job has (the panic hook prints to stderr and reads
-//! `RUST_BACKTRACE`). Those drew in 19 WASI imports (streams, terminals, environment, exit)
-//! and two extra core modules to wire them, which a fresh instance paid on every run
-//! whether the job printed or not. Defined here, they are linked instead of wasi-libc's,
-//! and a job that uses no other WASI is a component with one core module and no WASI
-//! imports. A job that does use more of WASI (clocks, random numbers) still gets it.
+//! `RUST_BACKTRACE`). Those drew in 19 WASI imports (streams, terminals, environment, exit),
+//! seven of them lowered through the component's shim module, which a fresh instance wired
+//! on every run whether the job printed or not. Defined here, they are linked instead of
+//! wasi-libc's, and a job that uses no other WASI is a component without WASI imports. A
+//! job that does use more of WASI (clocks, random numbers) still gets it.
 //!
 //! Descriptors 1 and 2 are the only ones a job can have: the runner opens no files and no
 //! sockets for it, so any other is answered `EBADF`, as wasi-libc would.
