@@ -24,12 +24,15 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use tgrun::clients::sql::sqlite_for_runner;
 use tgrun::config::Config;
+use tgrun::config::runner::Retention;
 use tgrun::host::HostClients;
 use tgrun::modules::ModuleRegistry;
 use tgrun::run::{Invocation, RunLimits};
 use tgrun::sandbox::{Sandbox, SandboxSettings};
-use tgrun::scheduler::Scheduler;
+use tgrun::scheduler::history::Recorder;
+use tgrun::scheduler::{Scheduler, Shared};
 
 fn wasm(job: &str) -> PathBuf {
     let p = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -376,7 +379,8 @@ fn scheduler_throughput() {
 
 /// Runs per second of the whole path: a producer offering 300,000 runs of `job` a second
 /// (3,000 every 10 ms; what the consumers cannot take is dropped at the full queue and
-/// counted), the bounded queue, two consumers, a fresh instance per run, the reports.
+/// counted), the bounded queue, two consumers, a fresh instance per run, the reports and
+/// the history (its rows written: the lower of runs ended and rows written a second).
 fn whole_path(job: &str) -> f64 {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("modules")).unwrap();
@@ -415,32 +419,78 @@ fn whole_path(job: &str) -> f64 {
             sandbox.clone(),
         ));
         modules.get("noop").await.unwrap();
-        let scheduler = Scheduler::start(&config.service, 10_000, sandbox, modules);
+        // The history as `tgrun serve` keeps it by default (SQLite in the configuration
+        // directory, default retention); BENCH_NO_HISTORY=1 leaves it out, to see its cost.
+        let history = match std::env::var_os("BENCH_NO_HISTORY") {
+            Some(_) => None,
+            None => {
+                let db = sqlite_for_runner(&dir.path().join("history.db"))
+                    .await
+                    .unwrap();
+                Some(Recorder::start(db, Retention::default()).await.unwrap())
+            }
+        };
+        let shared = Shared::with_history(sandbox, modules, history);
+        let scheduler = Scheduler::start_shared(&config.service, 10_000, shared);
         let stats = &scheduler.shared.reports.stats;
+        let history = scheduler.shared.reports.history.as_ref();
+        let kept = || history.map_or(0, |h| h.written.load(Ordering::Relaxed));
         tokio::time::sleep(Duration::from_secs(1)).await;
-        let (runs0, dropped0, t0) = (
+        let (runs0, dropped0, kept0, sqlite0, t0) = (
             stats.runs.load(Ordering::Relaxed),
             stats.dropped.load(Ordering::Relaxed),
+            kept(),
+            sqlite_thread_cpu(),
             Instant::now(),
         );
         tokio::time::sleep(Duration::from_secs(5)).await;
-        let (runs1, dropped1, secs) = (
+        let (runs1, dropped1, kept1, sqlite1, secs) = (
             stats.runs.load(Ordering::Relaxed),
             stats.dropped.load(Ordering::Relaxed),
+            kept(),
+            sqlite_thread_cpu(),
             t0.elapsed().as_secs_f64(),
         );
         let failed = stats.failed.load(Ordering::Relaxed);
         let missed = stats.missed_ticks.load(Ordering::Relaxed);
+        let history_dropped = history.map_or(0, |h| h.dropped.load(Ordering::Relaxed));
+        let has_history = history.is_some();
+        let kept_per_s = (kept1 - kept0) as f64 / secs;
+        let sqlite_us_a_row = (sqlite1 - sqlite0).as_secs_f64() * 1e6 / (kept1 - kept0).max(1) as f64;
         scheduler.stop(Duration::from_secs(5)).await;
-        let per_second = (runs1 - runs0) as f64 / secs;
+        let ran_per_s = (runs1 - runs0) as f64 / secs;
+        // With the history, a run is through once its row is written: a writer falling
+        // behind would fill its buffer and drop rows in a longer window.
+        let per_second = match has_history {
+            true => ran_per_s.min(kept_per_s),
+            false => ran_per_s,
+        };
         println!(
             "through the scheduler ({job}, 2 consumers, {workers} worker threads, 300,000 runs/s offered): \
-             {per_second:.0} runs/s; {} runs dropped at the full queue in {secs:.1} s; {failed} failed; \
-             {missed} producer ticks skipped (the producer shares the two cores)",
+             {ran_per_s:.0} runs/s; {} runs dropped at the full queue in {secs:.1} s; {failed} failed; \
+             {missed} producer ticks skipped (the producer shares the two cores); history: {:.0} rows/s \
+             written, {history_dropped} rows dropped, SQLite's thread {sqlite_us_a_row:.2} µs of CPU a row",
             dropped1 - dropped0,
+            kept_per_s,
         );
         per_second
     })
+}
+
+/// CPU time so far of this process's SQLite worker threads (sqlx runs each connection's
+/// statements on a thread of its own, named `sqlx-sqlite-worker-N`).
+fn sqlite_thread_cpu() -> Duration {
+    let ns: u64 = std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|t| t.ok())
+        .filter(|t| {
+            std::fs::read_to_string(t.path().join("comm"))
+                .is_ok_and(|c| c.starts_with("sqlx-sqlite"))
+        })
+        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .sum();
+    Duration::from_nanos(ns)
 }
 
 /// Runs per second of the seed's producer/consumer loop (`python/seed_loop.py`) on the
