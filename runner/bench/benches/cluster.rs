@@ -66,10 +66,15 @@ fn run(pipeline: &str, index: usize, job: &str, scheduled_ms: i64) -> WireRun {
 }
 
 /// Admit and release of one job's successive runs, taken by `replicas` in turn: p50 and
-/// p99 of the pair.
-async fn admit_release(replicas: &[&Cluster], job: &str) -> (Duration, Duration) {
+/// p99 of the pair, and the round trips a pair took on average.
+async fn admit_release(replicas: &[&Cluster], job: &str) -> (Duration, Duration, f64) {
     let mut took = Vec::with_capacity(PAIRS);
+    let trips = || replicas.iter().map(|r| r.live.round_trips()).sum::<u64>();
+    let mut trips0 = 0;
     for i in 0..2 * PAIRS {
+        if i == PAIRS {
+            trips0 = trips();
+        }
         let replica = replicas[i % replicas.len()];
         let run = run("p", 0, job, i as i64);
         let start = Instant::now();
@@ -85,7 +90,8 @@ async fn admit_release(replicas: &[&Cluster], job: &str) -> (Duration, Duration)
         }
     }
     took.sort();
-    (percentile(&took, 0.5), percentile(&took, 0.99))
+    let per_pair = (trips() - trips0) as f64 / PAIRS as f64;
+    (percentile(&took, 0.5), percentile(&took, 0.99), per_pair)
 }
 
 pub fn round_trips(rt: &tokio::runtime::Runtime) {
@@ -95,14 +101,14 @@ pub fn round_trips(rt: &tokio::runtime::Runtime) {
             .await
             .expect("the machine's NATS with JetStream at 127.0.0.1:4222");
         let b = Cluster::connect(&s).await.unwrap();
-        let (alone50, alone99) = admit_release(&[&a], "alone").await;
-        let (turns50, turns99) = admit_release(&[&a, &b], "turns").await;
+        let (alone50, alone99, alone_trips) = admit_release(&[&a], "alone").await;
+        let (turns50, turns99, turns_trips) = admit_release(&[&a, &b], "turns").await;
         Cluster::delete(&s).await.unwrap();
         let ms = |d: Duration| d.as_secs_f64() * 1e3;
         println!(
             "a policed cluster run's record (admit + release, {PAIRS} runs of one job): \
-             one replica p50 {:.3} ms, p99 {:.3} ms; two replicas taking the runs in turn \
-             p50 {:.3} ms, p99 {:.3} ms",
+             one replica p50 {:.3} ms, p99 {:.3} ms, {alone_trips:.2} round trips; two replicas \
+             taking the runs in turn p50 {:.3} ms, p99 {:.3} ms, {turns_trips:.2} round trips",
             ms(alone50),
             ms(alone99),
             ms(turns50),
@@ -169,6 +175,8 @@ fn drain(rt: &tokio::runtime::Runtime, cluster: &Cluster, n: usize, first: i64) 
     for outcome in rt.block_on(cluster.publish(&runs)) {
         outcome.expect("publishing the backlog");
     }
+    let published = start.elapsed();
+    let finished_then = finished() - before;
     let deadline = start + Duration::from_secs(120);
     while finished() - before < total as u64 {
         assert!(
@@ -179,6 +187,12 @@ fn drain(rt: &tokio::runtime::Runtime, cluster: &Cluster, n: usize, first: i64) 
         std::thread::sleep(POLL);
     }
     let took = start.elapsed();
+    println!(
+        "{n} replicas: the backlog published in {:.0} ms ({finished_then} runs ended by then), \
+         all {total} ended in {:.0} ms",
+        published.as_secs_f64() * 1e3,
+        took.as_secs_f64() * 1e3
+    );
     let ok: u64 = replicas.iter().map(|r| r.runs(|o| o == "ok")).sum();
     assert_eq!(
         ok as usize, total,

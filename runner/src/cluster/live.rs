@@ -20,6 +20,7 @@
 //! without a server.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -30,6 +31,7 @@ use serde::{Deserialize, Serialize};
 
 use super::WireRun;
 use super::connection::MAX_AGE;
+use super::known::Known;
 use crate::run::cancel::RunCancel;
 use crate::run::overlap::{MAX_WAITING, Overlap};
 
@@ -38,9 +40,6 @@ pub const WAIT_AGAIN: Duration = Duration::from_millis(500);
 /// Attempts at one compare-and-set before giving up (each loss means another replica
 /// changed the record in between, and the next read sees its change).
 const TRIES: usize = 32;
-/// Jobs whose record a replica keeps between changes; past this it forgets them all
-/// (jobs dropped from the configuration must not pile up) and reads each again once.
-const KNOWN_MAX: usize = 4_096;
 
 /// A live run somewhere in the cluster.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -249,9 +248,11 @@ pub struct LiveRuns {
     lease: Duration,
     /// This replica's runs under a policy, by wire id, for cancel requests.
     running: Arc<Mutex<HashMap<String, Arc<RunCancel>>>>,
-    /// Each job's record (by subject) as this replica last read or wrote it, and the
-    /// stream sequence it is at: where the next change starts.
-    known: Mutex<HashMap<String, (Record, u64)>>,
+    /// Each job's record (by subject) as this replica last read, wrote or was told of it,
+    /// and the stream sequence it is at: where the next change starts.
+    known: Known,
+    /// Reads and writes of records so far (each a round trip to JetStream).
+    round_trips: AtomicU64,
 }
 
 pub fn stream_name(cluster: &str) -> String {
@@ -310,6 +311,8 @@ impl LiveRuns {
                 }
             }
         });
+        let known = Known::default();
+        known.follow(stream.clone(), client.clone(), prefix.clone());
         Ok(Self {
             client: client.clone(),
             js: js.clone(),
@@ -319,7 +322,8 @@ impl LiveRuns {
             cancel_subject,
             lease,
             running,
-            known: Mutex::default(),
+            known,
+            round_trips: AtomicU64::new(0),
         })
     }
 
@@ -336,6 +340,7 @@ impl LiveRuns {
     /// The job's record and the stream sequence it is at (0: none yet).
     async fn read(&self, subject: &str) -> Result<(Record, u64)> {
         use jetstream::stream::LastRawMessageErrorKind;
+        self.round_trips.fetch_add(1, Ordering::Relaxed);
         match self.stream.get_last_raw_message_by_subject(subject).await {
             Ok(m) => {
                 let record = serde_json::from_slice(&m.payload).unwrap_or_else(|e| {
@@ -364,7 +369,7 @@ impl LiveRuns {
         mut change: impl FnMut(&mut Record, i64) -> (bool, T),
     ) -> Result<T> {
         let subject = self.subject(run);
-        let mut known = self.recall(&subject);
+        let mut known = self.known.recall(&subject);
         for _ in 0..TRIES {
             let (mut record, seq, read) = match known.take() {
                 Some((record, seq)) => (record, seq, false),
@@ -380,9 +385,10 @@ impl LiveRuns {
                 if !read {
                     continue;
                 }
-                self.remember(subject, record, seq);
+                self.known.remember(subject, record, seq);
                 return Ok(out);
             }
+            self.round_trips.fetch_add(1, Ordering::Relaxed);
             let message = jetstream::message::PublishMessage::build()
                 .payload(serde_json::to_vec(&record)?.into())
                 .expected_last_subject_sequence(seq);
@@ -392,10 +398,14 @@ impl LiveRuns {
             };
             match written {
                 Ok(ack) => {
-                    self.remember(subject, record, ack.sequence);
+                    self.known.remember(subject, record, ack.sequence);
                     return Ok(out);
                 }
-                Err(e) if e.kind() == PublishErrorKind::WrongLastSequence => continue,
+                Err(e) if e.kind() == PublishErrorKind::WrongLastSequence => {
+                    // The feed may have brought the write that won meanwhile; else a read.
+                    known = self.known.recall(&subject).filter(|(_, at)| *at > seq);
+                    continue;
+                }
                 Err(e) => bail!("writing the live runs of {}: {e}", run.id()),
             }
         }
@@ -405,21 +415,15 @@ impl LiveRuns {
         )
     }
 
-    /// The job's record as this replica last knew it, taken out (a consumer changing it
-    /// at the same time reads its own).
-    fn recall(&self, subject: &str) -> Option<(Record, u64)> {
-        self.known
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(subject)
+    /// The stream sequence at which this replica knows `run`'s job's record, if it does.
+    pub fn known_sequence(&self, run: &WireRun) -> Option<u64> {
+        self.known.sequence(&self.subject(run))
     }
 
-    fn remember(&self, subject: String, record: Record, seq: u64) {
-        let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
-        if known.len() >= KNOWN_MAX {
-            known.clear();
-        }
-        known.insert(subject, (record, seq));
+    /// Reads and writes of records this replica made so far: one each way per run when
+    /// it starts from the record as it is.
+    pub fn round_trips(&self) -> u64 {
+        self.round_trips.load(Ordering::Relaxed)
     }
 
     /// Decides whether `run` starts now under `policy`; a run that starts is live in the

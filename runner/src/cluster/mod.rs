@@ -10,14 +10,16 @@
 //! store ([`modules`]), a configuration change through another ([`config`]); both reach the
 //! service through the narrow [`replica::Replica`]. A job's overlap policy holds across
 //! replicas: its live runs are a record in JetStream changed by compare-and-set
-//! ([`live`]). Periodic due times are on a grid every replica shares: multiples of the
-//! period since the Unix epoch. Without `runner.cluster`, the runner keeps its in-process
-//! queue (`scheduler::queue::LocalQueue`).
+//! ([`live`]), each replica following the others' changes (`known`). Periodic due times
+//! are on a grid every replica shares: multiples of the period since the Unix epoch.
+//! Without `runner.cluster`, the runner keeps its in-process queue
+//! (`scheduler::queue::LocalQueue`).
 
 pub mod auth;
 pub mod config;
 pub mod connection;
 pub mod jetstream;
+mod known;
 pub mod live;
 pub mod modules;
 mod objects;

@@ -1359,6 +1359,64 @@ async fn a_replicas_remembered_record_of_live_runs_never_decides_on_what_changed
     scope.cleanup().await;
 }
 
+/// Each replica follows the records the others write (the live stream's feed), so a job
+/// whose runs go to one replica and then another changes its record in one round trip
+/// each way, where a replica that only remembered its own writes read first, or wrote on a
+/// stale record, was refused, and read and wrote again (issue 23: four round trips for a
+/// run's admit and release at two replicas in turn, against two at one).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_follows_the_others_writes_and_changes_a_record_in_one_round_trip() {
+    use tgrun::cluster::live::Decision;
+    use tgrun::run::Overlap;
+
+    let scope = Scope::new("feed").await;
+    let a = Cluster::connect(&scope.settings).await.unwrap();
+    let b = Cluster::connect(&scope.settings).await.unwrap();
+    let run = |scheduled_ms: i64| wire_run(0, "j", scheduled_ms);
+    // Waits until `to` knows the record at the sequence `from` wrote it at.
+    let told = |from: &Cluster, to: &Cluster| {
+        let (from, to, probe) = (from.live.clone(), to.live.clone(), run(0));
+        async move {
+            let wrote = from
+                .known_sequence(&probe)
+                .expect("the writer knows its write");
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while to.known_sequence(&probe) != Some(wrote) {
+                assert!(
+                    Instant::now() < deadline,
+                    "the other replica was never told of the write at {wrote}"
+                );
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+    };
+    let admit_release = |who: &Cluster, at: i64| {
+        let (live, run) = (who.live.clone(), run(at));
+        async move {
+            let before = live.round_trips();
+            let d = live.admit(Overlap::Skip, &run, "r").await.unwrap();
+            assert!(matches!(d, Decision::Run { .. }), "{d:?}");
+            live.release(&run).await.unwrap();
+            live.round_trips() - before
+        }
+    };
+    // a has never seen the job: it reads, writes, and writes the release.
+    assert_eq!(admit_release(&a, 1).await, 3);
+    told(&a, &b).await;
+    assert_eq!(
+        admit_release(&b, 2).await,
+        2,
+        "b read or was refused instead of starting from a's write"
+    );
+    told(&b, &a).await;
+    assert_eq!(
+        admit_release(&a, 3).await,
+        2,
+        "a wrote on its own stale record instead of b's"
+    );
+    scope.cleanup().await;
+}
+
 /// A due time of more runs than async-nats lets wait for their acknowledgement (5,000)
 /// is published whole: the producer sends them in batches and awaits each batch, where it
 /// used to send all first and wait for a permit that only its own unawaited
