@@ -11,10 +11,11 @@
 //! running the previous run to cancel it over a plain NATS subject; should that message
 //! be lost, the replica finds out at its next renewal.
 //!
-//! A replica keeps each job's record as it last read or wrote it, with its sequence, and
-//! tries its next change on that without reading first: admitting a run and releasing it
-//! are one round trip each when no other replica changed the record in between (the
-//! compare-and-set refuses a stale record, and the replica reads and decides again).
+//! A replica keeps each job's record as it last read or wrote it, or as the stream's feed
+//! told it of another replica's write (`cluster::known`), with its sequence, and tries its
+//! next change on that without reading first: admitting a run and releasing it are one
+//! round trip each when its record is the latest (the compare-and-set refuses a stale one,
+//! and the replica reads and decides again).
 //!
 //! The decisions themselves are plain functions of a record ([`Record::admit`]), tested
 //! without a server.
