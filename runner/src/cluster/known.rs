@@ -30,6 +30,14 @@ const FEED_AGAIN: Duration = Duration::from_secs(1);
 
 type Records = Mutex<HashMap<String, (Record, u64)>>;
 
+/// What keeping a job not known yet does when `KNOWN_MAX` jobs are.
+enum Full {
+    /// Forgets them all first (this replica's own read or write).
+    Forget,
+    /// Keeps nothing (the feed's news of a job this replica may never run).
+    Skip,
+}
+
 /// Each job's record by subject, with the stream sequence it is at.
 #[derive(Default)]
 pub struct Known {
@@ -63,27 +71,32 @@ impl Known {
     /// Keeps `record` at `seq` unless a later one is known already (the feed may bring
     /// another replica's write before this replica's own answer).
     pub fn remember(&self, subject: String, record: Record, seq: u64) {
-        let mut known = Self::lock(&self.records);
-        if known.get(&subject).is_some_and(|(_, at)| *at >= seq) {
-            return;
-        }
-        if known.len() >= KNOWN_MAX && !known.contains_key(&subject) {
-            known.clear();
-        }
-        known.insert(subject, (record, seq));
+        Self::keep(&self.records, subject, record, seq, Full::Forget);
     }
 
-    /// What the feed tells: kept when newer than what is known, and for a job not known
-    /// yet while there is room.
-    fn learn(records: &Records, subject: String, record: Record, seq: u64) {
+    /// Whether a record of `subject` at `seq` would be kept: newer than what is known, or
+    /// of a job not known yet while there is room. Asked before the feed parses one.
+    fn wants(records: &Records, subject: &str, seq: u64) -> bool {
+        let known = Self::lock(records);
+        match known.get(subject) {
+            Some((_, at)) => *at < seq,
+            None => known.len() < KNOWN_MAX,
+        }
+    }
+
+    /// Keeps `record` at `seq` when it is newer than what is known; a job not known yet
+    /// when `KNOWN_MAX` are is kept after forgetting them all, or not at all.
+    fn keep(records: &Records, subject: String, record: Record, seq: u64, full: Full) {
         let mut known = Self::lock(records);
         match known.get(&subject) {
-            Some((_, at)) if *at >= seq => {}
-            None if known.len() >= KNOWN_MAX => {}
-            _ => {
-                known.insert(subject, (record, seq));
-            }
+            Some((_, at)) if *at >= seq => return,
+            None if known.len() >= KNOWN_MAX => match full {
+                Full::Forget => known.clear(),
+                Full::Skip => return,
+            },
+            _ => {}
         }
+        known.insert(subject, (record, seq));
     }
 
     /// Follows every write to `stream` under `prefix` from now on, until this is dropped.
@@ -128,14 +141,23 @@ async fn feed(
         let Some(records) = records.upgrade() else {
             return Ok(());
         };
-        let (Ok(info), Ok(record)) = (
-            message.info(),
-            serde_json::from_slice::<Record>(&message.payload),
-        ) else {
+        let Ok(seq) = message.info().map(|i| i.stream_sequence) else {
             continue;
         };
-        let seq = info.stream_sequence;
-        Known::learn(&records, message.subject.to_string(), record, seq);
+        // This replica's own writes come back too, already known: not parsed again.
+        if !Known::wants(&records, &message.subject, seq) {
+            continue;
+        }
+        let Ok(record) = serde_json::from_slice::<Record>(&message.payload) else {
+            continue;
+        };
+        Known::keep(
+            &records,
+            message.subject.to_string(),
+            record,
+            seq,
+            Full::Skip,
+        );
     }
     Ok(())
 }
