@@ -11,6 +11,9 @@ use crate::server::error::ApiError;
 /// Rows answered when `limit` is not given, and at most.
 const DEFAULT_LIMIT: u64 = 100;
 const MAX_LIMIT: u64 = 10_000;
+/// How long an answer waits for the history's writer; a writer far behind (its buffer
+/// full) is answered from what it wrote so far.
+const FLUSH_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -44,6 +47,9 @@ pub async fn list_runs(
             "this runner keeps no run history (no database)",
         ));
     };
+    // Rows the writer is still gathering for its next batch are written first: the answer
+    // holds every run that ended before the request.
+    history.flush(FLUSH_WAIT).await;
     let rows = history
         .query(q.job.as_deref(), q.outcome.as_deref(), limit)
         .await
