@@ -21,6 +21,10 @@ use real_prometheus::Prometheus;
 /// Series of `foo` the exporter serves: the bumper reads and writes this many per run.
 const SERIES: usize = 10;
 const CONSUMERS: usize = 5;
+/// Runs of the bumper offered every 10 ms: more than five consumers take (about 5,000 a
+/// second here), so the queue stays full and the figure is what the consumers do, not what
+/// is offered (at 50 it was the offer: exactly 5,000 runs/s).
+const OFFERED: usize = 100;
 
 /// A scrape target exposing `foo` with `SERIES` series.
 async fn foo_exporter() -> String {
@@ -124,6 +128,20 @@ pub fn bumper_against_prometheus() {
             "below",
             rust.p99 < tglib_own.p50,
         );
+        // The floor under both: the same query from a bare client, as many in flight.
+        let bare = bare_queries(&prometheus, Duration::from_secs(6)).await;
+        println!(
+            "  the same query from a bare reqwest client ({CONSUMERS} in flight, no sandbox, no \
+             runner): p50 {:.0} µs, p99 {:.0} µs of {} queries",
+            bare.p50, bare.p99, bare.runs
+        );
+        table::report(
+            "6. the bumper's query alone from a bare Rust client, five in flight, p50 / p99",
+            format!(
+                "{:.0} µs / {:.0} µs (add_x's run: {:.0} µs / {:.0} µs)",
+                bare.p50, bare.p99, rust.p50, rust.p99
+            ),
+        );
         // The same bumper in Python: with the tgrun SDK (`add_x_py`), and as a tglib user
         // wrote it (`async def add_x` in a tglib service's jobs.py, `tglib_service`).
         let window = Duration::from_secs(6);
@@ -165,6 +183,69 @@ fn tglib_bumper(prometheus: &Prometheus) -> Bumped {
     }
 }
 
+/// The bumper's query (`foo`, answer parsed) from a plain reqwest client on this process's
+/// runtime, offered as the service offers the bumper's runs (`OFFERED` every 10 ms) and taken by
+/// `CONSUMERS` tasks: what Prometheus itself answers at that load, with no sandbox and no
+/// runner around it. After a second of warm-up, `window` measured.
+async fn bare_queries(prometheus: &Prometheus, window: Duration) -> Bumped {
+    use tokio::sync::{Mutex, mpsc};
+    let client = reqwest::Client::new();
+    let url = format!(
+        "http://127.0.0.1:{}/api/v1/query?query=foo",
+        prometheus.port
+    );
+    let (tx, rx) = mpsc::channel::<()>(10_000);
+    let rx = Arc::new(Mutex::new(rx));
+    let warm = Instant::now() + Duration::from_secs(1);
+    let end = warm + window;
+    let offer = tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_millis(10));
+        while Instant::now() < end {
+            every.tick().await;
+            for _ in 0..OFFERED {
+                let _ = tx.try_send(());
+            }
+        }
+    });
+    let takers: Vec<_> = (0..CONSUMERS)
+        .map(|_| {
+            let (rx, client, url) = (rx.clone(), client.clone(), url.clone());
+            tokio::spawn(async move {
+                let mut took = Vec::new();
+                while rx.lock().await.recv().await.is_some() && Instant::now() < end {
+                    let start = Instant::now();
+                    let answer: serde_json::Value =
+                        client.get(&url).send().await.unwrap().json().await.unwrap();
+                    assert_eq!(
+                        answer["data"]["result"].as_array().map(Vec::len),
+                        Some(SERIES)
+                    );
+                    if start >= warm {
+                        took.push(start.elapsed());
+                    }
+                }
+                took
+            })
+        })
+        .collect();
+    offer.await.unwrap();
+    let mut durations = Vec::new();
+    for t in takers {
+        durations.extend(t.await.unwrap());
+    }
+    durations.sort();
+    Bumped {
+        per_second: durations.len() as f64 / window.as_secs_f64(),
+        p50: micros(&durations, 0.5),
+        p99: micros(&durations, 0.99),
+        sampled: durations.len(),
+        runs: durations.len() as u64,
+        failed: 0,
+        warm_up: 0.0,
+        opened: 0.0,
+    }
+}
+
 /// What one bumper measurement found.
 struct Bumped {
     per_second: f64,
@@ -187,9 +268,8 @@ impl Bumped {
     }
 }
 
-/// Runs job `job` of component `module` as the whole service runs it: 50 of it every
-/// 10 ms (more than five consumers take: the queue stays full, so the figure is what the
-/// consumers do, not what is offered), 2 s of warm-up, then `window` measured.
+/// Runs job `job` of component `module` as the whole service runs it: `OFFERED` of it
+/// every 10 ms, 2 s of warm-up, then `window` measured.
 async fn bump(prometheus: &Prometheus, job: &str, module: &str, window: Duration) -> Bumped {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("modules")).unwrap();
@@ -210,7 +290,7 @@ async fn bump(prometheus: &Prometheus, job: &str, module: &str, window: Duration
         r#"{{"name": "{job}", "module": "{module}", "enabled": true, "overlap": "allow",
             "params": {{"metric_name": "foo", "x": 5}}}}"#
     );
-    let jobs = vec![entry.as_str(); 50].join(",");
+    let jobs = vec![entry.as_str(); OFFERED].join(",");
     std::fs::write(
         dir.path().join("service_config.json"),
         format!(
