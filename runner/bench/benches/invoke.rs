@@ -13,6 +13,11 @@
 //! 8. The cluster: a policed run's JetStream round trips, and 1, 2 and 3 replicas
 //!    (`cluster.rs`).
 
+/// The allocator `tgrun` itself runs with (runner/src/main.rs), so that the library's
+/// figures here are the binary's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod bumper;
 mod cluster;
 mod fleet;

@@ -124,27 +124,58 @@ async fn wait_written(r: &Recorder, n: u64) {
     }
 }
 
-#[tokio::test]
-async fn a_refused_row_does_not_take_its_batch_with_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = sql::sqlite(&dir.path().join("h.sqlite3"), Caps::default())
-        .await
-        .unwrap();
+/// Records `runs` (job `batch`, by number) in one batch into `db`'s history, which refuses
+/// the third; answers the run ids written, newest first.
+async fn one_refused(db: Arc<dyn sql::SqlApi>, runs: [usize; 4]) -> Vec<String> {
     let rec = Recorder::start(db, Retention::default()).await.unwrap();
-    // The third row repeats the first's run id: the database refuses it, and only it.
-    for n in [0, 1, 0, 2] {
+    for n in runs {
         rec.record(&report("batch", n));
     }
     assert!(rec.flush(Duration::from_secs(10)).await);
     assert_eq!(rec.written.load(Ordering::Relaxed), 3);
     assert_eq!(rec.lost.load(Ordering::Relaxed), 1);
-    let ids: Vec<_> = rec
-        .query(Some("batch"), None, 10)
+    rec.query(Some("batch"), None, 10)
         .await
         .unwrap()
         .into_iter()
         .map(|r| r.run_id)
-        .collect();
+        .collect()
+}
+
+#[tokio::test]
+async fn a_refused_row_does_not_take_its_batch_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    // The table as the runner makes it, with a trigger refusing one run id.
+    let db = sql::sqlite_for_runner(&dir.path().join("h.sqlite3"))
+        .await
+        .unwrap();
+    Recorder::start(db.clone(), Retention::default())
+        .await
+        .unwrap();
+    db.execute(
+        "CREATE TRIGGER refuse BEFORE INSERT ON tgrun_runs WHEN NEW.run_id = 'batch-007' \
+         BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
+        &[],
+    )
+    .await
+    .unwrap();
+    let ids = one_refused(db, [0, 1, 7, 2]).await;
+    assert_eq!(ids, ["batch-002", "batch-001", "batch-000"]);
+
+    // A table an earlier runner made, with run ids unique: a repeated one is refused alone.
+    let db = sql::sqlite_for_runner(&dir.path().join("old.sqlite3"))
+        .await
+        .unwrap();
+    db.execute(
+        "CREATE TABLE tgrun_runs (run_id VARCHAR(64) NOT NULL PRIMARY KEY, \
+         job VARCHAR(255) NOT NULL, pipeline VARCHAR(255) NOT NULL, scheduled_ms BIGINT NOT NULL, \
+         started_ms BIGINT NOT NULL, duration_ms DOUBLE NOT NULL, outcome VARCHAR(32) NOT NULL, \
+         error TEXT, module_version VARCHAR(32), attempt INT NOT NULL DEFAULT 1)",
+        &[],
+    )
+    .await
+    .unwrap();
+    let ids = one_refused(db, [0, 1, 0, 2]).await;
     assert_eq!(ids, ["batch-002", "batch-001", "batch-000"]);
 }
 
