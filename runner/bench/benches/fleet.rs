@@ -125,15 +125,19 @@ impl Served {
             .sum()
     }
 
-    /// CPU time of every thread of the process so far.
-    fn cpu(&self) -> Duration {
+    /// CPU time so far of each live thread of the process, ns by thread id (a thread that
+    /// exits takes its count with it: tokio's idle blocking threads do, after 10 s).
+    fn cpu(&self) -> std::collections::HashMap<String, u64> {
         let tasks = format!("/proc/{}/task", self.child.id());
-        let ns: u64 = std::fs::read_dir(tasks)
+        std::fs::read_dir(tasks)
             .unwrap()
-            .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("schedstat")).ok())
-            .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
-            .sum();
-        Duration::from_nanos(ns)
+            .filter_map(|t| {
+                let t = t.ok()?;
+                let stat = std::fs::read_to_string(t.path().join("schedstat")).ok()?;
+                let ns = stat.split_whitespace().next()?.parse::<u64>().ok()?;
+                Some((t.file_name().to_string_lossy().into_owned(), ns))
+            })
+            .collect()
     }
 
     /// Resident memory, MiB.
@@ -155,11 +159,17 @@ impl Drop for Served {
     }
 }
 
-/// CPU used over `window`, and the `ok` runs in it.
+/// CPU used over `window` (by the threads alive at its end), and the `ok` runs in it.
 fn measure(s: &Served, window: Duration) -> (Duration, u64) {
     let (cpu0, runs0) = (s.cpu(), s.ok_runs());
     std::thread::sleep(window);
-    (s.cpu() - cpu0, s.ok_runs() - runs0)
+    // The threads alive at the end, from where each was at the start (or from 0).
+    let ns: u64 = s
+        .cpu()
+        .iter()
+        .map(|(tid, ns)| ns.saturating_sub(cpu0.get(tid).copied().unwrap_or(0)))
+        .sum();
+    (Duration::from_nanos(ns), s.ok_runs() - runs0)
 }
 
 pub fn thousand_jobs() {
