@@ -94,6 +94,31 @@ async fn every_outcome_gets_a_history_row_and_runs_reads_them() {
     service.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_answers_with_the_run_that_ended_just_before() {
+    let dir = config_dir(
+        r#"{"num_consumers": 1, "pipelines": {"p": {"period": 60, "jobs": [
+            {"name": "echo", "enabled": true}]}}}"#,
+        &["echo"],
+    );
+    let config = Config::load(dir.path()).unwrap();
+    let service = Service::start(config, Arc::new(FixedLog(Mutex::new("info".into()))), None)
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while service.shared.reports.stats.runs.load(Ordering::Relaxed) == 0 {
+        assert!(std::time::Instant::now() < deadline, "the run never ended");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // Its report goes to the history right after it is counted; the writer then gathers
+    // rows for up to 100 ms before writing them, unless asked (as `/runs` asks).
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let (code, v) = get(&service, "/runs").await;
+    assert_eq!(code, StatusCode::OK, "{v}");
+    assert_eq!(v["runs"].as_array().map(Vec::len), Some(1), "{v}");
+    service.stop().await;
+}
+
 fn report(job: &str, n: usize) -> RunReport {
     RunReport {
         job: job.into(),
