@@ -250,7 +250,7 @@ async fn write_loop(
 ) {
     let mut last_prune = Instant::now() - Duration::from_secs(3600);
     let mut messages = Vec::with_capacity(BATCH);
-    let mut batch = Vec::with_capacity(BATCH);
+    let mut batch = Vec::new();
     let mut flushes = Vec::new();
     let mut kept = Kept::default();
     while rx.recv_many(&mut messages, BATCH).await > 0 {
@@ -262,14 +262,18 @@ async fn write_loop(
             }
         }
         if !batch.is_empty() {
-            if write_batch(&*db, &batch, &counts).await {
-                kept.written(&batch);
+            let routes = batch
+                .iter()
+                .filter(|r| r.pipeline.starts_with(ROUTE_PIPELINE))
+                .count() as u64;
+            let rows = batch.len() as u64;
+            if write_batch(&*db, std::mem::take(&mut batch), &counts).await {
+                kept.written(rows - routes, routes);
             } else {
                 // Some rows went in, some not: counted again at the next prune.
                 kept = Kept::default();
             }
         }
-        batch.clear();
         for done in flushes.drain(..) {
             let _ = done.send(());
         }
@@ -303,25 +307,29 @@ async fn linger(rx: &mut mpsc::Receiver<Message>, messages: &mut Vec<Message>) {
     }
 }
 
+/// A row's values, in `COLUMNS`' order.
+const FIELDS: usize = 10;
+
 /// Writes `batch` in one statement, or, refused, row by row; counts what is written and
-/// what is lost, and logs the loss once per batch. Answers whether it went in whole.
-async fn write_batch(db: &dyn SqlApi, batch: &[RunRow], counts: &Counts) -> bool {
-    let Err(whole) = insert(db, batch).await else {
-        counts
-            .written
-            .fetch_add(batch.len() as u64, Ordering::Relaxed);
+/// what is lost, and logs the loss once per batch. Answers whether it went in whole. The
+/// rows' text moves into the bound values: nothing is copied on the way.
+async fn write_batch(db: &dyn SqlApi, batch: Vec<RunRow>, counts: &Counts) -> bool {
+    let rows = batch.len();
+    let params = values(batch);
+    let Err(whole) = insert(db, &params).await else {
+        counts.written.fetch_add(rows as u64, Ordering::Relaxed);
         return true;
     };
     let mut lost = Vec::new();
     let mut first_error = None;
-    for r in batch {
-        match insert(db, std::slice::from_ref(r)).await {
+    for row in params.chunks(FIELDS) {
+        match insert(db, row).await {
             Ok(()) => {
                 counts.written.fetch_add(1, Ordering::Relaxed);
             }
             Err(e) => {
                 first_error.get_or_insert(e);
-                lost.push(r.run_id.as_str());
+                lost.push(text(&row[0]).unwrap_or_default());
             }
         }
     }
@@ -329,7 +337,7 @@ async fn write_batch(db: &dyn SqlApi, batch: &[RunRow], counts: &Counts) -> bool
         counts.lost.fetch_add(lost.len() as u64, Ordering::Relaxed);
         tracing::error!(
             lost = lost.len(),
-            of = batch.len(),
+            of = rows,
             first_run_id = lost[0],
             "run history rows lost (counted in tgrun_history_lost_total): {e}; the batch failed with: {whole}"
         );
@@ -337,26 +345,32 @@ async fn write_batch(db: &dyn SqlApi, batch: &[RunRow], counts: &Counts) -> bool
     false
 }
 
-async fn insert(db: &dyn SqlApi, rows: &[RunRow]) -> Result<(), ClientError> {
-    let placeholders = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; rows.len()].join(", ");
-    let mut params = Vec::with_capacity(rows.len() * 10);
+fn values(rows: Vec<RunRow>) -> Vec<Value> {
+    let mut params = Vec::with_capacity(rows.len() * FIELDS);
     for r in rows {
         params.extend([
-            Value::Text(r.run_id.clone()),
-            Value::Text(r.job.clone()),
-            Value::Text(r.pipeline.clone()),
+            Value::Text(r.run_id),
+            Value::Text(r.job),
+            Value::Text(r.pipeline),
             Value::Int(r.scheduled_ms),
             Value::Int(r.started_ms),
             Value::Float(r.duration_ms),
-            Value::Text(r.outcome.clone()),
-            r.error.clone().map_or(Value::Null, Value::Text),
-            r.module_version.clone().map_or(Value::Null, Value::Text),
+            Value::Text(r.outcome),
+            r.error.map_or(Value::Null, Value::Text),
+            r.module_version.map_or(Value::Null, Value::Text),
             Value::Int(i64::from(r.attempt)),
         ]);
     }
+    params
+}
+
+/// Inserts the rows whose values `params` holds, `FIELDS` a row.
+async fn insert(db: &dyn SqlApi, params: &[Value]) -> Result<(), ClientError> {
+    let rows = params.len() / FIELDS;
+    let placeholders = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; rows].join(", ");
     db.execute(
         &format!("INSERT INTO tgrun_runs ({COLUMNS}) VALUES {placeholders}"),
-        &params,
+        params,
     )
     .await
     .map(|_| ())
@@ -378,12 +392,7 @@ struct Kept {
 }
 
 impl Kept {
-    fn written(&mut self, rows: &[RunRow]) {
-        let routes = rows
-            .iter()
-            .filter(|r| r.pipeline.starts_with(ROUTE_PIPELINE))
-            .count() as u64;
-        let jobs = rows.len() as u64 - routes;
+    fn written(&mut self, jobs: u64, routes: u64) {
         for (kept, n) in [(&mut self.jobs, jobs), (&mut self.routes, routes)] {
             if let Some(k) = kept {
                 *k += n;
