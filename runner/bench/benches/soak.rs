@@ -11,6 +11,11 @@
 //! floods (10,000 log calls, past the log budget), 4 `memory_hog` (memory limit of
 //! 16 MiB), 1 `spin` (time limit of 20 ms).
 
+/// The allocator `tgrun` runs with (runner/src/main.rs): the soak reads the memory the
+/// binary would hold.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
