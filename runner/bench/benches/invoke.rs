@@ -78,24 +78,66 @@ fn per_run(
     warm: usize,
     n: usize,
 ) -> Vec<Duration> {
+    per_run_with_usage(rt, sandbox, job, warm, n).0
+}
+
+/// The same, and the process's page faults and CPU time per timed run: figures a busy
+/// machine moves far less than wall time (faults not at all).
+fn per_run_with_usage(
+    rt: &tokio::runtime::Runtime,
+    sandbox: &Sandbox,
+    job: &str,
+    warm: usize,
+    n: usize,
+) -> (Vec<Duration>, Usage) {
     let component = sandbox.compile_file(&wasm(job)).unwrap();
     let inv = invocation(job, "{}");
-    let mut samples = rt.block_on(async {
+    let (mut samples, usage) = rt.block_on(async {
         for _ in 0..warm {
             let r = sandbox.run(&component, &inv, false).await;
             assert!(r.outcome.is_ok(), "{:?}", r.outcome);
         }
         let mut samples = Vec::with_capacity(n);
+        let before = Usage::now();
         for _ in 0..n {
             let t = Instant::now();
             let r = sandbox.run(&component, &inv, false).await;
             samples.push(t.elapsed());
             debug_assert!(r.outcome.is_ok());
         }
-        samples
+        (samples, Usage::now().since(&before, n))
     });
     samples.sort();
-    samples
+    (samples, usage)
+}
+
+/// The process's minor page faults and CPU time (user + system), from `/proc/self/stat`.
+#[derive(Debug, Clone, Copy)]
+struct Usage {
+    faults: f64,
+    cpu: Duration,
+}
+
+impl Usage {
+    fn now() -> Self {
+        let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+        // Fields after the command's closing parenthesis: state is field 3, minflt 10,
+        // utime 14 and stime 15 (clock ticks of 10 ms).
+        let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+        let field = |n: usize| fields[n - 3].parse::<u64>().unwrap();
+        Self {
+            faults: field(10) as f64,
+            cpu: Duration::from_millis((field(14) + field(15)) * 10),
+        }
+    }
+
+    /// Per run, over `n` runs since `before`.
+    fn since(&self, before: &Self, n: usize) -> Self {
+        Self {
+            faults: (self.faults - before.faults) / n as f64,
+            cpu: (self.cpu - before.cpu) / n as u32,
+        }
+    }
 }
 
 /// `p50 …, p99 …, mean …` of sorted samples, in `unit` (`µs` or `ms`).
@@ -311,13 +353,16 @@ fn python_cost(rt: &tokio::runtime::Runtime) {
         cold.as_secs_f64() / cached.as_secs_f64()
     );
     let n = 1_000;
-    let py = per_run(rt, &pooled, "py_probe", 50, n);
+    let (py, usage) = per_run_with_usage(rt, &pooled, "py_probe", 50, n);
     let py_on_demand = per_run(rt, &load(false).1, "py_probe", 50, n);
     let rust = per_run(rt, &pooled, "noop", 500, n);
     println!(
-        "fresh instance per run (python py_probe noop, {n} runs, one thread): {} ({:.0}x the Rust noop's p50)",
+        "fresh instance per run (python py_probe noop, {n} runs, one thread): {} ({:.0}x the Rust noop's p50); \
+         per run {:.0} page faults, {:.2} ms of CPU",
         summary(&py, "ms"),
-        percentile(&py, 0.5).as_secs_f64() / percentile(&rust, 0.5).as_secs_f64()
+        percentile(&py, 0.5).as_secs_f64() / percentile(&rust, 0.5).as_secs_f64(),
+        usage.faults,
+        usage.cpu.as_secs_f64() * 1e3
     );
     let ratio = percentile(&py_on_demand, 0.5).as_secs_f64() / percentile(&py, 0.5).as_secs_f64();
     println!(
