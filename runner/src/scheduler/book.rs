@@ -118,8 +118,8 @@ impl RunBook {
     }
 
     /// Counts a run of each of `jobs` (place, module) of `pipeline` that never started, as
-    /// `outcome`, under one lock and without a report each: runs dropped at an overloaded
-    /// queue come by the hundred thousand.
+    /// `outcome`, [`LOCKED_AT_ONCE`] per hold of the lock and without a report each: runs
+    /// dropped at an overloaded queue come by the hundred thousand.
     pub fn count_not_run_in<'a>(
         &self,
         pipeline: &str,
