@@ -118,7 +118,7 @@ impl RunBook {
     }
 
     /// Counts a run of each of `jobs` (place, module) of `pipeline` that never started, as
-    /// `outcome`, [`LOCKED_AT_ONCE`] per hold of the lock and without a report each: runs
+    /// `outcome`, `LOCKED_AT_ONCE` per hold of the lock and without a report each: runs
     /// dropped at an overloaded queue come by the hundred thousand.
     pub fn count_not_run_in<'a>(
         &self,
