@@ -7,6 +7,9 @@ from datetime import datetime, timezone
 
 from tgrun import Ctx, job, log, sql
 
+# Runs this instance has seen: 1 in every run, as each has an instance of its own.
+_runs = 0
+
 
 def _deep(n: int) -> None:
     if n == 0:
@@ -58,6 +61,11 @@ def _sql_round_trip(datetime_type: str) -> None:
 @job
 def py_probe(ctx: Ctx, mode: str = "noop", **extra) -> None:
     if mode == "noop":
+        return
+    if mode == "count":
+        global _runs
+        _runs += 1
+        log.info(f"run {_runs} of this instance")
         return
     if mode == "raise":
         _deep(3)

@@ -22,8 +22,8 @@ fn timeout(ms: Option<u32>) -> Option<Duration> {
 }
 
 impl RunState {
-    fn api_service(&self) -> Result<std::sync::Arc<dyn ApiServiceApi>, GuestError> {
-        if !self.grants.api_service {
+    fn api_service(&mut self) -> Result<std::sync::Arc<dyn ApiServiceApi>, GuestError> {
+        if !self.may(self.grants.api_service) {
             return Err(not_permitted("api-service"));
         }
         self.services

@@ -169,8 +169,8 @@ async fn range_raw(
 }
 
 impl RunState {
-    fn prometheus(&self) -> Result<std::sync::Arc<dyn PrometheusApi>, GuestError> {
-        if !self.grants.prometheus {
+    fn prometheus(&mut self) -> Result<std::sync::Arc<dyn PrometheusApi>, GuestError> {
+        if !self.may(self.grants.prometheus) {
             return Err(not_permitted("prometheus"));
         }
         self.services
@@ -223,7 +223,7 @@ impl Host for RunState {
     }
 
     fn write_metrics(&mut self, metrics: Vec<Metric>) -> Result<(), HostError> {
-        if !self.grants.prometheus {
+        if !self.may(self.grants.prometheus) {
             return Err(not_permitted("prometheus").into());
         }
         // The whole batch is checked before any of it is kept: a bad batch writes nothing.

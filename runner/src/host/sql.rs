@@ -37,8 +37,8 @@ fn no_sql() -> GuestError {
 }
 
 impl RunState {
-    fn sql(&self) -> Result<std::sync::Arc<dyn SqlApi>, GuestError> {
-        if !self.grants.sql {
+    fn sql(&mut self) -> Result<std::sync::Arc<dyn SqlApi>, GuestError> {
+        if !self.may(self.grants.sql) {
             return Err(not_permitted("sql"));
         }
         self.services.clients.sql.clone().ok_or_else(no_sql)

@@ -23,6 +23,17 @@ pub struct RunState {
     pub(crate) journal: Journal,
     /// SQL transactions this run has open (each holds a pooled connection).
     pub(crate) open_transactions: usize,
+    /// A client call was refused for want of a grant. A store made ahead of its run has
+    /// none; if its instantiation called a client, it is thrown away unused.
+    pub(crate) refused: bool,
+}
+
+impl RunState {
+    /// Whether this run may call a client `granted` says it may; a refusal is remembered.
+    pub(crate) fn may(&mut self, granted: bool) -> bool {
+        self.refused |= !granted;
+        granted
+    }
 }
 
 /// A run's WASI context, made at the guest's first WASI call: most runs make none, and
@@ -91,6 +102,7 @@ impl RunState {
             services,
             journal: Journal::new(1 << 20, None, Default::default()),
             open_transactions: 0,
+            refused: false,
         }
     }
 }

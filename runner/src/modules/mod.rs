@@ -43,12 +43,12 @@ impl FileStamp {
 }
 
 /// One loaded version: the compiled component and the bytes it came from.
-struct Version<W> {
+struct Version<W: World> {
     compiled: Arc<Compiled<W>>,
     bytes: Arc<[u8]>,
 }
 
-impl<W> Clone for Version<W> {
+impl<W: World> Clone for Version<W> {
     fn clone(&self) -> Self {
         Self {
             compiled: self.compiled.clone(),
@@ -57,7 +57,7 @@ impl<W> Clone for Version<W> {
     }
 }
 
-struct Versions<W> {
+struct Versions<W: World> {
     current: Option<Version<W>>,
     previous: Option<Version<W>>,
     /// The file as last taken into account (loaded, refused, or written by the runner).
@@ -68,7 +68,7 @@ struct Versions<W> {
     loaded_ms: Option<i64>,
 }
 
-impl<W> Default for Versions<W> {
+impl<W: World> Default for Versions<W> {
     fn default() -> Self {
         Self {
             current: None,
@@ -93,7 +93,7 @@ pub struct ModuleInfo {
 }
 
 /// The modules of one world (jobs by default; route handlers with `HandlerPre`).
-pub struct ModuleRegistry<W = JobPre<RunState>> {
+pub struct ModuleRegistry<W: World = JobPre<RunState>> {
     dir: PathBuf,
     sandbox: Arc<Sandbox>,
     slots: Mutex<HashMap<String, Versions<W>>>,
@@ -323,7 +323,7 @@ impl<W: World> ModuleRegistry<W> {
     }
 }
 
-fn swap_in<W>(job: &str, slot: &mut Versions<W>, new: Version<W>) {
+fn swap_in<W: World>(job: &str, slot: &mut Versions<W>, new: Version<W>) {
     let to = new.compiled.version.clone();
     // Seconds for a large module compiled anew, milliseconds from the compiled-code cache.
     let load_ms = new.compiled.load_time.as_millis() as u64;
@@ -341,7 +341,7 @@ fn swap_in<W>(job: &str, slot: &mut Versions<W>, new: Version<W>) {
     slot.loaded_ms = Some(chrono::Utc::now().timestamp_millis());
 }
 
-fn refuse<W>(job: &str, slot: &mut Versions<W>, e: InvalidModule) -> String {
+fn refuse<W: World>(job: &str, slot: &mut Versions<W>, e: InvalidModule) -> String {
     match &slot.current {
         Some(v) => {
             tracing::error!(job, keeping = %v.compiled.version, "new module refused: {}", e.0)

@@ -26,16 +26,18 @@ impl Capabilities {
         api_service: true,
         sql: true,
     };
+    /// No client at all.
+    pub const NONE: Self = Self {
+        prometheus: false,
+        api_service: false,
+        sql: false,
+    };
     /// The names a job may list.
     pub const NAMES: &[&str] = &["prometheus", "api-service", "sql"];
 
     /// From a job's list; an unknown name is an error naming it.
     pub fn from_names<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<Self, String> {
-        let mut c = Self {
-            prometheus: false,
-            api_service: false,
-            sql: false,
-        };
+        let mut c = Self::NONE;
         for name in names {
             match name {
                 "prometheus" => c.prometheus = true,

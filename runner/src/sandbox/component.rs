@@ -1,37 +1,96 @@
 //! Compiling a `.wasm` into a component ready to instantiate, checked once, off the hot
 //! path, against its world: `job` for jobs, `handler` for route handlers.
 
+use std::future::Future;
 use std::path::Path;
 use std::sync::Arc;
 
+use wasmtime::Store;
 use wasmtime::component::{Component, InstancePre};
 
 use super::Sandbox;
-use crate::bindings::JobPre;
-use crate::bindings::handler::HandlerPre;
+use super::warm::WarmSlot;
+use crate::bindings::handler::tgrun::job::http_types::{Request, Response};
+use crate::bindings::handler::{Handler, HandlerPre};
+use crate::bindings::{GuestError, Job, JobPre, RunContext};
 use crate::host::state::RunState;
+
+/// What a call into a component comes to: the export's answer (a handler's response with
+/// it), or a trap.
+pub type Called = wasmtime::Result<Result<Option<Response>, GuestError>>;
 
 /// A world a component can be compiled for.
 pub trait World: Send + Sync + Sized + 'static {
     /// The name of the world, and of its export, for messages.
     const NAME: &'static str;
     const EXPORT: &'static str;
+    /// An instance of a component of this world.
+    type Instance: Send + Sync + 'static;
+    /// What its export takes beside the run's context: nothing for a job, the request
+    /// for a handler.
+    type Input: Send;
     fn from_instance_pre(pre: InstancePre<RunState>) -> wasmtime::Result<Self>;
+    fn instantiate(
+        &self,
+        store: &mut Store<RunState>,
+    ) -> impl Future<Output = wasmtime::Result<Self::Instance>> + Send;
+    /// Calls the export.
+    fn call(
+        instance: &Self::Instance,
+        store: &mut Store<RunState>,
+        ctx: &RunContext,
+        params: &str,
+        input: Self::Input,
+    ) -> impl Future<Output = Called> + Send;
 }
 
 impl World for JobPre<RunState> {
     const NAME: &'static str = "job";
     const EXPORT: &'static str = "run";
+    type Instance = Job;
+    type Input = ();
     fn from_instance_pre(pre: InstancePre<RunState>) -> wasmtime::Result<Self> {
         JobPre::new(pre)
+    }
+    fn instantiate(
+        &self,
+        store: &mut Store<RunState>,
+    ) -> impl Future<Output = wasmtime::Result<Job>> + Send {
+        self.instantiate_async(store)
+    }
+    async fn call(
+        job: &Job,
+        store: &mut Store<RunState>,
+        ctx: &RunContext,
+        params: &str,
+        (): (),
+    ) -> Called {
+        Ok(job.call_run(store, ctx, params).await?.map(|()| None))
     }
 }
 
 impl World for HandlerPre<RunState> {
     const NAME: &'static str = "handler";
     const EXPORT: &'static str = "handle";
+    type Instance = Handler;
+    type Input = Request;
     fn from_instance_pre(pre: InstancePre<RunState>) -> wasmtime::Result<Self> {
         HandlerPre::new(pre)
+    }
+    fn instantiate(
+        &self,
+        store: &mut Store<RunState>,
+    ) -> impl Future<Output = wasmtime::Result<Handler>> + Send {
+        self.instantiate_async(store)
+    }
+    async fn call(
+        handler: &Handler,
+        store: &mut Store<RunState>,
+        _: &RunContext,
+        _: &str,
+        request: Request,
+    ) -> Called {
+        Ok(handler.call_handle(store, &request).await?.map(Some))
     }
 }
 
@@ -41,8 +100,10 @@ pub type JobComponent = Compiled<JobPre<RunState>>;
 pub type HandlerComponent = Compiled<HandlerPre<RunState>>;
 
 /// A compiled component: instantiating it needs no more linking or type checks.
-pub struct Compiled<W> {
+pub struct Compiled<W: World> {
     pub(crate) pre: W,
+    /// The next run's instance, when made ahead (see [`super::warm`]).
+    pub(crate) warm: WarmSlot<W::Instance>,
     /// Size of the `.wasm` in bytes.
     pub size: usize,
     /// The version of the code: the first 16 hex digits of the SHA-256 of the `.wasm`.
@@ -50,6 +111,13 @@ pub struct Compiled<W> {
     /// How long compiling and linking took: seconds for a large component compiled anew,
     /// milliseconds when its code came from the compiled-code cache.
     pub load_time: std::time::Duration,
+}
+
+impl<W: World> Compiled<W> {
+    /// Whether the next run's instance has been made ahead and waits for it.
+    pub fn made_ahead(&self) -> bool {
+        self.warm.is_parked()
+    }
 }
 
 /// A component's version: its content hash, so the same bytes are the same version
@@ -116,6 +184,7 @@ impl Sandbox {
         })?;
         Ok(Arc::new(Compiled {
             pre,
+            warm: WarmSlot::default(),
             size: bytes.len(),
             version: content_version(bytes),
             load_time: started.elapsed(),

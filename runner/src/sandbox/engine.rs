@@ -24,7 +24,8 @@ const DECOMMIT_BATCH: usize = 32;
 /// The engine, and the compiled-code cache it uses (kept to read its hit counts).
 pub fn build(settings: &SandboxSettings) -> Result<(Engine, Option<Cache>)> {
     let mut pool = PoolingAllocationConfig::default();
-    let slots = settings.max_instances;
+    // Instances made ahead of their run have slots of their own: they never take a run's.
+    let slots = settings.max_instances + super::warm::MAX_AHEAD;
     pool.total_component_instances(slots)
         // A Rust wasip2 component holds 3 core instances (the job and its adapters), a
         // Python one from componentize-py 14 (CPython, libc, the runtime, shims): room for
@@ -41,7 +42,11 @@ pub fn build(settings: &SandboxSettings) -> Result<(Engine, Option<Cache>)> {
         // Returning a slot's pages to the kernel (madvise) makes it interrupt every other
         // core running the runner to flush their TLBs; with two consumers that halved
         // throughput. Batching the decommits pays that once per batch.
-        .decommit_batch_size(DECOMMIT_BATCH.min(slots as usize / 4).max(1))
+        .decommit_batch_size(
+            DECOMMIT_BATCH
+                .min(settings.max_instances as usize / 4)
+                .max(1),
+        )
         // Where the kernel can say which pages a run dirtied (Linux >= 6.7), reset only those.
         .pagemap_scan(Enabled::Auto);
 

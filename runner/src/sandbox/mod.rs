@@ -7,6 +7,8 @@
 //!   against the job world.
 //! - [`output`]: a run's stdout and stderr, capped. Its store's data (what host calls
 //!   see) is [`crate::host::state::RunState`].
+//! - [`store`]: a run's `Store` and its state, made for its run or ahead of it.
+//! - [`warm`]: instances made ahead of their run, for components dear to instantiate.
 //! - [`run`]: one invocation, from instantiation to [`crate::run::RunReport`].
 //! - [`check`]: `tgrun check`'s explanation of why a component does not fit.
 
@@ -15,6 +17,8 @@ pub mod component;
 pub mod engine;
 pub mod output;
 pub mod run;
+pub mod store;
+pub mod warm;
 
 use std::sync::Arc;
 
@@ -48,6 +52,10 @@ pub struct SandboxSettings {
     /// Deadlines by epoch interruption (the default). Off only for benchmarks measuring
     /// their cost: without them a CPU-bound guest cannot be stopped at its timeout.
     pub epoch_deadlines: bool,
+    /// Instances of components dear to instantiate made ahead of their runs (the
+    /// default; see [`warm`]). Off only for benchmarks measuring an instance made in
+    /// its run.
+    pub make_ahead: bool,
 }
 
 impl Default for SandboxSettings {
@@ -60,17 +68,19 @@ impl Default for SandboxSettings {
             cache_dir: None,
             pooling: true,
             epoch_deadlines: true,
+            make_ahead: true,
         }
     }
 }
 
-/// State built once: the engine, the linker with every host capability, the services lent
-/// to jobs, and the epoch ticker behind deadlines.
+/// State built once: the engine, the linker with every host capability, the maker of
+/// stores (with the services lent to jobs), and the epoch ticker behind deadlines.
 pub struct Sandbox {
     pub(crate) engine: Engine,
     pub(crate) linker: Linker<RunState>,
-    pub(crate) services: Arc<HostClients>,
     pub(crate) settings: SandboxSettings,
+    pub(crate) stores: store::Stores,
+    pub(crate) ahead: Arc<warm::Ahead>,
     cache: Option<wasmtime::Cache>,
     _ticker: engine::EpochTicker,
 }
@@ -83,9 +93,10 @@ impl Sandbox {
         Job::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
         let ticker = engine::EpochTicker::start(engine.clone());
         Ok(Self {
+            stores: store::Stores::new(engine.clone(), services.clone(), &settings),
+            ahead: Arc::new(warm::Ahead::new(settings.make_ahead)),
             engine,
             linker,
-            services,
             settings,
             cache,
             _ticker: ticker,
@@ -98,6 +109,16 @@ impl Sandbox {
 
     pub fn settings(&self) -> &SandboxSettings {
         &self.settings
+    }
+
+    /// Runs that took an instance made ahead of them, and instances made ahead and thrown
+    /// away unused (see [`warm`]).
+    pub fn ahead_stats(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (
+            self.ahead.served.load(Relaxed),
+            self.ahead.discarded.load(Relaxed),
+        )
     }
 
     /// Compiles served from the compiled-code cache and compiles that filled it, since

@@ -51,6 +51,12 @@ impl CappedOutput {
         let lines = text.lines().map(str::to_owned).collect();
         (lines, b.dropped)
     }
+
+    /// Nothing was written to it, kept or dropped.
+    pub(crate) fn is_untouched(&self) -> bool {
+        let b = self.buffer.lock().unwrap_or_else(|e| e.into_inner());
+        b.kept.is_empty() && b.dropped == 0
+    }
 }
 
 impl IsTerminal for CappedOutput {

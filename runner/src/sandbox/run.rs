@@ -1,24 +1,23 @@
-//! One run: a fresh `Store` and instance, the call to `run`, and its outcome.
+//! One run: a fresh instance (made now, or made ahead by [`super::warm`]), the call to its
+//! export, and its outcome.
 
-use std::time::{Duration, Instant, SystemTime};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Instant, SystemTime};
 
-use wasmtime::component::ResourceTable;
-use wasmtime::{Store, Trap, UpdateDeadline};
+use wasmtime::Trap;
 
 use super::Sandbox;
-use super::component::{HandlerComponent, JobComponent};
-use super::output::CappedOutput;
+use super::component::{Compiled, HandlerComponent, JobComponent, World};
+use super::store::HOST_CALL_GRACE;
+use super::warm::make_ahead;
 use crate::bindings::handler::tgrun::job::http_types::{Request, Response};
 use crate::bindings::{GuestError, RunContext};
-use crate::host::journal::{EchoTags, Journal, LogLevel, LogStream};
-use crate::host::limits::{MemoryLimitExceeded, MemoryLimiter};
-use crate::host::state::{LazyWasi, RunState};
+use crate::host::journal::{EchoTags, LogLevel, LogStream};
+use crate::host::limits::MemoryLimitExceeded;
+use crate::host::state::RunState;
 use crate::run::outcome::clip_error;
 use crate::run::{Invocation, Outcome, RunLimits, RunReport, WrittenMetric};
-
-/// How long past the deadline a run may still take before it is dropped from outside:
-/// covers a host call that does not return (the epoch check only runs in guest code).
-const HOST_CALL_GRACE: Duration = Duration::from_millis(100);
 
 enum Ended {
     /// The export returned; a handler's answer with it.
@@ -28,36 +27,35 @@ enum Ended {
     Cancelled(String),
 }
 
-/// Which export a run calls.
-enum Entry<'a> {
-    Job(&'a JobComponent),
-    Handler(&'a HandlerComponent, Request),
-}
-
 impl Sandbox {
     /// Runs `inv` in a fresh instance of `component`. Never fails: every way a run can
     /// end is an [`Outcome`] in the report. `echo` writes the run's log lines to the
     /// runner's log as they come.
-    pub async fn run(&self, component: &JobComponent, inv: &Invocation, echo: bool) -> RunReport {
-        self.execute(Entry::Job(component), inv, echo).await.1
+    pub async fn run(
+        &self,
+        component: &Arc<JobComponent>,
+        inv: &Invocation,
+        echo: bool,
+    ) -> RunReport {
+        self.execute(component, (), inv, echo).await.1
     }
 
     /// Answers `request` in a fresh instance of a route handler, with the limits and
     /// capabilities of `inv`. The response is there when the outcome is `ok`.
     pub async fn handle(
         &self,
-        component: &HandlerComponent,
+        component: &Arc<HandlerComponent>,
         request: Request,
         inv: &Invocation,
         echo: bool,
     ) -> (Option<Response>, RunReport) {
-        self.execute(Entry::Handler(component, request), inv, echo)
-            .await
+        self.execute(component, request, inv, echo).await
     }
 
-    async fn execute(
+    async fn execute<W: World>(
         &self,
-        entry: Entry<'_>,
+        component: &Arc<Compiled<W>>,
+        input: W::Input,
         inv: &Invocation,
         echo: bool,
     ) -> (Option<Response>, RunReport) {
@@ -67,37 +65,22 @@ impl Sandbox {
         // may carry any duration, and `Instant + Duration` panics past the clock's range.
         let deadline = started + inv.limits.timeout.min(crate::config::bounds::DAY);
 
-        let stdout = CappedOutput::new(self.settings.max_output_bytes);
-        let stderr = CappedOutput::new(self.settings.max_output_bytes);
-        let wasi = LazyWasi::new(stdout.clone(), stderr.clone());
         let tags = echo.then(|| EchoTags {
             job: inv.job.to_string(),
             run_id: inv.run_id.clone(),
         });
-        let memory_limit = usize::try_from(inv.limits.memory_bytes).unwrap_or(usize::MAX);
-        let state = RunState {
-            job: inv.job.to_string(),
-            grants: inv.grants,
-            wasi,
-            table: ResourceTable::new(),
-            limiter: MemoryLimiter::new(memory_limit),
-            services: self.services.clone(),
-            journal: Journal::new(self.settings.max_log_bytes, tags, self.services.mask()),
-            open_transactions: 0,
+        let (mut store, mut instance) = match component.warm.take(inv.limits.memory_bytes) {
+            Some((mut store, instance)) => {
+                self.stores.ready(&mut store, inv, deadline, tags);
+                self.ahead.served.fetch_add(1, Ordering::Relaxed);
+                (store, Some(instance))
+            }
+            None => (self.stores.for_run(inv, deadline, tags), None),
         };
-        let mut store = Store::new(&self.engine, state);
-        store.limiter(|s| &mut s.limiter);
-        if self.settings.epoch_deadlines {
-            store.set_epoch_deadline(1);
-            // At each epoch tick: stop the guest if its time is up, else let other tasks run.
-            store.epoch_deadline_callback(move |_| {
-                Ok(if Instant::now() >= deadline {
-                    UpdateDeadline::Interrupt
-                } else {
-                    UpdateDeadline::Yield(1)
-                })
-            });
-        }
+        let (stdout, stderr) = (
+            store.data().wasi.stdout().clone(),
+            store.data().wasi.stderr().clone(),
+        );
 
         let ctx = RunContext {
             job: inv.job.to_string(),
@@ -105,23 +88,17 @@ impl Sandbox {
             pipeline: inv.pipeline.to_string(),
             start_time_ms: inv.scheduled_ms,
         };
-        let version = match &entry {
-            Entry::Job(c) => c.version.clone(),
-            Entry::Handler(c, _) => c.version.clone(),
-        };
         let call = async {
-            match entry {
-                Entry::Job(c) => {
-                    let job = c.pre.instantiate_async(&mut store).await?;
-                    let r = job.call_run(&mut store, &ctx, &inv.params).await?;
-                    Ok::<_, wasmtime::Error>(r.map(|()| None))
+            let instance = match instance.take() {
+                Some(made_ahead) => made_ahead,
+                None => {
+                    let t = Instant::now();
+                    let made = component.pre.instantiate(&mut store).await?;
+                    component.warm.observe(t.elapsed());
+                    made
                 }
-                Entry::Handler(c, request) => {
-                    let handler = c.pre.instantiate_async(&mut store).await?;
-                    let r = handler.call_handle(&mut store, &request).await?;
-                    Ok(r.map(Some))
-                }
-            }
+            };
+            W::call(&instance, &mut store, &ctx, &inv.params, input).await
         };
         // A cancelled run is dropped where it stands: the guest at its next epoch tick, a
         // host call (an HTTP request, a query) wherever it waits. The run is polled first:
@@ -137,19 +114,39 @@ impl Sandbox {
         };
         let duration = started.elapsed();
 
-        let mut state = store.into_data();
         let (out_lines, out_dropped) = stdout.take_lines();
         let (err_lines, err_dropped) = stderr.take_lines();
-        let (mut outcome, response) = classify(ended, &state, inv.limits, &err_lines);
+        let (mut outcome, response) = classify(ended, store.data(), inv.limits, &err_lines);
+        // The store goes back now (its pool slot reset), or, for a component dear to
+        // instantiate, to the background where the next run's instance is made.
+        let mut journal = match self.ahead.permit(&self.stores, component) {
+            Some(permit) => {
+                let journal =
+                    std::mem::replace(&mut store.data_mut().journal, self.stores.journal(None));
+                let (memory, timeout) = (inv.limits.memory_bytes, inv.limits.timeout);
+                let (stores, ahead) = (self.stores.clone(), self.ahead.clone());
+                make_ahead(
+                    stores,
+                    ahead,
+                    component.clone(),
+                    store,
+                    memory,
+                    timeout,
+                    permit,
+                );
+                journal
+            }
+            None => store.into_data().journal,
+        };
         // What the guest wrote into its failure is masked as its log lines are.
         if let Outcome::Error { message, .. } | Outcome::Trap { message } = &mut outcome {
-            *message = state.journal.mask(std::mem::take(message));
+            *message = journal.mask(std::mem::take(message));
         }
         for line in out_lines {
-            state.journal.log(LogLevel::Info, LogStream::Stdout, line);
+            journal.log(LogLevel::Info, LogStream::Stdout, line);
         }
         for line in err_lines {
-            state.journal.log(LogLevel::Warn, LogStream::Stderr, line);
+            journal.log(LogLevel::Warn, LogStream::Stderr, line);
         }
 
         let report = RunReport {
@@ -161,11 +158,10 @@ impl Sandbox {
             started_at,
             duration,
             outcome,
-            logs: state.journal.logs,
-            logs_dropped: state.journal.logs_dropped,
+            logs: journal.logs,
+            logs_dropped: journal.logs_dropped,
             output_dropped: out_dropped + err_dropped,
-            metrics: state
-                .journal
+            metrics: journal
                 .metrics
                 .into_iter()
                 .map(|m| WrittenMetric {
@@ -175,7 +171,7 @@ impl Sandbox {
                     time_ms: m.time_ms,
                 })
                 .collect(),
-            module_version: Some(version),
+            module_version: Some(component.version.clone()),
             attempt: inv.attempt,
         };
         (response, report)

@@ -15,10 +15,12 @@ use tgrun::sandbox::component::JobComponent;
 use tgrun::sandbox::{Sandbox, SandboxSettings};
 use tgrun::{Outcome, RunReport};
 
-use crate::fixtures::{compile, invocation, mariadb, sandbox, sandbox_with, settings, wasm};
+use crate::fixtures::{
+    compile, invocation, mariadb, messages, sandbox, sandbox_with, settings, wasm,
+};
 
 /// One run of the compiled `py_probe` with `params`.
-async fn probe(sb: &Sandbox, c: &JobComponent, params: Json) -> RunReport {
+async fn probe(sb: &Sandbox, c: &Arc<JobComponent>, params: Json) -> RunReport {
     sb.run(c, &invocation("py_probe", &params.to_string()), false)
         .await
 }
@@ -298,4 +300,91 @@ async fn every_pool_slot_can_run_a_python_job_at_once() {
             r.outcome
         );
     }
+}
+
+/// Waits until `c`'s next instance has been made ahead (a dear component's, after a run).
+async fn until_made_ahead(c: &JobComponent) {
+    for _ in 0..400 {
+        if c.made_ahead() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("no instance was made ahead in 10 s");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_python_run_takes_an_instance_made_ahead_and_it_is_fresh_and_its_own() {
+    // A Python component is dear to instantiate: after a run, the next run's instance is
+    // made in the background. It must still be a fresh instance holding nothing of the
+    // run before, and serve its run with that run's grants, journal and deadline.
+    let sb = sandbox();
+    let c = compile(&sb, "py_probe");
+    for run in 0..5 {
+        // Found dear from its second instantiation on (a first is slow for any component).
+        assert_eq!(c.made_ahead(), run >= 2);
+        let r = probe(&sb, &c, json!({"mode": "count"})).await;
+        assert_eq!(r.outcome, Outcome::Ok);
+        assert_eq!(messages(&r), ["run 1 of this instance"]);
+        if run >= 1 {
+            until_made_ahead(&c).await;
+        }
+    }
+    assert_eq!(
+        sb.ahead_stats(),
+        (3, 0),
+        "runs served ahead, made and thrown away"
+    );
+
+    // The run's grants, not the none it was made with.
+    let r = probe(&sb, &c, json!({"mode": "sdk_error"})).await;
+    assert_eq!(error_of(&r).0, "not-configured", "{:?}", r.outcome);
+    until_made_ahead(&c).await;
+    let mut inv = invocation("py_probe", r#"{"mode": "sdk_error"}"#);
+    inv.grants = tgrun::run::Capabilities::NONE;
+    let r = sb.run(&c, &inv, false).await;
+    assert_eq!(error_of(&r).0, "not-permitted", "{:?}", r.outcome);
+    until_made_ahead(&c).await;
+
+    // Its log lines and output are the run's own.
+    let r = probe(&sb, &c, json!({"mode": "log"})).await;
+    assert!(
+        messages(&r).iter().any(|m| m == "printed line"),
+        "{:?}",
+        r.logs
+    );
+    until_made_ahead(&c).await;
+
+    // The run's deadline, not the one the instance was made under (the last run's 10 s).
+    let mut inv = invocation("py_probe", r#"{"mode": "spin"}"#);
+    inv.limits.timeout = Duration::from_millis(300);
+    let r = sb.run(&c, &inv, false).await;
+    assert!(
+        matches!(r.outcome, Outcome::Timeout { .. }),
+        "{:?}",
+        r.outcome
+    );
+    assert!(r.duration < Duration::from_secs(2), "{:?}", r.duration);
+    assert_eq!(sb.ahead_stats(), (7, 0));
+
+    // Made under another memory limit: not taken, the run makes its own.
+    until_made_ahead(&c).await;
+    let mut inv = invocation("py_probe", r#"{"mode": "count"}"#);
+    inv.limits.memory_bytes = 96 << 20;
+    let r = sb.run(&c, &inv, false).await;
+    assert_eq!(messages(&r), ["run 1 of this instance"]);
+    assert_eq!(sb.ahead_stats().0, 7);
+}
+
+#[tokio::test]
+async fn a_rust_job_is_cheap_to_instantiate_and_never_gets_one_made_ahead() {
+    let sb = sandbox();
+    let c = compile(&sb, "noop");
+    for _ in 0..20 {
+        let r = sb.run(&c, &invocation("noop", "{}"), false).await;
+        assert_eq!(r.outcome, Outcome::Ok);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(!c.made_ahead());
+    assert_eq!(sb.ahead_stats(), (0, 0));
 }

@@ -1,0 +1,134 @@
+//! A run's `Store`: its state (the job, its grants and memory limit, its outputs and
+//! journal) and its deadline. Made for its run, or ahead of it ([`super::warm`]) and then
+//! readied for the run that takes it.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use wasmtime::component::ResourceTable;
+use wasmtime::{Engine, Store, UpdateDeadline};
+
+use super::SandboxSettings;
+use super::output::CappedOutput;
+use crate::host::HostClients;
+use crate::host::journal::{EchoTags, Journal};
+use crate::host::limits::MemoryLimiter;
+use crate::host::state::{LazyWasi, RunState};
+use crate::run::{Capabilities, Invocation};
+
+/// How long past the deadline a run may still take before it is dropped from outside:
+/// covers a host call that does not return (the epoch check only runs in guest code).
+pub(crate) const HOST_CALL_GRACE: Duration = Duration::from_millis(100);
+
+/// Makes stores. State built once: the engine, the clients lent to jobs, the limits every
+/// run shares.
+#[derive(Clone)]
+pub(crate) struct Stores {
+    engine: Engine,
+    services: Arc<HostClients>,
+    max_output_bytes: usize,
+    max_log_bytes: usize,
+    pub(crate) epoch_deadlines: bool,
+}
+
+impl Stores {
+    pub(crate) fn new(engine: Engine, services: Arc<HostClients>, s: &SandboxSettings) -> Self {
+        Self {
+            engine,
+            services,
+            max_output_bytes: s.max_output_bytes,
+            max_log_bytes: s.max_log_bytes,
+            epoch_deadlines: s.epoch_deadlines,
+        }
+    }
+
+    /// A store for `inv`'s run, due to stop at `deadline`.
+    pub(crate) fn for_run(
+        &self,
+        inv: &Invocation,
+        deadline: Instant,
+        tags: Option<EchoTags>,
+    ) -> Store<RunState> {
+        self.make(
+            inv.job.to_string(),
+            inv.grants,
+            inv.limits.memory_bytes,
+            deadline,
+            tags,
+        )
+    }
+
+    /// A store made before its run is known: no client granted (the run's grants are
+    /// given when it takes the store), no echo.
+    pub(crate) fn ahead(&self, memory_bytes: u64, deadline: Instant) -> Store<RunState> {
+        self.make(
+            String::new(),
+            Capabilities::NONE,
+            memory_bytes,
+            deadline,
+            None,
+        )
+    }
+
+    fn make(
+        &self,
+        job: String,
+        grants: Capabilities,
+        memory_bytes: u64,
+        deadline: Instant,
+        tags: Option<EchoTags>,
+    ) -> Store<RunState> {
+        let stdout = CappedOutput::new(self.max_output_bytes);
+        let stderr = CappedOutput::new(self.max_output_bytes);
+        let state = RunState {
+            job,
+            grants,
+            wasi: LazyWasi::new(stdout, stderr),
+            table: ResourceTable::new(),
+            limiter: MemoryLimiter::new(usize::try_from(memory_bytes).unwrap_or(usize::MAX)),
+            services: self.services.clone(),
+            journal: self.journal(tags),
+            open_transactions: 0,
+            refused: false,
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limiter);
+        self.arm(&mut store, deadline);
+        store
+    }
+
+    /// Readies a store made ahead for `inv`'s run: its job, grants, journal and deadline.
+    pub(crate) fn ready(
+        &self,
+        store: &mut Store<RunState>,
+        inv: &Invocation,
+        deadline: Instant,
+        tags: Option<EchoTags>,
+    ) {
+        self.arm(store, deadline);
+        let journal = self.journal(tags);
+        let state = store.data_mut();
+        state.job = inv.job.to_string();
+        state.grants = inv.grants;
+        state.journal = journal;
+    }
+
+    /// An empty journal with the configuration's secrets as they are now.
+    pub(crate) fn journal(&self, tags: Option<EchoTags>) -> Journal {
+        Journal::new(self.max_log_bytes, tags, self.services.mask())
+    }
+
+    fn arm(&self, store: &mut Store<RunState>, deadline: Instant) {
+        if self.epoch_deadlines {
+            store.set_epoch_deadline(1);
+            // At each epoch tick: stop the guest if its time is up, else let other tasks run.
+            store.epoch_deadline_callback(move |_| {
+                Ok(if Instant::now() >= deadline {
+                    UpdateDeadline::Interrupt
+                } else {
+                    UpdateDeadline::Yield(1)
+                })
+            });
+        }
+    }
+}

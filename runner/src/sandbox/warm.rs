@@ -1,0 +1,216 @@
+//! Instances made ahead of their run, for components whose instantiation is dear (a
+//! componentize-py job's CPython: a millisecond of function tables and copy-on-write
+//! pages). When such a run ends, its store is dropped and the next run's instance made in
+//! the background, and parked with the component; the next run takes it and only calls.
+//!
+//! Each instance still serves exactly one run, and no job code has run in it before: only
+//! the component's own start, as in any instantiation, with no client granted (a start
+//! that calls one, or writes a log line, is thrown away and its run makes its own). What
+//! moves is when the instance is made, not what it is.
+//!
+//! Bounded: one parked instance per component, [`MAX_AHEAD`] in a sandbox (the pool holds
+//! that many slots beyond `max_instances` for them, so they never take a run's slot), and
+//! only components whose fastest instantiation seen (of two at least) took [`DEAR`] or
+//! more (a Rust job's takes a few µs: it never parks one, and its runs pay nothing for
+//! this).
+
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use wasmtime::Store;
+
+use super::component::{Compiled, World};
+use super::store::{HOST_CALL_GRACE, Stores};
+use crate::config::bounds::DAY;
+use crate::host::state::RunState;
+
+/// Instances parked (or being made) at once in one sandbox.
+pub const MAX_AHEAD: u32 = 16;
+
+/// An instantiation this slow or slower is worth making ahead.
+const DEAR: Duration = Duration::from_micros(100);
+/// Instantiations seen before a component may be found dear: a first one is slow for any
+/// component (its code's pages mapped in, its caches cold).
+const SEEN_BEFORE_DEAR: u32 = 2;
+
+/// A component's parked instance, and what decides whether it gets one.
+pub(crate) struct WarmSlot<I> {
+    parked: Mutex<Option<Parked<I>>>,
+    /// Whether `parked` holds one: a run of a component that never parks looks no further.
+    has: AtomicBool,
+    /// The fastest instantiation seen, in ns (`u64::MAX`: none yet).
+    fastest_ns: AtomicU64,
+    /// Instantiations seen, up to [`SEEN_BEFORE_DEAR`].
+    seen: AtomicU32,
+    /// An instance is being made: one at a time per component.
+    making: AtomicBool,
+}
+
+struct Parked<I> {
+    store: Store<RunState>,
+    instance: I,
+    /// The memory limit it was made under (the limiter saw its initial memory).
+    memory_bytes: u64,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl<I> Default for WarmSlot<I> {
+    fn default() -> Self {
+        Self {
+            parked: Mutex::new(None),
+            has: AtomicBool::new(false),
+            fastest_ns: AtomicU64::new(u64::MAX),
+            seen: AtomicU32::new(0),
+            making: AtomicBool::new(false),
+        }
+    }
+}
+
+impl<I> WarmSlot<I> {
+    /// The parked instance, if it was made under `memory_bytes`; one made under another
+    /// limit (the job's configuration changed) is dropped.
+    pub(crate) fn take(&self, memory_bytes: u64) -> Option<(Store<RunState>, I)> {
+        if !self.has.load(Ordering::Acquire) {
+            return None;
+        }
+        let parked = self.lock().take();
+        self.has.store(false, Ordering::Release);
+        let p = parked?;
+        (p.memory_bytes == memory_bytes).then_some((p.store, p.instance))
+    }
+
+    /// Notes how long an instantiation took.
+    pub(crate) fn observe(&self, took: Duration) {
+        let ns = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX - 1);
+        // Read first: consumers running one component on several cores would otherwise
+        // write the same cache line at every run.
+        if ns < self.fastest_ns.load(Ordering::Relaxed) {
+            self.fastest_ns.fetch_min(ns, Ordering::Relaxed);
+        }
+        if self.seen.load(Ordering::Relaxed) < SEEN_BEFORE_DEAR {
+            self.seen.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub(crate) fn is_parked(&self) -> bool {
+        self.has.load(Ordering::Acquire)
+    }
+
+    fn is_dear(&self) -> bool {
+        self.seen.load(Ordering::Relaxed) >= SEEN_BEFORE_DEAR
+            && Duration::from_nanos(self.fastest_ns.load(Ordering::Relaxed)) >= DEAR
+    }
+
+    fn park(&self, parked: Parked<I>) {
+        let mut slot = self.lock();
+        if slot.is_none() {
+            *slot = Some(parked);
+            self.has.store(true, Ordering::Release);
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Parked<I>>> {
+        self.parked.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The sandbox's side: the permits that bound parked instances, and counts.
+pub(crate) struct Ahead {
+    enabled: bool,
+    permits: Arc<Semaphore>,
+    /// Runs that took an instance made ahead.
+    pub(crate) served: AtomicU64,
+    /// Instances made ahead and thrown away unused (their start called a client, logged,
+    /// or failed).
+    pub(crate) discarded: AtomicU64,
+}
+
+impl Ahead {
+    pub(crate) fn new(enabled: bool) -> Self {
+        Self {
+            enabled,
+            permits: Arc::new(Semaphore::new(MAX_AHEAD as usize)),
+            served: AtomicU64::new(0),
+            discarded: AtomicU64::new(0),
+        }
+    }
+
+    /// Where a run of `component` that ended should go: `Some` is a permit to drop its
+    /// store in the background and make the next run's instance there; `None`, drop it
+    /// now (the component is cheap to instantiate, one is being made, or every permit is
+    /// taken).
+    pub(crate) fn permit<W: World>(
+        &self,
+        stores: &Stores,
+        component: &Compiled<W>,
+    ) -> Option<OwnedSemaphorePermit> {
+        // Without deadlines a start that never returns would hold its permit for ever.
+        if !self.enabled || !stores.epoch_deadlines || !component.warm.is_dear() {
+            return None;
+        }
+        if component.warm.making.swap(true, Ordering::AcqRel) {
+            return None;
+        }
+        let permit = self.permits.clone().try_acquire_owned().ok();
+        if permit.is_none() {
+            component.warm.making.store(false, Ordering::Release);
+        }
+        permit
+    }
+}
+
+/// Drops `used` and makes the next run's instance of `component`, under the last run's
+/// memory limit and timeout, and parks it. On the current runtime, in the background.
+pub(crate) fn make_ahead<W: World>(
+    stores: Stores,
+    ahead: Arc<Ahead>,
+    component: Arc<Compiled<W>>,
+    used: Store<RunState>,
+    memory_bytes: u64,
+    timeout: Duration,
+    permit: OwnedSemaphorePermit,
+) {
+    tokio::spawn(async move {
+        drop(used);
+        let deadline = Instant::now() + timeout.min(DAY);
+        let mut store = stores.ahead(memory_bytes, deadline);
+        let started = Instant::now();
+        let made = tokio::time::timeout_at(
+            (deadline + HOST_CALL_GRACE).into(),
+            W::instantiate(&component.pre, &mut store),
+        )
+        .await;
+        let slot = &component.warm;
+        match made {
+            Ok(Ok(instance)) if untouched(&store) => {
+                slot.observe(started.elapsed());
+                slot.park(Parked {
+                    store,
+                    instance,
+                    memory_bytes,
+                    _permit: permit,
+                });
+            }
+            _ => {
+                ahead.discarded.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        slot.making.store(false, Ordering::Release);
+    });
+}
+
+/// Whether instantiating left nothing a run would report or hold: no client call (all
+/// refused), no log line, metric or output, no open transaction.
+fn untouched(store: &Store<RunState>) -> bool {
+    let s = store.data();
+    !s.refused
+        && s.journal.logs.is_empty()
+        && s.journal.logs_dropped == 0
+        && s.journal.metrics.is_empty()
+        && s.open_transactions == 0
+        && s.wasi.stdout().is_untouched()
+        && s.wasi.stderr().is_untouched()
+}
