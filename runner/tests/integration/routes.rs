@@ -138,6 +138,22 @@ async fn topology_end_to_end(job_module: &str, route_module: &str) {
     let (code, body, _) = get(&service, "/topology?start_dt=2999-01-01T00:00:00").await;
     assert_eq!((code, body.as_str()), (StatusCode::OK, "[]"));
 
+    // A Python route is slow to instantiate: its next request's instance is made ahead, and
+    // that request still has its route's grants (here `sql`).
+    if route_module == "tglib_service" {
+        let handler = service.handlers.get(route_module).await.unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !handler.made_ahead() {
+            assert!(std::time::Instant::now() < deadline, "never made ahead");
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        let served = service.shared.execution.sandbox.ahead_stats().0;
+        let (code, body, _) = get(&service, &format!("/topology?start_dt={before}")).await;
+        assert_eq!(code, StatusCode::OK, "{body}");
+        assert!(body.contains("net_a-node1"), "{body}");
+        assert_eq!(service.shared.execution.sandbox.ahead_stats().0, served + 1);
+    }
+
     // Each request is a run in the history, under the route.
     let (_, runs, _) = get(&service, &format!("/runs?job={route_module}")).await;
     let runs: Value = serde_json::from_str(&runs).unwrap();

@@ -730,6 +730,11 @@ async fn jobs_are_listed_run_by_hand_and_counted_on_metrics() {
         "{metrics}"
     );
     assert!(metrics.contains("tgrun_queue_depth 0"), "{metrics}");
+    // A Rust job is cheap to instantiate: its runs make their own instance.
+    assert!(
+        metrics.contains("tgrun_runs_made_ahead_total 0"),
+        "{metrics}"
+    );
     assert!(
         metrics.contains("tgrun_run_duration_seconds_count{tgrun_job=\"echo\"}"),
         "{metrics}"

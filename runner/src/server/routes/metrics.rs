@@ -83,6 +83,7 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     }
     let stats = &shared.reports.stats;
     let history = shared.reports.history.as_ref();
+    let (made_ahead, ahead_discarded) = shared.execution.sandbox.ahead_stats();
     let single = [
         (
             "tgrun_queue_depth",
@@ -119,6 +120,18 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
             "counter",
             "Run reports the history failed to write.",
             history.map_or(0, |h| Stats::get(&h.lost)),
+        ),
+        (
+            "tgrun_runs_made_ahead_total",
+            "counter",
+            "Runs that took an instance made ahead of them (components slow to instantiate).",
+            made_ahead,
+        ),
+        (
+            "tgrun_made_ahead_discarded_total",
+            "counter",
+            "Instances made ahead and thrown away unused (their start called a client or logged).",
+            ahead_discarded,
         ),
     ];
     for (name, kind, help, value) in single {
