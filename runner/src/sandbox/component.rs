@@ -103,7 +103,7 @@ pub type HandlerComponent = Compiled<HandlerPre<RunState>>;
 pub struct Compiled<W: World> {
     pub(crate) pre: W,
     /// The next run's instance, when made ahead (see [`super::warm`]).
-    pub(crate) warm: WarmSlot<W::Instance>,
+    pub(crate) warm: Arc<WarmSlot<W::Instance>>,
     /// Size of the `.wasm` in bytes.
     pub size: usize,
     /// The version of the code: the first 16 hex digits of the SHA-256 of the `.wasm`.
@@ -184,7 +184,7 @@ impl Sandbox {
         })?;
         Ok(Arc::new(Compiled {
             pre,
-            warm: WarmSlot::default(),
+            warm: Arc::default(),
             size: bytes.len(),
             version: content_version(bytes),
             load_time: started.elapsed(),

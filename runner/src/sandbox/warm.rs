@@ -9,14 +9,14 @@
 //! moves is when the instance is made, not what it is.
 //!
 //! Bounded: one parked instance per component, [`MAX_AHEAD`] in a sandbox (the pool holds
-//! that many slots beyond `max_instances` for them, so they never take a run's slot), and
-//! only components whose fastest instantiation seen (of two at least) took [`DEAR`] or
-//! more (a Rust job's takes a few µs: it never parks one, and its runs pay nothing for
-//! this).
+//! that many slots beyond `max_instances` for them, so they never take a run's slot; one
+//! unused for [`IDLE`] gives its place up to another component's), and only components of
+//! [`SMALLEST_DEAR`] or more whose fastest instantiation seen (of two at least) took
+//! [`DEAR`] or more (a Rust job's takes a few µs: it never parks one, and its runs pay
+//! nothing for this).
 
-use std::sync::Arc;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -32,6 +32,15 @@ pub const MAX_AHEAD: u32 = 16;
 
 /// An instantiation this slow or slower is worth making ahead.
 const DEAR: Duration = Duration::from_micros(100);
+/// Nor is a component smaller than this (a Rust job is tens to hundreds of KB, a Python one
+/// 20 MB): on a loaded machine a small one's instantiations can all be slow for a while,
+/// and time alone would then make it ahead for nothing.
+const SMALLEST_DEAR: usize = 1 << 20;
+/// A parked instance unused this long gives its permit up when another component needs one
+/// and none is left (a disabled job's, a route no longer asked). Not sooner: components run
+/// in turn would take each other's at every run and none would be served.
+const IDLE: Duration = Duration::from_secs(60);
+
 /// Instantiations seen before a component may be found dear: a first one is slow for any
 /// component (its code's pages mapped in, its caches cold).
 const SEEN_BEFORE_DEAR: u32 = 2;
@@ -52,6 +61,7 @@ pub(crate) struct WarmSlot<I> {
 struct Parked<I> {
     store: Store<RunState>,
     instance: I,
+    at: Instant,
     /// The memory limit it was made under (the limiter saw its initial memory).
     memory_bytes: u64,
     _permit: OwnedSemaphorePermit,
@@ -104,12 +114,15 @@ impl<I> WarmSlot<I> {
             && Duration::from_nanos(self.fastest_ns.load(Ordering::Relaxed)) >= DEAR
     }
 
-    fn park(&self, parked: Parked<I>) {
+    /// Answers whether it was parked (not if one already was).
+    fn park(&self, parked: Parked<I>) -> bool {
         let mut slot = self.lock();
-        if slot.is_none() {
-            *slot = Some(parked);
-            self.has.store(true, Ordering::Release);
+        if slot.is_some() {
+            return false;
         }
+        *slot = Some(parked);
+        self.has.store(true, Ordering::Release);
+        true
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<Parked<I>>> {
@@ -117,10 +130,32 @@ impl<I> WarmSlot<I> {
     }
 }
 
+/// A component's slot as the sandbox sees it, to make room for another's.
+trait Idle: Send + Sync {
+    /// Drops the parked instance if it has waited [`IDLE`] or more; answers whether it did.
+    fn drop_if_idle(&self, now: Instant) -> bool;
+}
+
+impl<I: Send + Sync> Idle for WarmSlot<I> {
+    fn drop_if_idle(&self, now: Instant) -> bool {
+        let mut slot = self.lock();
+        if slot.as_ref().is_none_or(|p| now - p.at < IDLE) {
+            return false;
+        }
+        let idle = slot.take();
+        self.has.store(false, Ordering::Release);
+        drop(slot);
+        drop(idle);
+        true
+    }
+}
+
 /// The sandbox's side: the permits that bound parked instances, and counts.
 pub(crate) struct Ahead {
     enabled: bool,
     permits: Arc<Semaphore>,
+    /// The slots that have parked an instance (each once; gone with their component).
+    slots: Mutex<Vec<Weak<dyn Idle>>>,
     /// Runs that took an instance made ahead.
     pub(crate) served: AtomicU64,
     /// Instances made ahead and thrown away unused (their start called a client, logged,
@@ -133,6 +168,7 @@ impl Ahead {
         Self {
             enabled,
             permits: Arc::new(Semaphore::new(MAX_AHEAD as usize)),
+            slots: Mutex::new(Vec::new()),
             served: AtomicU64::new(0),
             discarded: AtomicU64::new(0),
         }
@@ -148,17 +184,48 @@ impl Ahead {
         component: &Compiled<W>,
     ) -> Option<OwnedSemaphorePermit> {
         // Without deadlines a start that never returns would hold its permit for ever.
-        if !self.enabled || !stores.epoch_deadlines || !component.warm.is_dear() {
+        if !self.enabled
+            || !stores.epoch_deadlines
+            || component.size < SMALLEST_DEAR
+            || !component.warm.is_dear()
+        {
             return None;
         }
         if component.warm.making.swap(true, Ordering::AcqRel) {
             return None;
         }
-        let permit = self.permits.clone().try_acquire_owned().ok();
+        let permit = self.permits.clone().try_acquire_owned().ok().or_else(|| {
+            self.room()
+                .then(|| self.permits.clone().try_acquire_owned().ok())?
+        });
         if permit.is_none() {
             component.warm.making.store(false, Ordering::Release);
         }
         permit
+    }
+
+    /// Frees a permit by dropping an instance parked [`IDLE`] or more; answers whether one
+    /// was.
+    fn room(&self) -> bool {
+        let now = Instant::now();
+        let slots: Vec<_> = self.lock().iter().filter_map(Weak::upgrade).collect();
+        slots.iter().any(|s| s.drop_if_idle(now))
+    }
+
+    /// Notes that `slot` has parked an instance.
+    fn parked_in(&self, slot: &Arc<dyn Idle>) {
+        let mut slots = self.lock();
+        slots.retain(|s| s.strong_count() > 0);
+        if !slots
+            .iter()
+            .any(|s| std::ptr::addr_eq(s.as_ptr(), Arc::as_ptr(slot)))
+        {
+            slots.push(Arc::downgrade(slot));
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Weak<dyn Idle>>> {
+        self.slots.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -187,12 +254,16 @@ pub(crate) fn make_ahead<W: World>(
         match made {
             Ok(Ok(instance)) if untouched(&store) => {
                 slot.observe(started.elapsed());
-                slot.park(Parked {
+                let parked = Parked {
                     store,
                     instance,
+                    at: Instant::now(),
                     memory_bytes,
                     _permit: permit,
-                });
+                };
+                if slot.park(parked) {
+                    ahead.parked_in(&(slot.clone() as Arc<dyn Idle>));
+                }
             }
             _ => {
                 ahead.discarded.fetch_add(1, Ordering::Relaxed);
@@ -213,4 +284,63 @@ fn untouched(store: &Store<RunState>) -> bool {
         && s.open_transactions == 0
         && s.wasi.stdout().is_untouched()
         && s.wasi.stderr().is_untouched()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::host::HostClients;
+
+    /// A slot with an instance parked `ago`, holding one of `ahead`'s permits.
+    fn parked(ahead: &Ahead, engine: &wasmtime::Engine, ago: Duration) -> Arc<WarmSlot<()>> {
+        let slot = Arc::new(WarmSlot::default());
+        let state = RunState::for_test(Arc::new(HostClients::default()));
+        let parked = Parked {
+            store: Store::new(engine, state),
+            instance: (),
+            at: Instant::now() - ago,
+            memory_bytes: 1,
+            _permit: ahead.permits.clone().try_acquire_owned().unwrap(),
+        };
+        assert!(slot.park(parked));
+        ahead.parked_in(&(slot.clone() as Arc<dyn Idle>));
+        slot
+    }
+
+    #[test]
+    fn only_an_instance_parked_long_enough_gives_its_permit_up() {
+        let ahead = Ahead::new(true);
+        let engine = wasmtime::Engine::default();
+        let fresh: Vec<_> = (1..MAX_AHEAD)
+            .map(|_| parked(&ahead, &engine, Duration::ZERO))
+            .collect();
+        let idle = parked(&ahead, &engine, IDLE + Duration::from_secs(1));
+        assert_eq!(ahead.permits.available_permits(), 0);
+
+        // Room is made by dropping the idle one, and then there is none to drop.
+        assert!(ahead.room());
+        assert!(!idle.is_parked());
+        assert!(idle.take(1).is_none());
+        assert_eq!(ahead.permits.available_permits(), 1);
+        assert!(!ahead.room());
+        assert!(fresh.iter().all(|s| s.is_parked()));
+
+        // A slot gone with its component is forgotten; one parked again is noted once.
+        drop(fresh);
+        let again = parked(&ahead, &engine, Duration::ZERO);
+        ahead.parked_in(&(again.clone() as Arc<dyn Idle>));
+        assert_eq!(ahead.lock().len(), 2, "the idle slot and the new one");
+    }
+
+    #[test]
+    fn an_instance_parked_under_another_memory_limit_is_not_taken() {
+        let ahead = Ahead::new(true);
+        let engine = wasmtime::Engine::default();
+        let slot = parked(&ahead, &engine, Duration::ZERO);
+        assert!(slot.take(2).is_none());
+        assert!(!slot.is_parked());
+        assert_eq!(ahead.permits.available_permits(), MAX_AHEAD as usize);
+        let slot = parked(&ahead, &engine, Duration::ZERO);
+        assert!(slot.take(1).is_some());
+    }
 }
