@@ -5,7 +5,8 @@ use std::time::Duration;
 /// Limits of one run, from the job's configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RunLimits {
-    /// Wall-clock time the run may take, instantiation included.
+    /// Wall-clock time the run may take, instantiation included (when it is made in the
+    /// run, not ahead of it: see `sandbox::warm`).
     pub timeout: Duration,
     /// Linear memory the run may use, in bytes.
     pub memory_bytes: u64,

@@ -86,8 +86,12 @@ impl<I> WarmSlot<I> {
         if !self.has.load(Ordering::Acquire) {
             return None;
         }
-        let parked = self.lock().take();
-        self.has.store(false, Ordering::Release);
+        // `has` changes under the lock, as in `park`.
+        let parked = {
+            let mut slot = self.lock();
+            self.has.store(false, Ordering::Release);
+            slot.take()
+        };
         let p = parked?;
         (p.memory_bytes == memory_bytes).then_some((p.store, p.instance))
     }
@@ -176,8 +180,8 @@ impl Ahead {
 
     /// Where a run of `component` that ended should go: `Some` is a permit to drop its
     /// store in the background and make the next run's instance there; `None`, drop it
-    /// now (the component is cheap to instantiate, one is being made, or every permit is
-    /// taken).
+    /// now (the component is cheap to instantiate, one waits or is being made, or every
+    /// permit is taken).
     pub(crate) fn permit<W: World>(
         &self,
         stores: &Stores,
@@ -188,6 +192,8 @@ impl Ahead {
             || !stores.epoch_deadlines
             || component.size < SMALLEST_DEAR
             || !component.warm.is_dear()
+            // One waits already: this run ran beside it (runs of one job at once).
+            || component.warm.is_parked()
         {
             return None;
         }
