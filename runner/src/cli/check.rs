@@ -34,6 +34,7 @@ pub fn check(args: CheckArgs) -> Result<ExitCode> {
     let sandbox = Sandbox::new(
         SandboxSettings {
             max_instances: 1,
+            make_ahead: false,
             ..SandboxSettings::default()
         },
         Arc::new(HostClients::default()),

@@ -177,6 +177,8 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
             max_memory_bytes: runner.max_memory_mb << 20,
             // A file run without a configuration directory leaves nothing behind.
             cache_dir: config.as_ref().and(runner.cache_dir.clone()),
+            // One run: no next one to make an instance for.
+            make_ahead: false,
             ..SandboxSettings::default()
         },
         Arc::new(services),

@@ -25,7 +25,12 @@ const DECOMMIT_BATCH: usize = 32;
 pub fn build(settings: &SandboxSettings) -> Result<(Engine, Option<Cache>)> {
     let mut pool = PoolingAllocationConfig::default();
     // Instances made ahead of their run have slots of their own: they never take a run's.
-    let slots = settings.max_instances + super::warm::MAX_AHEAD;
+    let ahead = if settings.make_ahead {
+        super::warm::MAX_AHEAD
+    } else {
+        0
+    };
+    let slots = settings.max_instances + ahead;
     pool.total_component_instances(slots)
         // A Rust wasip2 component holds 3 core instances (the job and its adapters), a
         // Python one from componentize-py 14 (CPython, libc, the runtime, shims): room for
