@@ -339,6 +339,36 @@ mod tests {
     }
 
     #[test]
+    fn an_instance_whose_start_called_a_client_or_wrote_anything_is_not_kept() {
+        use crate::host::journal::{LogLevel, LogStream};
+        let engine = wasmtime::Engine::default();
+        let store = || {
+            Store::new(
+                &engine,
+                RunState::for_test(Arc::new(HostClients::default())),
+            )
+        };
+        assert!(untouched(&store()));
+
+        let mut refused = store();
+        assert!(!refused.data_mut().may(false));
+        assert!(!untouched(&refused));
+        let mut logged = store();
+        let line = "hello".to_string();
+        logged
+            .data_mut()
+            .journal
+            .log(LogLevel::Info, LogStream::Log, line);
+        assert!(!untouched(&logged));
+        let printed = store();
+        printed.data().wasi.stderr().append(b"x");
+        assert!(!untouched(&printed));
+        let mut in_transaction = store();
+        in_transaction.data_mut().open_transactions = 1;
+        assert!(!untouched(&in_transaction));
+    }
+
+    #[test]
     fn an_instance_parked_under_another_memory_limit_is_not_taken() {
         let ahead = Ahead::new(true);
         let engine = wasmtime::Engine::default();
