@@ -13,7 +13,8 @@
 //! unused for [`IDLE`] gives its place up to another component's), and only components of
 //! [`SMALLEST_DEAR`] or more whose fastest instantiation seen (of two at least) took
 //! [`DEAR`] or more (a Rust job's takes a few µs: it never parks one, and its runs pay
-//! nothing for this).
+//! nothing for this). A component whose instances made ahead are thrown away
+//! [`DISCARDS_TO_STOP`] times in a row makes no more.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
@@ -32,14 +33,20 @@ pub const MAX_AHEAD: u32 = 16;
 
 /// An instantiation this slow or slower is worth making ahead.
 const DEAR: Duration = Duration::from_micros(100);
-/// Nor is a component smaller than this (a Rust job is tens to hundreds of KB, a Python one
-/// 20 MB): on a loaded machine a small one's instantiations can all be slow for a while,
+/// A component smaller than this never is (a Rust job is tens to hundreds of KB, a Python
+/// one 20 MB): on a loaded machine a small one's instantiations can all be slow for a while,
 /// and time alone would then make it ahead for nothing.
 const SMALLEST_DEAR: usize = 1 << 20;
+
 /// A parked instance unused this long gives its permit up when another component needs one
 /// and none is left (a disabled job's, a route no longer asked). Not sooner: components run
 /// in turn would take each other's at every run and none would be served.
 const IDLE: Duration = Duration::from_secs(60);
+
+/// Instances of one component made ahead and thrown away in a row, after which it makes no
+/// more (until its module is loaded again): a start that always fails or runs out its time
+/// would otherwise cost its instantiation twice a run, once ahead and once in the run.
+const DISCARDS_TO_STOP: u32 = 3;
 
 /// Instantiations seen before a component may be found dear: a first one is slow for any
 /// component (its code's pages mapped in, its caches cold).
@@ -56,6 +63,8 @@ pub(crate) struct WarmSlot<I> {
     seen: AtomicU32,
     /// An instance is being made: one at a time per component.
     making: AtomicBool,
+    /// Instances made ahead and thrown away since the last one parked.
+    discards: AtomicU32,
 }
 
 struct Parked<I> {
@@ -75,6 +84,7 @@ impl<I> Default for WarmSlot<I> {
             fastest_ns: AtomicU64::new(u64::MAX),
             seen: AtomicU32::new(0),
             making: AtomicBool::new(false),
+            discards: AtomicU32::new(0),
         }
     }
 }
@@ -113,9 +123,14 @@ impl<I> WarmSlot<I> {
         self.has.load(Ordering::Acquire)
     }
 
-    fn is_dear(&self) -> bool {
-        self.seen.load(Ordering::Relaxed) >= SEEN_BEFORE_DEAR
+    /// Whether the next run's instance of a component of `size` bytes should be made ahead.
+    fn worth_it(&self, size: usize) -> bool {
+        size >= SMALLEST_DEAR
+            && self.seen.load(Ordering::Relaxed) >= SEEN_BEFORE_DEAR
             && Duration::from_nanos(self.fastest_ns.load(Ordering::Relaxed)) >= DEAR
+            && self.discards.load(Ordering::Relaxed) < DISCARDS_TO_STOP
+            // One waits already: the run that ended ran beside it (runs of one job at once).
+            && !self.is_parked()
     }
 
     /// Answers whether it was parked (not if one already was).
@@ -188,13 +203,7 @@ impl Ahead {
         component: &Compiled<W>,
     ) -> Option<OwnedSemaphorePermit> {
         // Without deadlines a start that never returns would hold its permit for ever.
-        if !self.enabled
-            || !stores.epoch_deadlines
-            || component.size < SMALLEST_DEAR
-            || !component.warm.is_dear()
-            // One waits already: this run ran beside it (runs of one job at once).
-            || component.warm.is_parked()
-        {
+        if !self.enabled || !stores.epoch_deadlines || !component.warm.worth_it(component.size) {
             return None;
         }
         if component.warm.making.swap(true, Ordering::AcqRel) {
@@ -270,9 +279,11 @@ pub(crate) fn make_ahead<W: World>(
                 if slot.park(parked) {
                     ahead.parked_in(&(slot.clone() as Arc<dyn Idle>));
                 }
+                slot.discards.store(0, Ordering::Relaxed);
             }
             _ => {
                 ahead.discarded.fetch_add(1, Ordering::Relaxed);
+                slot.discards.fetch_add(1, Ordering::Relaxed);
             }
         }
         slot.making.store(false, Ordering::Release);
@@ -366,6 +377,29 @@ mod tests {
         let mut in_transaction = store();
         in_transaction.data_mut().open_transactions = 1;
         assert!(!untouched(&in_transaction));
+    }
+
+    #[test]
+    fn only_a_large_component_slow_to_instantiate_gets_instances_made_ahead() {
+        let (large, small) = (SMALLEST_DEAR, SMALLEST_DEAR - 1);
+        let slot = WarmSlot::<()>::default();
+        slot.observe(Duration::from_millis(1));
+        assert!(
+            !slot.worth_it(large),
+            "one instantiation seen is not enough"
+        );
+        slot.observe(Duration::from_micros(900));
+        assert!(slot.worth_it(large));
+        assert!(!slot.worth_it(small));
+
+        // Thrown away three times in a row: no more.
+        slot.discards.store(DISCARDS_TO_STOP, Ordering::Relaxed);
+        assert!(!slot.worth_it(large));
+        slot.discards.store(0, Ordering::Relaxed);
+
+        // One instantiation under the bar, and it is cheap.
+        slot.observe(Duration::from_micros(20));
+        assert!(!slot.worth_it(large));
     }
 
     #[test]
