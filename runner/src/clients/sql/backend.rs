@@ -16,9 +16,11 @@ use crate::clients::ClientError;
 pub trait Backend: Database {
     /// The dialect's name, as [`super::SqlApi::dialect`] answers it.
     const DIALECT: &'static str;
+    /// Binds `v` borrowed: a statement's text and bytes are not copied on the way to the
+    /// driver.
     fn bind<'q>(
         q: Query<'q, Self, <Self as Database>::Arguments<'q>>,
-        v: &Value,
+        v: &'q Value,
     ) -> Result<Query<'q, Self, <Self as Database>::Arguments<'q>>, ClientError>;
 
     fn decode(row: &Self::Row, i: usize) -> Result<Value, ClientError>;
@@ -66,17 +68,17 @@ impl Backend for MySql {
     const DIALECT: &'static str = "mysql";
     fn bind<'q>(
         q: Query<'q, Self, <Self as Database>::Arguments<'q>>,
-        v: &Value,
+        v: &'q Value,
     ) -> Result<Query<'q, Self, <Self as Database>::Arguments<'q>>, ClientError> {
         Ok(match v {
             Value::Null => q.bind(None::<i64>),
             Value::Int(i) => q.bind(*i),
             Value::Uint(u) => q.bind(*u),
             Value::Float(f) => q.bind(*f),
-            Value::Text(s) => q.bind(s.clone()),
-            Value::Bytes(b) => q.bind(b.clone()),
+            Value::Text(s) => q.bind(s.as_str()),
+            Value::Bytes(b) => q.bind(b.as_slice()),
             Value::Datetime(ms) => q.bind(to_naive(*ms)?),
-            Value::Json(j) => q.bind(j.clone()),
+            Value::Json(j) => q.bind(j.as_str()),
         })
     }
 
@@ -159,7 +161,7 @@ impl Backend for Sqlite {
     const DIALECT: &'static str = "sqlite";
     fn bind<'q>(
         q: Query<'q, Self, <Self as Database>::Arguments<'q>>,
-        v: &Value,
+        v: &'q Value,
     ) -> Result<Query<'q, Self, <Self as Database>::Arguments<'q>>, ClientError> {
         Ok(match v {
             Value::Null => q.bind(None::<i64>),
@@ -168,10 +170,10 @@ impl Backend for Sqlite {
                 ClientError::InvalidArgument(format!("{u} does not fit SQLite's 64-bit integers"))
             })?),
             Value::Float(f) => q.bind(*f),
-            Value::Text(s) => q.bind(s.clone()),
-            Value::Bytes(b) => q.bind(b.clone()),
+            Value::Text(s) => q.bind(s.as_str()),
+            Value::Bytes(b) => q.bind(b.as_slice()),
             Value::Datetime(ms) => q.bind(to_naive(*ms)?),
-            Value::Json(j) => q.bind(j.clone()),
+            Value::Json(j) => q.bind(j.as_str()),
         })
     }
 

@@ -70,7 +70,7 @@ fn value_size(v: &Value) -> usize {
 /// The statement with every parameter bound, in order.
 fn prepare<'q, DB: Backend>(
     statement: &'q str,
-    params: &[Value],
+    params: &'q [Value],
 ) -> Result<Query<'q, DB, <DB as Database>::Arguments<'q>>, ClientError> {
     params
         .iter()
