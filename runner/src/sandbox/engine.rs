@@ -25,7 +25,7 @@ const DECOMMIT_BATCH: usize = 32;
 pub fn build(settings: &SandboxSettings) -> Result<(Engine, Option<Cache>)> {
     let mut pool = PoolingAllocationConfig::default();
     // Instances made ahead of their run have slots of their own: they never take a run's.
-    let ahead = if settings.make_ahead {
+    let ahead = if settings.makes_ahead() {
         super::warm::MAX_AHEAD
     } else {
         0

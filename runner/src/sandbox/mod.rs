@@ -58,6 +58,14 @@ pub struct SandboxSettings {
     pub make_ahead: bool,
 }
 
+impl SandboxSettings {
+    /// Whether instances are made ahead: asked for, and with deadlines (without them a
+    /// component's start that never returns would hold its place for ever).
+    pub(crate) fn makes_ahead(&self) -> bool {
+        self.make_ahead && self.epoch_deadlines
+    }
+}
+
 impl Default for SandboxSettings {
     fn default() -> Self {
         Self {
@@ -94,7 +102,7 @@ impl Sandbox {
         let ticker = engine::EpochTicker::start(engine.clone());
         Ok(Self {
             stores: store::Stores::new(engine.clone(), services.clone(), &settings),
-            ahead: Arc::new(warm::Ahead::new(settings.make_ahead)),
+            ahead: Arc::new(warm::Ahead::new(settings.makes_ahead())),
             engine,
             linker,
             settings,

@@ -119,7 +119,7 @@ impl Sandbox {
         let (mut outcome, response) = classify(ended, store.data(), inv.limits, &err_lines);
         // The store goes back now (its pool slot reset), or, for a component dear to
         // instantiate, to the background where the next run's instance is made.
-        let mut journal = match self.ahead.permit(&self.stores, component) {
+        let mut journal = match self.ahead.permit(component) {
             Some(permit) => {
                 let journal =
                     std::mem::replace(&mut store.data_mut().journal, self.stores.journal(None));

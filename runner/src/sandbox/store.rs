@@ -28,7 +28,7 @@ pub(crate) struct Stores {
     services: Arc<HostClients>,
     max_output_bytes: usize,
     max_log_bytes: usize,
-    pub(crate) epoch_deadlines: bool,
+    epoch_deadlines: bool,
 }
 
 impl Stores {

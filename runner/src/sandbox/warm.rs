@@ -197,13 +197,8 @@ impl Ahead {
     /// store in the background and make the next run's instance there; `None`, drop it
     /// now (the component is cheap to instantiate, one waits or is being made, or every
     /// permit is taken).
-    pub(crate) fn permit<W: World>(
-        &self,
-        stores: &Stores,
-        component: &Compiled<W>,
-    ) -> Option<OwnedSemaphorePermit> {
-        // Without deadlines a start that never returns would hold its permit for ever.
-        if !self.enabled || !stores.epoch_deadlines || !component.warm.worth_it(component.size) {
+    pub(crate) fn permit<W: World>(&self, component: &Compiled<W>) -> Option<OwnedSemaphorePermit> {
+        if !self.enabled || !component.warm.worth_it(component.size) {
             return None;
         }
         if component.warm.making.swap(true, Ordering::AcqRel) {
