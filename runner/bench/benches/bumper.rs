@@ -74,7 +74,7 @@ pub fn bumper_against_prometheus() {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
 
-        let rust = bump(&prometheus, "add_x", "add_x", Duration::from_secs(10)).await;
+        let rust = bump(&prometheus, "add_x", "add_x", OFFERED, Duration::from_secs(10)).await;
         println!(
             "bumper (add_x, {SERIES} series read and written a run) against a real Prometheus, \
              {CONSUMERS} consumers: {}; connections opened to Prometheus: {:.0} in the 2 s of \
@@ -122,11 +122,29 @@ pub fn bumper_against_prometheus() {
             "≥ 2x",
             rust.per_second >= 2.0 * tglib_own.per_second,
         );
-        table::target(
-            "6. bumper p99 against tglib's p50",
+        table::report(
+            "6. bumper p99, each at its own saturation, against tglib's p50",
             format!("{:.0} µs against {:.0} µs", rust.p99, tglib_own.p50),
+        );
+        // Latency at equal load: ours offered the runs per second tglib's pattern finished,
+        // so Prometheus (on the same two cores) answers as much work for both. At saturation
+        // ours puts 2-3x tglib's queries on Prometheus, and the query's own tail sets ours
+        // (the bare client's line below).
+        let per_tick = ((tglib_own.per_second / 100.0).round() as usize).max(1);
+        let matched = bump(&prometheus, "add_x", "add_x", per_tick, Duration::from_secs(6)).await;
+        println!(
+            "  add_x offered tglib's rate ({} runs every 10 ms): {}",
+            per_tick,
+            matched.line()
+        );
+        table::target(
+            "6. bumper p99 at tglib's runs/s against tglib's p50",
+            format!(
+                "{:.0} µs against {:.0} µs ({:.0} runs/s, p50 {:.0} µs)",
+                matched.p99, tglib_own.p50, matched.per_second, matched.p50
+            ),
             "below",
-            rust.p99 < tglib_own.p50,
+            matched.p99 < tglib_own.p50,
         );
         // The floor under both: the same query from a bare client, as many in flight.
         let bare = bare_queries(&prometheus, Duration::from_secs(6)).await;
@@ -145,8 +163,8 @@ pub fn bumper_against_prometheus() {
         // The same bumper in Python: with the tgrun SDK (`add_x_py`), and as a tglib user
         // wrote it (`async def add_x` in a tglib service's jobs.py, `tglib_service`).
         let window = Duration::from_secs(6);
-        let sdk = bump(&prometheus, "add_x_py", "add_x_py", window).await;
-        let tglib = bump(&prometheus, "add_x", "tglib_service", window).await;
+        let sdk = bump(&prometheus, "add_x_py", "add_x_py", OFFERED, window).await;
+        let tglib = bump(&prometheus, "add_x", "tglib_service", OFFERED, window).await;
         println!("  the Python SDK's add_x_py: {}", sdk.line());
         println!("  the tglib service's async add_x: {}", tglib.line());
         table::report(
@@ -268,9 +286,15 @@ impl Bumped {
     }
 }
 
-/// Runs job `job` of component `module` as the whole service runs it: `OFFERED` of it
+/// Runs job `job` of component `module` as the whole service runs it: `offered` of it
 /// every 10 ms, 2 s of warm-up, then `window` measured.
-async fn bump(prometheus: &Prometheus, job: &str, module: &str, window: Duration) -> Bumped {
+async fn bump(
+    prometheus: &Prometheus,
+    job: &str,
+    module: &str,
+    offered: usize,
+    window: Duration,
+) -> Bumped {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("modules")).unwrap();
     std::fs::copy(
@@ -290,7 +314,7 @@ async fn bump(prometheus: &Prometheus, job: &str, module: &str, window: Duration
         r#"{{"name": "{job}", "module": "{module}", "enabled": true, "overlap": "allow",
             "params": {{"metric_name": "foo", "x": 5}}}}"#
     );
-    let jobs = vec![entry.as_str(); OFFERED].join(",");
+    let jobs = vec![entry.as_str(); offered].join(",");
     std::fs::write(
         dir.path().join("service_config.json"),
         format!(
