@@ -9,7 +9,9 @@ JOBS       := $(filter-out noop_core,$(notdir $(patsubst %/Cargo.toml,%,$(wildca
 PY_JOBS    := $(notdir $(wildcard jobs-wasm/python/*))
 PY_VENV    := target/py-venv
 COMPONENTIZE_PY := $(PY_VENV)/bin/componentize-py
-PY_SDK     := $(wildcard guest-sdk/python/tgrun/*.py guest-sdk/python/tglib/*.py guest-sdk/python/tglib/*/*.py guest-sdk/python-shims/*/*.py)
+# Every file a Python component is built from, at any depth (a service's subpackages too).
+py_files    = $(shell find $(1) -type f -name '*.py' -not -path '*/__pycache__/*' 2>/dev/null)
+PY_SDK     := $(call py_files,guest-sdk/python/tgrun guest-sdk/python/tglib guest-sdk/python-shims)
 WIT        := $(wildcard wit/*.wit)
 EXAMPLES   := add_x save_topology echo
 CONFIG_DIR ?= config
@@ -65,12 +67,14 @@ $(PY_DEPS)/sqlalchemy/__init__.py: guest-sdk/python/requirements-guest.txt | $(C
 # A folder with an app.py holds one @job; a folder with a jobs.py and/or a routes.py is a
 # tglib service: every function of its jobs.py is a job, every route of its routes.py's
 # RouteTableDef a route, of one component (world `service` when it has routes). An app
-# module made here imports the folder as a package, so its relative imports work.
-$(GUEST_OUT)/%.wasm: $$(wildcard jobs-wasm/python/$$*/*.py) $(PY_SDK) $(WIT) $(PY_DEPS)/sqlalchemy/__init__.py | $(COMPONENTIZE_PY)
+# module made here imports the folder as a package, so its relative imports work, after
+# tgrun (whose compatibility layer must come before any `import ssl`). Any file of the
+# folder, at any depth, rebuilds it.
+$(GUEST_OUT)/%.wasm: $$(shell find jobs-wasm/python/$$* -type f -not -path '*/__pycache__/*') $(PY_SDK) $(WIT) $(PY_DEPS)/sqlalchemy/__init__.py | $(COMPONENTIZE_PY)
 	@mkdir -p $(GUEST_OUT)
 	@d=jobs-wasm/python/$*; if [ -f $$d/jobs.py ] || [ -f $$d/routes.py ]; then \
 		mkdir -p target/py-apps/$* && app=target/py-apps/$*/tgrun_app.py && world=job && \
-		: > $$app && \
+		printf 'import tgrun\n' > $$app && \
 		if [ -f $$d/jobs.py ]; then printf 'import $*.jobs\nfrom tgrun._export import export_jobs\nexport_jobs($*.jobs, __name__)\n' >> $$app; fi && \
 		if [ -f $$d/routes.py ]; then world=service && \
 			printf 'import $*.routes\nfrom tgrun._handler import export_routes\nexport_routes($*.routes, __name__)\n' >> $$app; fi && \

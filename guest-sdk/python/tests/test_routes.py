@@ -40,16 +40,26 @@ class Routes(unittest.TestCase):
             self.assertEqual(json.loads(r.body), [{"topology": {"nodes": [1]}}])
             r = _handler.handle(request("GET", "/topology", [("start_dt", "2021-01-01")]))
             self.assertEqual(json.loads(r.body), [])
+        # tglib's error_middleware answers a raised HTTPError as JSON, word for word.
         r = _handler.handle(request("GET", "/topology"))
-        self.assertEqual((r.status, r.body), (400, b"'start_dt' is missing from query string"))
+        self.assertEqual(
+            (r.status, r.body),
+            (400, b'{"status": "error", "message": "\'start_dt\' is missing from query string"}'),
+        )
+        self.assertIn(("content-type", "application/json; charset=utf-8"), r.headers)
         r = _handler.handle(request("GET", "/topology", [("start_dt", "bar")]))
-        self.assertEqual((r.status, r.body), (400, b"'start_dt' is invalid ISO 8601: 'bar'"))
+        self.assertEqual(
+            (r.status, json.loads(r.body)),
+            (400, {"status": "error", "message": "'start_dt' is invalid ISO 8601: 'bar'"}),
+        )
 
     def test_unknown_paths_and_methods(self):
-        self.assertEqual(_handler.handle(request("GET", "/nope")).status, 404)
+        r = _handler.handle(request("GET", "/nope"))
+        self.assertEqual((r.status, json.loads(r.body)), (404, {"status": "error", "message": "404: Not Found"}))
         r = _handler.handle(request("POST", "/topology"))
-        self.assertEqual(r.status, 405)
-        self.assertIn(("allow", "GET"), r.headers)
+        self.assertEqual(
+            (r.status, json.loads(r.body)), (405, {"status": "error", "message": "405: Method Not Allowed"})
+        )
 
 
 class Shim(unittest.TestCase):
@@ -69,6 +79,18 @@ class Shim(unittest.TestCase):
         def fail(req):
             raise web.HTTPForbidden(text="no")
 
+        @routes.get("/moved")
+        def moved(req):
+            raise web.HTTPFound(headers={"Location": "/there"})
+
+        @routes.get("/boom")
+        async def boom(req):
+            raise ZeroDivisionError("secret detail")
+
+        @routes.get("/dict")
+        def not_a_response(req):
+            return {"a": 1}
+
         _handler_routes = list(_handler._routes)
         _handler._routes[:] = list(routes)
         try:
@@ -77,8 +99,26 @@ class Shim(unittest.TestCase):
             )
             self.assertEqual((r.status, r.body), (201, b"made"))
             self.assertEqual(seen, {"id": "42", "json": {"k": 1}, "q": ("1", ["2", "3"], "d"), "auth": "t"})
-            self.assertEqual(_handler.handle(request("GET", "/fail")).status, 403)
+            r = _handler.handle(request("GET", "/fail"))
+            self.assertEqual((r.status, r.body), (403, b'{"status": "error", "message": "no"}'))
             self.assertEqual(_handler.handle(request("POST", "/items")).status, 404)
+            # A raised 2xx or 3xx is the answer itself, as aiohttp sends it.
+            r = _handler.handle(request("GET", "/moved"))
+            self.assertEqual((r.status, dict(r.headers)["location"]), (302, "/there"))
+            # Anything else: tglib's fixed 500, the traceback in the run's log only.
+            with self.assertLogs("tglib", "ERROR") as logged:
+                r = _handler.handle(request("GET", "/boom"))
+            self.assertEqual(
+                (r.status, r.body), (500, b'{"status": "error", "message": "Server got itself in trouble"}')
+            )
+            self.assertNotIn(b"secret", r.body)
+            self.assertIn("Error handling request", logged.output[0])
+            self.assertIn("ZeroDivisionError: secret detail", logged.output[0])
+            self.assertIn("Traceback", logged.output[0])
+            # An answer that is not a response is the handler's mistake: a 500 as well.
+            with self.assertLogs("tglib", "ERROR") as logged:
+                self.assertEqual(_handler.handle(request("GET", "/dict")).status, 500)
+            self.assertIn("not a web.Response", logged.output[0])
         finally:
             _handler._routes[:] = _handler_routes
 

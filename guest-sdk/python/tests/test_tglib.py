@@ -148,6 +148,32 @@ class Prometheus(unittest.TestCase):
         self.assertEqual(len(written), 13)
         self.assertEqual((written[-1].name, written[-1].labels, written[-1].value, written[-1].time_ms), ("foo", [("bar", "baz")], 101.0, 2))
 
+    def test_written_series_are_tglibs_booleans_and_normalized_labels(self):
+        # tglib's cache key is format_query(name, labels): the series Prometheus scrapes.
+        with FakeProm() as fake:
+            self.client.write_metrics([
+                PrometheusMetric("node_up", {"pop": True, "cn": False, "network": "tg-east.1", "link-dir": "a/b"}, 1, 5)
+            ])
+            self.assertEqual(
+                self.client.poll_metrics(),
+                ['node_up{pop="true",cn="false",network="tg_east_1",link_dir="a_b"} 1 5'],
+            )
+        (_, [m]), = fake.calls
+        self.assertEqual(
+            dict(m.labels), {"pop": "true", "cn": "false", "network": "tg_east_1", "link_dir": "a_b"}
+        )
+
+    def test_a_none_value_is_left_out_and_named_the_rest_written(self):
+        with FakeProm() as fake, self.assertLogs("tglib", "WARNING") as logged:
+            self.client.write_metrics([
+                PrometheusMetric("health", {"link": "l1"}, None, 5),
+                PrometheusMetric("health", {"link": "l2"}, 2, 5),
+            ])
+        (_, written), = fake.calls
+        self.assertEqual([dict(m.labels) for m in written], [{"link": "l2"}])
+        self.assertIn('health{link="l1"} has no value (None)', logged.output[0])
+        self.assertEqual(self.client.poll_metrics(), ['health{link="l2"} 2 5'])
+
     def test_failures_are_tglibs_exceptions_and_keep_the_runners_kind(self):
         old = prom_host.query_latest
         try:
@@ -180,6 +206,20 @@ class ApiService(unittest.TestCase):
 
     def tearDown(self):
         api_host.request, api_host.request_all = self.old
+
+    def test_network_names_as_tglibs_a_collection_of_the_nms_networks(self):
+        old = api_host.network_names
+        try:
+            api_host.network_names = lambda: ["net_b", "net_a"]
+            names = APIServiceClient.network_names()
+            self.assertEqual(list(names), ["net_b", "net_a"])
+            self.assertIn("net_a", names)
+            self.assertEqual(len(APIServiceClient(timeout=1).network_names()), 2)
+            api_host.network_names = lambda: (_ for _ in ()).throw(Err(wit.Error_NotConfigured("no api service")))
+            with self.assertRaises(ClientStoppedError):
+                APIServiceClient.network_names()
+        finally:
+            api_host.network_names = old
 
     def test_request_and_gather(self):
         import asyncio
@@ -235,6 +275,29 @@ class Jobs(unittest.TestCase):
         self.assertIn("in reads", text)
         for theirs in ("prometheus_client.py", "exceptions.py", "errors.py", "asyncio", "direct cause"):
             self.assertNotIn(theirs, text)
+
+
+class Utils(unittest.TestCase):
+    def test_deep_update_as_tglibs(self):
+        from tglib.utils.dict import deep_update
+
+        src = {"foo": {"bar": "baz", "l": [3]}, "new": {"x": [1]}}
+        dst = {"foo": {"bar": "qux", "quux": "quuz", "l": [1, 2]}}
+        deep_update(dst, src)
+        self.assertEqual(dst, {"foo": {"bar": "baz", "quux": "quuz", "l": [3]}, "new": {"x": [1]}})
+        dst["new"]["x"].append(2)
+        self.assertEqual(src["new"]["x"], [1], "dst shares nothing with src")
+        dst = {"foo": {"l": [1, 2]}, "s": "a"}
+        deep_update(dst, {"foo": {"l": [3]}, "s": {"now": "a dict"}}, join_lists=True)
+        self.assertEqual(dst, {"foo": {"l": [1, 2, 3]}, "s": {"now": "a dict"}})
+
+    def test_format_address(self):
+        from tglib.utils.ip import format_address
+
+        self.assertEqual(format_address("::1", 80), "[::1]:80")
+        self.assertEqual(format_address("fd00::1", 8080), "[fd00::1]:8080")
+        self.assertEqual(format_address("10.0.0.1", 80), "10.0.0.1:80")
+        self.assertEqual(format_address("nms", 80), "nms:80")
 
 
 if __name__ == "__main__":

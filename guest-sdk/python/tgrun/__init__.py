@@ -21,7 +21,13 @@ Modules: :mod:`tgrun.prometheus`, :mod:`tgrun.api_service`, :mod:`tgrun.sql` (th
 the runner lends), :mod:`tgrun.log`, :mod:`tgrun.errors`.
 """
 
-from . import api_service, log, prometheus, sql
+# First, before anything imports `ssl` or `getpass`: what the sandbox's CPython lacks at
+# import time (see tgrun._compat).
+from . import _compat
+
+_compat.install()
+
+from . import api_service, log, prometheus, sql  # noqa: E402
 from ._export import Ctx, job
 from .errors import (
     Error,

@@ -2,10 +2,11 @@
 the guest's aiohttp shim) answered by the component's ``handle`` export. The runner's
 HTTP server takes the request for a configured route; a fresh instance finds the handler
 whose method and path match (``{name}`` parts become ``request.match_info``), awaits it if
-it is ``async def``, and answers its ``web.Response``; a raised ``web.HTTP*`` exception
-answers its status, any other exception is the route's error (500)."""
+it is ``async def``, and answers its ``web.Response``; errors are answered as tglib's
+middleware answers them (see :func:`handle`)."""
 
 import inspect
+import logging
 from typing import List
 
 from . import _aio
@@ -42,10 +43,30 @@ def _wit_response(r) -> "_http.Response":
 
 
 def handle(req) -> "_http.Response":
-    """Answers one request (the WIT ``handle``); raises what the handler raised, but for
-    its ``web.HTTPException``, which is its answer."""
+    """Answers one request (the WIT ``handle``) as tglib's ``error_middleware`` does: a
+    raised ``web.HTTPError`` (4xx, 5xx) is answered ``{"status": "error", "message": its
+    text}`` with its status; any other exception is logged with its traceback (the run's
+    log, in the history) and answered 500 with tglib's fixed message, so no traceback
+    reaches the client. Other raised ``web.HTTPException`` s (2xx, 3xx) are answers."""
     from aiohttp import web
 
+    try:
+        answer = _answer(web, req)
+    except web.HTTPError as e:
+        answer = web.json_response({"status": "error", "message": e.text}, status=e.status)
+    except web.HTTPException as e:
+        answer = e
+    except Exception:
+        logging.getLogger("tglib").exception("Error handling request")
+        answer = web.json_response(
+            {"status": "error", "message": "Server got itself in trouble"}, status=500
+        )
+    return _wit_response(answer)
+
+
+def _answer(web, req):
+    # The handler's answer, or what it raised; the router's 404 and 405 are raised too, as
+    # aiohttp's router raises them inside the middlewares.
     allowed = []
     for route in _routes:
         info = route.match(req.method, req.path)
@@ -54,18 +75,15 @@ def handle(req) -> "_http.Response":
                 allowed.append(route.method)
             continue
         request = web.Request(req.method, req.path, req.query, req.headers, req.body, info)
-        try:
-            answer = route.handler(request)
-            if inspect.iscoroutine(answer):
-                answer = _aio.run(answer)
-        except web.HTTPException as e:
-            answer = e
+        answer = route.handler(request)
+        if inspect.iscoroutine(answer):
+            answer = _aio.run(answer)
         if not isinstance(answer, web.StreamResponse):
             raise TypeError(
                 f"route {route.method} {route.path}: the handler answered a "
                 f"{type(answer).__name__}, not a web.Response"
             )
-        return _wit_response(answer)
+        return answer
     if allowed:
-        return _wit_response(web.HTTPMethodNotAllowed(headers={"Allow": ", ".join(allowed)}))
-    return _wit_response(web.HTTPNotFound(text=f"no route of this component answers {req.path}"))
+        raise web.HTTPMethodNotAllowed(headers={"Allow": ", ".join(allowed)})
+    raise web.HTTPNotFound()

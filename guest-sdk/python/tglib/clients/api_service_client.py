@@ -7,7 +7,7 @@ unless ``return_exceptions``, which puts that network's ``ClientRuntimeError`` i
 The networks are asked concurrently by the runner.
 """
 
-from typing import Any, Dict, Optional
+from typing import Any, Collection, Dict
 
 import tgrun
 from tgrun import api_service as _api
@@ -23,6 +23,13 @@ class APIServiceClient(BaseClient):
 
     def __init__(self, timeout: int) -> None:
         self.timeout = timeout
+
+    @classmethod
+    def network_names(cls) -> Collection[str]:
+        """The networks the runner's API service client knows, as tglib's: a collection
+        (a dict's keys, in the NMS's order) that ``in``, ``len`` and iteration read.
+        Without an API service configured, ``ClientStoppedError``."""
+        return dict.fromkeys(client_call(_api.network_names)).keys()
 
     async def request(
         self,

@@ -10,6 +10,7 @@ runner's ``/metrics`` at once, and ``poll_metrics`` answers what this run wrote 
 last poll (the runner's scrape is what Prometheus reads).
 """
 
+import logging
 import re
 import time
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from .base_client import BaseClient
 
 __all__ = ["PrometheusClient", "PrometheusMetric", "consts", "ops"]
 
+_log = logging.getLogger(__name__)
 _DURATION = re.compile("^[0-9]+[smhdw]$")
 
 
@@ -34,6 +36,11 @@ class PrometheusMetric:
     labels: Dict[str, Any]
     value: Union[int, float]
     time: Optional[int] = None
+
+
+def _label_text(value: Any) -> str:
+    # A label value as tglib's format_query writes it, before normalizing.
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def _check_range(step: str, start, end):
@@ -82,22 +89,30 @@ class PrometheusClient(BaseClient):
                 if isinstance(val, Pattern):
                     matchers.append(f'{name}{"!~" if negate else "=~"}"{val.pattern}"')
                     continue
-                if isinstance(val, bool):
-                    val = str(val).lower()
-                matchers.append(f'{name}{"!=" if negate else "="}"{val}"')
+                matchers.append(f'{name}{"!=" if negate else "="}"{_label_text(val)}"')
         label_str = PrometheusClient.normalize(",".join(matchers))
         return f"{metric_name}{{{label_str}}}" if label_str else metric_name
 
     @classmethod
     def write_metrics(cls, metrics: List[PrometheusMetric]) -> None:
         """Hands the samples to the runner, which serves them at ``/metrics``; a later
-        sample of the same series replaces the earlier one."""
-        client_call(
-            _prom.write_metrics,
-            [_prom.PrometheusMetric(m.name, m.labels, m.value, m.time) for m in metrics],
-        )
+        sample of the same series replaces the earlier one.
+
+        The series are tglib's: label names and values written as :meth:`format_query`
+        writes them (booleans ``true``/``false``, then normalized). A sample whose value is
+        ``None`` is left out with a warning naming its series: tglib would write the word
+        ``None``, which Prometheus refuses, losing the whole scrape."""
+        samples = []
         for m in metrics:
-            cls._written[cls.format_query(m.name, m.labels)] = (m.value, m.time)
+            series = cls.format_query(m.name, m.labels)
+            if m.value is None:
+                _log.warning("metric %s has no value (None): not written", series)
+                continue
+            labels = {cls.normalize(str(k)): cls.normalize(_label_text(v)) for k, v in m.labels.items()}
+            samples.append((series, m, _prom.PrometheusMetric(m.name, labels, m.value, m.time)))
+        client_call(_prom.write_metrics, [wire for _, _, wire in samples])
+        for series, m, _ in samples:
+            cls._written[series] = (m.value, m.time)
 
     @classmethod
     def poll_metrics(cls) -> List[str]:

@@ -3,7 +3,7 @@
 //! handler, with the route's limits and capabilities. Each request is a run: booked, in the
 //! history (under its own retention, `runner.history_route_max_rows`), on `/metrics`. At
 //! most the route's `max_concurrent` requests run at once ([`crate::service::route_slots`]); an answer
-//! HTTP cannot carry is a 500 and the run's outcome an error.
+//! HTTP cannot carry is a 500 and the run's outcome an error, as is a 5xx the handler sends.
 
 use axum::body::{Body, Bytes};
 use axum::extract::State;
@@ -78,14 +78,24 @@ pub async fn dispatch(
         .sandbox
         .handle(&component, request, &inv, true)
         .await;
-    // An answer HTTP cannot carry is the handler's failure, recorded as such.
+    // An answer HTTP cannot carry is the handler's failure, recorded as such; so is a 5xx
+    // it chose to send (a tglib route's unexpected exception is answered 500 by the guest,
+    // its traceback in the run's log), though that answer is still sent.
     let response = response.map(|r| {
-        answer(r).map_err(|why| {
+        let status = r.status;
+        let res = answer(r).map_err(|why| {
             report.outcome = crate::Outcome::Error {
                 kind: "failed".into(),
                 message: format!("the handler's answer {why}"),
             };
-        })
+        });
+        if res.is_ok() && status >= 500 && matches!(report.outcome, crate::Outcome::Ok) {
+            report.outcome = crate::Outcome::Error {
+                kind: "failed".into(),
+                message: answered_error(status, &report.logs),
+            };
+        }
+        res
     });
     let report = shared.reports.finish(report);
     match response {
@@ -103,6 +113,19 @@ pub async fn dispatch(
                 ApiError::internal(format!("route {name}: {}", other.detail())).into_response()
             }
         },
+    }
+}
+
+/// The error of a run whose handler answered `status` (5xx): the status, and the last line
+/// the run logged at error level, which says why (a tglib route's traceback).
+fn answered_error(status: u16, logs: &[crate::run::LogLine]) -> String {
+    let why = logs
+        .iter()
+        .rev()
+        .find(|l| l.level == crate::run::LogLevel::Error);
+    match why {
+        Some(line) => format!("the handler answered {status}: {}", line.message),
+        None => format!("the handler answered {status}"),
     }
 }
 
