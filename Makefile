@@ -66,21 +66,25 @@ $(PY_DEPS)/sqlalchemy/__init__.py: guest-sdk/python/requirements-guest.txt | $(C
 .SECONDEXPANSION:
 # A folder with an app.py holds one @job; a folder with a jobs.py and/or a routes.py is a
 # tglib service: every function of its jobs.py is a job, every route of its routes.py's
-# RouteTableDef a route, of one component (world `service` when it has routes). An app
+# RouteTableDef a route, of one component (world `service` when it has routes); its
+# main.py, if any, keeps making its jobs' runs (tgrun._service). An app
 # module made here imports the folder as a package, so its relative imports work, after
 # tgrun (whose compatibility layer must come before any `import ssl`). Any file of the
 # folder, at any depth, rebuilds it.
-$(GUEST_OUT)/%.wasm: $$(shell find jobs-wasm/python/$$* -type f -not -path '*/__pycache__/*') $(PY_SDK) $(WIT) $(PY_DEPS)/sqlalchemy/__init__.py | $(COMPONENTIZE_PY)
+$(GUEST_OUT)/%.wasm: $$(shell find jobs-wasm/python/$$* -type f -not -path '*/__pycache__/*') $(PY_SDK) guest-sdk/python-tools/jobs_section.py $(WIT) $(PY_DEPS)/sqlalchemy/__init__.py | $(COMPONENTIZE_PY)
 	@mkdir -p $(GUEST_OUT)
 	@d=jobs-wasm/python/$*; if [ -f $$d/jobs.py ] || [ -f $$d/routes.py ]; then \
 		mkdir -p target/py-apps/$* && app=target/py-apps/$*/tgrun_app.py && world=job && \
 		printf 'import tgrun\n' > $$app && \
 		if [ -f $$d/jobs.py ]; then printf 'import $*.jobs\nfrom tgrun._export import export_jobs\nexport_jobs($*.jobs, __name__)\n' >> $$app; fi && \
+		if [ -f $$d/jobs.py ] && [ -f $$d/main.py ]; then \
+			printf 'import $*.main\nfrom tgrun._service import export_main\nexport_main($*.main)\n' >> $$app; fi && \
 		if [ -f $$d/routes.py ]; then world=service && \
 			printf 'import $*.routes\nfrom tgrun._handler import export_routes\nexport_routes($*.routes, __name__)\n' >> $$app; fi && \
 		echo "componentize-py: tglib service $$d -> $@ (world $$world)" && \
 		$(COMPONENTIZE_PY) -d wit -w $$world componentize -p guest-sdk/python -p guest-sdk/python-shims \
-			-p jobs-wasm/python -p $(PY_DEPS) -p target/py-apps/$* tgrun_app -o $@.tmp; \
+			-p jobs-wasm/python -p $(PY_DEPS) -p target/py-apps/$* tgrun_app -o $@.tmp && \
+		if [ -f $$d/jobs.py ]; then python3 guest-sdk/python-tools/jobs_section.py $$d/jobs.py $@.tmp; fi; \
 	else \
 		$(COMPONENTIZE_PY) -d wit -w job componentize -p guest-sdk/python -p jobs-wasm/python/$* \
 			app -o $@.tmp; \

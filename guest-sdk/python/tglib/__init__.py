@@ -35,9 +35,19 @@ class ClientType(enum.Enum):
     PROMETHEUS_CLIENT = 5
 
 
-def init(*args, **kwargs):
+# While tgrun runs a service's main() (tgrun._service), the calls of init() are kept here
+# instead of refused.
+_init_calls = None
+
+
+def init(main, clients, extra_routes=None):
     """tglib's entry point, which the runner replaces: it runs the pipelines of
-    ``service_config.json``, one job per run in a fresh sandbox."""
+    ``service_config.json``, one job per run in a fresh sandbox. Called by a service's
+    ``main()`` in a run (see ``tgrun._service``), it does nothing: the runner is the
+    server, the producers and the consumers."""
+    if _init_calls is not None:
+        _init_calls.append((main, clients, extra_routes))
+        return
     raise TGLibError(
         "tglib.init() does not run in the sandbox: the runner is the service "
         "(it runs the pipelines of service_config.json and serves the routes)"

@@ -19,7 +19,7 @@ from componentize_py_types import Err
 from wit_world.imports import context as _context
 from wit_world.imports.types import RunContext
 
-from . import _aio
+from . import _aio, _service
 from .errors import Error, InvalidArgument
 
 # Longest error message a run returns: a traceback is kept whole up to this, and past it
@@ -190,8 +190,8 @@ def _warm(name: str) -> None:
             pass  # a job with required params: the path up to the check is warm
 
 
-def _arguments(fn: Callable, ctx: Ctx, raw: str) -> Dict[str, Any]:
-    """The keyword arguments of one call, or an ``InvalidArgument`` naming the mistake."""
+def _params(ctx: Ctx, raw: str) -> Dict[str, Any]:
+    """The run's params, or an ``InvalidArgument`` naming the mistake."""
     where = f"params of job '{ctx.job}'"
     try:
         params = json.loads(raw) if raw.strip() else {}
@@ -199,7 +199,18 @@ def _arguments(fn: Callable, ctx: Ctx, raw: str) -> Dict[str, Any]:
         raise InvalidArgument(f"{where}: not JSON: {e}") from None
     if not isinstance(params, dict):
         raise InvalidArgument(f"{where}: must be a JSON object, not {type(params).__name__}")
+    return params
 
+
+def _arguments(fn: Callable, ctx: Ctx, raw: str) -> Dict[str, Any]:
+    """The keyword arguments of one call, or an ``InvalidArgument`` naming the mistake."""
+    return _keywords(fn, ctx, _params(ctx, raw))
+
+
+def _keywords(fn: Callable, ctx: Ctx, params: Dict[str, Any]) -> Dict[str, Any]:
+    """``params`` and what the runner fills in as the keyword arguments of one call of
+    ``fn``, or an ``InvalidArgument`` naming the mistake."""
+    where = f"params of job '{ctx.job}'"
     plan = _plan(fn)
     kwargs: Dict[str, Any] = {}
     for name in plan.from_runner:
@@ -294,6 +305,8 @@ class _Export(wit_world.WitWorld):
     def run(self, ctx, params: str) -> None:
         if _job is None and not _by_name:
             raise Err(wit_world.imports.types.Error_Failed("no function is registered with @job"))
+        if _service.active():
+            return self._run_service(ctx, params)
         try:
             fn, kwargs = _prepare(ctx, params)
         except Error as e:
@@ -302,4 +315,24 @@ class _Export(wit_world.WitWorld):
         try:
             _call(fn, kwargs)
         except BaseException as e:  # SystemExit too: a job's exit is its failure
+            raise _failure(e) from None
+
+    def _run_service(self, ctx, params: str) -> None:
+        """A run through the service's main.py (see :mod:`tgrun._service`): its producer's
+        tick makes the job's params, and its consumer calls the job."""
+        c = Ctx(ctx.job, ctx.run_id, ctx.pipeline, ctx.start_time_ms)
+        try:
+            fn = _function_for(c.job)
+            configured = _params(c, params)
+        except Error as e:
+            raise Err(e._wit_case(e.message)) from None
+        try:
+            _service.run(
+                c.job,
+                c.pipeline,
+                c.start_time_ms,
+                configured,
+                lambda record: _call(fn, _keywords(fn, c, dict(record.params))),
+            )
+        except BaseException as e:
             raise _failure(e) from None

@@ -56,8 +56,12 @@ def handle(req) -> "_http.Response":
         answer = web.json_response({"status": "error", "message": e.text}, status=e.status)
     except web.HTTPException as e:
         answer = e
-    except Exception:
-        logging.getLogger("tglib").exception("Error handling request")
+    except BaseException as e:  # SystemExit too: under tglib it would take the server down
+        from ._export import _job_frames
+
+        # As tglib's logging.exception, with the service's frames only.
+        trace = "".join(_job_frames(e).format()).rstrip()
+        logging.getLogger("tglib").error("Error handling request\n%s", trace)
         answer = web.json_response(
             {"status": "error", "message": "Server got itself in trouble"}, status=500
         )

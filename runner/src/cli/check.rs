@@ -114,6 +114,39 @@ struct DirVerdict {
     modules: Vec<serde_json::Value>,
 }
 
+/// What a configuration asks of one module.
+struct Use {
+    worlds: Vec<&'static str>,
+    users: Vec<String>,
+    enabled: bool,
+    /// The jobs run by it: (name, who, enabled).
+    jobs: Vec<(Arc<str>, String, bool)>,
+}
+
+impl Use {
+    /// Notes that `user` (enabled or not) uses `module` as a component of `world`.
+    fn note<'a>(
+        uses: &'a mut BTreeMap<Arc<str>, Use>,
+        module: &Arc<str>,
+        world: &'static str,
+        user: String,
+        enabled: bool,
+    ) -> &'a mut Use {
+        let u = uses.entry(module.clone()).or_insert(Use {
+            worlds: vec![],
+            users: vec![],
+            enabled: false,
+            jobs: vec![],
+        });
+        if !u.worlds.contains(&world) {
+            u.worlds.push(world);
+        }
+        u.users.push(user);
+        u.enabled |= enabled;
+        u
+    }
+}
+
 fn check_dir(sandbox: &Sandbox, dir: &Path) -> DirVerdict {
     let mut verdict = DirVerdict {
         problems: vec![],
@@ -134,35 +167,20 @@ fn check_dir(sandbox: &Sandbox, dir: &Path) -> DirVerdict {
         }
     };
     // Each module once, with every world it serves and whether anything enabled uses it.
-    struct Use {
-        worlds: Vec<&'static str>,
-        users: Vec<String>,
-        enabled: bool,
-    }
     let mut uses: BTreeMap<Arc<str>, Use> = BTreeMap::new();
-    let mut note = |module: &Arc<str>, world, user: String, enabled| {
-        let u = uses.entry(module.clone()).or_insert(Use {
-            worlds: vec![],
-            users: vec![],
-            enabled: false,
-        });
-        if !u.worlds.contains(&world) {
-            u.worlds.push(world);
-        }
-        u.users.push(user);
-        u.enabled |= enabled;
-    };
     for (pipeline, job) in config.service.jobs() {
         let user = format!("job '{}' of pipeline '{}'", job.name, pipeline.name);
-        note(&job.module, "job", user, job.enabled);
+        Use::note(&mut uses, &job.module, "job", user.clone(), job.enabled)
+            .jobs
+            .push((job.name.clone(), user, job.enabled));
     }
     for route in &config.service.routes {
         let user = format!("route '{} {}'", route.method, route.path);
-        note(&route.module, "handler", user, true);
+        Use::note(&mut uses, &route.module, "handler", user, true);
     }
     for (module, u) in uses {
         let file = config.runner.modules_dir.join(format!("{module}.wasm"));
-        let mut problems = Vec::new();
+        let (mut problems, mut missing_jobs) = (Vec::new(), Vec::new());
         if file.exists() {
             for report in sandbox.check_as(&file, &u.worlds) {
                 let world = report.world;
@@ -172,6 +190,27 @@ fn check_dir(sandbox: &Sandbox, dir: &Path) -> DirVerdict {
                         .iter()
                         .map(|p| format!("as a {world} component: {p}")),
                 );
+            }
+            // A configured job the component has no function for (its build lists its
+            // jobs: a tglib service's jobs.py).
+            let listed = std::fs::read(&file)
+                .ok()
+                .and_then(|b| crate::sandbox::jobs_section::job_names(&b));
+            for (name, user, enabled) in listed.iter().flat_map(|l| {
+                u.jobs
+                    .iter()
+                    .filter(|(name, ..)| !l.iter().any(|j| **j == **name))
+            }) {
+                let said = format!(
+                    "module {} ({user}): the component has no job '{name}' (its jobs: {})",
+                    file.display(),
+                    listed.as_deref().unwrap_or_default().join(", ")
+                );
+                match enabled {
+                    true => verdict.problems.push(said),
+                    false => verdict.warnings.push(format!("{said} (disabled)")),
+                }
+                missing_jobs.push(name.to_string());
             }
         } else {
             problems.push("no such file".to_owned());
@@ -193,6 +232,7 @@ fn check_dir(sandbox: &Sandbox, dir: &Path) -> DirVerdict {
             "used_by": u.users,
             "enabled": u.enabled,
             "problems": problems,
+            "missing_jobs": missing_jobs,
         }));
     }
     verdict

@@ -167,7 +167,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     if let Some(c) = &config
         && let Ok(raw) = crate::config::read_json(&c.dir.join(crate::config::SERVICE_FILE))
     {
-        services.set_secrets(&raw);
+        services.set_service_file(&raw);
     }
     let sandbox = Sandbox::new(
         SandboxSettings {

@@ -16,6 +16,7 @@ pub mod sql;
 pub mod state;
 pub mod types;
 
+use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use crate::bindings::GuestError;
@@ -33,6 +34,9 @@ pub struct HostClients {
     pub metrics: Arc<MetricsCache>,
     /// The configuration's secret values, masked out of what jobs write.
     pub secrets: RwLock<Arc<Mask>>,
+    /// Each pipeline of `service_config.json` as written, serialised as a JSON object, by
+    /// name; replaced when the configuration changes.
+    pub pipelines: RwLock<Arc<HashMap<String, Arc<str>>>>,
 }
 
 use crate::config::runner::{DEFAULT_METRICS_TTL, DEFAULT_SERIES_PER_JOB};
@@ -47,6 +51,7 @@ impl Default for HostClients {
                 DEFAULT_SERIES_PER_JOB,
             )),
             secrets: Default::default(),
+            pipelines: Default::default(),
         }
     }
 }
@@ -82,11 +87,28 @@ impl HostClients {
             .clone()
     }
 
-    /// Replaces the service settings (a new configuration was applied).
-    /// Masks the secret values of `raw` (the whole `service_config.json`) out of what
-    /// every later run writes.
-    pub fn set_secrets(&self, raw: &serde_json::Value) {
+    /// What runs see of `raw`, the whole `service_config.json` as written (a configuration
+    /// was applied): its secret values are masked out of what every later run writes, and
+    /// its pipelines are what `pipeline-config` answers.
+    pub fn set_service_file(&self, raw: &serde_json::Value) {
         *self.secrets.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(Mask::of(raw));
+        let pipelines = raw
+            .get("pipelines")
+            .and_then(|p| p.as_object())
+            .into_iter()
+            .flatten()
+            .map(|(name, p)| (name.clone(), Arc::from(p.to_string())))
+            .collect();
+        *self.pipelines.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(pipelines);
+    }
+
+    /// The pipeline `name` as written, as a JSON object; none if there is no such pipeline.
+    pub fn pipeline_json(&self, name: &str) -> Option<Arc<str>> {
+        self.pipelines
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .cloned()
     }
 
     pub fn mask(&self) -> Arc<Mask> {

@@ -14,6 +14,8 @@ use crate::sandbox::output::CappedOutput;
 pub struct RunState {
     /// The job this run belongs to (owner of the metrics it writes).
     pub(crate) job: String,
+    /// The pipeline that enqueued it (`manual`, or `route ...` for a request).
+    pub(crate) pipeline: String,
     /// The clients this run may call (the job's `capabilities`).
     pub(crate) grants: Capabilities,
     pub(crate) wasi: LazyWasi,
@@ -95,6 +97,7 @@ impl RunState {
     pub(crate) fn for_test(services: Arc<HostClients>) -> Self {
         Self {
             job: "test_job".into(),
+            pipeline: "test_pipeline".into(),
             grants: Capabilities::ALL,
             wasi: LazyWasi::new(CappedOutput::new(1 << 20), CappedOutput::new(1 << 20)),
             table: ResourceTable::new(),

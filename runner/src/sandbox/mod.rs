@@ -15,6 +15,7 @@
 pub mod check;
 pub mod component;
 pub mod engine;
+pub mod jobs_section;
 pub mod output;
 pub mod run;
 pub mod store;

@@ -50,7 +50,7 @@ impl Stores {
         tags: Option<EchoTags>,
     ) -> Store<RunState> {
         self.make(
-            inv.job.to_string(),
+            (inv.job.to_string(), inv.pipeline.to_string()),
             inv.grants,
             inv.limits.memory_bytes,
             deadline,
@@ -62,7 +62,7 @@ impl Stores {
     /// given when it takes the store), no echo.
     pub(crate) fn ahead(&self, memory_bytes: u64, deadline: Instant) -> Store<RunState> {
         self.make(
-            String::new(),
+            (String::new(), String::new()),
             Capabilities::NONE,
             memory_bytes,
             deadline,
@@ -72,7 +72,7 @@ impl Stores {
 
     fn make(
         &self,
-        job: String,
+        (job, pipeline): (String, String),
         grants: Capabilities,
         memory_bytes: u64,
         deadline: Instant,
@@ -82,6 +82,7 @@ impl Stores {
         let stderr = CappedOutput::new(self.max_output_bytes);
         let state = RunState {
             job,
+            pipeline,
             grants,
             wasi: LazyWasi::new(stdout, stderr),
             table: ResourceTable::new(),
@@ -97,7 +98,8 @@ impl Stores {
         store
     }
 
-    /// Readies a store made ahead for `inv`'s run: its job, grants, journal and deadline.
+    /// Readies a store made ahead for `inv`'s run: its job, pipeline, grants, journal and
+    /// deadline.
     pub(crate) fn ready(
         &self,
         store: &mut Store<RunState>,
@@ -109,6 +111,7 @@ impl Stores {
         let journal = self.journal(tags);
         let state = store.data_mut();
         state.job = inv.job.to_string();
+        state.pipeline = inv.pipeline.to_string();
         state.grants = inv.grants;
         state.journal = journal;
     }

@@ -104,7 +104,7 @@ impl Service {
         // Secrets masked from the first run on.
         let raw = crate::config::read_json(&config.dir.join(SERVICE_FILE))
             .unwrap_or_else(|_| Value::Object(Default::default()));
-        services.set_secrets(&raw);
+        services.set_service_file(&raw);
         let sandbox = Arc::new(Sandbox::new(
             SandboxSettings {
                 max_output_bytes: runner.max_output_bytes,
@@ -293,7 +293,7 @@ impl Service {
             tracing::warn!("client or runner settings changed: they apply at the next start");
         }
         // New secrets are masked before any run of the new configuration starts.
-        self.services.set_secrets(&new);
+        self.services.set_service_file(&new);
         let changes = running.reconfigure(&validated.service);
         self.services.set_settings(&validated.service.settings);
         tracing::info!(?changes, "configuration applied");

@@ -725,6 +725,57 @@ fn json_logs_are_one_object_a_line_with_every_field() {
     );
 }
 
+/// `check --config-dir` knows a tglib service's jobs (its build lists `jobs.py`'s functions
+/// in the component): a configured job the component has no function for is a problem
+/// naming the jobs it has, a disabled one a warning; a Rust job, one job run under any
+/// name, is never asked.
+#[test]
+fn check_a_config_dir_says_which_job_a_services_component_lacks() {
+    let dir = config_dir(
+        r#"{"pipelines": {"p": {"period": 60, "jobs": [
+            {"name": "add_x", "module": "tglib_service", "enabled": true},
+            {"name": "add_y", "module": "tglib_service", "enabled": true},
+            {"name": "old_job", "module": "tglib_service", "enabled": false},
+            {"name": "any_name", "module": "echo", "enabled": true}]}}}"#,
+        &["tglib_service", "echo"],
+    );
+    let (code, text) = output(runner().args(["check", "--config-dir"]).arg(dir.path()));
+    assert_eq!(code, 1, "{text}");
+    let problems: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("problem: "))
+        .collect();
+    assert_eq!(problems.len(), 1, "{text}");
+    assert!(
+        problems[0].contains(
+            "tglib_service.wasm (job 'add_y' of pipeline 'p'): the component has no job 'add_y' (its jobs: add_x, save_topology)"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "the component has no job 'old_job' (its jobs: add_x, save_topology) (disabled)"
+        ),
+        "{text}"
+    );
+    let (_, v) = json_output(
+        runner()
+            .args(["check", "--output", "json", "--config-dir"])
+            .arg(dir.path()),
+    );
+    let service = v["modules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["module"] == "tglib_service")
+        .unwrap();
+    assert_eq!(
+        service["missing_jobs"],
+        serde_json::json!(["add_y", "old_job"]),
+        "{v}"
+    );
+}
+
 /// `check --config-dir`: both files and every module they name, each problem said (a
 /// missing module, one of the wrong world, a route whose module is a job, a disabled
 /// job's module as a warning), exit 1; a good directory exits 0; JSON for scripts.

@@ -22,3 +22,4 @@ mod server;
 mod sql;
 mod sql_bounds;
 mod standin;
+mod tglib_services;

@@ -16,7 +16,7 @@ use tower::ServiceExt;
 use crate::fixtures::{config_dir, get_from, request_to};
 use crate::standin::{Kind, StandIn};
 
-async fn start(
+pub(crate) async fn start(
     service_config: Value,
     config_json: Value,
     modules: &[&str],
@@ -174,137 +174,6 @@ async fn topology_end_to_end(job_module: &str, route_module: &str) {
 /// else as it is.
 fn normalized_json(body: &str) -> String {
     serde_json::from_str::<Value>(body).map_or_else(|_| body.to_owned(), |v| v.to_string())
-}
-
-/// A service in the style of tgnms' (`routes_history`, our own): its job asks every
-/// network's topology (one network failing, dropped and logged), fans out per node in
-/// batches, merges with `tglib.utils.dict.deep_update`, writes a series with a boolean
-/// label and saves rows; its routes read them back with `tuple_(...).in_(select(...))` and
-/// `union_all`, check the network with `APIServiceClient.network_names()`, and answer
-/// errors as tglib's middleware: a raised `HTTPBadRequest` as `{"status": "error", ...}`,
-/// an unexpected exception as a fixed 500 whose traceback goes to the history, not to the
-/// client. Its module imports `ssl`, `urllib.request`'s `HTTPSHandler`, `asyncio.sslproto`
-/// and calls `getpass.getuser()`, which the sandbox's CPython lacks without tgrun's
-/// compatibility layer.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_tgnms_style_service_fans_out_per_tick_and_answers_errors_as_tglib() {
-    let db = crate::fixtures::mariadb().await;
-    db.execute("DROP TABLE IF EXISTS routes_history", &[])
-        .await
-        .unwrap();
-    db.execute(
-        "CREATE TABLE routes_history (id INT AUTO_INCREMENT PRIMARY KEY, \
-         network_name VARCHAR(100) NOT NULL, node_name VARCHAR(100) NOT NULL, \
-         hops INT NOT NULL, last_updated DATETIME(3) NOT NULL)",
-        &[],
-    )
-    .await
-    .unwrap();
-    let standin = StandIn::start(&[("net-a.1", Kind::Good), ("net_b", Kind::Failing)], false).await;
-    let grants = json!({"module": "routes_history", "capabilities": ["sql", "api-service"]});
-    let (service, _dir) = start(
-        json!({"pipelines": {"routes": {"period_s": 600, "jobs": [
-                   {"name": "record_routes", "module": "routes_history", "enabled": true,
-                    "params": {"hops": 3}}]}},
-               "routes": {"GET /routes/history": grants, "GET /routes/stats": grants}}),
-        json!({"apiservice": standin.config(false),
-               "mysql": {"host": "127.0.0.1", "port": 3306, "database": "test"}}),
-        &["routes_history"],
-    )
-    .await;
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    let outcome = loop {
-        if let Some(job) = service.shared.reports.book.of_name("record_routes") {
-            break job.last_outcome;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "record_routes never ran"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    assert_eq!(outcome, Some("ok"));
-
-    // The failed network was dropped; the good one was asked its nodes' routes.
-    let asked: Vec<(String, String)> = standin
-        .seen
-        .requests
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|(n, e, _, _)| (n.clone(), e.clone()))
-        .collect();
-    assert!(
-        asked.contains(&("net-a.1".into(), "getDefaultRoutes".into())),
-        "{asked:?}"
-    );
-    assert!(
-        !asked.contains(&("net_b".into(), "getDefaultRoutes".into())),
-        "{asked:?}"
-    );
-
-    // tglib's series: the label normalized and the boolean written `true`, the user the
-    // compatibility layer gives `getpass.getuser()`.
-    let (_, metrics, _) = get(&service, "/metrics").await;
-    assert!(
-        metrics.contains(r#"routes_nodes{network="net_a_1",pop="true",user="tgrun"} 1"#),
-        "{metrics}"
-    );
-
-    // The route's history query (tuple_ IN subquery, union_all) over what the job saved.
-    let (code, body, _) = get(&service, "/routes/history?network_name=net-a.1").await;
-    assert_eq!(code, StatusCode::OK, "{body}");
-    let rows: Vec<Value> = serde_json::from_str(&body).unwrap();
-    assert_eq!(rows.len(), 2, "newest and oldest of one node: {body}");
-    assert!(
-        rows.iter()
-            .all(|r| r["node_name"] == "net-a.1-node1" && r["hops"] == 3),
-        "{body}"
-    );
-
-    // tglib's middleware: a raised HTTPError is JSON, word for word.
-    let (code, body, ctype) = get(&service, "/routes/history").await;
-    assert_eq!(code, StatusCode::BAD_REQUEST);
-    assert_eq!(
-        body,
-        r#"{"status": "error", "message": "Missing required 'network_name' param"}"#
-    );
-    assert_eq!(ctype.as_deref(), Some("application/json; charset=utf-8"));
-    let (code, body, _) = get(&service, "/routes/history?network_name=nope").await;
-    assert_eq!(
-        (code, body.as_str()),
-        (
-            StatusCode::BAD_REQUEST,
-            r#"{"status": "error", "message": "Invalid network name: nope"}"#
-        )
-    );
-
-    // An unexpected exception: tglib's fixed 500, nothing of the traceback in the answer;
-    // the run is an error whose detail is the traceback.
-    let (code, body, _) = get(&service, "/routes/stats").await;
-    assert_eq!(
-        (code, body.as_str()),
-        (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            r#"{"status": "error", "message": "Server got itself in trouble"}"#
-        )
-    );
-    let history = service.shared.reports.history.as_ref().unwrap();
-    assert!(history.flush(Duration::from_secs(10)).await);
-    let errors = history
-        .query(Some("routes_history"), Some("error"), 10)
-        .await
-        .unwrap();
-    assert_eq!(errors.len(), 1, "{errors:?}");
-    assert_eq!(errors[0].pipeline, "route GET /routes/stats");
-    let detail = errors[0].error.as_deref().unwrap_or("");
-    assert!(
-        detail.starts_with("the handler answered 500: Error handling request")
-            && detail.contains("Traceback")
-            && detail.contains("KeyError: 'count'"),
-        "{detail}"
-    );
-    service.stop().await;
 }
 
 /// Now minus `secs`, as ISO 8601 (UTC) without a time-zone crate.

@@ -1,0 +1,238 @@
+"""A tglib service's ``main.py``, kept: what its ``main()`` sets up, one tick of its
+``produce(queue, name, pipeline)`` and its ``consume(queue)``'s call of the job, in every run
+of one of the service's jobs.
+
+Under tglib, ``main()`` reads ``service_config.json``, sets up what its jobs share and hands
+``init`` a coroutine that starts one producer per pipeline and consumers on one queue; each
+tick a producer may fetch, fan out and compute params before it puts ``Job`` records on the
+queue, and a consumer calls each job in its own way (``function(job.start_time_s,
+**job.params)``). Here the runner owns the schedule, the overlap policies, the limits and the
+history, and each run is a fresh instance, so a run of job ``X`` due at ``T`` in pipeline
+``P`` does, in its own sandbox, with its own grants and limits:
+
+1. ``main.main()`` if main.py has one, with ``open("./service_config.json")`` answering the
+   service's settings and pipeline ``P`` as written (``pipelines`` holds that one), and
+   ``tglib.init`` keeping what it is given instead of serving: what ``main()`` sets up before
+   its producers start (module-level settings) is there.
+2. One tick of ``main.produce(queue, "P", pipeline)``: all it does up to the sleep that
+   waits for its next tick (its first sleep of a second or more after it put something, or
+   its second such sleep), its clock (``time.time()``) reading ``T`` at its first reading.
+   What it puts on the queue is kept in the instance (bounded by the run's memory).
+3. ``main.consume(queue)`` over the records the tick put whose ``name`` is ``X``: the
+   service's own call of its job; its next ``queue.get()`` ends the run.
+
+Without ``produce``, or for a run with no pipeline (started by hand), the record is made
+from main.py's ``Job`` class (``name``, ``start_time_ms`` or ``start_time_s`` from ``T``,
+``params`` from the job's configuration); without ``consume``, the job is called as
+``jobs.py``'s are (``start_time_ms`` and params by keyword).
+
+Each job's run does its pipeline's tick: tglib does one per tick for all the pipeline's
+jobs, so a pipeline of two jobs fetches twice as often as under tglib (and each run sees
+its own fetch).
+"""
+
+import builtins
+import dataclasses
+import io
+import json
+import logging
+import time
+from types import SimpleNamespace
+from typing import Any, Callable, Dict, List, Optional
+
+from wit_world.imports import context as _context
+
+_main = None
+
+_log = logging.getLogger("tgrun.service")
+
+# The files a service's main() reads from its working directory under tglib.
+_SERVICE_FILES = ("./service_config.json", "service_config.json")
+
+
+class _TickDone(BaseException):
+    """The tick's producer went to sleep until its next tick. A ``BaseException``: a
+    producer's ``except Exception`` must not swallow it and loop."""
+
+
+class _Consumed(BaseException):
+    """The consumer asked for a job after the run's last."""
+
+
+def export_main(module) -> None:
+    """Keeps ``module`` (a service's main.py) for every run: see the module's doc. At build
+    time, so an ``async def`` producer's or consumer's loop is made in the snapshot."""
+    global _main
+    import inspect
+
+    from . import _aio
+
+    for name in ("produce", "consume"):
+        if inspect.iscoroutinefunction(getattr(module, name, None)):
+            _aio.prepare()
+    _main = module
+
+
+def active() -> bool:
+    return _main is not None
+
+
+class _TickQueue:
+    """The queue a tick's producer puts on: it keeps what is put, in order."""
+
+    def __init__(self):
+        self.items: List[Any] = []
+
+    async def put(self, item) -> None:
+        self.items.append(item)
+
+    def put_nowait(self, item) -> None:
+        self.items.append(item)
+
+    def qsize(self) -> int:
+        return len(self.items)
+
+    def empty(self) -> bool:
+        return not self.items
+
+    def full(self) -> bool:
+        return False
+
+
+class _RunQueue:
+    """The queue the consumer takes from: this run's records, then the end of the run."""
+
+    def __init__(self, items: List[Any]):
+        self._items = list(items)
+
+    async def get(self):
+        return self.get_nowait()
+
+    def get_nowait(self):
+        if not self._items:
+            raise _Consumed()
+        return self._items.pop(0)
+
+    def task_done(self) -> None:
+        pass
+
+    async def join(self) -> None:
+        pass
+
+    def qsize(self) -> int:
+        return len(self._items)
+
+    def empty(self) -> bool:
+        return not self._items
+
+
+def _setup(pipeline_name: Optional[str], pipeline: Optional[Dict]) -> None:
+    """Runs main.py's ``main()`` with its configuration file and without a server."""
+    run_main = getattr(_main, "main", None)
+    if not callable(run_main):
+        return
+    import tglib
+
+    service_config = json.loads(_context.service_settings() or "{}")
+    service_config["pipelines"] = {pipeline_name: pipeline} if pipeline is not None else {}
+    text = json.dumps(service_config)
+    real_open = builtins.open
+
+    def open_(file, mode="r", *args, **kwargs):
+        if file in _SERVICE_FILES and "w" not in mode and "a" not in mode:
+            return io.BytesIO(text.encode()) if "b" in mode else io.StringIO(text)
+        return real_open(file, mode, *args, **kwargs)
+
+    builtins.open, tglib._init_calls = open_, []
+    try:
+        run_main()
+    finally:
+        builtins.open, tglib._init_calls = real_open, None
+
+
+def _tick(name: str, pipeline: Dict, due_s: float) -> List[Any]:
+    """One tick of main.py's ``produce``: what it put on the queue."""
+    import asyncio  # here: a component without a main.py carries no asyncio for it
+
+    from . import _aio
+
+    queue = _TickQueue()
+    real_sleep, real_time = asyncio.sleep, time.time
+    offset = None
+
+    def clock() -> float:
+        # Its first reading is the due time exactly (a start time in whole seconds must not
+        # fall a second short by a rounding); later ones move on with the real clock.
+        nonlocal offset
+        now = real_time()
+        if offset is None:
+            offset = now - due_s
+            return due_s
+        return now - offset
+
+    idle = [False]  # a long sleep with nothing put yet: a producer that waits first
+
+    async def sleep(delay, result=None):
+        # After a put, a wait of a second or more, or a negative one (the next tick is due
+        # already), is the wait for the next tick; sleep(0), a yield, is not.
+        if (queue.items and (delay >= 1 or delay < 0)) or (delay >= 1 and idle[0]):
+            raise _TickDone()
+        if delay >= 1:
+            idle[0] = True
+            return result
+        return await real_sleep(delay, result)
+
+    asyncio.sleep, time.time = sleep, clock
+    try:
+        _aio.run(_main.produce(queue, name, pipeline))
+    except _TickDone:
+        pass
+    finally:
+        asyncio.sleep, time.time = real_sleep, real_time
+    return queue.items
+
+
+def _record(job: str, start_time_ms: int, params: Dict) -> Any:
+    """A queue record made as main.py's ``Job`` would be, for a run without a tick."""
+    fields = {
+        "name": job,
+        "start_time_ms": start_time_ms,
+        "start_time_s": start_time_ms // 1000,
+        "params": params,
+    }
+    cls = getattr(_main, "Job", None)
+    if cls is not None and dataclasses.is_dataclass(cls):
+        names = {f.name for f in dataclasses.fields(cls) if f.init}
+        return cls(**{k: v for k, v in fields.items() if k in names})
+    return SimpleNamespace(**fields)
+
+
+def run(job: str, pipeline_name: str, start_time_ms: int, params: Dict, call: Callable) -> None:
+    """One run of ``job`` through main.py. ``call(record)`` calls the job as jobs.py's are
+    called, for a main.py without ``consume``."""
+    from . import _aio
+
+    raw = _context.pipeline_config()
+    pipeline = json.loads(raw) if raw is not None else None
+    _setup(pipeline_name, pipeline)
+    if pipeline is not None and callable(getattr(_main, "produce", None)):
+        put = _tick(pipeline_name, pipeline, start_time_ms / 1e3)
+        mine = [r for r in put if getattr(r, "name", None) == job]
+        if not mine:
+            _log.warning(
+                "main.py's produce() put no job '%s' on the queue in this tick (it put: %s)",
+                job,
+                ", ".join(str(getattr(r, "name", r)) for r in put) or "nothing",
+            )
+            return
+    else:
+        mine = [_record(job, start_time_ms, params)]
+    consume = getattr(_main, "consume", None)
+    if not callable(consume):
+        for record in mine:
+            call(record)
+        return
+    try:
+        _aio.run(consume(_RunQueue(mine)))
+    except _Consumed:
+        pass

@@ -1,0 +1,226 @@
+//! Real tglib services' shapes, in services of our own written in their style: a
+//! main.py whose producer fetches and fans out each tick and whose consumer calls jobs its
+//! own way, what main() sets up before its producers, tglib's utilities and middleware,
+//! and the imports their dependencies make at start-up.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::routes::start;
+use crate::standin::{Kind, StandIn};
+
+async fn get(
+    service: &std::sync::Arc<tgrun::service::Service>,
+    path: &str,
+) -> (axum::http::StatusCode, String, Option<String>) {
+    crate::fixtures::get_from(service, path).await
+}
+
+/// Waits for `job`'s first run and answers its outcome.
+async fn first_outcome(service: &tgrun::service::Service, job: &str) -> Option<&'static str> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(j) = service.shared.reports.book.of_name(job) {
+            return j.last_outcome;
+        }
+        assert!(std::time::Instant::now() < deadline, "{job} never ran");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A service in the style of tgnms' default routes service (`routes_history`, our own):
+/// its main.py's producer asks, each tick, every network's topology (one network failing,
+/// dropped and logged), fans out per node in batches, merges with
+/// `tglib.utils.dict.deep_update` and hands the result to the job as a param, which its
+/// consumer calls with the start time in ms first; the job writes a series with a boolean
+/// label and saves rows; its routes read them back with `tuple_(...).in_(select(...))` and
+/// `union_all`, check the network with `APIServiceClient.network_names()`, and answer
+/// errors as tglib's middleware: a raised `HTTPBadRequest` as `{"status": "error", ...}`,
+/// an unexpected exception as a fixed 500 whose traceback goes to the history, not to the
+/// client. Its module imports `ssl`, `urllib.request`'s `HTTPSHandler`, `asyncio.sslproto`
+/// and calls `getpass.getuser()`, which the sandbox's CPython lacks without tgrun's
+/// compatibility layer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tgnms_style_service_fans_out_per_tick_and_answers_errors_as_tglib() {
+    let db = crate::fixtures::mariadb().await;
+    db.execute("DROP TABLE IF EXISTS routes_history", &[])
+        .await
+        .unwrap();
+    db.execute(
+        "CREATE TABLE routes_history (id INT AUTO_INCREMENT PRIMARY KEY, \
+         network_name VARCHAR(100) NOT NULL, node_name VARCHAR(100) NOT NULL, \
+         hops INT NOT NULL, last_updated DATETIME(3) NOT NULL)",
+        &[],
+    )
+    .await
+    .unwrap();
+    let standin = StandIn::start(&[("net-a.1", Kind::Good), ("net_b", Kind::Failing)], false).await;
+    let grants = json!({"module": "routes_history", "capabilities": ["sql", "api-service"]});
+    let (service, _dir) = start(
+        json!({"pipelines": {"routes": {"period": 600, "jobs": [
+                   {"name": "record_routes", "module": "routes_history", "enabled": true,
+                    "params": {"hops": 3}}]}},
+               "routes": {"GET /routes/history": grants, "GET /routes/stats": grants}}),
+        json!({"apiservice": standin.config(false),
+               "mysql": {"host": "127.0.0.1", "port": 3306, "database": "test"}}),
+        &["routes_history"],
+    )
+    .await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let outcome = loop {
+        if let Some(job) = service.shared.reports.book.of_name("record_routes") {
+            break job.last_outcome;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "record_routes never ran"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(outcome, Some("ok"));
+
+    // The failed network was dropped; the good one was asked its nodes' routes.
+    let asked: Vec<(String, String)> = standin
+        .seen
+        .requests
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(n, e, _, _)| (n.clone(), e.clone()))
+        .collect();
+    assert!(
+        asked.contains(&("net-a.1".into(), "getDefaultRoutes".into())),
+        "{asked:?}"
+    );
+    assert!(
+        !asked.contains(&("net_b".into(), "getDefaultRoutes".into())),
+        "{asked:?}"
+    );
+
+    // tglib's series: the label normalized and the boolean written `true`, the user the
+    // compatibility layer gives `getpass.getuser()`; its time the tick's start, which is
+    // the run's due time.
+    let history = service.shared.reports.history.as_ref().unwrap();
+    assert!(history.flush(Duration::from_secs(10)).await);
+    let runs = history
+        .query(Some("record_routes"), Some("ok"), 10)
+        .await
+        .unwrap();
+    // Newest first; MariaDB's history keeps earlier test runs' too.
+    assert!(!runs.is_empty());
+    let (_, metrics, _) = get(&service, "/metrics").await;
+    let series = format!(
+        r#"routes_nodes{{network="net_a_1",pop="true",user="tgrun"}} 1 {}"#,
+        runs[0].scheduled_ms
+    );
+    assert!(metrics.contains(&series), "{series} in {metrics}");
+
+    // The route's history query (tuple_ IN subquery, union_all) over what the job saved.
+    let (code, body, _) = get(&service, "/routes/history?network_name=net-a.1").await;
+    assert_eq!(code, axum::http::StatusCode::OK, "{body}");
+    let rows: Vec<Value> = serde_json::from_str(&body).unwrap();
+    assert_eq!(rows.len(), 2, "newest and oldest of one node: {body}");
+    assert!(
+        rows.iter()
+            .all(|r| r["node_name"] == "net-a.1-node1" && r["hops"] == 3),
+        "{body}"
+    );
+
+    // tglib's middleware: a raised HTTPError is JSON, word for word.
+    let (code, body, ctype) = get(&service, "/routes/history").await;
+    assert_eq!(code, axum::http::StatusCode::BAD_REQUEST);
+    assert_eq!(
+        body,
+        r#"{"status": "error", "message": "Missing required 'network_name' param"}"#
+    );
+    assert_eq!(ctype.as_deref(), Some("application/json; charset=utf-8"));
+    let (code, body, _) = get(&service, "/routes/history?network_name=nope").await;
+    assert_eq!(
+        (code, body.as_str()),
+        (
+            axum::http::StatusCode::BAD_REQUEST,
+            r#"{"status": "error", "message": "Invalid network name: nope"}"#
+        )
+    );
+
+    // An unexpected exception: tglib's fixed 500, nothing of the traceback in the answer;
+    // the run is an error whose detail is the traceback.
+    let (code, body, _) = get(&service, "/routes/stats").await;
+    assert_eq!(
+        (code, body.as_str()),
+        (
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            r#"{"status": "error", "message": "Server got itself in trouble"}"#
+        )
+    );
+    assert!(history.flush(Duration::from_secs(10)).await);
+    let errors = history
+        .query(Some("routes_history"), Some("error"), 10)
+        .await
+        .unwrap();
+    assert!(!errors.is_empty());
+    assert_eq!(errors[0].pipeline, "route GET /routes/stats");
+    let detail = errors[0].error.as_deref().unwrap_or("");
+    assert!(
+        detail.contains("the handler answered 500: Error handling request")
+            && detail.contains("Traceback")
+            && detail.contains("KeyError: 'count'")
+            && detail.contains("routes_history/routes.py")
+            && !detail.contains("_handler.py"),
+        "{detail}"
+    );
+    service.stop().await;
+}
+
+/// A service in the style of tgnms' health service (`health_labels`, our own): its
+/// `main()` builds process-wide settings from the service's own keys of
+/// `service_config.json` before its producers start, and its consumer calls the job with
+/// the tick's start time in seconds, positionally (`function(job.start_time_s, **params)`,
+/// the job's first parameter `time_s`). Started by hand, with no tick, the same job gets
+/// its record made from main.py's `Job` class.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_services_main_sets_up_before_its_jobs_which_get_seconds_positionally() {
+    let (service, _dir) = start(
+        json!({"pipelines": {"health": {"period": 900, "jobs": [
+                   {"name": "generate_health_labels", "module": "health_labels",
+                    "enabled": true, "params": {"period_s": 900}}]}},
+               "thresholds": {"good": 0.9, "poor": 0.25},
+               "label_prefix": "nhs_"}),
+        json!({}),
+        &["health_labels"],
+    )
+    .await;
+    assert_eq!(
+        first_outcome(&service, "generate_health_labels").await,
+        Some("ok")
+    );
+    let history = service.shared.reports.history.as_ref().unwrap();
+    assert!(history.flush(Duration::from_secs(10)).await);
+    let runs = history
+        .query(Some("generate_health_labels"), Some("ok"), 10)
+        .await
+        .unwrap();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    // Whole seconds of the due time, in ms, as the job writes them.
+    let at = runs[0].scheduled_ms / 1000 * 1000;
+    let (_, metrics, _) = get(&service, "/metrics").await;
+    for (level, value) in [("good", "0.9"), ("poor", "0.25")] {
+        let series =
+            format!(r#"nhs_health_threshold{{level="{level}",period="900"}} {value} {at}"#);
+        assert!(metrics.contains(&series), "{series} in {metrics}");
+    }
+
+    // By hand: no tick, the record made from main.py's Job with the run's start time.
+    let report = service
+        .run_now("generate_health_labels", Some(r#"{"period_s": 60}"#.into()))
+        .await
+        .unwrap();
+    assert_eq!(report.outcome.name(), "ok", "{:?}", report.outcome);
+    let (_, metrics, _) = get(&service, "/metrics").await;
+    assert!(
+        metrics.contains(r#"nhs_health_threshold{level="good",period="60"} 0.9"#),
+        "{metrics}"
+    );
+    service.stop().await;
+}
