@@ -9,14 +9,11 @@ JOBS       := $(filter-out noop_core,$(notdir $(patsubst %/Cargo.toml,%,$(wildca
 PY_JOBS    := $(notdir $(wildcard jobs-wasm/python/*))
 PY_VENV    := target/py-venv
 COMPONENTIZE_PY := $(PY_VENV)/bin/componentize-py
-# Every file a Python component is built from, at any depth (a service's subpackages too).
-py_files    = $(shell find $(1) -type f -name '*.py' -not -path '*/__pycache__/*' 2>/dev/null)
-PY_SDK     := $(call py_files,guest-sdk/python/tgrun guest-sdk/python/tglib guest-sdk/python-shims)
 WIT        := $(wildcard wit/*.wit)
 EXAMPLES   := add_x save_topology echo
 CONFIG_DIR ?= config
 
-.PHONY: all toolchain clippy-driver test-deps jobs py-jobs py-test build release image-context run test lint fmt bench fuzz
+.PHONY: all toolchain clippy-driver tgrun-bin test-deps jobs py-jobs py-test build release image-context run test lint fmt bench fuzz
 
 all: build jobs
 
@@ -42,18 +39,31 @@ jobs: toolchain py-jobs
 	@for j in $(EXAMPLES); do cp $(GUEST_OUT)/$$j.wasm $(CONFIG_DIR)/modules/$$j.wasm; done
 	@echo "jobs built in $(GUEST_OUT); examples copied to $(CONFIG_DIR)/modules"
 
-# Python jobs: componentize-py (pinned, in a virtual environment of its own) bundles
-# CPython, the SDK and the job into one component. A job is rebuilt when its folder, the
-# SDK or the WIT changes (each build takes seconds).
+# Python jobs: `tgrun build`, as users build theirs anywhere (README: Moving a tglib
+# service). tgrun carries the guest SDK and the WIT and keeps componentize-py (pinned,
+# hash-checked), SQLAlchemy and what it builds in its cache, target/tgrun-cache: a folder
+# none of whose files changed (nor the SDK, nor the WIT) comes from there at once, so each
+# is asked every time. tgrun itself is built as the tests build it (the same features,
+# with clippy's lints), so `make test` reuses it.
+TGRUN      := target/debug/tgrun
+TGRUN_CACHE := target/tgrun-cache
+
+tgrun-bin: clippy-driver
+	$(LINTED) $(CARGO) test --no-run --quiet
+
+py-jobs: tgrun-bin
+	@mkdir -p $(GUEST_OUT)
+	@for j in $(PY_JOBS); do \
+		$(TGRUN) build jobs-wasm/python/$$j -o $(GUEST_OUT)/$$j.wasm --cache-dir $(TGRUN_CACHE) || exit 1; \
+	done
+
+# For the SDK's unit tests on the machine's Python: componentize-py (its bindings) and
+# SQLAlchemy (the pinned source distribution, hash-checked, its pure-Python package).
 $(COMPONENTIZE_PY): guest-sdk/python/requirements-build.txt
 	python3 -m venv $(PY_VENV)
-	$(PY_VENV)/bin/pip install -q --disable-pip-version-check -r $<
+	$(PY_VENV)/bin/pip install -q --disable-pip-version-check --require-hashes -r $<
 	@touch $@
 
-py-jobs: $(addprefix $(GUEST_OUT)/,$(addsuffix .wasm,$(PY_JOBS)))
-
-# SQLAlchemy for tglib services' components (and the SDK's tests): the pinned source
-# distribution, hash-checked, its pure-Python package folder only.
 PY_DEPS := target/py-deps
 $(PY_DEPS)/sqlalchemy/__init__.py: guest-sdk/python/requirements-guest.txt | $(COMPONENTIZE_PY)
 	rm -rf target/py-dl $(PY_DEPS) && mkdir -p target/py-dl $(PY_DEPS)
@@ -62,34 +72,6 @@ $(PY_DEPS)/sqlalchemy/__init__.py: guest-sdk/python/requirements-guest.txt | $(C
 	tar -xzf target/py-dl/SQLAlchemy-1.3.24.tar.gz -C target/py-dl
 	cp -r target/py-dl/SQLAlchemy-1.3.24/lib/sqlalchemy $(PY_DEPS)/
 	@touch $@
-
-.SECONDEXPANSION:
-# A folder with an app.py holds one @job; a folder with a jobs.py and/or a routes.py is a
-# tglib service: every function of its jobs.py is a job, every route of its routes.py's
-# RouteTableDef a route, of one component (world `service` when it has routes); its
-# main.py, if any, keeps making its jobs' runs (tgrun._service). An app
-# module made here imports the folder as a package, so its relative imports work, after
-# tgrun (whose compatibility layer must come before any `import ssl`). Any file of the
-# folder, at any depth, rebuilds it.
-$(GUEST_OUT)/%.wasm: $$(shell find jobs-wasm/python/$$* -type f -not -path '*/__pycache__/*') $(PY_SDK) guest-sdk/python-tools/jobs_section.py $(WIT) $(PY_DEPS)/sqlalchemy/__init__.py | $(COMPONENTIZE_PY)
-	@mkdir -p $(GUEST_OUT)
-	@d=jobs-wasm/python/$*; if [ -f $$d/jobs.py ] || [ -f $$d/routes.py ]; then \
-		mkdir -p target/py-apps/$* && app=target/py-apps/$*/tgrun_app.py && world=job && \
-		printf 'import tgrun\n' > $$app && \
-		if [ -f $$d/jobs.py ]; then printf 'import $*.jobs\nfrom tgrun._export import export_jobs\nexport_jobs($*.jobs, __name__)\n' >> $$app; fi && \
-		if [ -f $$d/jobs.py ] && [ -f $$d/main.py ]; then \
-			printf 'import $*.main\nfrom tgrun._service import export_main\nexport_main($*.main)\n' >> $$app; fi && \
-		if [ -f $$d/routes.py ]; then world=service && \
-			printf 'import $*.routes\nfrom tgrun._handler import export_routes\nexport_routes($*.routes, __name__)\n' >> $$app; fi && \
-		echo "componentize-py: tglib service $$d -> $@ (world $$world)" && \
-		$(COMPONENTIZE_PY) -d wit -w $$world componentize -p guest-sdk/python -p guest-sdk/python-shims \
-			-p jobs-wasm/python -p $(PY_DEPS) -p target/py-apps/$* tgrun_app -o $@.tmp && \
-		if [ -f $$d/jobs.py ]; then python3 guest-sdk/python-tools/jobs_section.py $$d/jobs.py $@.tmp; fi; \
-	else \
-		$(COMPONENTIZE_PY) -d wit -w job componentize -p guest-sdk/python -p jobs-wasm/python/$* \
-			app -o $@.tmp; \
-	fi
-	@mv $@.tmp $@
 
 # The Python SDK's own unit tests, on the machine's Python with the generated bindings.
 py-test: $(COMPONENTIZE_PY) $(PY_DEPS)/sqlalchemy/__init__.py
@@ -114,8 +96,8 @@ image-context: release jobs
 
 # Serve config/: the example pipelines run (the demo pipeline every 5 s) and
 # GET http://localhost:8080/status answers. Ctrl-C stops it.
-run: jobs build
-	$(CARGO) run -p tgrun -- serve --config-dir $(CONFIG_DIR)
+run: jobs
+	$(TGRUN) serve --config-dir $(CONFIG_DIR)
 
 # Clippy's lints come with the build: clippy-driver compiles our crates (as `cargo clippy`
 # does, with -D warnings) and dependencies are compiled once, for lint and tests alike,

@@ -31,13 +31,15 @@
 //! - [`bindings`]: the types and traits `bindgen!` makes of the WIT worlds. A leaf.
 //! - [`server`]: the HTTP server: tglib's routes, `/jobs`, `/runs`, `/docs`, the dashboard,
 //!   and routes answered by components.
-//! - [`cli`]: `tgrun serve`, `tgrun run`, `tgrun check`, `tgrun new`.
+//! - [`build`]: `tgrun build`: a Rust crate or a Python folder, anywhere, into a component.
+//! - [`cli`]: `tgrun serve`, `tgrun run`, `tgrun check`, `tgrun new`, `tgrun build`.
 
 // No `unsafe` but in one audited module, `clients::sql::sqlite_guard` (SQLite's authorizer,
 // which sqlx does not expose), which allows it for itself.
 #![deny(unsafe_code)]
 
 pub mod bindings;
+pub mod build;
 pub mod cli;
 pub mod clients;
 pub mod cluster;

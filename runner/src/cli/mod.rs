@@ -1,9 +1,10 @@
-//! The command line: `tgrun serve`, `tgrun run`, `tgrun check`, `tgrun new`.
+//! The command line: `tgrun serve`, `tgrun run`, `tgrun check`, `tgrun new`, `tgrun build`.
 //!
 //! Exit codes: 0 success; 1 the run failed, or `check` found a problem (in a component or
 //! a configuration directory: as `promtool check`); 2 bad usage, or a configuration `serve`
 //! or `run` cannot start from.
 
+mod build;
 mod check;
 mod new;
 mod run;
@@ -58,6 +59,9 @@ enum Command {
     Check(check::CheckArgs),
     /// Create a job crate to start from (in jobs-wasm/ by default).
     New(new::NewArgs),
+    /// Build a job's folder, anywhere on disk, into a component: a Rust crate, a Python
+    /// job (`app.py`) or a tglib service's package (`jobs.py`, `routes.py`, `main.py`).
+    Build(build::BuildArgs),
 }
 
 /// Where the configuration lives unless `--config-dir` says otherwise.
@@ -148,6 +152,7 @@ pub fn main() -> ExitCode {
             check::check(args)
         }
         Command::New(args) => new::new(args),
+        Command::Build(args) => build::build(args),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,378 @@
+//! A Python folder into a component: componentize-py (pinned, hash-checked, in a virtual
+//! environment of the cache), the guest SDK this binary carries, tglib's SQLAlchemy
+//! (pinned, hash-checked) and the service's own dependencies ([`super::deps`]).
+//!
+//! The folder is copied (what a build takes of it: no caches or hidden files) into a
+//! staging folder of its own as a package named after it, so its relative imports work and
+//! nothing else beside it is bundled. A tglib service gets an app module that imports
+//! `tgrun` first (its compatibility layer must come before any `import ssl`), then exports
+//! its `jobs.py`'s functions, its `main.py`, its `routes.py`'s routes; its jobs are written
+//! into the component (`tgrun:jobs`, for `tgrun check`).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+use super::deps::{Declared, tail};
+use super::{Built, Cache, Inputs, Kind, Options, files};
+
+/// What every Python build uses, made once in the cache.
+struct Toolchain {
+    /// The virtual environment's Python (componentize-py's and pip's).
+    python: PathBuf,
+    componentize: PathBuf,
+    /// The carried files: `python/`, `shims/`, `tools/`, `wit/`.
+    guest: PathBuf,
+    /// tglib's SQLAlchemy, its pure-Python package folder's parent.
+    sqlalchemy: PathBuf,
+}
+
+impl Toolchain {
+    fn ready(cache: &Path) -> Result<Self> {
+        let guest = files::guest_tree(cache)?;
+        let venv = cache.join("python/venv");
+        let bin = if cfg!(windows) { "Scripts" } else { "bin" };
+        let python = venv.join(bin).join("python");
+        let componentize = venv.join(bin).join("componentize-py");
+        let pins = std::fs::read(guest.join("python/requirements-build.txt"))?;
+        let mut stamp = Inputs::new("venv");
+        stamp.add("requirements-build.txt", &pins);
+        let stamp = stamp.key();
+        let installed = venv.join(".tgrun-installed");
+        if std::fs::read_to_string(&installed).ok().as_deref() != Some(stamp.as_str()) {
+            let host = std::env::var_os("TGRUN_PYTHON").unwrap_or_else(|| "python3".into());
+            eprintln!(
+                "tgrun build: installing componentize-py into {}",
+                venv.display()
+            );
+            run(
+                Command::new(&host)
+                    .args(["-m", "venv", "--clear"])
+                    .arg(&venv),
+                "making a Python virtual environment (tgrun build needs Python 3.10 or later \
+                 with venv: set TGRUN_PYTHON to choose one)",
+            )?;
+            run(
+                Command::new(&python)
+                    .args([
+                        "-m",
+                        "pip",
+                        "install",
+                        "--quiet",
+                        "--disable-pip-version-check",
+                    ])
+                    .args(["--require-hashes", "-r"])
+                    .arg(guest.join("python/requirements-build.txt")),
+                "installing componentize-py from PyPI",
+            )?;
+            std::fs::write(&installed, &stamp)?;
+        }
+        let sqlalchemy = sqlalchemy(&python, &guest, cache)?;
+        Ok(Self {
+            python,
+            componentize,
+            guest,
+            sqlalchemy,
+        })
+    }
+}
+
+/// tglib's SQLAlchemy (the pinned, hash-checked source distribution's pure-Python package),
+/// under `<cache>/python/guest-deps/<pins' hash>/`.
+fn sqlalchemy(python: &Path, guest: &Path, cache: &Path) -> Result<PathBuf> {
+    let pins_file = guest.join("python/requirements-guest.txt");
+    let mut key = Inputs::new("guest deps");
+    key.add("pins", &std::fs::read(&pins_file)?);
+    let dir = cache.join("python/guest-deps").join(key.key());
+    if dir.join("sqlalchemy/__init__.py").is_file() {
+        return Ok(dir);
+    }
+    let work = cache.join(format!("python/.guest-deps-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work)?;
+    run(
+        Command::new(python)
+            .args([
+                "-m",
+                "pip",
+                "download",
+                "--quiet",
+                "--disable-pip-version-check",
+            ])
+            .args([
+                "--no-deps",
+                "--no-binary",
+                ":all:",
+                "--require-hashes",
+                "-r",
+            ])
+            .arg(&pins_file)
+            .arg("-d")
+            .arg(&work),
+        "downloading tglib's SQLAlchemy from PyPI",
+    )?;
+    let archive = std::fs::read_dir(&work)?
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().ends_with(".tar.gz"))
+        .context("no SQLAlchemy source archive was downloaded")?;
+    run(
+        Command::new(python)
+            .args(["-m", "tarfile", "-e"])
+            .arg(&archive)
+            .arg(&work),
+        "unpacking SQLAlchemy",
+    )?;
+    let package = std::fs::read_dir(&work)?
+        .flatten()
+        .map(|e| e.path().join("lib/sqlalchemy"))
+        .find(|p| p.is_dir())
+        .context("SQLAlchemy's archive has no lib/sqlalchemy")?;
+    let staged = work.join("staged");
+    files::copy_tree(&package, &staged.join("sqlalchemy"))?;
+    std::fs::create_dir_all(dir.parent().unwrap_or(cache))?;
+    match std::fs::rename(&staged, &dir) {
+        Ok(()) => {}
+        Err(_) if dir.is_dir() => {}
+        Err(e) => return Err(e).with_context(|| format!("writing {}", dir.display())),
+    }
+    let _ = std::fs::remove_dir_all(&work);
+    Ok(dir)
+}
+
+/// Runs `cmd`; a failure says `what` and the end of what it printed.
+fn run(cmd: &mut Command, what: &str) -> Result<std::process::Output> {
+    let out = cmd
+        .output()
+        .with_context(|| format!("{what}: cannot run {:?}", cmd.get_program()))?;
+    if !out.status.success() {
+        bail!(
+            "{what} failed:\n{}",
+            tail(
+                &format!(
+                    "{}{}",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                ),
+                30
+            )
+        );
+    }
+    Ok(out)
+}
+
+/// The app module componentize-py builds a tglib service `name` from.
+fn service_app(name: &str, kind: Kind) -> String {
+    let Kind::PythonService { jobs, routes, main } = kind else {
+        unreachable!("a service's app module");
+    };
+    let mut app = String::from("import tgrun\n");
+    if jobs {
+        app += &format!(
+            "import {name}.jobs\nfrom tgrun._export import export_jobs\nexport_jobs({name}.jobs, __name__)\n"
+        );
+        if main {
+            app += &format!(
+                "import {name}.main\nfrom tgrun._service import export_main\nexport_main({name}.main)\n"
+            );
+        }
+    }
+    if routes {
+        app += &format!(
+            "import {name}.routes\nfrom tgrun._handler import export_routes\nexport_routes({name}.routes, __name__)\n"
+        );
+    }
+    app
+}
+
+/// A Python identifier, as a package name must be.
+fn identifier(name: &str) -> bool {
+    name.chars()
+        .next()
+        .is_some_and(|c| c.is_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_alphanumeric() || c == '_')
+}
+
+pub fn build(dir: &Path, kind: Kind, opts: &Options) -> Result<Built> {
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if !identifier(&name) {
+        bail!(
+            "{}: a Python job's folder is imported as a package named after it, so its name \
+             must be a Python identifier (letters, digits, _), not '{name}'",
+            dir.display()
+        );
+    }
+    for p in &opts.paths {
+        if !p.is_dir() {
+            bail!("--path {}: not a folder", p.display());
+        }
+    }
+    let cache = &opts.cache;
+    let tools = Toolchain::ready(cache)?;
+    let world = kind.world();
+    let out = super::output_path(opts, &name);
+
+    let declared = Declared::of(&tools.python, &tools.guest.join("tools"), dir)?;
+    let fetch = declared.to_fetch();
+
+    // Everything the component is made of, hashed: the same again is the cached build.
+    let mut inputs = Inputs::new("python");
+    inputs.add("world", world.as_bytes());
+    inputs.add("guest", tools.guest.to_string_lossy().as_bytes());
+    inputs.add_tree(&name, dir)?;
+    for r in &fetch {
+        inputs.add("requirement", r.as_bytes());
+    }
+    for a in &opts.allow_native {
+        inputs.add("allow-native", a.as_bytes());
+    }
+    for (i, p) in opts.paths.iter().enumerate() {
+        inputs.add_tree(&format!("path{i}"), p)?;
+    }
+    let key = inputs.key();
+    let builds = Cache::new(cache);
+    let jobs = match kind {
+        Kind::PythonService { jobs: true, .. } => job_names(&tools, &dir.join("jobs.py"))?,
+        _ => vec![],
+    };
+    if builds.take(&key, &out) {
+        return Ok(Built {
+            file: out,
+            world,
+            jobs,
+            from_cache: true,
+        });
+    }
+
+    let deps = match (&declared.source, fetch.is_empty()) {
+        (Some(source), false) => Some(super::deps::fetch(
+            &tools.python,
+            &fetch,
+            source,
+            &opts.allow_native,
+            cache,
+        )?),
+        _ => None,
+    };
+
+    let stage = tempfile::Builder::new()
+        .prefix("tgrun-build-")
+        .tempdir()
+        .context("making a staging folder")?;
+    let packages = stage.path().join("packages");
+    files::copy_tree(dir, &packages.join(&name))?;
+    let mut command = Command::new(&tools.componentize);
+    command
+        .arg("-d")
+        .arg(tools.guest.join("wit"))
+        .args(["-w", world, "componentize"])
+        .arg("-p")
+        .arg(tools.guest.join("python"))
+        .arg("-p")
+        .arg(tools.guest.join("shims"));
+    let app_module = match kind {
+        Kind::PythonJob => {
+            command.arg("-p").arg(packages.join(&name));
+            "app"
+        }
+        _ => {
+            let app_dir = stage.path().join("app");
+            std::fs::create_dir_all(&app_dir)?;
+            std::fs::write(app_dir.join("tgrun_app.py"), service_app(&name, kind))?;
+            command
+                .arg("-p")
+                .arg(&packages)
+                .arg("-p")
+                .arg(&tools.sqlalchemy)
+                .arg("-p")
+                .arg(&app_dir);
+            "tgrun_app"
+        }
+    };
+    if let Some(deps) = &deps {
+        command.arg("-p").arg(deps);
+    }
+    for p in &opts.paths {
+        command.arg("-p").arg(p);
+    }
+    let built = stage.path().join("component.wasm");
+    command.arg(app_module).arg("-o").arg(&built);
+    run(
+        &mut command,
+        &format!("componentize-py, building {}", dir.display()),
+    )?;
+    if !jobs.is_empty() {
+        run(
+            Command::new(&tools.python)
+                .arg(tools.guest.join("tools/jobs_section.py"))
+                .arg(dir.join("jobs.py"))
+                .arg(&built),
+            "writing the service's jobs into its component",
+        )?;
+    }
+    super::place(&built, &out)?;
+    builds.keep(&key, &out);
+    Ok(Built {
+        file: out,
+        world,
+        jobs,
+        from_cache: false,
+    })
+}
+
+/// The jobs of a service's `jobs.py`, as its component's export takes them.
+fn job_names(tools: &Toolchain, jobs_py: &Path) -> Result<Vec<String>> {
+    let script = "import json, sys; sys.path.insert(0, sys.argv[1]); import jobs_section; \
+                  print(json.dumps(jobs_section.job_names(open(sys.argv[2], encoding='utf-8').read(), sys.argv[2])))";
+    let out = run(
+        Command::new(&tools.python)
+            .args(["-c", script])
+            .arg(tools.guest.join("tools"))
+            .arg(jobs_py),
+        &format!("reading the jobs of {}", jobs_py.display()),
+    )?;
+    serde_json::from_slice(&out.stdout).context("reading the jobs' list")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_services_app_module_imports_tgrun_first_and_exports_what_it_has() {
+        let app = service_app(
+            "drs",
+            Kind::PythonService {
+                jobs: true,
+                routes: true,
+                main: true,
+            },
+        );
+        let lines: Vec<&str> = app.lines().collect();
+        assert_eq!(lines[0], "import tgrun");
+        assert!(app.contains("export_jobs(drs.jobs, __name__)"));
+        assert!(app.contains("export_main(drs.main)"));
+        assert!(app.contains("export_routes(drs.routes, __name__)"));
+        let routes_only = service_app(
+            "r",
+            Kind::PythonService {
+                jobs: false,
+                routes: true,
+                main: true,
+            },
+        );
+        assert!(!routes_only.contains("export_jobs") && !routes_only.contains("export_main"));
+    }
+
+    #[test]
+    fn a_folder_name_must_be_a_package_name() {
+        assert!(identifier("default_routes_service"));
+        assert!(!identifier("default-routes-service"));
+        assert!(!identifier("1st"));
+        assert!(!identifier(""));
+    }
+}
