@@ -158,7 +158,9 @@ fn leave_out_native(site: &Path, allow_native: &[String], source: &Path) -> Resu
             .next()
             .map(|c| c.as_os_str().to_string_lossy().into_owned())
             .unwrap_or_default();
-        let package = package.strip_suffix(".libs").unwrap_or(&package).to_owned();
+        // A module at the top (`ujson.cpython-311-x86_64-linux-gnu.so`) is its own package;
+        // `<package>.libs` holds a package's bundled libraries.
+        let package = package.split('.').next().unwrap_or_default().to_owned();
         let fallback = PURE_FALLBACK.contains(&package.as_str()) || allow_native.contains(&package);
         if fallback {
             std::fs::remove_file(path).with_context(|| format!("{}", path.display()))?;
@@ -221,6 +223,7 @@ mod tests {
             "thrift/__init__.py",
             "numpy/core/_multiarray.cpython-311-x86_64-linux-gnu.so",
             "pure/__init__.py",
+            "ujson.cpython-311-x86_64-linux-gnu.so",
         ] {
             let p = site.path().join(f);
             std::fs::create_dir_all(p.parent().unwrap()).unwrap();
@@ -228,7 +231,10 @@ mod tests {
         }
         let e = leave_out_native(site.path(), &[], Path::new("setup.py")).unwrap_err();
         let e = e.to_string();
-        assert!(e.contains("requires numpy with compiled extensions"), "{e}");
+        assert!(
+            e.contains("requires numpy, ujson with compiled extensions"),
+            "{e}"
+        );
         assert!(e.contains("--allow-native numpy"), "{e}");
         assert!(!e.contains("thrift"), "{e}");
         // thrift's extension went, its Python stayed.
@@ -241,7 +247,12 @@ mod tests {
                 .any(|_| true)
         );
         assert!(site.path().join("thrift/__init__.py").is_file());
-        leave_out_native(site.path(), &["numpy".into()], Path::new("setup.py")).unwrap();
+        leave_out_native(
+            site.path(),
+            &["numpy".into(), "ujson".into()],
+            Path::new("setup.py"),
+        )
+        .unwrap();
         assert!(
             !site
                 .path()

@@ -31,10 +31,23 @@ pub struct CheckArgs {
 }
 
 pub fn check(args: CheckArgs) -> Result<ExitCode> {
+    let dir = match (&args.file, args.config_dir) {
+        (_, Some(dir)) => Some(dir),
+        (None, None) => Some(super::default_config_dir()),
+        (Some(_), None) => None,
+    };
+    // Compiled code comes from the cache `serve` uses (a Python component takes seconds to
+    // compile): the configuration's, or for a file alone, tgrun's cache folder.
+    let cache_dir = dir
+        .as_deref()
+        .and_then(|d| Config::load(d).ok())
+        .and_then(|c| c.runner.cache_dir)
+        .unwrap_or_else(|| crate::build::default_cache_dir().join("compiled"));
     let sandbox = Sandbox::new(
         SandboxSettings {
             max_instances: 1,
             make_ahead: false,
+            cache_dir: Some(cache_dir),
             ..SandboxSettings::default()
         },
         Arc::new(HostClients::default()),
@@ -49,11 +62,6 @@ pub fn check(args: CheckArgs) -> Result<ExitCode> {
             Output::Json => file_json(file, &report),
         });
     }
-    let dir = match (&args.file, args.config_dir) {
-        (_, Some(dir)) => Some(dir),
-        (None, None) => Some(super::default_config_dir()),
-        (Some(_), None) => None,
-    };
     if let Some(dir) = dir {
         let verdict = check_dir(&sandbox, &dir);
         good &= verdict.problems.is_empty();

@@ -44,6 +44,10 @@ pub struct RunArgs {
     /// `text`, or `json`: one object with the outcome, logs, metrics and calls.
     #[arg(long, env = "TGRUN_OUTPUT", value_enum, default_value_t = Output::Text)]
     output: Output,
+    /// For a file: the job to run (default: the file's name), e.g. one job of a tglib
+    /// service's component.
+    #[arg(long)]
+    job: Option<String>,
 }
 
 pub fn run(args: RunArgs) -> Result<ExitCode> {
@@ -71,7 +75,21 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
                 )
             })?
             .to_owned();
-        (stem, path)
+        let job = args.job.clone().unwrap_or(stem);
+        // A tglib service's component lists its jobs: one it lacks is said now, not as
+        // the run's error.
+        if let Some(jobs) = std::fs::read(&path)
+            .ok()
+            .and_then(|b| crate::sandbox::jobs_section::job_names(&b))
+            && !jobs.contains(&job)
+        {
+            bail!(
+                "{} has no job '{job}'; its jobs: {} (choose one with --job)",
+                path.display(),
+                jobs.join(", ")
+            );
+        }
+        (job, path)
     } else {
         (
             args.target.clone(),

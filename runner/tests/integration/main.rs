@@ -2,6 +2,7 @@
 //! real sandbox, scheduler, CLI and HTTP server.
 
 mod api_service;
+mod build;
 mod cli;
 mod cluster;
 mod config;
