@@ -132,11 +132,7 @@ pub fn fetch(
     }
     leave_out_native(&target, allow_native, source)
         .inspect_err(|_| drop(std::fs::remove_dir_all(&tmp)))?;
-    match std::fs::rename(&target, &dir) {
-        Ok(()) => {}
-        Err(_) if dir.is_dir() => {}
-        Err(e) => return Err(e).with_context(|| format!("writing {}", dir.display())),
-    }
+    super::files::settle(&target, &dir)?;
     let _ = std::fs::remove_dir_all(&tmp);
     Ok(dir)
 }

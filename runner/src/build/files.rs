@@ -35,13 +35,20 @@ pub fn guest_tree(cache: &Path) -> Result<PathBuf> {
             .with_context(|| format!("{}", tmp.display()))?;
         std::fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))?;
     }
-    match std::fs::rename(&tmp, &dir) {
-        Ok(()) => Ok(dir),
-        // Another build wrote it meanwhile.
-        Err(_) if dir.is_dir() => {
-            let _ = std::fs::remove_dir_all(&tmp);
-            Ok(dir)
-        }
+    settle(&tmp, &dir)?;
+    let _ = std::fs::remove_dir_all(&tmp);
+    Ok(dir)
+}
+
+/// Renames the folder `made` to `dir`, its place in the cache, so a folder there is always
+/// whole; if another build put one there meanwhile, that one stays.
+pub fn settle(made: &Path, dir: &Path) -> Result<()> {
+    if let Some(parent) = dir.parent() {
+        std::fs::create_dir_all(parent).with_context(|| format!("{}", parent.display()))?;
+    }
+    match std::fs::rename(made, dir) {
+        Ok(()) => Ok(()),
+        Err(_) if dir.is_dir() => Ok(()),
         Err(e) => Err(e).with_context(|| format!("writing {}", dir.display())),
     }
 }

@@ -131,12 +131,7 @@ fn sqlalchemy(python: &Path, guest: &Path, cache: &Path) -> Result<PathBuf> {
         .context("SQLAlchemy's archive has no lib/sqlalchemy")?;
     let staged = work.join("staged");
     files::copy_tree(&package, &staged.join("sqlalchemy"))?;
-    std::fs::create_dir_all(dir.parent().unwrap_or(cache))?;
-    match std::fs::rename(&staged, &dir) {
-        Ok(()) => {}
-        Err(_) if dir.is_dir() => {}
-        Err(e) => return Err(e).with_context(|| format!("writing {}", dir.display())),
-    }
+    files::settle(&staged, &dir)?;
     let _ = std::fs::remove_dir_all(&work);
     Ok(dir)
 }
