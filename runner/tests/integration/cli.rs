@@ -559,6 +559,28 @@ fn new_scaffolds_a_job_that_builds_passes_check_and_runs() {
         )),
         "{manifest}"
     );
+
+    // `tgrun build` builds it where it is (cargo, for wasm32-wasip2), the component where
+    // `-o` says; it runs.
+    let out = dir.path().join("built/local.wasm");
+    let (code, text) = output(
+        runner()
+            .arg("build")
+            .arg(dir.path().join("local_sdk"))
+            .arg("-o")
+            .arg(&out)
+            .env("CARGO_TARGET_DIR", &target),
+    );
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("(world job)"), "{text}");
+    let (code, text) = output(runner().arg("run").arg(&out).args([
+        "--job",
+        "local_sdk",
+        "--params",
+        r#"{"name": "builder"}"#,
+    ]));
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("hello builder"), "{text}");
 }
 
 #[test]
@@ -739,6 +761,7 @@ fn check_a_config_dir_says_which_job_a_services_component_lacks() {
             {"name": "any_name", "module": "echo", "enabled": true}]}}}"#,
         &["tglib_service", "echo"],
     );
+    crate::fixtures::share_compiled_code(dir.path());
     let (code, text) = output(runner().args(["check", "--config-dir"]).arg(dir.path()));
     assert_eq!(code, 1, "{text}");
     let problems: Vec<&str> = text
