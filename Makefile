@@ -43,8 +43,8 @@ jobs: toolchain py-jobs
 # service). tgrun carries the guest SDK and the WIT and keeps componentize-py (pinned,
 # hash-checked), SQLAlchemy and what it builds in its cache, target/tgrun-cache: a folder
 # none of whose files changed (nor the SDK, nor the WIT) comes from there at once, so each
-# is asked every time. tgrun itself is built as the tests build it (the same features,
-# with clippy's lints), so `make test` reuses it.
+# is asked every time, two at a time. tgrun itself is built as the tests build it (the
+# same features, with clippy's lints), so `make test` reuses it.
 TGRUN      := target/debug/tgrun
 TGRUN_CACHE := target/tgrun-cache
 
@@ -53,9 +53,8 @@ tgrun-bin: clippy-driver
 
 py-jobs: tgrun-bin
 	@mkdir -p $(GUEST_OUT)
-	@for j in $(PY_JOBS); do \
-		$(TGRUN) build jobs-wasm/python/$$j -o $(GUEST_OUT)/$$j.wasm --cache-dir $(TGRUN_CACHE) || exit 1; \
-	done
+	@printf '%s\n' $(PY_JOBS) | xargs -P 2 -I{} \
+		$(TGRUN) build jobs-wasm/python/{} -o $(GUEST_OUT)/{}.wasm --cache-dir $(TGRUN_CACHE)
 
 # For the SDK's unit tests on the machine's Python: componentize-py (its bindings) and
 # SQLAlchemy (the pinned source distribution, hash-checked, its pure-Python package).

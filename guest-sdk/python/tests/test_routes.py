@@ -119,6 +119,15 @@ class Shim(unittest.TestCase):
             with self.assertLogs("tglib", "ERROR") as logged:
                 self.assertEqual(_handler.handle(request("GET", "/dict")).status, 500)
             self.assertIn("not a web.Response", logged.output[0])
+            # What runs before the handler (a service's main()) fails as the handler would.
+            def main_fails():
+                raise KeyError("metrics")
+
+            with self.assertLogs("tglib", "ERROR") as logged:
+                r = _handler.handle(request("POST", "/items/1", body=b"{}"), main_fails)
+            self.assertEqual(r.status, 500)
+            self.assertNotIn("metrics", r.body.decode())
+            self.assertIn("KeyError: 'metrics'", logged.output[0])
         finally:
             _handler._routes[:] = _handler_routes
 

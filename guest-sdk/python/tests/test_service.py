@@ -148,6 +148,17 @@ class Runs(unittest.TestCase):
         self.run_job(service(produce=produce, consume=self.consume_into(seen)), params={"x": 2})
         self.assertEqual(seen, [("a", 1_700_000_000, {"x": 2})])
 
+    def test_a_routes_request_gets_what_main_sets_up_without_a_pipeline(self):
+        got = {}
+
+        def main():
+            with open("service_config.json") as f:
+                got.update(json.load(f))
+
+        _service.export_main(service(main=main))
+        _service.setup_for_route()
+        self.assertEqual(got, {"thresholds": {"good": 0.9}, "pipelines": {}})
+
     def test_without_consume_the_job_is_called_as_jobs_py_are(self):
         context.pipeline_config = lambda: None
         self.run_job(service(), params={"x": 3})

@@ -297,8 +297,10 @@ class _Export(wit_world.WitWorld):
         """The `service` world's routes (see :mod:`tgrun._handler`)."""
         from . import _handler
 
+        # A tglib service's main() sets up for its routes too (see tgrun._service).
+        prepare = _service.setup_for_route if _service.active() else None
         try:
-            return _handler.handle(req)
+            return _handler.handle(req, prepare)
         except BaseException as e:
             raise _failure(e) from None
 

@@ -42,15 +42,18 @@ def _wit_response(r) -> "_http.Response":
     return _http.Response(int(r.status), headers, bytes(r.body))
 
 
-def handle(req) -> "_http.Response":
+def handle(req, prepare=None) -> "_http.Response":
     """Answers one request (the WIT ``handle``) as tglib's ``error_middleware`` does: a
     raised ``web.HTTPError`` (4xx, 5xx) is answered ``{"status": "error", "message": its
     text}`` with its status; any other exception is logged with its traceback (the run's
     log, in the history) and answered 500 with tglib's fixed message, so no traceback
-    reaches the client. Other raised ``web.HTTPException`` s (2xx, 3xx) are answers."""
+    reaches the client. Other raised ``web.HTTPException`` s (2xx, 3xx) are answers.
+    ``prepare``, if given, runs first, under the same rules (a service's ``main()``)."""
     from aiohttp import web
 
     try:
+        if prepare is not None:
+            prepare()
         answer = _answer(web, req)
     except web.HTTPError as e:
         answer = web.json_response({"status": "error", "message": e.text}, status=e.status)

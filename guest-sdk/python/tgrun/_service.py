@@ -21,8 +21,9 @@ history, and each run is a fresh instance, so a run of job ``X`` due at ``T`` in
 3. ``main.consume(queue)`` over the records the tick put whose ``name`` is ``X``: the
    service's own call of its job; its next ``queue.get()`` ends the run.
 
-Without ``produce``, or for a run with no pipeline (started by hand), the record is made
-from main.py's ``Job`` class (``name``, ``start_time_ms`` or ``start_time_s`` from ``T``,
+A route's request runs step 1 before its handler (``service_config.json`` then has no
+pipeline). Without ``produce``, or for a run with no pipeline (started by hand), the record
+is made from main.py's ``Job`` class (``name``, ``start_time_ms`` or ``start_time_s`` from ``T``,
 ``params`` from the job's configuration); without ``consume``, the job is called as
 ``jobs.py``'s are (``start_time_ms`` and params by keyword).
 
@@ -148,6 +149,11 @@ def _setup(pipeline_name: Optional[str], pipeline: Optional[Dict]) -> None:
         run_main()
     finally:
         builtins.open, tglib._init_calls = real_open, None
+
+
+def setup_for_route() -> None:
+    """What ``main()`` sets up, for a route's request (no pipeline, no tick)."""
+    _setup(None, None)
 
 
 def _tick(name: str, pipeline: Dict, due_s: float) -> List[Any]:

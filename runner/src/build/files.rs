@@ -67,7 +67,16 @@ pub fn tree(dir: &Path) -> Result<Vec<(PathBuf, PathBuf)>> {
     Ok(out)
 }
 
+/// How deep a tree may go: links are followed, and one back up the tree would loop.
+const MAX_DEPTH: usize = 32;
+
 fn walk(dir: &Path, rel: &Path, out: &mut Vec<(PathBuf, PathBuf)>) -> Result<()> {
+    if rel.components().count() > MAX_DEPTH {
+        bail!(
+            "{}: more than {MAX_DEPTH} folders deep (a link back up the tree?)",
+            dir.display()
+        );
+    }
     let entries = std::fs::read_dir(dir).with_context(|| format!("{}", dir.display()))?;
     for entry in entries {
         let entry = entry.with_context(|| format!("{}", dir.display()))?;
@@ -139,5 +148,9 @@ mod tests {
             .map(|(r, _)| r)
             .collect();
         assert_eq!(rel, vec![PathBuf::from("a.py"), PathBuf::from("sub/b.py")]);
+        // A link back up the tree is an error, not a walk without end.
+        std::os::unix::fs::symlink(dir.path(), dir.path().join("sub/loop")).unwrap();
+        let e = tree(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("a link back up the tree?"), "{e}");
     }
 }

@@ -155,7 +155,8 @@ fn place(from: &Path, to: &Path) -> Result<()> {
     if let Some(parent) = to.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).with_context(|| format!("{}", parent.display()))?;
     }
-    let tmp = to.with_extension("wasm.part");
+    // Its own name, so builds at once (make's in parallel) never share one.
+    let tmp = to.with_extension(format!("{}.part", std::process::id()));
     std::fs::copy(from, &tmp).with_context(|| format!("writing {}", tmp.display()))?;
     std::fs::rename(&tmp, to).with_context(|| format!("writing {}", to.display()))?;
     Ok(())

@@ -32,6 +32,11 @@ impl Toolchain {
     fn ready(cache: &Path) -> Result<Self> {
         let guest = files::guest_tree(cache)?;
         let venv = cache.join("python/venv");
+        // One build at a time makes the environment (builds run in parallel under make).
+        std::fs::create_dir_all(cache.join("python"))?;
+        let lock = std::fs::File::create(cache.join("python/.lock"))?;
+        lock.lock()
+            .context("locking the build cache's Python environment")?;
         let bin = if cfg!(windows) { "Scripts" } else { "bin" };
         let python = venv.join(bin).join("python");
         let componentize = venv.join(bin).join("componentize-py");
