@@ -13,6 +13,43 @@ impl Host for RunState {
         Ok(self
             .services
             .pipeline_json(&self.pipeline)
-            .map(|p| p.to_string()))
+            .map(|p| of_module(&p, &self.module)))
+    }
+}
+
+/// The pipeline `raw` with only the jobs that run `module`: a run sees its own component's
+/// jobs (their params are what its `produce` hands them), never another component's,
+/// whose params may hold that component's secrets.
+fn of_module(raw: &str, module: &str) -> String {
+    let Ok(mut pipeline) = serde_json::from_str::<serde_json::Value>(raw) else {
+        return raw.to_owned();
+    };
+    if let Some(jobs) = pipeline.get_mut("jobs").and_then(|j| j.as_array_mut()) {
+        jobs.retain(|job| {
+            let runs = job.get("module").or_else(|| job.get("name"));
+            runs.and_then(|m| m.as_str()) == Some(module)
+        });
+    }
+    pipeline.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_sees_its_own_components_jobs_of_its_pipeline_only() {
+        let raw = r#"{"period": 60, "jobs": [
+            {"name": "a", "module": "svc", "params": {"x": 1}},
+            {"name": "svc"},
+            {"name": "other", "params": {"token": "s3cret"}},
+            {"name": "b", "module": "elsewhere"}]}"#;
+        let seen: serde_json::Value = serde_json::from_str(&of_module(raw, "svc")).unwrap();
+        assert_eq!(
+            seen,
+            serde_json::json!({"period": 60, "jobs": [
+                {"name": "a", "module": "svc", "params": {"x": 1}}, {"name": "svc"}]})
+        );
+        assert!(!of_module(raw, "svc").contains("s3cret"));
     }
 }

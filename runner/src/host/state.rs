@@ -14,8 +14,10 @@ use crate::sandbox::output::CappedOutput;
 pub struct RunState {
     /// The job this run belongs to (owner of the metrics it writes).
     pub(crate) job: String,
-    /// The pipeline that enqueued it (`manual`, or `route ...` for a request).
+    /// The pipeline that enqueued it (`manual`, or `route ...` for a request), and the
+    /// component it runs: what `pipeline-config` shows it.
     pub(crate) pipeline: String,
+    pub(crate) module: String,
     /// The clients this run may call (the job's `capabilities`).
     pub(crate) grants: Capabilities,
     pub(crate) wasi: LazyWasi,
@@ -98,6 +100,7 @@ impl RunState {
         Self {
             job: "test_job".into(),
             pipeline: "test_pipeline".into(),
+            module: "test_job".into(),
             grants: Capabilities::ALL,
             wasi: LazyWasi::new(CappedOutput::new(1 << 20), CappedOutput::new(1 << 20)),
             table: ResourceTable::new(),

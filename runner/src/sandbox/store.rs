@@ -50,7 +50,7 @@ impl Stores {
         tags: Option<EchoTags>,
     ) -> Store<RunState> {
         self.make(
-            (inv.job.to_string(), inv.pipeline.to_string()),
+            [&inv.job, &inv.pipeline, &inv.module].map(|s| s.to_string()),
             inv.grants,
             inv.limits.memory_bytes,
             deadline,
@@ -62,7 +62,7 @@ impl Stores {
     /// given when it takes the store), no echo.
     pub(crate) fn ahead(&self, memory_bytes: u64, deadline: Instant) -> Store<RunState> {
         self.make(
-            (String::new(), String::new()),
+            [String::new(), String::new(), String::new()],
             Capabilities::NONE,
             memory_bytes,
             deadline,
@@ -72,7 +72,7 @@ impl Stores {
 
     fn make(
         &self,
-        (job, pipeline): (String, String),
+        [job, pipeline, module]: [String; 3],
         grants: Capabilities,
         memory_bytes: u64,
         deadline: Instant,
@@ -83,6 +83,7 @@ impl Stores {
         let state = RunState {
             job,
             pipeline,
+            module,
             grants,
             wasi: LazyWasi::new(stdout, stderr),
             table: ResourceTable::new(),
@@ -112,6 +113,7 @@ impl Stores {
         let state = store.data_mut();
         state.job = inv.job.to_string();
         state.pipeline = inv.pipeline.to_string();
+        state.module = inv.module.to_string();
         state.grants = inv.grants;
         state.journal = journal;
     }
