@@ -9,6 +9,8 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
+use super::process::{pip, run};
+
 /// Requirements the sandbox meets itself, or that a run never imports: not fetched.
 const PROVIDED: &[(&str, &str)] = &[
     ("tglib", "the guest's tglib"),
@@ -44,18 +46,12 @@ pub struct Declared {
 impl Declared {
     /// Reads what `dir` (or its parent) declares, with the build's Python.
     pub fn of(python: &Path, tools: &Path, dir: &Path) -> Result<Self> {
-        let out = Command::new(python)
-            .arg(tools.join("requirements.py"))
-            .arg(dir)
-            .output()
-            .with_context(|| format!("running {}", python.display()))?;
-        if !out.status.success() {
-            bail!(
-                "reading {}'s dependencies: {}",
-                dir.display(),
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
-        }
+        let out = run(
+            Command::new(python)
+                .arg(tools.join("requirements.py"))
+                .arg(dir),
+            &format!("reading {}'s dependencies", dir.display()),
+        )?;
         serde_json::from_slice(&out.stdout).context("reading the dependencies' list")
     }
 
@@ -107,29 +103,19 @@ pub fn fetch(
     let list = tmp.join("requirements.txt");
     std::fs::write(&list, requirements.join("\n") + "\n")?;
     let target = tmp.join("site");
-    let out = Command::new(pip_python)
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-        ])
-        .args(["--no-compile", "--no-warn-script-location", "--target"])
-        .arg(&target)
-        .arg("-r")
-        .arg(&list)
-        .output()
-        .context("running pip")?;
-    if !out.status.success() {
-        let _ = std::fs::remove_dir_all(&tmp);
-        bail!(
-            "the dependencies {} declares could not be installed from PyPI ({}):\n{}",
+    run(
+        pip(pip_python, "install")
+            .args(["--no-compile", "--no-warn-script-location", "--target"])
+            .arg(&target)
+            .arg("-r")
+            .arg(&list),
+        &format!(
+            "installing from PyPI the dependencies {} declares ({})",
             source.display(),
-            requirements.join(", "),
-            tail(&String::from_utf8_lossy(&out.stderr), 20)
-        );
-    }
+            requirements.join(", ")
+        ),
+    )
+    .inspect_err(|_| drop(std::fs::remove_dir_all(&tmp)))?;
     leave_out_native(&target, allow_native, source)
         .inspect_err(|_| drop(std::fs::remove_dir_all(&tmp)))?;
     super::files::settle(&target, &dir)?;
@@ -175,12 +161,6 @@ fn leave_out_native(site: &Path, allow_native: &[String], source: &Path) -> Resu
         );
     }
     Ok(())
-}
-
-/// The last `n` lines of `text`.
-pub(super) fn tail(text: &str, n: usize) -> String {
-    let lines: Vec<&str> = text.trim_end().lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
 #[cfg(test)]

@@ -118,7 +118,7 @@ mod tests {
             "python/tgrun/_compat/ssl.py",
             "shims/aiohttp/web.py",
             "shims/aiomysql/sa/result.py",
-            "tools/jobs_section.py",
+            "tools/job_names.py",
             "python/requirements-build.txt",
             "wit/job.wit",
             "wit/context.wit",

@@ -9,6 +9,7 @@
 
 pub mod deps;
 pub mod files;
+mod process;
 pub mod python;
 pub mod rust;
 

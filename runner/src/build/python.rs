@@ -14,7 +14,8 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
-use super::deps::{Declared, tail};
+use super::deps::Declared;
+use super::process::{pip, run};
 use super::{Built, Cache, Inputs, Kind, Options, files};
 
 /// What every Python build uses, made once in the cache.
@@ -59,14 +60,7 @@ impl Toolchain {
                  with venv: set TGRUN_PYTHON to choose one)",
             )?;
             run(
-                Command::new(&python)
-                    .args([
-                        "-m",
-                        "pip",
-                        "install",
-                        "--quiet",
-                        "--disable-pip-version-check",
-                    ])
+                pip(&python, "install")
                     .args(["--require-hashes", "-r"])
                     .arg(guest.join("python/requirements-build.txt")),
                 "installing componentize-py from PyPI",
@@ -97,14 +91,7 @@ fn sqlalchemy(python: &Path, guest: &Path, cache: &Path) -> Result<PathBuf> {
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work)?;
     run(
-        Command::new(python)
-            .args([
-                "-m",
-                "pip",
-                "download",
-                "--quiet",
-                "--disable-pip-version-check",
-            ])
+        pip(python, "download")
             .args([
                 "--no-deps",
                 "--no-binary",
@@ -139,27 +126,6 @@ fn sqlalchemy(python: &Path, guest: &Path, cache: &Path) -> Result<PathBuf> {
     files::settle(&staged, &dir)?;
     let _ = std::fs::remove_dir_all(&work);
     Ok(dir)
-}
-
-/// Runs `cmd`; a failure says `what` and the end of what it printed.
-fn run(cmd: &mut Command, what: &str) -> Result<std::process::Output> {
-    let out = cmd
-        .output()
-        .with_context(|| format!("{what}: cannot run {:?}", cmd.get_program()))?;
-    if !out.status.success() {
-        bail!(
-            "{what} failed:\n{}",
-            tail(
-                &format!(
-                    "{}{}",
-                    String::from_utf8_lossy(&out.stdout),
-                    String::from_utf8_lossy(&out.stderr)
-                ),
-                30
-            )
-        );
-    }
-    Ok(out)
 }
 
 /// The app module componentize-py builds a tglib service `name` from.
@@ -306,13 +272,12 @@ pub fn build(dir: &Path, kind: Kind, opts: &Options) -> Result<Built> {
         &format!("componentize-py, building {}", dir.display()),
     )?;
     if !jobs.is_empty() {
-        run(
-            Command::new(&tools.python)
-                .arg(tools.guest.join("tools/jobs_section.py"))
-                .arg(dir.join("jobs.py"))
-                .arg(&built),
-            "writing the service's jobs into its component",
-        )?;
+        let section = crate::sandbox::jobs_section::section(&jobs);
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&built)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, &section))
+            .context("writing the service's jobs into its component")?;
     }
     super::place(&built, &out)?;
     builds.keep(&key, &out);
@@ -326,12 +291,9 @@ pub fn build(dir: &Path, kind: Kind, opts: &Options) -> Result<Built> {
 
 /// The jobs of a service's `jobs.py`, as its component's export takes them.
 fn job_names(tools: &Toolchain, jobs_py: &Path) -> Result<Vec<String>> {
-    let script = "import json, sys; sys.path.insert(0, sys.argv[1]); import jobs_section; \
-                  print(json.dumps(jobs_section.job_names(open(sys.argv[2], encoding='utf-8').read(), sys.argv[2])))";
     let out = run(
         Command::new(&tools.python)
-            .args(["-c", script])
-            .arg(tools.guest.join("tools"))
+            .arg(tools.guest.join("tools/job_names.py"))
             .arg(jobs_py),
         &format!("reading the jobs of {}", jobs_py.display()),
     )?;

@@ -36,12 +36,16 @@ pub fn check(args: CheckArgs) -> Result<ExitCode> {
         (None, None) => Some(super::default_config_dir()),
         (Some(_), None) => None,
     };
+    // The configuration, read once: checked, and where its compiled code is cached.
+    let loaded = dir.as_deref().map(|d| match d.is_dir() {
+        true => Config::load(d).map_err(|e| e.to_string()),
+        false => Err(format!("{}: not a directory", d.display())),
+    });
     // Compiled code comes from the cache `serve` uses (a Python component takes seconds to
     // compile): the configuration's, or for a file alone, tgrun's cache folder.
-    let cache_dir = dir
-        .as_deref()
-        .and_then(|d| Config::load(d).ok())
-        .and_then(|c| c.runner.cache_dir)
+    let cache_dir = loaded
+        .as_ref()
+        .and_then(|c| c.as_ref().ok()?.runner.cache_dir.clone())
         .unwrap_or_else(|| crate::build::default_cache_dir().join("compiled"));
     let sandbox = Sandbox::new(
         SandboxSettings {
@@ -62,8 +66,8 @@ pub fn check(args: CheckArgs) -> Result<ExitCode> {
             Output::Json => file_json(file, &report),
         });
     }
-    if let Some(dir) = dir {
-        let verdict = check_dir(&sandbox, &dir);
+    if let (Some(dir), Some(loaded)) = (dir, loaded) {
+        let verdict = check_dir(&sandbox, loaded);
         good &= verdict.problems.is_empty();
         answers.push(match args.output {
             Output::Text => verdict.text(&dir),
@@ -155,22 +159,17 @@ impl Use {
     }
 }
 
-fn check_dir(sandbox: &Sandbox, dir: &Path) -> DirVerdict {
+/// The verdict on a configuration directory, loaded (or why it could not be).
+fn check_dir(sandbox: &Sandbox, loaded: Result<Config, String>) -> DirVerdict {
     let mut verdict = DirVerdict {
         problems: vec![],
         warnings: vec![],
         modules: vec![],
     };
-    if !dir.is_dir() {
-        verdict
-            .problems
-            .push(format!("{}: not a directory", dir.display()));
-        return verdict;
-    }
-    let config = match Config::load(dir) {
+    let config = match loaded {
         Ok(c) => c,
         Err(e) => {
-            verdict.problems.push(e.to_string());
+            verdict.problems.push(e);
             return verdict;
         }
     };
@@ -203,16 +202,15 @@ fn check_dir(sandbox: &Sandbox, dir: &Path) -> DirVerdict {
             // jobs: a tglib service's jobs.py).
             let listed = std::fs::read(&file)
                 .ok()
-                .and_then(|b| crate::sandbox::jobs_section::job_names(&b));
-            for (name, user, enabled) in listed.iter().flat_map(|l| {
-                u.jobs
-                    .iter()
-                    .filter(|(name, ..)| !l.iter().any(|j| **j == **name))
-            }) {
+                .and_then(|b| crate::sandbox::jobs_section::job_names(&b))
+                .unwrap_or_default();
+            let lacks =
+                |name: &Arc<str>| !listed.is_empty() && !listed.iter().any(|j| **j == **name);
+            for (name, user, enabled) in u.jobs.iter().filter(|(name, ..)| lacks(name)) {
                 let said = format!(
                     "module {} ({user}): the component has no job '{name}' (its jobs: {})",
                     file.display(),
-                    listed.as_deref().unwrap_or_default().join(", ")
+                    listed.join(", ")
                 );
                 match enabled {
                     true => verdict.problems.push(said),

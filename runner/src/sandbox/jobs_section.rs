@@ -1,6 +1,7 @@
 //! The jobs a component says it has: a custom section `tgrun:jobs` (a JSON array of
-//! names) that the build of a tglib service's component writes, so `tgrun check` can tell
-//! a configured job name the component has no function for before a run fails on it.
+//! names) that `tgrun build` writes ([`section`]) into a tglib service's component, so
+//! `tgrun check` can tell a configured job name the component has no function for before
+//! a run fails on it.
 //! A component without the section (a Rust job: one job, run under any name) says nothing.
 
 /// The section's name.
@@ -26,6 +27,32 @@ pub fn job_names(bytes: &[u8]) -> Option<Vec<String>> {
     None
 }
 
+/// The section listing `jobs`, as bytes to append to a component (a custom section may
+/// stand anywhere among a component's sections).
+pub fn section(jobs: &[String]) -> Vec<u8> {
+    let data = serde_json::to_vec(jobs).unwrap_or_default();
+    let mut payload = leb(SECTION.len());
+    payload.extend_from_slice(SECTION.as_bytes());
+    payload.extend_from_slice(&data);
+    let mut out = vec![0];
+    out.extend(leb(payload.len()));
+    out.extend(payload);
+    out
+}
+
+/// `n` as unsigned LEB128.
+fn leb(mut n: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let b = (n & 0x7f) as u8;
+        n >>= 7;
+        out.push(if n == 0 { b } else { b | 0x80 });
+        if n == 0 {
+            return out;
+        }
+    }
+}
+
 /// An unsigned LEB128 `u32` and what follows it.
 fn leb_u32(bytes: &[u8]) -> Option<(u32, &[u8])> {
     let mut value = 0u32;
@@ -42,26 +69,16 @@ fn leb_u32(bytes: &[u8]) -> Option<(u32, &[u8])> {
 mod tests {
     use super::*;
 
-    fn leb(mut n: usize, out: &mut Vec<u8>) {
-        loop {
-            let b = (n & 0x7f) as u8;
-            n >>= 7;
-            out.push(if n == 0 { b } else { b | 0x80 });
-            if n == 0 {
-                return;
-            }
-        }
-    }
-
-    fn section(id: u8, name: &str, data: &[u8]) -> Vec<u8> {
+    /// A section `id` (a custom one, `0`, named `name`) holding `data`.
+    fn any_section(id: u8, name: &str, data: &[u8]) -> Vec<u8> {
         let mut payload = vec![];
         if id == 0 {
-            leb(name.len(), &mut payload);
+            payload.extend(leb(name.len()));
             payload.extend_from_slice(name.as_bytes());
         }
         payload.extend_from_slice(data);
         let mut out = vec![id];
-        leb(payload.len(), &mut out);
+        out.extend(leb(payload.len()));
         out.extend(payload);
         out
     }
@@ -71,26 +88,29 @@ mod tests {
     #[test]
     fn the_section_is_found_past_others_of_any_length() {
         let mut c = HEADER.to_vec();
-        c.extend(section(1, "", &[7u8; 300])); // a core module, skipped by its length
-        c.extend(section(0, "producers", b"x"));
-        c.extend(section(0, SECTION, br#"["add_x","save_topology"]"#));
-        assert_eq!(
-            job_names(&c),
-            Some(vec!["add_x".to_string(), "save_topology".to_string()])
-        );
+        c.extend(any_section(1, "", &[7u8; 300])); // a core module, skipped by its length
+        c.extend(any_section(0, "producers", b"x"));
+        let jobs = vec!["add_x".to_string(), "save_topology".to_string()];
+        c.extend(section(&jobs));
+        assert_eq!(job_names(&c), Some(jobs));
+        // Long enough for a length of two LEB128 bytes.
+        let many: Vec<String> = (0..40).map(|i| format!("job_{i}")).collect();
+        let mut c = HEADER.to_vec();
+        c.extend(section(&many));
+        assert_eq!(job_names(&c), Some(many));
     }
 
     #[test]
     fn no_section_or_a_broken_one_says_nothing() {
         let mut c = HEADER.to_vec();
-        c.extend(section(1, "", &[0u8; 10]));
+        c.extend(any_section(1, "", &[0u8; 10]));
         assert_eq!(job_names(&c), None);
         let mut cut = HEADER.to_vec();
-        cut.extend(section(0, SECTION, br#"["a"]"#));
+        cut.extend(any_section(0, SECTION, br#"["a"]"#));
         cut.truncate(cut.len() - 2);
         assert_eq!(job_names(&cut), None);
         let mut bad = HEADER.to_vec();
-        bad.extend(section(0, SECTION, b"not json"));
+        bad.extend(any_section(0, SECTION, b"not json"));
         assert_eq!(job_names(&bad), None);
         assert_eq!(job_names(b"\0asm"), None);
     }
