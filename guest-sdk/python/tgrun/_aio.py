@@ -35,7 +35,14 @@ class _TimeOnly:
         pass
 
 
-def _loop_class():
+_class = None
+
+
+def loop_class():
+    """The sandbox's loop class (made once): ``tgrun test`` makes each test's loop of it."""
+    global _class
+    if _class is not None:
+        return _class
     import asyncio
 
     class SandboxLoop(asyncio.BaseEventLoop):
@@ -50,6 +57,7 @@ def _loop_class():
             # call_soon_threadsafe's wake-up: there is no other thread to wake it from.
             pass
 
+    _class = SandboxLoop
     return SandboxLoop
 
 
@@ -62,7 +70,7 @@ def prepare():
     about a millisecond of the guest's time)."""
     global _loop
     if _loop is None:
-        _loop = _loop_class()()
+        _loop = loop_class()()
 
 
 def run(coro):

@@ -23,6 +23,8 @@ const PROVIDED: &[(&str, &str)] = &[
     ("alembic", "migrations run before the runner, not in a run"),
     ("uvloop", "the runner's event loop"),
     ("aiohttp-swagger", "the runner's /docs"),
+    ("asynctest", "the guest's asynctest, over unittest"),
+    ("ptr", "tgrun test runs the tests"),
 ];
 
 /// Packages (by import name) that run without their compiled speed-ups.
@@ -41,6 +43,16 @@ const PURE_FALLBACK: &[&str] = &[
 pub struct Declared {
     pub source: Option<PathBuf>,
     pub requirements: Vec<String>,
+    /// What its tests need more, and the suite it names (for `tgrun test`).
+    #[serde(default)]
+    pub tests: DeclaredTests,
+}
+
+/// A service's test dependencies and declared test suite (`setup.py`'s `test_suite`).
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct DeclaredTests {
+    pub requirements: Vec<String>,
+    pub suite: Option<String>,
 }
 
 impl Declared {
@@ -55,13 +67,21 @@ impl Declared {
         serde_json::from_slice(&out.stdout).context("reading the dependencies' list")
     }
 
-    /// The requirements to fetch: the declared ones but those the sandbox meets.
-    pub fn to_fetch(&self) -> Vec<String> {
-        self.requirements
-            .iter()
-            .filter(|r| !PROVIDED.iter().any(|(name, _)| *name == project_name(r)))
-            .cloned()
-            .collect()
+    /// The requirements to fetch: the declared ones (and the tests' with `tests`) but
+    /// those the sandbox meets.
+    pub fn to_fetch(&self, tests: bool) -> Vec<String> {
+        let extra = if tests {
+            &self.tests.requirements[..]
+        } else {
+            &[]
+        };
+        let mut fetch: Vec<String> = Vec::new();
+        for r in self.requirements.iter().chain(extra) {
+            if !PROVIDED.iter().any(|(name, _)| *name == project_name(r)) && !fetch.contains(r) {
+                fetch.push(r.clone());
+            }
+        }
+        fetch
     }
 }
 
@@ -181,14 +201,24 @@ mod tests {
                 "Aiohttp_Swagger>=1.0.9".into(),
                 "requests[socks]; python_version>'3'".into(),
             ],
+            tests: DeclaredTests {
+                requirements: vec![
+                    "asynctest>=0.13.0,<1.0".into(),
+                    "ptr".into(),
+                    "geopy==2.4.1".into(),
+                    "freezegun".into(),
+                ],
+                suite: Some("tests.base".into()),
+            },
         };
-        assert_eq!(
-            d.to_fetch(),
-            vec![
-                "geopy==2.4.1".to_string(),
-                "requests[socks]; python_version>'3'".to_string()
-            ]
-        );
+        let mut wanted = vec![
+            "geopy==2.4.1".to_string(),
+            "requests[socks]; python_version>'3'".to_string(),
+        ];
+        assert_eq!(d.to_fetch(false), wanted);
+        // The tests' more (asynctest and ptr met by the sandbox; geopy once).
+        wanted.push("freezegun".into());
+        assert_eq!(d.to_fetch(true), wanted);
     }
 
     #[test]

@@ -101,6 +101,39 @@ pub fn build(dir: &Path, opts: &Options) -> Result<Built> {
     }
 }
 
+/// Builds the test component of the tglib service in `dir`: its own unit tests, in
+/// `dir/tests` or beside it (`dir/../tests`, tgnms' layout), with the service (see the
+/// SDK's `tgrun._tests`).
+pub fn build_tests(dir: &Path, opts: &Options, suite: Option<String>) -> Result<Built> {
+    let dir = dir
+        .canonicalize()
+        .with_context(|| format!("{}: cannot be read", dir.display()))?;
+    let kind = Kind::of(&dir)?;
+    let inside = dir.join("tests");
+    let beside = dir.parent().map(|p| p.join("tests"));
+    let tests = if inside.is_dir() {
+        python::Tests {
+            dir: inside,
+            inside: true,
+            suite,
+        }
+    } else if let Some(beside) = beside.filter(|b| b.is_dir()) {
+        python::Tests {
+            dir: beside,
+            inside: false,
+            suite,
+        }
+    } else {
+        bail!(
+            "{}: no tests folder: looked for {} and {}",
+            dir.display(),
+            inside.display(),
+            dir.parent().unwrap_or(&dir).join("tests").display()
+        );
+    };
+    python::build_tests(&dir, kind, opts, &tests)
+}
+
 /// The cache's folder when none is given: `$TGRUN_CACHE_DIR`, else `$XDG_CACHE_HOME/tgrun`,
 /// else `~/.cache/tgrun`.
 pub fn default_cache_dir() -> PathBuf {

@@ -160,7 +160,49 @@ fn identifier(name: &str) -> bool {
         && name.chars().all(|c| c.is_alphanumeric() || c == '_')
 }
 
+/// A service's own unit tests, built with it into a test component (`tgrun test`).
+#[derive(Debug, Clone)]
+pub struct Tests {
+    /// Its `tests` folder: beside the package (tgnms' layout, `setup.py` beside both) or
+    /// inside it (imported as `<package>.tests`).
+    pub dir: PathBuf,
+    pub inside: bool,
+    /// The module to load the suite from (`--suite`); else the one the service declares
+    /// (`setup.py`'s `test_suite`); else the tests package's `test*.py`/`*_tests.py`.
+    pub suite: Option<String>,
+}
+
+/// The app module of a service's test component: its tests, loaded at build time, as the
+/// component's one job (see the SDK's `tgrun._tests`).
+fn tests_app(name: &str, tests: &Tests, suite: Option<&str>) -> String {
+    let package = if tests.inside {
+        format!("{name}.tests")
+    } else {
+        "tests".to_owned()
+    };
+    let suite = suite.map_or_else(|| "None".to_owned(), |s| format!("{s:?}"));
+    format!(
+        "import tgrun\nfrom tgrun._tests import export_tests\nexport_tests(__name__, {package:?}, {suite})\n"
+    )
+}
+
 pub fn build(dir: &Path, kind: Kind, opts: &Options) -> Result<Built> {
+    build_with(dir, kind, opts, None)
+}
+
+/// Builds the test component of the service in `dir`.
+pub fn build_tests(dir: &Path, kind: Kind, opts: &Options, tests: &Tests) -> Result<Built> {
+    if !matches!(kind, Kind::PythonService { .. }) {
+        bail!(
+            "{}: tgrun test runs a tglib service's own tests (a folder with jobs.py or \
+             routes.py, its tests in tests/ inside or beside it)",
+            dir.display()
+        );
+    }
+    build_with(dir, kind, opts, Some(tests))
+}
+
+fn build_with(dir: &Path, kind: Kind, opts: &Options, tests: Option<&Tests>) -> Result<Built> {
     let name = dir
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -179,11 +221,12 @@ pub fn build(dir: &Path, kind: Kind, opts: &Options) -> Result<Built> {
     }
     let cache = &opts.cache;
     let tools = Toolchain::ready(cache)?;
-    let world = kind.world();
+    let world = if tests.is_some() { "job" } else { kind.world() };
     let out = super::output_path(opts, &name);
 
     let declared = Declared::of(&tools.python, &tools.guest.join("tools"), dir)?;
-    let fetch = declared.to_fetch();
+    let fetch = declared.to_fetch(tests.is_some());
+    let suite = tests.and_then(|t| t.suite.clone().or_else(|| declared.tests.suite.clone()));
 
     // Everything the component is made of, hashed: the same again is the cached build.
     let mut inputs = Inputs::new("python");
@@ -199,10 +242,19 @@ pub fn build(dir: &Path, kind: Kind, opts: &Options) -> Result<Built> {
     for (i, p) in opts.paths.iter().enumerate() {
         inputs.add_tree(&format!("path{i}"), p)?;
     }
+    if let Some(t) = tests {
+        inputs.add("tests", if t.inside { b"inside" } else { b"beside" });
+        inputs.add("suite", suite.as_deref().unwrap_or_default().as_bytes());
+        if !t.inside {
+            inputs.add_tree("tests", &t.dir)?;
+        }
+    }
     let key = inputs.key();
     let builds = Cache::new(cache);
     let jobs = match kind {
-        Kind::PythonService { jobs: true, .. } => job_names(&tools, &dir.join("jobs.py"))?,
+        Kind::PythonService { jobs: true, .. } if tests.is_none() => {
+            job_names(&tools, &dir.join("jobs.py"))?
+        }
         _ => vec![],
     };
     if builds.take(&key, &out) {
@@ -231,8 +283,14 @@ pub fn build(dir: &Path, kind: Kind, opts: &Options) -> Result<Built> {
         .context("making a staging folder")?;
     let packages = stage.path().join("packages");
     files::copy_tree(dir, &packages.join(&name))?;
+    if let Some(t) = tests.filter(|t| !t.inside) {
+        files::copy_tree(&t.dir, &packages.join("tests"))?;
+    }
     let mut command = Command::new(&tools.componentize);
+    // A build that fails on the service's Python says its traceback, not componentize-py's
+    // own Rust backtrace (the last lines of what it printed are the error).
     command
+        .env("RUST_BACKTRACE", "0")
         .arg("-d")
         .arg(tools.guest.join("wit"))
         .args(["-w", world, "componentize"])
@@ -248,7 +306,11 @@ pub fn build(dir: &Path, kind: Kind, opts: &Options) -> Result<Built> {
         _ => {
             let app_dir = stage.path().join("app");
             std::fs::create_dir_all(&app_dir)?;
-            std::fs::write(app_dir.join("tgrun_app.py"), service_app(&name, kind))?;
+            let app = match tests {
+                Some(t) => tests_app(&name, t, suite.as_deref()),
+                None => service_app(&name, kind),
+            };
+            std::fs::write(app_dir.join("tgrun_app.py"), app)?;
             command
                 .arg("-p")
                 .arg(&packages)

@@ -1,4 +1,5 @@
-//! The command line: `tgrun serve`, `tgrun run`, `tgrun check`, `tgrun new`, `tgrun build`.
+//! The command line: `tgrun serve`, `tgrun run`, `tgrun check`, `tgrun new`, `tgrun build`,
+//! `tgrun test`.
 //!
 //! Exit codes: 0 success; 1 the run failed, or `check` found a problem (in a component or
 //! a configuration directory: as `promtool check`); 2 bad usage, or a configuration `serve`
@@ -9,6 +10,7 @@ mod check;
 mod new;
 mod run;
 mod serve;
+mod test;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -62,6 +64,9 @@ enum Command {
     /// Build a job's folder, anywhere on disk, into a component: a Rust crate, a Python
     /// job (`app.py`) or a tglib service's package (`jobs.py`, `routes.py`, `main.py`).
     Build(build::BuildArgs),
+    /// Run a tglib service's own unit tests inside the sandbox (its `tests/` beside or
+    /// inside its package), built with it as `build` builds it.
+    Test(test::TestArgs),
 }
 
 /// Where the configuration lives unless `--config-dir` says otherwise.
@@ -153,6 +158,10 @@ pub fn main() -> ExitCode {
         }
         Command::New(args) => new::new(args),
         Command::Build(args) => build::build(args),
+        Command::Test(args) => {
+            init_logging("warn", cli.log_format);
+            test::test(args)
+        }
     };
     match result {
         Ok(code) => code,

@@ -48,20 +48,21 @@ fn run(cmd: &mut Command) -> (i32, String, String) {
     )
 }
 
-/// A service that needs geopy and Apache Thrift (its `requirements.txt`: fetched from PyPI,
-/// Thrift's C speed-up left out, tglib's own and aiohttp skipped) and generated Thrift types
+/// A service that needs geopy and Apache Thrift (its `setup.py`'s `install_requires`, beside
+/// its package as in tgnms: fetched from PyPI, Thrift's C speed-up left out, aiohttp and
+/// alembic skipped) and generated Thrift types
 /// from another folder (`--path`), built from outside the repository; then run by
 /// `tgrun run FILE --job NAME`: the geodesic distance, the Thrift round trip through
 /// `tglib.utils.thrift`, tglib's label normalizing. Built again unchanged, it comes from
 /// the cache.
 #[test]
 fn a_service_with_dependencies_and_generated_types_builds_anywhere_and_runs() {
-    let dir = outside(&["site_distances", "gen-py"]);
+    let dir = outside(&["site_distances_service", "gen-py"]);
     let out = dir.path().join("sd.wasm");
     let build = || {
         let mut cmd = tgrun();
         cmd.arg("build")
-            .arg(dir.path().join("site_distances"))
+            .arg(dir.path().join("site_distances_service/site_distances"))
             .arg("--path")
             .arg(dir.path().join("gen-py"))
             .arg("-o")
@@ -129,8 +130,8 @@ fn a_service_with_dependencies_and_generated_types_builds_anywhere_and_runs() {
 /// folder that is no job.
 #[test]
 fn a_build_names_what_it_cannot_do() {
-    let dir = outside(&["site_distances"]);
-    let service = dir.path().join("site_distances");
+    let dir = outside(&["site_distances_service"]);
+    let service = dir.path().join("site_distances_service/site_distances");
     std::fs::write(service.join("requirements.txt"), "ujson==5.10.0\n").unwrap();
     let (code, _, stderr) = run(tgrun()
         .arg("build")
@@ -147,7 +148,7 @@ fn a_build_names_what_it_cannot_do() {
         "{stderr}"
     );
 
-    let dashed = dir.path().join("site-distances");
+    let dashed = dir.path().join("site_distances_service/site-distances");
     std::fs::rename(&service, &dashed).unwrap();
     let (code, _, stderr) = run(tgrun().arg("build").arg(&dashed));
     assert_eq!(code, 2);
@@ -161,4 +162,89 @@ fn a_build_names_what_it_cannot_do() {
         stderr.contains("no Cargo.toml (a Rust job), app.py (a Python job) or jobs.py/routes.py"),
         "{stderr}"
     );
+}
+
+/// `tgrun test`: a service's own unit tests inside the sandbox, in tgnms' layout (`tests/`
+/// beside the package, `setup.py` naming `tests.base` and asynctest in its `ci` extra): an
+/// `asynctest.TestCase` with a coroutine `setUp`, `asynctest.patch` of tglib's client, a
+/// fixture file opened by a path relative to the service's folder, the generated types
+/// through `--path`. `-k` picks tests; a test that fails is named and the exit is 1.
+#[test]
+fn a_services_own_unit_tests_pass_inside_the_sandbox_and_a_failure_is_named() {
+    let dir = outside(&["site_distances_service", "gen-py"]);
+    let test = |extra: &[&str]| {
+        let mut cmd = tgrun();
+        cmd.arg("test")
+            .arg(dir.path().join("site_distances_service/site_distances"))
+            .arg("--path")
+            .arg(dir.path().join("gen-py"))
+            .arg("--cache-dir")
+            .arg(cache())
+            .args(extra);
+        run(&mut cmd)
+    };
+    let (code, stdout, stderr) = test(&[]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    for name in [
+        "test_one_series_per_pair (tests.distances_tests.DistancesTests.test_one_series_per_pair) ... ok",
+        "test_the_loop_is_the_tests_own (tests.distances_tests.DistancesTests.test_the_loop_is_the_tests_own) ... ok",
+        "test_round_trips (tests.thrift_tests.ThriftTests.test_round_trips) ... ok",
+        "Ran 3 tests",
+        "tgrun test: ok in the sandbox",
+    ] {
+        assert!(stdout.contains(name), "{name} in:\n{stdout}");
+    }
+
+    let (code, stdout, _) = test(&["-k", "round_trips"]);
+    assert_eq!(code, 0, "{stdout}");
+    assert!(stdout.contains("Ran 1 test in "), "{stdout}");
+
+    // The fixture file changed: the build is made again, and the test that reads it fails.
+    let sites = dir.path().join("site_distances_service/tests/sites.json");
+    let text = std::fs::read_to_string(&sites).unwrap();
+    std::fs::write(&sites, text.replace("52.52", "52.0")).unwrap();
+    let (code, stdout, stderr) = test(&[]);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("AssertionError: ") && stdout.contains("!= 879.699"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("tgrun test: error in the sandbox")
+            && stdout.contains(
+                "1 of 3 tests failed: tests.distances_tests.DistancesTests.test_one_series_per_pair"
+            ),
+        "{stdout}"
+    );
+
+    // No tests folder: said where it looked.
+    std::fs::remove_dir_all(dir.path().join("site_distances_service/tests")).unwrap();
+    let (code, _, stderr) = test(&[]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("no tests folder: looked for"), "{stderr}");
+}
+
+/// `tgrun test` with the tests inside the package and no suite declared: every
+/// `test*.py`/`*_tests.py` module found; `unittest.IsolatedAsyncioTestCase` and
+/// `asyncio.run` on the sandbox's loop; a fixture file opened beside a test's `__file__`.
+#[test]
+fn a_services_tests_inside_its_package_are_found_and_run() {
+    let service = Path::new(env!("CARGO_MANIFEST_DIR")).join("../jobs-wasm/python/health_labels");
+    let (code, stdout, stderr) = run(tgrun()
+        .arg("test")
+        .arg(&service)
+        .arg("--cache-dir")
+        .arg(cache()));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    for name in [
+        "(health_labels.tests.jobs_tests.GenerateTests.test_one_series_per_level) ... ok",
+        "(health_labels.tests.jobs_tests.WithoutMainTests.test_no_thresholds_is_an_error) ... ok",
+        "(health_labels.tests.test_health.HealthTests.test_health_of) ... ok",
+        "(health_labels.tests.test_health.HealthTests.test_settings_are_a_copy) ... ok",
+        "Ran 4 tests",
+    ] {
+        assert!(stdout.contains(name), "{name} in:\n{stdout}");
+    }
+    // asyncio's debug records of each test's loop are not the report.
+    assert!(!stdout.contains("SandboxLoop"), "{stdout}");
 }

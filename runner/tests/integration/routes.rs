@@ -21,7 +21,18 @@ pub(crate) async fn start(
     config_json: Value,
     modules: &[&str],
 ) -> (Arc<Service>, tempfile::TempDir) {
-    let dir = config_dir(&service_config.to_string(), modules);
+    start_in(
+        config_dir(&service_config.to_string(), modules),
+        config_json,
+    )
+    .await
+}
+
+/// [`start`] in a configuration folder made already (a test puts a database in it first).
+pub(crate) async fn start_in(
+    dir: tempfile::TempDir,
+    config_json: Value,
+) -> (Arc<Service>, tempfile::TempDir) {
     std::fs::write(dir.path().join("config.json"), config_json.to_string()).unwrap();
     let config = Config::load(dir.path()).unwrap();
     let service = Service::start(config, Arc::new(FixedLog(Mutex::new("info".into()))), None)

@@ -43,30 +43,55 @@ async fn first_outcome(service: &tgrun::service::Service, job: &str) -> Option<&
 /// compatibility layer.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tgnms_style_service_fans_out_per_tick_and_answers_errors_as_tglib() {
-    let db = crate::fixtures::mariadb().await;
+    routes_history_end_to_end(false).await;
+}
+
+/// The same service on the embedded SQLite (no `mysql` configured): its SQLAlchemy
+/// queries, `tuple_(...).in_(select(...))` (SQLite's row values) and `union_all`, in
+/// SQLite's dialect; the table made beforehand, as a migration would.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tgnms_style_service_runs_on_the_embedded_sqlite() {
+    routes_history_end_to_end(true).await;
+}
+
+async fn routes_history_end_to_end(on_sqlite: bool) {
+    let standin = StandIn::start(&[("net-a.1", Kind::Good), ("net_b", Kind::Failing)], false).await;
+    let grants = json!({"module": "routes_history", "capabilities": ["sql", "api-service"]});
+    let service_config = json!({"pipelines": {"routes": {"period": 600, "jobs": [
+               {"name": "record_routes", "module": "routes_history", "enabled": true,
+                "params": {"hops": 3}}]}},
+           "routes": {"GET /routes/history": grants, "GET /routes/stats": grants}});
+    let dir = crate::fixtures::config_dir(&service_config.to_string(), &["routes_history"]);
+    let mut clients = json!({"apiservice": standin.config(false)});
+    let (db, create) = if on_sqlite {
+        // The runner's default `sqlite_path`, in the configuration folder.
+        let db = tgrun::clients::sql::sqlite(
+            &dir.path().join("tgrun.sqlite3"),
+            tgrun::clients::Caps::default(),
+        )
+        .await
+        .unwrap();
+        (
+            db,
+            "CREATE TABLE routes_history (id INTEGER PRIMARY KEY AUTOINCREMENT, \
+             network_name VARCHAR(100) NOT NULL, node_name VARCHAR(100) NOT NULL, \
+             hops INTEGER NOT NULL, last_updated DATETIME NOT NULL)",
+        )
+    } else {
+        clients["mysql"] = json!({"host": "127.0.0.1", "port": 3306, "database": "test"});
+        (
+            crate::fixtures::mariadb().await,
+            "CREATE TABLE routes_history (id INT AUTO_INCREMENT PRIMARY KEY, \
+             network_name VARCHAR(100) NOT NULL, node_name VARCHAR(100) NOT NULL, \
+             hops INT NOT NULL, last_updated DATETIME(3) NOT NULL)",
+        )
+    };
     db.execute("DROP TABLE IF EXISTS routes_history", &[])
         .await
         .unwrap();
-    db.execute(
-        "CREATE TABLE routes_history (id INT AUTO_INCREMENT PRIMARY KEY, \
-         network_name VARCHAR(100) NOT NULL, node_name VARCHAR(100) NOT NULL, \
-         hops INT NOT NULL, last_updated DATETIME(3) NOT NULL)",
-        &[],
-    )
-    .await
-    .unwrap();
-    let standin = StandIn::start(&[("net-a.1", Kind::Good), ("net_b", Kind::Failing)], false).await;
-    let grants = json!({"module": "routes_history", "capabilities": ["sql", "api-service"]});
-    let (service, _dir) = start(
-        json!({"pipelines": {"routes": {"period": 600, "jobs": [
-                   {"name": "record_routes", "module": "routes_history", "enabled": true,
-                    "params": {"hops": 3}}]}},
-               "routes": {"GET /routes/history": grants, "GET /routes/stats": grants}}),
-        json!({"apiservice": standin.config(false),
-               "mysql": {"host": "127.0.0.1", "port": 3306, "database": "test"}}),
-        &["routes_history"],
-    )
-    .await;
+    db.execute(create, &[]).await.unwrap();
+    drop(db);
+    let (service, _dir) = crate::routes::start_in(dir, clients).await;
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     let outcome = loop {
         if let Some(job) = service.shared.reports.book.of_name("record_routes") {
