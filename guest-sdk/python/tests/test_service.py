@@ -67,13 +67,62 @@ class Runs(unittest.TestCase):
             got["init"] = "returned"
 
         self.run_job(service(main=main, consume=self.consume_into([])))
-        self.assertEqual(got["config"], {"thresholds": {"good": 0.9}, "pipelines": {"p": self.pipeline}})
+        self.assertEqual(
+            got["config"],
+            {"thresholds": {"good": 0.9}, "pipelines": {"p": self.pipeline}, "num_consumers": 1},
+        )
         self.assertEqual(got["init"], "returned")
         # Outside a run's main(), init() refuses as before, and open() is the real one.
         with self.assertRaises(tglib.TGLibError):
             tglib.init(lambda: None, set())
         with self.assertRaises(FileNotFoundError):
             open("./service_config.json")
+
+    def test_what_the_coroutine_given_to_init_sets_up_before_its_producers_is_there(self):
+        # As tgnms' health service: async_main updates settings, then starts its producers
+        # and consumers; what comes after they start never runs in a run.
+        settings, events = {}, []
+
+        async def produce(queue, name, pipeline):
+            events.append("the real producer")  # never: the tick runs it, not set-up
+            await queue.put(Job("a", 0, {}))
+            await asyncio.sleep(pipeline["period"])
+
+        async def async_main(config):
+            await asyncio.sleep(0)
+            settings.update(config["thresholds"])
+            events.append(("consumers", config["num_consumers"]))
+            q = asyncio.Queue()
+            # main.py's own global, as async_main finds it in a real main.py.
+            await asyncio.gather(*[module.produce(q, n, p) for n, p in config["pipelines"].items()])
+            events.append("after gather")
+
+        module = service(consume=self.consume_into([]))
+        module.produce = produce
+        def main():
+            with open("./service_config.json") as f:
+                config = json.load(f)
+            tglib.init(lambda: async_main(config), set())
+
+        module.main = main
+        self.run_job(module)
+        self.assertEqual(settings, {"good": 0.9})
+        self.assertEqual(events, [("consumers", 1), "the real producer"])
+        self.assertIs(module.produce, produce)
+
+    def test_a_start_up_loop_of_its_own_ends_at_its_first_long_sleep(self):
+        events = []
+
+        async def async_main(config):
+            events.append("set up")
+            while True:
+                await asyncio.sleep(60)
+                events.append("woke")
+
+        module = service(consume=self.consume_into([]))
+        module.main = lambda: tglib.init(lambda: async_main({}), set())
+        self.run_job(module)
+        self.assertEqual(events, ["set up"])
 
     def test_one_tick_its_clock_at_the_due_time_and_the_jobs_own_record(self):
         seen, ticks = [], []
@@ -157,7 +206,7 @@ class Runs(unittest.TestCase):
 
         _service.export_main(service(main=main))
         _service.setup_for_route()
-        self.assertEqual(got, {"thresholds": {"good": 0.9}, "pipelines": {}})
+        self.assertEqual(got, {"thresholds": {"good": 0.9}, "pipelines": {}, "num_consumers": 1})
 
     def test_without_consume_the_job_is_called_as_jobs_py_are(self):
         context.pipeline_config = lambda: None

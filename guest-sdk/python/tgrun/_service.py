@@ -11,9 +11,12 @@ history, and each run is a fresh instance, so a run of job ``X`` due at ``T`` in
 ``P`` does, in its own sandbox, with its own grants and limits:
 
 1. ``main.main()`` if main.py has one, with ``open("./service_config.json")`` answering the
-   service's settings and pipeline ``P`` as written (``pipelines`` holds that one), and
-   ``tglib.init`` keeping what it is given instead of serving: what ``main()`` sets up before
-   its producers start (module-level settings) is there.
+   service's settings and pipeline ``P`` as written (``pipelines`` holds that one;
+   ``num_consumers`` is 1: the run is its one consumer), and ``tglib.init`` keeping what it
+   is given instead of serving; then the coroutine ``init`` was given (``async_main(config)``)
+   up to where it makes its first producer or consumer (or sleeps a second or more): what
+   the service sets up before its producers start (``Metrics.update_metrics(...)`` in
+   ``main()`` or at the top of ``async_main``) is there.
 2. One tick of ``main.produce(queue, "P", pipeline)``: all it does up to the sleep that
    waits for its next tick (its first sleep of a second or more after it put something, or
    its second such sleep), its clock (``time.time()``) reading ``T`` at its first reading.
@@ -58,6 +61,11 @@ class _TickDone(BaseException):
 
 class _Consumed(BaseException):
     """The consumer asked for a job after the run's last."""
+
+
+class _Started(BaseException):
+    """The service's start-up coroutine began its producers or consumers: its set-up is
+    done, and what follows is the runner's to do."""
 
 
 def export_main(module) -> None:
@@ -136,6 +144,7 @@ def _setup(pipeline_name: Optional[str], pipeline: Optional[Dict]) -> None:
 
     service_config = json.loads(_context.service_settings() or "{}")
     service_config["pipelines"] = {pipeline_name: pipeline} if pipeline is not None else {}
+    service_config["num_consumers"] = 1
     text = json.dumps(service_config)
     real_open = builtins.open
 
@@ -147,8 +156,45 @@ def _setup(pipeline_name: Optional[str], pipeline: Optional[Dict]) -> None:
     builtins.open, tglib._init_calls = open_, []
     try:
         run_main()
+        calls = tglib._init_calls
     finally:
         builtins.open, tglib._init_calls = real_open, None
+    for start, _clients, _routes in calls:
+        _until_started(start)
+
+
+def _until_started(start: Callable) -> None:
+    """Runs ``start()``, the coroutine a service's ``main()`` handed ``init``, up to where
+    it makes its first producer or consumer: calling main.py's ``produce``/``consume`` then
+    ends it, as does a sleep of a second or more (a loop of its own has started)."""
+    import asyncio
+
+    from . import _aio
+
+    def started(*args, **kwargs):
+        raise _Started()
+
+    real_sleep = asyncio.sleep
+
+    async def sleep(delay, result=None):
+        if delay >= 1:
+            raise _Started()
+        return await real_sleep(delay, result)
+
+    saved = {n: getattr(_main, n) for n in ("produce", "consume") if hasattr(_main, n)}
+    for name in saved:
+        setattr(_main, name, started)
+    asyncio.sleep = sleep
+    try:
+        coro = start() if callable(start) else start
+        if asyncio.iscoroutine(coro):
+            _aio.run(coro)
+    except _Started:
+        pass
+    finally:
+        asyncio.sleep = real_sleep
+        for name, fn in saved.items():
+            setattr(_main, name, fn)
 
 
 def setup_for_route() -> None:

@@ -1,7 +1,7 @@
 """Test fixture: a tglib service's entry point in the style of tgnms' health service (our
-own code): ``main()`` builds process-wide settings from the service's own keys of
-``service_config.json`` before its producers start, and its consumer calls each job with
-the start time in seconds, positionally."""
+own code): the coroutine ``main()`` hands ``init`` builds process-wide settings from the
+service's own keys of ``service_config.json`` before it starts its producers, and its
+consumer calls each job with the start time in seconds, positionally."""
 
 import asyncio
 import dataclasses
@@ -42,6 +42,8 @@ async def consume(queue: asyncio.Queue) -> NoReturn:
 
 
 async def async_main(config: Dict) -> None:
+    logging.info(f"starting with {config['num_consumers']} consumer(s)")
+    Settings.update(config["thresholds"], config.get("label_prefix", ""))
     q: asyncio.Queue = asyncio.Queue()
     await asyncio.gather(
         *(produce(q, name, p) for name, p in config["pipelines"].items()),
@@ -57,7 +59,6 @@ def main() -> None:
         logging.exception("Failed to parse service configuration file")
         sys.exit(1)
 
-    Settings.update(config["thresholds"], config.get("label_prefix", ""))
     init(lambda: async_main(config), {PrometheusClient})
 
 

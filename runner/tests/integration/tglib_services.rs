@@ -198,9 +198,10 @@ async fn routes_history_end_to_end(on_sqlite: bool) {
     service.stop().await;
 }
 
-/// A service in the style of tgnms' health service (`health_labels`, our own): its
-/// `main()` builds process-wide settings from the service's own keys of
-/// `service_config.json` before its producers start, and its consumer calls the job with
+/// A service in the style of tgnms' health service (`health_labels`, our own): the
+/// coroutine its `main()` hands `init` (`async_main`) builds process-wide settings from the
+/// service's own keys of `service_config.json` before it starts its producers (the job
+/// fails without them), and its consumer calls the job with
 /// the tick's start time in seconds, positionally (`function(job.start_time_s, **params)`,
 /// the job's first parameter `time_s`). Started by hand, with no tick, the same job gets
 /// its record made from main.py's `Job` class.
