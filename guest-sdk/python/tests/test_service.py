@@ -47,8 +47,12 @@ class Runs(unittest.TestCase):
         context.pipeline_config, context.service_settings, _service._main = self.old
 
     def run_job(self, module, job="a", start_time_ms=1_700_000_000_500, params=None):
+        # A run's params: its job's configured ones, unless a run by hand gives others.
+        if params is None:
+            entry = [j for j in self.pipeline["jobs"] if j["name"] == job]
+            params = entry[0].get("params", {}) if entry else {}
         _service.export_main(module)
-        _service.run(job, "p", start_time_ms, params or {}, lambda r: self.called.append(("plain", r)))
+        _service.run(job, "p", start_time_ms, params, lambda r: self.called.append(("plain", r)))
 
     def consume_into(self, seen):
         async def consume(queue):
@@ -144,6 +148,21 @@ class Runs(unittest.TestCase):
         # The clock is the real one again after the tick.
         self.assertGreater(abs(time.time() - 1_700_000_000), 1_000_000)
 
+    def test_the_tick_shows_the_runs_own_job_with_the_runs_params_and_enabled(self):
+        # A run by hand of the disabled job c, with params of its own.
+        seen = []
+
+        async def produce(queue, name, pipeline):
+            for j in pipeline["jobs"]:
+                if j.get("enabled"):
+                    await queue.put(Job(j["name"], 0, j.get("params", {})))
+            await asyncio.sleep(pipeline["period"])
+
+        self.run_job(service(produce=produce, consume=self.consume_into(seen)), job="c", params={"y": 2})
+        self.assertEqual(seen, [("c", 0, {"y": 2})])
+        # The configuration the host gave is not changed for the next run.
+        self.assertFalse(json.loads(context.pipeline_config())["jobs"][2]["enabled"])
+
     def test_a_producer_that_waits_first_still_ticks_once(self):
         seen = []
 
@@ -189,7 +208,7 @@ class Runs(unittest.TestCase):
 
     def test_without_a_pipeline_the_record_is_made_from_the_job_class(self):
         seen = []
-        context.pipeline_config = lambda: None  # a run started by hand
+        context.pipeline_config = lambda: None  # a job no pipeline configures
 
         async def produce(queue, name, pipeline):
             raise AssertionError("no tick without a pipeline")

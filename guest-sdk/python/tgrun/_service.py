@@ -24,11 +24,13 @@ history, and each run is a fresh instance, so a run of job ``X`` due at ``T`` in
 3. ``main.consume(queue)`` over the records the tick put whose ``name`` is ``X``: the
    service's own call of its job; its next ``queue.get()`` ends the run.
 
+A run started by hand does the tick of its job's pipeline too, due now. In the tick, the
+run's own job is shown with the run's params (a run by hand may give others) and enabled.
 A route's request runs step 1 before its handler (``service_config.json`` then has no
-pipeline). Without ``produce``, or for a run with no pipeline (started by hand), the record
-is made from main.py's ``Job`` class (``name``, ``start_time_ms`` or ``start_time_s`` from ``T``,
-``params`` from the job's configuration); without ``consume``, the job is called as
-``jobs.py``'s are (``start_time_ms`` and params by keyword).
+pipeline). Without ``produce``, the record is made from main.py's ``Job`` class (``name``,
+``start_time_ms`` or ``start_time_s`` from ``T``, ``params`` from the job's configuration);
+without ``consume``, the job is called as ``jobs.py``'s are (``start_time_ms`` and params by
+keyword).
 
 Each job's run does its pipeline's tick: tglib does one per tick for all the pipeline's
 jobs, so a pipeline of two jobs fetches twice as often as under tglib (and each run sees
@@ -266,6 +268,12 @@ def run(job: str, pipeline_name: str, start_time_ms: int, params: Dict, call: Ca
 
     raw = _context.pipeline_config()
     pipeline = json.loads(raw) if raw is not None else None
+    if pipeline is not None:
+        # The runner decided this run, with these params (a run by hand may give its own,
+        # or run a disabled job): the tick's producer sees its job so.
+        for entry in pipeline.get("jobs", []):
+            if isinstance(entry, dict) and entry.get("name") == job:
+                entry["params"], entry["enabled"] = params, True
     _setup(pipeline_name, pipeline)
     if pipeline is not None and callable(getattr(_main, "produce", None)):
         put = _tick(pipeline_name, pipeline, start_time_ms / 1e3)

@@ -12,7 +12,7 @@ impl Host for RunState {
     fn pipeline_config(&mut self) -> wasmtime::Result<Option<String>> {
         Ok(self
             .services
-            .pipeline_json(&self.pipeline)
+            .pipeline_json(&self.pipeline, &self.job)
             .map(|p| of_module(&p, &self.module)))
     }
 }
@@ -51,5 +51,27 @@ mod tests {
                 {"name": "a", "module": "svc", "params": {"x": 1}}, {"name": "svc"}]})
         );
         assert!(!of_module(raw, "svc").contains("s3cret"));
+    }
+
+    #[test]
+    fn a_run_by_hand_sees_its_jobs_pipeline_and_a_route_none() {
+        let host = crate::host::HostClients::default();
+        host.set_service_file(&serde_json::json!({"pipelines": {
+            "p": {"period": 60, "jobs": [{"name": "a"}]},
+            "q": {"period": 900, "jobs": [{"name": "b"}, {"name": "c"}]}}}));
+        let period = |p: Option<std::sync::Arc<str>>| {
+            p.map(|p| serde_json::from_str::<serde_json::Value>(&p).unwrap()["period"].clone())
+        };
+        assert_eq!(period(host.pipeline_json("q", "b")), Some(900.into()));
+        assert_eq!(
+            period(host.pipeline_json(crate::run::MANUAL, "c")),
+            Some(900.into())
+        );
+        assert_eq!(
+            period(host.pipeline_json(crate::run::MANUAL, "a")),
+            Some(60.into())
+        );
+        assert_eq!(host.pipeline_json(crate::run::MANUAL, "nowhere"), None);
+        assert_eq!(host.pipeline_json("route GET /x", "a"), None);
     }
 }

@@ -36,7 +36,15 @@ pub struct HostClients {
     pub secrets: RwLock<Arc<Mask>>,
     /// Each pipeline of `service_config.json` as written, serialised as a JSON object, by
     /// name; replaced when the configuration changes.
-    pub pipelines: RwLock<Arc<HashMap<String, Arc<str>>>>,
+    pub pipelines: RwLock<Arc<Pipelines>>,
+}
+
+/// The pipelines as written, and which one configures each job (a run started by hand is
+/// shown its job's pipeline).
+#[derive(Default)]
+pub struct Pipelines {
+    by_name: HashMap<String, Arc<str>>,
+    of_job: HashMap<String, String>,
 }
 
 use crate::config::runner::{DEFAULT_METRICS_TTL, DEFAULT_SERIES_PER_JOB};
@@ -92,23 +100,38 @@ impl HostClients {
     /// its pipelines are what `pipeline-config` answers.
     pub fn set_service_file(&self, raw: &serde_json::Value) {
         *self.secrets.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(Mask::of(raw));
-        let pipelines = raw
+        let mut pipelines = Pipelines::default();
+        for (name, p) in raw
             .get("pipelines")
             .and_then(|p| p.as_object())
             .into_iter()
             .flatten()
-            .map(|(name, p)| (name.clone(), Arc::from(p.to_string())))
-            .collect();
+        {
+            pipelines
+                .by_name
+                .insert(name.clone(), Arc::from(p.to_string()));
+            let jobs = p.get("jobs").and_then(|j| j.as_array());
+            for job in jobs.into_iter().flatten() {
+                if let Some(job) = job.get("name").and_then(|n| n.as_str()) {
+                    pipelines
+                        .of_job
+                        .entry(job.to_owned())
+                        .or_insert_with(|| name.clone());
+                }
+            }
+        }
         *self.pipelines.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(pipelines);
     }
 
-    /// The pipeline `name` as written, as a JSON object; none if there is no such pipeline.
-    pub fn pipeline_json(&self, name: &str) -> Option<Arc<str>> {
-        self.pipelines
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(name)
-            .cloned()
+    /// The pipeline `name` as written, as a JSON object; for a run started by hand
+    /// ([`crate::run::MANUAL`]), the pipeline that configures `job`. None if there is none.
+    pub fn pipeline_json(&self, name: &str, job: &str) -> Option<Arc<str>> {
+        let pipelines = self.pipelines.read().unwrap_or_else(|e| e.into_inner());
+        let name = match name {
+            crate::run::MANUAL => pipelines.of_job.get(job)?.as_str(),
+            _ => name,
+        };
+        pipelines.by_name.get(name).cloned()
     }
 
     pub fn mask(&self) -> Arc<Mask> {

@@ -123,6 +123,23 @@ async fn routes_history_end_to_end(on_sqlite: bool) {
         "{asked:?}"
     );
 
+    // Started by hand, the job runs through its pipeline's tick too (the job needs what
+    // the tick fetches): the topology and routes are asked again.
+    let asked_routes = |standin: &StandIn| {
+        standin
+            .seen
+            .requests
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, e, _, _)| e == "getDefaultRoutes")
+            .count()
+    };
+    let before = asked_routes(&standin);
+    let report = service.run_now("record_routes", None).await.unwrap();
+    assert_eq!(report.outcome.name(), "ok", "{:?}", report.outcome);
+    assert!(asked_routes(&standin) > before);
+
     // tglib's series: the label normalized and the boolean written `true`, the user the
     // compatibility layer gives `getpass.getuser()`; its time the tick's start, which is
     // the run's due time.
@@ -204,7 +221,7 @@ async fn routes_history_end_to_end(on_sqlite: bool) {
 /// fails without them), and its consumer calls the job with
 /// the tick's start time in seconds, positionally (`function(job.start_time_s, **params)`,
 /// the job's first parameter `time_s`). Started by hand, with no tick, the same job gets
-/// its record made from main.py's `Job` class.
+/// its pipeline's tick with the params it was given.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_services_main_sets_up_before_its_jobs_which_get_seconds_positionally() {
     let (service, _dir) = start(
@@ -237,7 +254,7 @@ async fn a_services_main_sets_up_before_its_jobs_which_get_seconds_positionally(
         assert!(metrics.contains(&series), "{series} in {metrics}");
     }
 
-    // By hand: no tick, the record made from main.py's Job with the run's start time.
+    // By hand: the tick of its pipeline, due now, its job shown with the run's params.
     let report = service
         .run_now("generate_health_labels", Some(r#"{"period_s": 60}"#.into()))
         .await
