@@ -17,6 +17,16 @@ pub struct BuildArgs {
     /// Where the component goes (default: `<folder or crate name>.wasm` here).
     #[arg(short = 'o', long = "out")]
     out: Option<PathBuf>,
+    #[command(flatten)]
+    how: BuildFlags,
+    /// `text`, or `json` (one object, for scripts and CI).
+    #[arg(long, env = "TGRUN_OUTPUT", value_enum, default_value_t = Output::Text)]
+    output: Output,
+}
+
+/// How a Python folder builds: `tgrun build`'s and `tgrun test`'s.
+#[derive(Debug, clap::Args)]
+pub struct BuildFlags {
     /// A folder to add to a Python build's path, e.g. generated Thrift types (repeatable).
     #[arg(long = "path", value_name = "DIR")]
     paths: Vec<PathBuf>,
@@ -28,20 +38,24 @@ pub struct BuildArgs {
     /// `$XDG_CACHE_HOME/tgrun` or `~/.cache/tgrun`).
     #[arg(long, env = "TGRUN_CACHE_DIR")]
     cache_dir: Option<PathBuf>,
-    /// `text`, or `json` (one object, for scripts and CI).
-    #[arg(long, env = "TGRUN_OUTPUT", value_enum, default_value_t = Output::Text)]
-    output: Output,
+}
+
+impl BuildFlags {
+    /// The build's options, its component going to `out`.
+    pub fn options(self, out: Option<PathBuf>) -> crate::build::Options {
+        crate::build::Options {
+            out,
+            paths: self.paths,
+            allow_native: self.allow_native,
+            cache: self
+                .cache_dir
+                .unwrap_or_else(crate::build::default_cache_dir),
+        }
+    }
 }
 
 pub fn build(args: BuildArgs) -> Result<ExitCode> {
-    let opts = crate::build::Options {
-        out: args.out,
-        paths: args.paths,
-        allow_native: args.allow_native,
-        cache: args
-            .cache_dir
-            .unwrap_or_else(crate::build::default_cache_dir),
-    };
+    let opts = args.how.options(args.out);
     let built = crate::build::build(&args.path, &opts)?;
     match args.output {
         Output::Json => println!("{}", json!(built)),

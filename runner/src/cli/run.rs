@@ -168,17 +168,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
             ))?,
             ..HostClients::new(&c.service.settings)
         },
-        // No configuration: an in-memory SQLite, so a job's SQL can still be tried out.
-        None => HostClients {
-            clients: Clients {
-                sql: Some(rt.block_on(crate::clients::sql::sqlite(
-                    Path::new(":memory:"),
-                    runner.sql_caps,
-                ))?),
-                ..Clients::default()
-            },
-            ..HostClients::default()
-        },
+        None => unconfigured(&rt, &runner)?,
     };
     services.clients = recording::wrap(std::mem::take(&mut services.clients), &calls);
     // Secrets of the configuration are masked out of what the job writes, as in `serve`.
@@ -238,6 +228,24 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
+    })
+}
+
+/// The clients of a run without a configuration: none but an in-memory SQLite, so a job's
+/// SQL can still be tried out.
+pub(super) fn unconfigured(
+    rt: &tokio::runtime::Runtime,
+    runner: &RunnerSettings,
+) -> Result<HostClients> {
+    Ok(HostClients {
+        clients: Clients {
+            sql: Some(rt.block_on(crate::clients::sql::sqlite(
+                Path::new(":memory:"),
+                runner.sql_caps,
+            ))?),
+            ..Clients::default()
+        },
+        ..HostClients::default()
     })
 }
 

@@ -10,9 +10,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use serde_json::json;
 
-use crate::clients::Clients;
 use crate::config::RunnerSettings;
-use crate::host::HostClients;
 use crate::run::log::{LogLevel, LogStream};
 use crate::run::{Capabilities, Invocation, JobId, RunLimits};
 use crate::sandbox::{Sandbox, SandboxSettings};
@@ -31,15 +29,8 @@ pub struct TestArgs {
     /// `test*.py`, `*_test.py` and `*_tests.py` of the tests folder).
     #[arg(long, value_name = "MODULE")]
     suite: Option<String>,
-    /// A folder to add to the build's path, as for `tgrun build` (repeatable).
-    #[arg(long = "path", value_name = "DIR")]
-    paths: Vec<PathBuf>,
-    /// As for `tgrun build` (repeatable).
-    #[arg(long = "allow-native", value_name = "PACKAGE")]
-    allow_native: Vec<String>,
-    /// As for `tgrun build`.
-    #[arg(long, env = "TGRUN_CACHE_DIR")]
-    cache_dir: Option<PathBuf>,
+    #[command(flatten)]
+    how: super::build::BuildFlags,
     /// Time limit of the whole suite, in seconds (ptr's default).
     #[arg(long, default_value_t = 300.0)]
     timeout_s: f64,
@@ -64,43 +55,23 @@ pub fn test(args: TestArgs) -> Result<ExitCode> {
     if args.memory_mb == 0 || args.memory_mb > runner.max_memory_mb {
         bail!("--memory-mb must be from 1 to {}", runner.max_memory_mb);
     }
-    let cache = args
-        .cache_dir
-        .unwrap_or_else(crate::build::default_cache_dir);
     let work = tempfile::tempdir().context("making a folder for the test component")?;
-    let built = crate::build::build_tests(
-        &args.path,
-        &crate::build::Options {
-            out: Some(work.path().join("tests.wasm")),
-            paths: args.paths,
-            allow_native: args.allow_native,
-            cache: cache.clone(),
-        },
-        args.suite,
-    )?;
+    let opts = args.how.options(Some(work.path().join("tests.wasm")));
+    let built = crate::build::build_tests(&args.path, &opts, args.suite)?;
 
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    // No configured clients (a unit test mocks them); an in-memory SQLite, as `tgrun run`
-    // gives a file run without a configuration.
-    let services = HostClients {
-        clients: Clients {
-            sql: Some(rt.block_on(crate::clients::sql::sqlite(
-                Path::new(":memory:"),
-                runner.sql_caps,
-            ))?),
-            ..Clients::default()
-        },
-        ..HostClients::default()
-    };
+    // No configured clients (a unit test mocks them): as `tgrun run` runs a file without
+    // a configuration.
+    let services = super::run::unconfigured(&rt, &runner)?;
     let sandbox = Sandbox::new(
         SandboxSettings {
             max_output_bytes: MAX_REPORT_BYTES,
             max_log_bytes: MAX_REPORT_BYTES,
             max_instances: 2,
             max_memory_bytes: runner.max_memory_mb << 20,
-            cache_dir: Some(cache.join("compiled")),
+            cache_dir: Some(opts.cache.join("compiled")),
             make_ahead: false,
             ..SandboxSettings::default()
         },
