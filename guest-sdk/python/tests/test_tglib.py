@@ -244,6 +244,22 @@ class ApiService(unittest.TestCase):
         self.assertIsInstance(got["b"], ClientRuntimeError)
         self.assertIsInstance(got["b"].__cause__, tgrun.Upstream)
 
+    def test_every_failure_of_a_network_is_a_client_runtime_error_as_tglibs(self):
+        # tgnms' producers test `isinstance(answer, ClientRuntimeError)` and catch it.
+        api_host.request_all = lambda endpoint, params, timeout: [
+            api_host.NetworkResult("c", Err(wit.Error_NotConfigured("no controller for c"))),
+        ]
+        got = run(APIServiceClient(timeout=1).request_all("getTopology", return_exceptions=True))
+        self.assertIsInstance(got["c"], ClientRuntimeError)
+
+        def unknown(network, endpoint, params, timeout):
+            raise Err(wit.Error_InvalidArgument(f"unknown network '{network}'"))
+
+        api_host.request = unknown
+        with self.assertRaises(ClientRuntimeError) as e:
+            run(APIServiceClient(timeout=1).request("nope", "getTopology"))
+        self.assertIn("unknown network 'nope'", str(e.exception))
+
 
 class Jobs(unittest.TestCase):
     def test_an_async_tglib_job_runs_and_its_failure_keeps_the_kind(self):

@@ -15,9 +15,10 @@ setup(
     name="site_distances",
     version="2026.12.07",
     packages=find_packages(exclude=["tests"]),
-    # geopy is pure Python (with geographiclib); Apache Thrift for the generated types (its
-    # C speed-up is left out: it runs without it). aiohttp and alembic the sandbox meets.
-    install_requires=["aiohttp", "alembic>=1.3.3,<2.0", "geopy==2.4.1", "thrift==0.20.0"],
+    # geopy is pure Python (with geographiclib). Apache Thrift, which the generated types
+    # import, is not declared, as tgnms' services do not: tglib's environment gives it.
+    # aiohttp and alembic the sandbox meets.
+    install_requires=["aiohttp", "alembic>=1.3.3,<2.0", "geopy==2.4.1"],
     extras_require={"ci": ["asynctest>=0.13.0,<1.0", "ptr"], "docs": ["aiohttp-swagger"]},
     test_suite=ptr_params["test_suite"],
 )

@@ -25,8 +25,9 @@ struct Toolchain {
     componentize: PathBuf,
     /// The carried files: `python/`, `shims/`, `tools/`, `wit/`.
     guest: PathBuf,
-    /// tglib's SQLAlchemy, its pure-Python package folder's parent.
-    sqlalchemy: PathBuf,
+    /// tglib's SQLAlchemy, Apache Thrift and six: the folder holding their pure-Python
+    /// packages.
+    guest_deps: PathBuf,
 }
 
 impl Toolchain {
@@ -67,24 +68,38 @@ impl Toolchain {
             )?;
             std::fs::write(&installed, &stamp)?;
         }
-        let sqlalchemy = sqlalchemy(&python, &guest, cache)?;
+        let guest_deps = guest_deps(&python, &guest, cache)?;
         Ok(Self {
             python,
             componentize,
             guest,
-            sqlalchemy,
+            guest_deps,
         })
     }
 }
 
-/// tglib's SQLAlchemy (the pinned, hash-checked source distribution's pure-Python package),
-/// under `<cache>/python/guest-deps/<pins' hash>/`.
-fn sqlalchemy(python: &Path, guest: &Path, cache: &Path) -> Result<PathBuf> {
+/// What tglib's own environment gives a service beside tglib (its Docker image): each
+/// source archive's name start, where its pure-Python package is inside it, and the name it
+/// is importable as. The pins and hashes are `requirements-guest.txt`'s.
+const GUEST_PACKAGES: &[(&str, &str, &str)] = &[
+    ("SQLAlchemy-", "lib/sqlalchemy", "sqlalchemy"),
+    // Generated Thrift types (`terragraph_thrift`) and `tglib.utils.thrift` import it.
+    ("thrift-", "src", "thrift"),
+    ("six-", "six.py", "six.py"),
+];
+
+/// tglib's SQLAlchemy, Apache Thrift and six (the pinned, hash-checked source
+/// distributions' pure-Python packages; their C speed-ups cannot load in the sandbox and
+/// both run without them), under `<cache>/python/guest-deps/<pins' hash>/`.
+fn guest_deps(python: &Path, guest: &Path, cache: &Path) -> Result<PathBuf> {
     let pins_file = guest.join("python/requirements-guest.txt");
     let mut key = Inputs::new("guest deps");
     key.add("pins", &std::fs::read(&pins_file)?);
     let dir = cache.join("python/guest-deps").join(key.key());
-    if dir.join("sqlalchemy/__init__.py").is_file() {
+    if GUEST_PACKAGES
+        .iter()
+        .all(|(_, _, name)| dir.join(name).exists())
+    {
         return Ok(dir);
     }
     let work = cache.join(format!("python/.guest-deps-{}", std::process::id()));
@@ -102,27 +117,39 @@ fn sqlalchemy(python: &Path, guest: &Path, cache: &Path) -> Result<PathBuf> {
             .arg(&pins_file)
             .arg("-d")
             .arg(&work),
-        "downloading tglib's SQLAlchemy from PyPI",
+        "downloading tglib's SQLAlchemy, Apache Thrift and six from PyPI",
     )?;
-    let archive = std::fs::read_dir(&work)?
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| p.to_string_lossy().ends_with(".tar.gz"))
-        .context("no SQLAlchemy source archive was downloaded")?;
-    run(
-        Command::new(python)
-            .args(["-m", "tarfile", "-e"])
-            .arg(&archive)
-            .arg(&work),
-        "unpacking SQLAlchemy",
-    )?;
-    let package = std::fs::read_dir(&work)?
-        .flatten()
-        .map(|e| e.path().join("lib/sqlalchemy"))
-        .find(|p| p.is_dir())
-        .context("SQLAlchemy's archive has no lib/sqlalchemy")?;
     let staged = work.join("staged");
-    files::copy_tree(&package, &staged.join("sqlalchemy"))?;
+    std::fs::create_dir_all(&staged)?;
+    for (archive_start, inside, name) in GUEST_PACKAGES {
+        let archive = std::fs::read_dir(&work)?
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| {
+                p.file_name()
+                    .is_some_and(|f| f.to_string_lossy().starts_with(archive_start))
+                    && p.to_string_lossy().ends_with(".tar.gz")
+            })
+            .with_context(|| format!("no {archive_start}*.tar.gz was downloaded"))?;
+        let unpacked = work.join(name).with_extension("unpacked");
+        run(
+            Command::new(python)
+                .args(["-m", "tarfile", "-e"])
+                .arg(&archive)
+                .arg(&unpacked),
+            &format!("unpacking {}", archive.display()),
+        )?;
+        let package = std::fs::read_dir(&unpacked)?
+            .flatten()
+            .map(|e| e.path().join(inside))
+            .find(|p| p.exists())
+            .with_context(|| format!("{} has no {inside}", archive.display()))?;
+        if package.is_dir() {
+            files::copy_tree(&package, &staged.join(name))?;
+        } else {
+            std::fs::copy(&package, staged.join(name))?;
+        }
+    }
     files::settle(&staged, &dir)?;
     let _ = std::fs::remove_dir_all(&work);
     Ok(dir)
@@ -311,21 +338,20 @@ fn build_with(dir: &Path, kind: Kind, opts: &Options, tests: Option<&Tests>) -> 
                 None => service_app(&name, kind),
             };
             std::fs::write(app_dir.join("tgrun_app.py"), app)?;
-            command
-                .arg("-p")
-                .arg(&packages)
-                .arg("-p")
-                .arg(&tools.sqlalchemy)
-                .arg("-p")
-                .arg(&app_dir);
+            command.arg("-p").arg(&packages).arg("-p").arg(&app_dir);
             "tgrun_app"
         }
     };
+    // The service's own dependencies and folders before what tglib's environment gives,
+    // so a `thrift` it pins itself is the one it gets.
     if let Some(deps) = &deps {
         command.arg("-p").arg(deps);
     }
     for p in &opts.paths {
         command.arg("-p").arg(p);
+    }
+    if kind != Kind::PythonJob {
+        command.arg("-p").arg(&tools.guest_deps);
     }
     let built = stage.path().join("component.wasm");
     command.arg(app_module).arg("-o").arg(&built);

@@ -48,9 +48,9 @@ fn run(cmd: &mut Command) -> (i32, String, String) {
     )
 }
 
-/// A service that needs geopy and Apache Thrift (its `setup.py`'s `install_requires`, beside
-/// its package as in tgnms: fetched from PyPI, Thrift's C speed-up left out, aiohttp and
-/// alembic skipped) and generated Thrift types
+/// A service that needs geopy (its `setup.py`'s `install_requires`, beside its package as
+/// in tgnms: fetched from PyPI, aiohttp and alembic skipped) and generated Thrift types
+/// (Apache Thrift not declared, as tgnms' services do not: tgrun bundles it)
 /// from another folder (`--path`), built from outside the repository; then run by
 /// `tgrun run FILE --job NAME`: the geodesic distance, the Thrift round trip through
 /// `tglib.utils.thrift`, tglib's label normalizing. Built again unchanged, it comes from

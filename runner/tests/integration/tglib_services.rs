@@ -169,6 +169,23 @@ async fn routes_history_end_to_end(on_sqlite: bool) {
         "{body}"
     );
 
+    // Another method on a route's path: 405, as aiohttp's router answers under tglib.
+    let (code, body, _) = crate::fixtures::request_to(
+        &service,
+        axum::http::Request::post("/routes/history?network_name=net-a.1")
+            .header("content-type", "application/json")
+            .body(axum::body::Body::from("{}"))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (code, body.as_str()),
+        (
+            axum::http::StatusCode::METHOD_NOT_ALLOWED,
+            r#"{"status": "error", "message": "405: Method Not Allowed"}"#
+        )
+    );
+
     // tglib's middleware: a raised HTTPError is JSON, word for word.
     let (code, body, ctype) = get(&service, "/routes/history").await;
     assert_eq!(code, axum::http::StatusCode::BAD_REQUEST);

@@ -12,7 +12,7 @@ from typing import Any, Collection, Dict
 import tgrun
 from tgrun import api_service as _api
 
-from ..exceptions import client_call, from_sdk
+from ..exceptions import ClientRuntimeError, client_call
 from .base_client import BaseClient
 
 __all__ = ["APIServiceClient"]
@@ -37,8 +37,12 @@ class APIServiceClient(BaseClient):
         endpoint: str,
         params: Dict[str, Any] = {},  # noqa: B006 (tglib's signature; never mutated)
     ) -> Any:
-        """POSTs ``params`` to ``/api/{endpoint}`` of ``network_name``'s controller."""
-        return client_call(_api.request, network_name, endpoint, params, self.timeout)
+        """POSTs ``params`` to ``/api/{endpoint}`` of ``network_name``'s controller. A
+        network the runner does not know is a ``ClientRuntimeError``, as tglib's."""
+        try:
+            return client_call(_api.request, network_name, endpoint, params, self.timeout)
+        except tgrun.InvalidArgument as e:
+            raise _failed(e) from e
 
     async def request_all(
         self,
@@ -63,8 +67,16 @@ class APIServiceClient(BaseClient):
         out: Dict[str, Any] = {}
         for network, answer in answers.items():
             if isinstance(answer, tgrun.Error):
-                answer = from_sdk(answer)
+                answer = _failed(answer)
                 if not return_exceptions:
                     raise answer
             out[network] = answer
         return out
+
+
+def _failed(e: "tgrun.Error") -> ClientRuntimeError:
+    """One network's failure as tglib's client raises any: a ``ClientRuntimeError`` (whose
+    cause keeps the runner's kind), which services test with ``isinstance``."""
+    err = ClientRuntimeError(str(e))
+    err.__cause__ = e
+    return err

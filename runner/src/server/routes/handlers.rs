@@ -16,6 +16,37 @@ use crate::scheduler::unix_ms;
 use crate::server::AppState;
 use crate::server::error::ApiError;
 
+/// No configured route for this method and path: 405 with the methods the path has (as
+/// aiohttp's router answers a tglib service's clients), else 404.
+fn no_route(routes: &[std::sync::Arc<crate::config::service::RouteSpec>], path: &str) -> Response {
+    let mut allowed: Vec<&str> = routes
+        .iter()
+        .filter(|r| r.path == path)
+        .map(|r| r.method.as_str())
+        .collect();
+    if allowed.is_empty() {
+        return ApiError::not_found(format!("no route {path}")).into_response();
+    }
+    allowed.sort_unstable();
+    allowed.dedup();
+    let allow = allowed.join(", ");
+    // Byte for byte as tglib's error middleware answers aiohttp's 405 (Python's
+    // `json.dumps`), with `Allow` saying the path's methods.
+    let mut response = (
+        StatusCode::METHOD_NOT_ALLOWED,
+        [(
+            axum::http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json; charset=utf-8"),
+        )],
+        r#"{"status": "error", "message": "405: Method Not Allowed"}"#,
+    )
+        .into_response();
+    if let Ok(v) = HeaderValue::from_str(&allow) {
+        response.headers_mut().insert(axum::http::header::ALLOW, v);
+    }
+    response
+}
+
 pub async fn dispatch(
     State(state): State<AppState>,
     method: Method,
@@ -30,7 +61,7 @@ pub async fn dispatch(
         .iter()
         .find(|r| r.method == method.as_str() && r.path == uri.path())
     else {
-        return ApiError::not_found(format!("no route {}", uri.path())).into_response();
+        return no_route(&config.service.routes, uri.path());
     };
     let name = format!("{} {}", route.method, route.path);
     let query: Vec<(String, String)> = match serde_urlencoded::from_str(uri.query().unwrap_or("")) {
