@@ -298,8 +298,11 @@ class RouteDef:
         self.kwargs = kwargs
 
     def match(self, method: str, path: str) -> Optional[Dict[str, str]]:
-        """The ``match_info`` if this route answers ``method path``, else ``None``."""
-        if self.method not in (method.upper(), "*"):
+        """The ``match_info`` if this route answers ``method path``, else ``None``. A GET
+        route answers HEAD too, unless registered with ``allow_head=False`` (aiohttp's)."""
+        method = method.upper()
+        head = method == "HEAD" and self.method == "GET" and self.kwargs.get("allow_head", True)
+        if self.method not in (method, "*") and not head:
             return None
         mine, theirs = self.path.strip("/").split("/"), path.strip("/").split("/")
         if len(mine) != len(theirs):

@@ -7,7 +7,7 @@ from functools import partial
 from aiohttp import web
 from tglib.clients import APIServiceClient
 
-from .utils.db import latest_routes
+from .utils.db import latest_routes, node_routes
 
 routes = web.RouteTableDef()
 
@@ -29,6 +29,16 @@ async def handle_get_routes_history(request: web.Request) -> web.Response:
     rows = await latest_routes(network_name)
     return web.json_response(
         [dict(row) for row in rows], dumps=partial(json.dumps, default=custom_serializer)
+    )
+
+
+@routes.get("/routes/node/{node_name}")
+async def handle_get_node_routes(request: web.Request) -> web.Response:
+    rows = await node_routes(request.match_info["node_name"])
+    if not rows:
+        raise web.HTTPNotFound(text=f"No routes of node {request.match_info['node_name']}")
+    return web.json_response(
+        {"node_name": request.match_info["node_name"], "hops": [row.hops for row in rows]}
     )
 
 

@@ -60,7 +60,8 @@ async fn routes_history_end_to_end(on_sqlite: bool) {
     let service_config = json!({"pipelines": {"routes": {"period": 600, "jobs": [
                {"name": "record_routes", "module": "routes_history", "enabled": true,
                 "params": {"hops": 3}}]}},
-           "routes": {"GET /routes/history": grants, "GET /routes/stats": grants}});
+           "routes": {"GET /routes/history": grants, "GET /routes/stats": grants,
+                      "GET /routes/node/{node_name}": grants}});
     let dir = crate::fixtures::config_dir(&service_config.to_string(), &["routes_history"]);
     let mut clients = json!({"apiservice": standin.config(false)});
     let (db, create) = if on_sqlite {
@@ -168,6 +169,34 @@ async fn routes_history_end_to_end(on_sqlite: bool) {
             .all(|r| r["node_name"] == "net-a.1-node1" && r["hops"] == 3),
         "{body}"
     );
+
+    // A route with a `{name}` part: the runner matches it, the handler reads match_info
+    // (two rows of the node: the scheduled run's and the one started by hand).
+    let (code, body, _) = get(&service, "/routes/node/net-a.1-node1").await;
+    assert_eq!(
+        (code, body.as_str()),
+        (
+            axum::http::StatusCode::OK,
+            r#"{"node_name": "net-a.1-node1", "hops": [3, 3]}"#
+        )
+    );
+    let (code, body, _) = get(&service, "/routes/node/nobody").await;
+    assert_eq!(
+        (code, body.as_str()),
+        (
+            axum::http::StatusCode::NOT_FOUND,
+            r#"{"status": "error", "message": "No routes of node nobody"}"#
+        )
+    );
+    // HEAD of a GET route, as aiohttp's allow_head: the handler answers, without a body.
+    let (code, body, _) = crate::fixtures::request_to(
+        &service,
+        axum::http::Request::head("/routes/history?network_name=net-a.1")
+            .body(axum::body::Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!((code, body.as_str()), (axum::http::StatusCode::OK, ""));
 
     // Another method on a route's path: 405, as aiohttp's router answers under tglib.
     let (code, body, _) = crate::fixtures::request_to(

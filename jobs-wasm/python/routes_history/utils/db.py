@@ -42,3 +42,15 @@ async def latest_routes(network_name: str) -> List[RowProxy]:
     async with MySQLClient().lease() as sa_conn:
         cursor = await sa_conn.execute(query)
         return await cursor.fetchall()
+
+
+async def node_routes(node_name: str) -> List[RowProxy]:
+    """One node's rows, oldest first."""
+    query = (
+        select([RoutesHistory.hops])
+        .where(RoutesHistory.node_name == node_name)
+        .order_by(RoutesHistory.last_updated)
+    )
+    async with MySQLClient().lease() as sa_conn:
+        cursor = await sa_conn.execute(query)
+        return await cursor.fetchall()

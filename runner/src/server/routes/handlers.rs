@@ -16,12 +16,38 @@ use crate::scheduler::unix_ms;
 use crate::server::AppState;
 use crate::server::error::ApiError;
 
+type Routes = [std::sync::Arc<crate::config::service::RouteSpec>];
+
+/// The configured route that answers `method path`: one whose path is `path` itself, else
+/// one whose pattern matches it (`{name}` is one segment, the handler's `match_info`). A
+/// GET route answers HEAD too (as aiohttp's `allow_head`; the server sends no body).
+fn find<'a>(
+    routes: &'a Routes,
+    method: &Method,
+    path: &str,
+) -> Option<&'a crate::config::service::RouteSpec> {
+    let answers = |r: &crate::config::service::RouteSpec| r.method == method.as_str();
+    let head = |r: &crate::config::service::RouteSpec| *method == Method::HEAD && r.method == "GET";
+    let exact = |r: &&std::sync::Arc<crate::config::service::RouteSpec>| r.path == path;
+    let pattern = |r: &&std::sync::Arc<crate::config::service::RouteSpec>| {
+        crate::config::service::same_route(&r.path, path)
+    };
+    routes
+        .iter()
+        .filter(exact)
+        .find(|r| answers(r))
+        .or_else(|| routes.iter().filter(pattern).find(|r| answers(r)))
+        .or_else(|| routes.iter().filter(exact).find(|r| head(r)))
+        .or_else(|| routes.iter().filter(pattern).find(|r| head(r)))
+        .map(|r| &**r)
+}
+
 /// No configured route for this method and path: 405 with the methods the path has (as
 /// aiohttp's router answers a tglib service's clients), else 404.
-fn no_route(routes: &[std::sync::Arc<crate::config::service::RouteSpec>], path: &str) -> Response {
+fn no_route(routes: &Routes, path: &str) -> Response {
     let mut allowed: Vec<&str> = routes
         .iter()
-        .filter(|r| r.path == path)
+        .filter(|r| crate::config::service::same_route(&r.path, path))
         .map(|r| r.method.as_str())
         .collect();
     if allowed.is_empty() {
@@ -55,12 +81,7 @@ pub async fn dispatch(
     body: Bytes,
 ) -> Response {
     let config = state.service.config();
-    let Some(route) = config
-        .service
-        .routes
-        .iter()
-        .find(|r| r.method == method.as_str() && r.path == uri.path())
-    else {
+    let Some(route) = find(&config.service.routes, &method, uri.path()) else {
         return no_route(&config.service.routes, uri.path());
     };
     let name = format!("{} {}", route.method, route.path);
@@ -130,6 +151,11 @@ pub async fn dispatch(
     });
     let report = shared.reports.finish(report);
     match response {
+        // HEAD: the GET handler's status and headers, no body.
+        Some(Ok(mut r)) if method == Method::HEAD => {
+            *r.body_mut() = Body::empty();
+            r
+        }
         Some(Ok(r)) => r,
         Some(Err(())) => {
             ApiError::internal(format!("route {name}: {}", report.outcome.detail())).into_response()
