@@ -11,6 +11,9 @@ use anyhow::{Context, Result, bail};
 
 use super::process::{pip, run};
 
+/// The component's CPython (componentize-py 0.25.1's), which dependencies are resolved for.
+pub const COMPONENT_PYTHON: &str = "3.14";
+
 /// Requirements the sandbox meets itself, or that a run never imports: not fetched.
 const PROVIDED: &[(&str, &str)] = &[
     ("tglib", "the guest's tglib"),
@@ -106,6 +109,7 @@ pub fn fetch(
     cache: &Path,
 ) -> Result<PathBuf> {
     let mut inputs = super::Inputs::new("deps");
+    inputs.add("for python", COMPONENT_PYTHON.as_bytes());
     for r in requirements {
         inputs.add("requirement", r.as_bytes());
     }
@@ -123,19 +127,43 @@ pub fn fetch(
     let list = tmp.join("requirements.txt");
     std::fs::write(&list, requirements.join("\n") + "\n")?;
     let target = tmp.join("site");
-    run(
-        pip(pip_python, "install")
-            .args(["--no-compile", "--no-warn-script-location", "--target"])
+    let install = |for_component: bool| {
+        let mut cmd = pip(pip_python, "install");
+        cmd.args(["--no-compile", "--no-warn-script-location", "--target"])
             .arg(&target)
             .arg("-r")
-            .arg(&list),
-        &format!(
-            "installing from PyPI the dependencies {} declares ({})",
+            .arg(&list);
+        if for_component {
+            // Markers (`python_version`) and `requires-python` read as the component's
+            // CPython, not the build machine's; pip does that for wheels only.
+            cmd.args([
+                "--python-version",
+                COMPONENT_PYTHON,
+                "--only-binary",
+                ":all:",
+            ]);
+        }
+        run(
+            &mut cmd,
+            &format!(
+                "installing from PyPI the dependencies {} declares ({})",
+                source.display(),
+                requirements.join(", ")
+            ),
+        )
+    };
+    if let Err(e) = install(true) {
+        let why = e.to_string();
+        eprintln!(
+            "tgrun build: resolving {}'s dependencies for Python {COMPONENT_PYTHON} takes \
+             wheels only, and pip could not ({}): resolving them with the build machine's \
+             Python instead",
             source.display(),
-            requirements.join(", ")
-        ),
-    )
-    .inspect_err(|_| drop(std::fs::remove_dir_all(&tmp)))?;
+            why.lines().last().unwrap_or_default().trim()
+        );
+        let _ = std::fs::remove_dir_all(&target);
+        install(false).inspect_err(|_| drop(std::fs::remove_dir_all(&tmp)))?;
+    }
     leave_out_native(&target, allow_native, source)
         .inspect_err(|_| drop(std::fs::remove_dir_all(&tmp)))?;
     super::files::settle(&target, &dir)?;
