@@ -63,6 +63,33 @@ class Routes(unittest.TestCase):
 
 
 class Shim(unittest.TestCase):
+    def test_a_get_route_answers_head_unless_told_not_to(self):
+        routes = web.RouteTableDef()
+
+        @routes.get("/a")
+        def a(req):
+            return web.Response(text="a")
+
+        @routes.get("/b", allow_head=False)
+        def b(req):
+            return web.Response(text="b")
+
+        first, second = routes._items
+        self.assertEqual(first.match("HEAD", "/a"), {})
+        self.assertIsNone(second.match("HEAD", "/b"))
+        self.assertIsNone(first.match("POST", "/a"))
+
+    def test_the_client_is_missing_saying_why_and_its_errors_are_there(self):
+        import aiohttp
+
+        with self.assertRaisesRegex(AttributeError, "no outbound HTTP client yet"):
+            aiohttp.ClientSession
+        self.assertTrue(issubclass(aiohttp.ClientResponseError, aiohttp.ClientError))
+        try:
+            raise aiohttp.ClientConnectionError("down")
+        except (aiohttp.ClientError, TimeoutError) as e:
+            self.assertEqual(str(e), "down")
+
     def test_requests_and_responses_as_aiohttp(self):
         routes = web.RouteTableDef()
         seen = {}

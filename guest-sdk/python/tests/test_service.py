@@ -13,6 +13,7 @@ from typing import Any, Dict
 from wit_world.imports import context
 
 import tglib
+import tgrun
 from tgrun import _service
 
 
@@ -186,17 +187,17 @@ class Runs(unittest.TestCase):
         self.run_job(service(produce=produce, consume=self.consume_into([])))
         self.assertEqual(len(puts), 1)
 
-    def test_a_job_the_tick_did_not_put_is_logged_and_not_run(self):
+    def test_a_job_the_tick_did_not_put_is_not_run_and_the_run_fails_saying_so(self):
         seen = []
 
         async def produce(queue, name, pipeline):
             await queue.put(Job("b", 0, {}))
             await asyncio.sleep(60)
 
-        with self.assertLogs("tgrun.service", "WARNING") as logged:
+        with self.assertRaises(tgrun.Failed) as e:
             self.run_job(service(produce=produce, consume=self.consume_into(seen)), job="a")
         self.assertEqual(seen, [])
-        self.assertIn("put no job 'a' on the queue in this tick (it put: b)", logged.output[0])
+        self.assertIn("put no job 'a' on the queue in this tick (it put: b)", str(e.exception))
 
     def test_a_producers_error_is_the_runs(self):
         async def produce(queue, name, pipeline):

@@ -41,7 +41,6 @@ import builtins
 import dataclasses
 import io
 import json
-import logging
 import time
 from types import SimpleNamespace
 from typing import Any, Callable, Dict, List, Optional
@@ -49,8 +48,6 @@ from typing import Any, Callable, Dict, List, Optional
 from wit_world.imports import context as _context
 
 _main = None
-
-_log = logging.getLogger("tgrun.service")
 
 # The files a service's main() reads from its working directory under tglib.
 _SERVICE_FILES = ("./service_config.json", "service_config.json")
@@ -279,12 +276,14 @@ def run(job: str, pipeline_name: str, start_time_ms: int, params: Dict, call: Ca
         put = _tick(pipeline_name, pipeline, start_time_ms / 1e3)
         mine = [r for r in put if getattr(r, "name", None) == job]
         if not mine:
-            _log.warning(
-                "main.py's produce() put no job '%s' on the queue in this tick (it put: %s)",
-                job,
-                ", ".join(str(getattr(r, "name", r)) for r in put) or "nothing",
+            # Its own job is shown enabled to the tick: a producer that did not put it
+            # decided so, and a run that did nothing is not reported `ok`.
+            from .errors import Failed
+
+            raise Failed(
+                f"main.py's produce() put no job '{job}' on the queue in this tick "
+                f"(it put: {', '.join(str(getattr(r, 'name', r)) for r in put) or 'nothing'})"
             )
-            return
     else:
         mine = [_record(job, start_time_ms, params)]
     consume = getattr(_main, "consume", None)

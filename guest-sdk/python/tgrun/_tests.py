@@ -61,6 +61,10 @@ def export_tests(app_module: str, package: str, suite: Optional[str]) -> None:
             loader.loadTestsFromModule(importlib.import_module(m))
             for m in _modules(package, tests_dir)
         )
+    if loader.errors:
+        # A module that does not import fails the build, with its traceback (unittest
+        # would run it as one failing test).
+        raise ImportError("the tests do not load:\n" + "\n".join(loader.errors))
     if _suite.countTestCases() == 0:
         where = f"module {suite}" if suite else f"{tests_dir} (modules {', '.join(_PATTERNS)})"
         raise RuntimeError(f"no tests found in {where}")

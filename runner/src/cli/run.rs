@@ -216,6 +216,12 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         limits,
         spec.as_ref().map_or(Capabilities::ALL, |s| s.grants),
     );
+    // A configured job runs as `serve` runs it: of its component (`module`), whose jobs
+    // its pipeline's tick is shown.
+    let inv = match &spec {
+        Some(s) => inv.of_module(&s.module),
+        None => inv,
+    };
     let report = rt.block_on(sandbox.run(&component, &inv, false));
     match args.output {
         Output::Text => {

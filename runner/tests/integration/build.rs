@@ -217,6 +217,17 @@ fn a_services_own_unit_tests_pass_inside_the_sandbox_and_a_failure_is_named() {
         "{stdout}"
     );
 
+    // A test module that does not import: the build fails with its traceback.
+    let base = dir.path().join("site_distances_service/tests/base.py");
+    let text = std::fs::read_to_string(&base).unwrap();
+    std::fs::write(&base, format!("from .missing_tests import Nope\n{text}")).unwrap();
+    let (code, _, stderr) = test(&[]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("the tests do not load") && stderr.contains("missing_tests"),
+        "{stderr}"
+    );
+
     // No tests folder: said where it looked.
     std::fs::remove_dir_all(dir.path().join("site_distances_service/tests")).unwrap();
     let (code, _, stderr) = test(&[]);

@@ -136,6 +136,36 @@ fn run_by_name_takes_params_and_settings_from_the_configuration() {
     assert!(text.contains("no job 'nope'"), "{text}");
 }
 
+/// A job of a shared component (`module`) run by name runs as `serve` runs it: its
+/// pipeline's tick (main.py's producer) is shown the job, with the params given, and its
+/// consumer calls it with seconds.
+#[test]
+fn run_by_name_of_a_shared_components_job_goes_through_its_pipelines_tick() {
+    let dir = config_dir(
+        r#"{"pipelines": {"health": {"period": 900, "jobs": [
+            {"name": "generate_health_labels", "module": "health_labels", "enabled": false,
+             "params": {"period_s": 900}}]}},
+            "thresholds": {"good": 0.9}, "label_prefix": "x_"}"#,
+        &["health_labels"],
+    );
+    let (code, text) = output(
+        runner()
+            .args([
+                "run",
+                "generate_health_labels",
+                "--params",
+                r#"{"period_s": 30}"#,
+                "--config-dir",
+            ])
+            .arg(dir.path()),
+    );
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains(r#"x_health_threshold{level="good",period="30"} 0.9"#),
+        "{text}"
+    );
+}
+
 #[test]
 fn bad_params_and_bad_configuration_are_clear_errors() {
     let (code, text) = output(runner().args(["run", "--params", "[1]"]).arg(wasm("echo")));
