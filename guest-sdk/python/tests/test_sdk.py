@@ -286,6 +286,19 @@ class Messages(unittest.TestCase):
         self.assertNotIn("host_call", text)
         self.assertNotIn("prometheus.py", text)
 
+    def test_a_module_missing_in_a_run_says_it_must_be_imported_at_module_level(self):
+        try:
+            import tgrun_nowhere  # noqa: F401
+        except ModuleNotFoundError as e:
+            text = _export._message(e)
+        self.assertTrue(
+            text.startswith(
+                "ModuleNotFoundError: No module named 'tgrun_nowhere' (a tgrun Python "
+                "component has only the modules imported while it was built"
+            ),
+            text,
+        )
+
     def test_long_tracebacks_keep_both_ends(self):
         e = RuntimeError("x" * 100_000)
         text = _export._message(e)

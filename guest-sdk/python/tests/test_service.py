@@ -175,6 +175,21 @@ class Runs(unittest.TestCase):
         self.run_job(service(produce=produce, consume=self.consume_into(seen)), job="b")
         self.assertEqual(seen, [("b", 1_700_000_000, {})])
 
+    def test_a_tick_of_a_one_second_period_ends_at_its_sleep_under_a_second(self):
+        puts = []
+        self.pipeline["period"] = 1
+
+        async def produce(queue, name, pipeline):
+            while True:
+                start = time.time()
+                puts.append(start)
+                await queue.put(Job("a", int(start), {}))
+                await asyncio.sleep(0.001)  # a yield of its own is not the wait
+                await asyncio.sleep(start + pipeline["period"] - time.time())
+
+        self.run_job(service(produce=produce, consume=self.consume_into([])))
+        self.assertEqual(puts, [1_700_000_000.5])
+
     def test_a_late_tick_ends_at_its_negative_sleep(self):
         puts = []
 

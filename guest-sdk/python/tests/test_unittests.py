@@ -99,6 +99,46 @@ class Files(unittest.TestCase):
         self.assertFalse(os.path.exists("tests/metrics.json"))
 
 
+class Loading(unittest.TestCase):
+    def test_a_test_module_that_does_not_import_fails_the_build_with_its_error(self):
+        import sys
+        import tempfile
+        import types
+
+        with tempfile.TemporaryDirectory() as root:
+            package = os.path.join(root, "broken_suite_tests")
+            os.mkdir(package)
+            with open(os.path.join(package, "__init__.py"), "w") as f:
+                f.write("")
+            with open(os.path.join(package, "base.py"), "w") as f:
+                f.write("from .missing_tests import Nope\n")
+            sys.path.insert(0, root)
+            saved = (_tests._suite, _tests._root, dict(_tests._files))
+            sys.modules["broken_app"] = types.ModuleType("broken_app")
+            try:
+                # What export_tests sets for the sandbox, put back after.
+                with mock.patch.object(_tests._export, "job"), mock.patch.object(
+                    _tests._export, "_expose"
+                ), mock.patch.object(asyncio, "new_event_loop"), mock.patch.object(
+                    asyncio.events, "new_event_loop"
+                ), mock.patch.object(
+                    unittest.IsolatedAsyncioTestCase, "loop_factory", None, create=True
+                ):
+                    with self.assertRaisesRegex(ImportError, "the tests do not load") as e:
+                        _tests.export_tests(
+                            "broken_app", "broken_suite_tests", "broken_suite_tests.base"
+                        )
+                self.assertIn("missing_tests", str(e.exception))
+            finally:
+                sys.path.remove(root)
+                sys.modules.pop("broken_app", None)
+                for name in [m for m in sys.modules if m.startswith("broken_suite_tests")]:
+                    del sys.modules[name]
+                _tests._suite, _tests._root = saved[0], saved[1]
+                _tests._files.clear()
+                _tests._files.update(saved[2])
+
+
 class Selection(unittest.TestCase):
     def test_k_patterns_pick_by_substring_or_wildcard(self):
         class A(unittest.TestCase):

@@ -272,9 +272,18 @@ def _job_frames(e: BaseException) -> traceback.TracebackException:
     return tb
 
 
+# Why a module may be missing in a run that imports it late.
+_BUILT_WITH = (
+    " (a tgrun Python component has only the modules imported while it was built: "
+    "import it at module level)"
+)
+
+
 def _message(e: BaseException) -> str:
     """The exception first (what an operator reads in one line), then its traceback."""
     head = f"{type(e).__name__}: {e}" if not isinstance(e, Error) else str(e)
+    if isinstance(e, ModuleNotFoundError):
+        head += _BUILT_WITH
     tb = "".join(_job_frames(e).format())
     text = f"{head}\n\n{tb.rstrip()}"
     if len(text) > MAX_MESSAGE:

@@ -20,7 +20,9 @@ history, and each run is a fresh instance, so a run of job ``X`` due at ``T`` in
 2. One tick of ``main.produce(queue, "P", pipeline)``: all it does up to the sleep that
    waits for its next tick (its first sleep of a second or more after it put something, or
    its second such sleep), its clock (``time.time()``) reading ``T`` at its first reading.
-   What it puts on the queue is kept in the instance (bounded by the run's memory).
+   What it puts on the queue is kept in the instance (bounded by the run's memory). For a
+   period of a second or less, its wait for the next tick is a sleep that wakes past half
+   the period.
 3. ``main.consume(queue)`` over the records the tick put whose ``name`` is ``X``: the
    service's own call of its job; its next ``queue.get()`` ends the run.
 
@@ -222,13 +224,22 @@ def _tick(name: str, pipeline: Dict, due_s: float) -> List[Any]:
         return now - offset
 
     idle = [False]  # a long sleep with nothing put yet: a producer that waits first
+    try:
+        period = float(pipeline.get("period") or 0)
+    except (TypeError, ValueError):
+        period = 0.0
+
+    def waits_for_next_tick(delay) -> bool:
+        # A wait of a second or more, one that wakes past half the period (a period of a
+        # second or less: `start + period - time.time()` is under a second), or a negative
+        # one (the next tick is due already); sleep(0), a yield, is not.
+        now = due_s if offset is None else real_time() - offset
+        return delay < 0 or delay >= 1 or (period > 0 and now + delay >= due_s + period / 2)
 
     async def sleep(delay, result=None):
-        # After a put, a wait of a second or more, or a negative one (the next tick is due
-        # already), is the wait for the next tick; sleep(0), a yield, is not.
-        if (queue.items and (delay >= 1 or delay < 0)) or (delay >= 1 and idle[0]):
-            raise _TickDone()
-        if delay >= 1:
+        if waits_for_next_tick(delay):
+            if queue.items or idle[0]:
+                raise _TickDone()
             idle[0] = True
             return result
         return await real_sleep(delay, result)

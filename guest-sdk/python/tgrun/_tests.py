@@ -44,6 +44,8 @@ def export_tests(app_module: str, package: str, suite: Optional[str]) -> None:
     module ``suite``, and exports the job that runs them. At build time."""
     global _suite, _root
     import asyncio
+    import unittest._log  # noqa: F401  (assertLogs imports it at its first call)
+    import unittest.mock  # noqa: F401
 
     loop = _aio.loop_class()
     # Each test's loop, and asyncio.run's, is a sandbox loop (asyncio's own open sockets).

@@ -62,6 +62,13 @@ def _sql_round_trip(datetime_type: str) -> None:
 def py_probe(ctx: Ctx, mode: str = "noop", **extra) -> None:
     if mode == "noop":
         return
+    if mode == "late_imports":
+        # The standard library's own import at a first call (datetime.strptime's), and a
+        # module this component never imported while it was built.
+        log.info(str(datetime.strptime("2026-12-07", "%Y-%m-%d").date()))
+        import statistics  # noqa: F401
+
+        return
     if mode == "count":
         global _runs
         _runs += 1

@@ -3,15 +3,16 @@
 //! `wasm32-wasip2`; a Python folder (a one-job `app.py`, or a tglib service: `jobs.py`,
 //! `routes.py`, `main.py` and its subpackages) with componentize-py and what this binary
 //! carries: the guest SDK, its tools and pins, the WIT ([`files`]). What a Python build
-//! fetches (componentize-py, SQLAlchemy, the service's own dependencies) is pinned or
-//! resolved once into a cache ([`python`], [`deps`]), and a build whose inputs are all
-//! unchanged is taken from the cache ([`Cache`]).
+//! fetches (componentize-py, SQLAlchemy, Thrift, the service's own dependencies) is pinned
+//! or resolved once into a cache ([`toolchain`], [`deps`]; [`python`] builds), and a
+//! build whose inputs are all unchanged is taken from the cache ([`Cache`]).
 
 pub mod deps;
 pub mod files;
 mod process;
 pub mod python;
 pub mod rust;
+mod toolchain;
 
 use std::path::{Path, PathBuf};
 

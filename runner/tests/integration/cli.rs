@@ -148,6 +148,7 @@ fn run_by_name_of_a_shared_components_job_goes_through_its_pipelines_tick() {
             "thresholds": {"good": 0.9}, "label_prefix": "x_"}"#,
         &["health_labels"],
     );
+    crate::fixtures::share_compiled_code(dir.path());
     let (code, text) = output(
         runner()
             .args([

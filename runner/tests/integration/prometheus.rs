@@ -14,12 +14,13 @@ pub use crate::real_prometheus::{Prometheus, free_port};
 
 /// A scrape target exposing `foo` with two series.
 async fn foo_exporter() -> String {
-    let app = axum::Router::new().route(
-        "/metrics",
-        axum::routing::get(|| async {
-            "foo{site=\"north\",node=\"n1\"} 10\nfoo{site=\"south\",node=\"n2\"} 20\n"
-        }),
-    );
+    exporter("foo{site=\"north\",node=\"n1\"} 10\nfoo{site=\"south\",node=\"n2\"} 20\n").await
+}
+
+/// A scrape target exposing `text`.
+async fn exporter(text: &'static str) -> String {
+    let app =
+        axum::Router::new().route("/metrics", axum::routing::get(move || async move { text }));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     tokio::spawn(async move { axum::serve(listener, app).await });
@@ -139,6 +140,70 @@ async fn bumper_writes_foo_plus_5(job: &str, module: &str) {
         .unwrap();
     assert!(exposition.contains("\nfoo_plus_5{"), "{exposition}");
     promtool_check_metrics(&exposition);
+}
+
+/// A service in the style of tgnms' health service (`health_labels`, our own), served: its
+/// main.py's tick enqueues `generate_link_health`, which reads each link's latest value
+/// from a real Prometheus with tglib's `query_latest` and writes its health with the
+/// thresholds `async_main` set up; Prometheus scrapes it back with the labels as tglib
+/// writes them (values normalized: `link-a.1` is `link_a_1`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tgnms_style_health_job_reads_a_real_prometheus_and_writes_each_links_health() {
+    let links =
+        exporter("link_avail{linkName=\"link-a.1\"} 99.5\nlink_avail{linkName=\"link-b\"} 42\n")
+            .await;
+    let runner_port = free_port();
+    let prom = Prometheus::start(&[
+        ("links", links, false),
+        ("runner", format!("127.0.0.1:{runner_port}"), true),
+    ]);
+    let dir = config_dir(
+        r#"{"num_consumers": 2, "pipelines": {"health": {"period": 1, "jobs": [
+            {"name": "generate_link_health", "module": "health_labels", "enabled": true,
+             "params": {"period_s": 60, "metric": "link_avail"}}]}},
+            "thresholds": {"excellent": 99.0, "good": 90.0}, "label_prefix": "nhs_"}"#,
+        &["health_labels"],
+    );
+    crate::fixtures::share_compiled_code(dir.path());
+    write_config(dir.path(), prom.port);
+    let _runner = Served::start_on(dir.path(), &format!("127.0.0.1:{runner_port}"));
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let health = loop {
+        let health = prom.query("nhs_link_health").await;
+        if health["data"]["result"]
+            .as_array()
+            .is_some_and(|r| r.len() == 2)
+        {
+            break health;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no nhs_link_health in prometheus after 60 s: {health}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let mut seen: Vec<(String, String, String)> = health["data"]["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let label = |k: &str| r["metric"][k].as_str().unwrap_or_default().to_owned();
+            (
+                label("linkName"),
+                label("level"),
+                r["value"][1].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            ("link_a_1".into(), "excellent".into(), "99.5".into()),
+            ("link_b".into(), "poor".into(), "42".into())
+        ]
+    );
 }
 
 /// `promtool check metrics` (Debian's prometheus package) on an exposition: its parser

@@ -46,6 +46,29 @@ fn logged_json(report: &RunReport) -> Json {
     serde_json::from_str(&line.message).unwrap()
 }
 
+/// `datetime.strptime` imports `_strptime` at its first call, which a component would lack
+/// (only what was imported while it was built is there): the SDK imports it. A module a
+/// run imports late that the build never did is an error saying to import it at module level.
+#[tokio::test]
+async fn late_imports_of_the_standard_library_work_or_say_why_not() {
+    let sb = sandbox();
+    let c = compile(&sb, "py_probe");
+    let r = probe(&sb, &c, json!({"mode": "late_imports"})).await;
+    assert!(
+        r.logs.iter().any(|l| l.message == "2026-12-07"),
+        "{:?}",
+        r.logs
+    );
+    let (_, message) = error_of(&r);
+    assert!(
+        message.starts_with(
+            "ModuleNotFoundError: No module named 'statistics' (a tgrun Python component has \
+             only the modules imported while it was built: import it at module level)"
+        ),
+        "{message}"
+    );
+}
+
 #[tokio::test]
 async fn an_exception_is_an_error_outcome_with_its_traceback() {
     let sb = sandbox();

@@ -14,6 +14,11 @@ component's app module imports this first), and only where the real module is mi
 - ``pwd`` and ``grp``: one user and one group, ``tgrun`` (uid and gid 1000).
 - ``getpass.getuser()``: the environment's ``LOGNAME``/``USER``/``LNAME``/``USERNAME`` as
   before, else ``tgrun`` instead of an ``OSError``.
+
+And what the standard library imports at a first call rather than at import: a component
+carries only the modules imported while it was built (componentize-py's snapshot), so
+``datetime.strptime``/``time.strptime`` would fail at run time without ``_strptime``
+imported here.
 """
 
 import importlib
@@ -30,6 +35,8 @@ def install() -> None:
     if _installed:
         return
     _installed = True
+    import _strptime  # noqa: F401  (see the module's doc)
+
     for name in _SHIMS:
         try:
             importlib.import_module(name)

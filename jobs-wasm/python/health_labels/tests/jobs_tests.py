@@ -5,9 +5,10 @@ import asyncio
 import unittest
 from unittest import mock
 
-from health_labels.jobs import generate_health_labels
+from health_labels.jobs import generate_health_labels, generate_link_health
 from health_labels.stats.settings import Settings
 from tglib.clients.prometheus_client import PrometheusClient
+from tglib.exceptions import ClientRuntimeError
 
 
 class GenerateTests(unittest.IsolatedAsyncioTestCase):
@@ -27,6 +28,42 @@ class GenerateTests(unittest.IsolatedAsyncioTestCase):
             ],
         )
         self.assertEqual({m.labels["period"] for m in metrics}, {900})
+
+
+class LinkHealthTests(unittest.IsolatedAsyncioTestCase):
+    def setUp(self) -> None:
+        Settings.update({"excellent": 99.0, "good": 90.0}, "")
+
+    @mock.patch.object(PrometheusClient, "write_metrics")
+    @mock.patch.object(
+        PrometheusClient,
+        "query_latest",
+        side_effect=[
+            {
+                "status": "success",
+                "data": {
+                    "result": [
+                        {"metric": {"linkName": "a"}, "value": [0, "99.5"]},
+                        {"metric": {"linkName": "b"}, "value": [0, "12"]},
+                    ]
+                },
+            },
+            ClientRuntimeError(),
+        ],
+    )
+    async def test_each_links_health_and_a_failed_query_writes_nothing(
+        self, query_latest, write_metrics
+    ) -> None:
+        await generate_link_health(10, 60, "link_avail")
+        query_latest.assert_called_with("link_avail")
+        self.assertEqual(
+            [(m.labels["linkName"], m.labels["level"], m.time) for m in write_metrics.call_args[0][0]],
+            [("a", "excellent", 10_000), ("b", "poor", 10_000)],
+        )
+        write_metrics.reset_mock()
+        with self.assertLogs(level="ERROR"):
+            await generate_link_health(10, 60, "link_avail")
+        write_metrics.assert_not_called()
 
 
 class WithoutMainTests(unittest.TestCase):
