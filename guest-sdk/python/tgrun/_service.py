@@ -41,13 +41,14 @@ its own fetch).
 
 import builtins
 import dataclasses
-import io
 import json
 import time
 from types import SimpleNamespace
 from typing import Any, Callable, Dict, List, Optional
 
 from wit_world.imports import context as _context
+
+from ._swap import opening, swapped
 
 _main = None
 
@@ -146,20 +147,11 @@ def _setup(pipeline_name: Optional[str], pipeline: Optional[Dict]) -> None:
     service_config = json.loads(_context.service_settings() or "{}")
     service_config["pipelines"] = {pipeline_name: pipeline} if pipeline is not None else {}
     service_config["num_consumers"] = 1
-    text = json.dumps(service_config)
-    real_open = builtins.open
-
-    def open_(file, mode="r", *args, **kwargs):
-        if file in _SERVICE_FILES and "w" not in mode and "a" not in mode:
-            return io.BytesIO(text.encode()) if "b" in mode else io.StringIO(text)
-        return real_open(file, mode, *args, **kwargs)
-
-    builtins.open, tglib._init_calls = open_, []
-    try:
+    text = json.dumps(service_config).encode()
+    open_ = opening(lambda file: text if file in _SERVICE_FILES else None)
+    with swapped(builtins, open=open_), swapped(tglib, _init_calls=[]):
         run_main()
         calls = tglib._init_calls
-    finally:
-        builtins.open, tglib._init_calls = real_open, None
     for start, _clients, _routes in calls:
         _until_started(start)
 
@@ -182,20 +174,14 @@ def _until_started(start: Callable) -> None:
             raise _Started()
         return await real_sleep(delay, result)
 
-    saved = {n: getattr(_main, n) for n in ("produce", "consume") if hasattr(_main, n)}
-    for name in saved:
-        setattr(_main, name, started)
-    asyncio.sleep = sleep
+    loops = {n: started for n in ("produce", "consume") if hasattr(_main, n)}
     try:
-        coro = start() if callable(start) else start
-        if asyncio.iscoroutine(coro):
-            _aio.run(coro)
+        with swapped(_main, **loops), swapped(asyncio, sleep=sleep):
+            coro = start() if callable(start) else start
+            if asyncio.iscoroutine(coro):
+                _aio.run(coro)
     except _Started:
         pass
-    finally:
-        asyncio.sleep = real_sleep
-        for name, fn in saved.items():
-            setattr(_main, name, fn)
 
 
 def setup_for_route() -> None:
@@ -244,13 +230,11 @@ def _tick(name: str, pipeline: Dict, due_s: float) -> List[Any]:
             return result
         return await real_sleep(delay, result)
 
-    asyncio.sleep, time.time = sleep, clock
     try:
-        _aio.run(_main.produce(queue, name, pipeline))
+        with swapped(asyncio, sleep=sleep), swapped(time, time=clock):
+            _aio.run(_main.produce(queue, name, pipeline))
     except _TickDone:
         pass
-    finally:
-        asyncio.sleep, time.time = real_sleep, real_time
     return queue.items
 
 

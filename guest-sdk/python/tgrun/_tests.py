@@ -18,6 +18,8 @@ A run's params may hold ``only``: patterns (``unittest -k``'s: a substring, or w
 wildcard) of the test ids to run.
 """
 
+import builtins
+import contextlib
 import fnmatch
 import importlib
 import io
@@ -27,6 +29,7 @@ import unittest
 from typing import Dict, Iterator, List, Optional
 
 from . import _aio, _export
+from ._swap import opening, swapped
 
 # Fixture files read into the snapshot, at most this many bytes in all.
 MAX_FILES_BYTES = 32 << 20
@@ -112,34 +115,17 @@ def _fixture(file) -> Optional[bytes]:
     return _files.get(os.path.normpath(os.path.join(_root, path)))
 
 
+@contextlib.contextmanager
 def _with_files() -> Iterator[None]:
     """``open`` (and ``os.path.exists``/``isfile``) answering the fixture files."""
-    import builtins
-    import contextlib
-
-    real_open, real_exists, real_isfile = builtins.open, os.path.exists, os.path.isfile
-
-    def open_(file, mode="r", buffering=-1, encoding=None, errors=None, newline=None, *a, **kw):
-        data = None if any(c in mode for c in "wax+") else _fixture(file)
-        if data is None:
-            return real_open(file, mode, buffering, encoding, errors, newline, *a, **kw)
-        raw = io.BytesIO(data)
-        if "b" in mode:
-            return raw
-        return io.TextIOWrapper(raw, encoding=encoding or "utf-8", errors=errors, newline=newline)
-
-    @contextlib.contextmanager
-    def patched():
-        builtins.open = io.open = open_
-        os.path.exists = lambda p: _fixture(p) is not None or real_exists(p)
-        os.path.isfile = lambda p: _fixture(p) is not None or real_isfile(p)
-        try:
-            yield
-        finally:
-            builtins.open = io.open = real_open
-            os.path.exists, os.path.isfile = real_exists, real_isfile
-
-    return patched()
+    open_ = opening(_fixture)
+    real_exists, real_isfile = os.path.exists, os.path.isfile
+    with swapped(builtins, open=open_), swapped(io, open=open_), swapped(
+        os.path,
+        exists=lambda p: _fixture(p) is not None or real_exists(p),
+        isfile=lambda p: _fixture(p) is not None or real_isfile(p),
+    ):
+        yield
 
 
 def _selected(suite: unittest.TestSuite, only: List[str]) -> unittest.TestSuite:
