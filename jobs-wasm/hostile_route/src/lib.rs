@@ -40,6 +40,32 @@ fn hostile_route(req: &Request) -> Result<Response> {
                 .collect();
             Response::json(&headers)?
         }
+        // A page whose script acts with the operator's authority: served from the
+        // runner's origin, it POSTs a run of `?job=` as the dashboard does, and asks the
+        // browser to let it run and be framed. Its title says what happened.
+        "page" => {
+            let job = req.query("job").unwrap_or("echo");
+            let page = format!(
+                r#"<!doctype html><title>page</title><body><script>
+document.title = "script ran";
+fetch("/jobs/{job}/run", {{method: "POST", headers: {{"content-type": "application/json"}},
+      body: "{{}}"}}).then(r => document.title = "run " + r.status,
+                          e => document.title = "blocked " + e);
+</script></body>"#
+            );
+            Response {
+                status: 200,
+                headers: vec![
+                    ("Content-Type".into(), "text/html; charset=utf-8".into()),
+                    (
+                        "Content-Security-Policy".into(),
+                        "sandbox allow-scripts allow-same-origin".into(),
+                    ),
+                    ("X-Frame-Options".into(), "ALLOWALL".into()),
+                ],
+                body: page.into_bytes(),
+            }
+        }
         // A slow handler: it spins until its deadline ends it.
         "spin" => {
             let mut n = 0u64;

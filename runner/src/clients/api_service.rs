@@ -275,10 +275,33 @@ impl HttpApiService {
     }
 }
 
+/// Whether `params` are JSON, read through without building them: a guest's 50 MiB of
+/// params cost the host no document tree.
 fn check_json(params: &str) -> Result<(), ClientError> {
-    serde_json::from_str::<Value>(params)
+    serde_json::from_str::<serde::de::IgnoredAny>(params)
         .map(|_| ())
         .map_err(|e| ClientError::InvalidArgument(format!("params are not JSON: {e}")))
+}
+
+/// Bytes of an endpoint's name.
+const MAX_ENDPOINT_BYTES: usize = 128;
+
+/// An endpoint is one path segment under the controller's `/api/` (`getTopology`,
+/// `getCtrlStatusDump`): a name of letters, digits, `_`, `-` and `.`, never `..` or a `/`,
+/// a query or a fragment that would reach another path of the API service.
+pub fn check_endpoint(endpoint: &str) -> Result<(), ClientError> {
+    let allowed = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.');
+    if endpoint.is_empty()
+        || endpoint.len() > MAX_ENDPOINT_BYTES
+        || endpoint.bytes().all(|b| b == b'.')
+        || !endpoint.bytes().all(allowed)
+    {
+        let shown: String = endpoint.chars().take(64).collect();
+        return Err(ClientError::InvalidArgument(format!(
+            "endpoint {shown:?} is not one API name (1 to {MAX_ENDPOINT_BYTES} letters, digits, '_', '-' or '.', such as \"getTopology\")"
+        )));
+    }
+    Ok(())
 }
 
 #[async_trait]
@@ -294,6 +317,7 @@ impl ApiServiceApi for HttpApiService {
         params: &str,
         timeout: Option<Duration>,
     ) -> Result<String, ClientError> {
+        check_endpoint(endpoint)?;
         check_json(params)?;
         let networks = self.networks().await;
         let base = networks.get(network).ok_or_else(|| {
@@ -319,6 +343,7 @@ impl ApiServiceApi for HttpApiService {
         timeout: Option<Duration>,
         all: bool,
     ) -> Result<Vec<NetworkAnswer>, ClientError> {
+        check_endpoint(endpoint)?;
         if !all && params.len() > self.max_fanout {
             return Err(ClientError::LimitExceeded(format!(
                 "request-many names {} networks; at most {} (apiservice.max_fanout)",

@@ -12,4 +12,7 @@ pub enum ClientError {
     /// An answer was larger than the runner accepts.
     #[error("{0}")]
     LimitExceeded(String),
+    /// The job asked for something no job may do (a statement acting on other sessions).
+    #[error("{0}")]
+    NotPermitted(String),
 }

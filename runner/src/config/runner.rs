@@ -81,6 +81,8 @@ struct RawRunner {
     /// MySQL/MariaDB: seconds after which the server ends a job's statement itself (a
     /// backstop; the runner stops it at the run's end). 0: none. Default 3600.
     sql_max_statement_s: Option<u64>,
+    /// The embedded SQLite: the most its file may hold, in MiB. Default 1024.
+    sql_max_db_mb: Option<usize>,
     /// The run history's own SQLite file when `mysql` is not configured (relative to the
     /// configuration directory). Default `tgrun-history.sqlite3`.
     history_sqlite_path: Option<PathBuf>,
@@ -243,6 +245,8 @@ impl RunnerSettings {
                     0,
                     bounds::DAY.as_secs(),
                 )?,
+                max_db_bytes: (size("sql_max_db_mb", raw.sql_max_db_mb, 1024, 1 << 20)? as u64)
+                    << 20,
             },
             history_db: {
                 if let Some(h) = &raw.history {

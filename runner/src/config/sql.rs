@@ -19,6 +19,10 @@ pub struct Caps {
     /// MySQL/MariaDB: seconds after which the server itself ends a job's statement, a
     /// backstop for when the runner cannot (0: none). Default 3600.
     pub max_statement_s: u64,
+    /// The embedded SQLite: bytes its file may grow to (SQLite's `max_page_count`); a
+    /// write past it fails `database or disk is full`, and the disk the history, the
+    /// configuration and the code cache share stays free. Default 1 GiB.
+    pub max_db_bytes: u64,
 }
 
 impl Default for Caps {
@@ -28,6 +32,7 @@ impl Default for Caps {
             max_bytes: 64 << 20,
             max_transactions_per_run: 1,
             max_statement_s: 3600,
+            max_db_bytes: 1 << 30,
         }
     }
 }

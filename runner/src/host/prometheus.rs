@@ -244,11 +244,17 @@ impl Host for RunState {
             .into());
         }
         // Moved, not copied: the cache reads them, the journal keeps them for the report.
+        // A label value holding a secret of the configuration (a token the job was given
+        // in its params) is masked as its log lines are: `/metrics` is open.
         let samples: Vec<Sample> = metrics
             .into_iter()
             .map(|m| Sample {
                 name: m.name,
-                labels: m.labels,
+                labels: m
+                    .labels
+                    .into_iter()
+                    .map(|(k, v)| (k, self.journal.mask(v)))
+                    .collect(),
                 value: m.value,
                 time_ms: m.time_ms,
             })
@@ -450,6 +456,24 @@ mod tests {
                 .render()
                 .ends_with("\nok_metric{a=\"1\"} 1\n")
         );
+    }
+
+    #[tokio::test]
+    async fn a_label_holding_a_configured_secret_is_masked() {
+        let services = HostClients::default();
+        services.set_service_file(&json!({"pipelines": {"p": {"jobs": [
+            {"name": "j", "params": {"api_token": "tok-123456"}}]}}}));
+        let mut state = RunState::for_test(Arc::new(services));
+        let leaky = Metric {
+            name: "leaky".into(),
+            labels: vec![("auth".into(), "Bearer tok-123456".into())],
+            value: 1.0,
+            time_ms: None,
+        };
+        Host::write_metrics(&mut state, vec![leaky]).unwrap();
+        let shown = state.services.metrics.render();
+        assert!(!shown.contains("tok-123456"), "{shown}");
+        assert!(shown.contains("leaky{auth=\"Bearer ***\"} 1"), "{shown}");
     }
 
     #[test]

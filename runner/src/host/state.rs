@@ -105,8 +105,8 @@ impl RunState {
             wasi: LazyWasi::new(CappedOutput::new(1 << 20), CappedOutput::new(1 << 20)),
             table: ResourceTable::new(),
             limiter: MemoryLimiter::new(64 << 20),
+            journal: Journal::new(1 << 20, None, services.mask()),
             services,
-            journal: Journal::new(1 << 20, None, Default::default()),
             open_transactions: 0,
             refused: false,
         }

@@ -20,6 +20,7 @@ impl From<ClientError> for GuestError {
             ClientError::InvalidArgument(m) => GuestError::InvalidArgument(m),
             ClientError::Upstream(m) => GuestError::Upstream(m),
             ClientError::LimitExceeded(m) => GuestError::LimitExceeded(m),
+            ClientError::NotPermitted(m) => GuestError::NotPermitted(m),
         }
     }
 }

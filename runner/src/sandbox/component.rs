@@ -128,6 +128,37 @@ pub fn content_version(bytes: &[u8]) -> String {
     digest[..8].iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Linear memories one component may hold: a job's memory limit then bounds what it
+/// can make the host reserve (40 memories each under the limit are not one run's share of
+/// the pool).
+pub const MAX_MEMORIES: u32 = 1;
+/// Tables one component may hold (a Python component from componentize-py has a few, a
+/// Rust one one or two).
+pub const MAX_TABLES: u32 = 8;
+/// Core instances one component may make (a Python component makes 14).
+pub const MAX_CORE_INSTANCES: u32 = 16;
+
+/// Whether a component fits in one run's share of the instance pool: one memory, a few
+/// tables, nothing it cannot say ahead (a core module it imports).
+fn within_a_run(component: &Component) -> Result<(), String> {
+    let Some(needs) = component.resources_required() else {
+        return Err("instantiates a core module it imports; a job may not".into());
+    };
+    if needs.num_memories > MAX_MEMORIES {
+        return Err(format!(
+            "has {} linear memories; a job or handler may have {MAX_MEMORIES} (its `memory_mb` bounds it)",
+            needs.num_memories
+        ));
+    }
+    if needs.num_tables > MAX_TABLES {
+        return Err(format!(
+            "has {} tables; a job or handler may have {MAX_TABLES}",
+            needs.num_tables
+        ));
+    }
+    Ok(())
+}
+
 /// Why a file cannot be a job. The message names the file and the problem.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{0}")]
@@ -169,6 +200,7 @@ impl Sandbox {
         binary_kind(bytes).map_err(|e| InvalidModule(format!("{name} {e}")))?;
         let component = Component::new(&self.engine, bytes)
             .map_err(|e| InvalidModule(format!("{name} does not compile: {e:#}")))?;
+        within_a_run(&component).map_err(|e| InvalidModule(format!("{name} {e}")))?;
         let pre = self.linker.instantiate_pre(&component).map_err(|e| {
             InvalidModule(format!(
                 "{name} does not fit the tgrun:job/{} world (see `tgrun check {name}`): {e:#}",

@@ -39,6 +39,12 @@ pub fn build(settings: &SandboxSettings) -> Result<(Engine, Option<Cache>)> {
         .total_memories(slots * 2)
         .total_tables(slots * 8)
         .total_stacks(slots)
+        // One run takes at most its share: a component of many memories, tables or
+        // instances is refused at load (`component::within_a_run`) and cannot
+        // instantiate past these either.
+        .max_memories_per_component(super::component::MAX_MEMORIES)
+        .max_tables_per_component(super::component::MAX_TABLES)
+        .max_core_instances_per_component(super::component::MAX_CORE_INSTANCES)
         .max_memory_size(usize::try_from(settings.max_memory_bytes).unwrap_or(usize::MAX))
         // Keep a little of each memory resident between runs: a fresh instance then reuses
         // warm pages instead of faulting them in again.

@@ -145,13 +145,8 @@ pub fn check(state: &AppState, req: &Request) -> Result<(), ApiError> {
                     format!("refused: {why}"),
                 ));
             }
-            // The real peer, or the one a test mocks (what the ConnectInfo extractor reads).
-            let ext = req.extensions();
-            let peer = ext
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|c| c.0.ip())
-                .or_else(|| ext.get::<MockConnectInfo<SocketAddr>>().map(|m| m.0.ip()));
-            if !peer.is_some_and(|ip| ip.is_loopback() || is_mapped_loopback(&ip)) {
+            if !peer(req.extensions()).is_some_and(|ip| ip.is_loopback() || is_mapped_loopback(&ip))
+            {
                 return Err(ApiError::new(
                     StatusCode::FORBIDDEN,
                     "no TGRUN_ADMIN_TOKEN is set, so this route answers only clients on loopback",
@@ -185,6 +180,14 @@ pub fn check(state: &AppState, req: &Request) -> Result<(), ApiError> {
         }
     }
     Ok(())
+}
+
+/// The client's address: the real peer, or the one a test mocks (what the ConnectInfo
+/// extractor reads).
+pub fn peer(ext: &axum::http::Extensions) -> Option<std::net::IpAddr> {
+    ext.get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
+        .or_else(|| ext.get::<MockConnectInfo<SocketAddr>>().map(|m| m.0.ip()))
 }
 
 fn is_mapped_loopback(ip: &std::net::IpAddr) -> bool {

@@ -207,7 +207,11 @@ pub const ROUTES: &[RouteDoc] = &[
         params: &[
             ("job", "query", "only this job"),
             ("outcome", "query", "only this outcome"),
-            ("limit", "query", "rows, 1 to 10000 (default 100)"),
+            (
+                "limit",
+                "query",
+                "rows, 1 to 1000 (default 100); 503 while answers not yet read hold their bound",
+            ),
         ],
         body: None,
         responses: &[(200, "{\"runs\": [...]}"), (400, JSON_ERROR)],

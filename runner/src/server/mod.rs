@@ -6,7 +6,9 @@
 //! - [`routes`]: one file per group of routes.
 //! - [`docs`]: `/docs` and `/docs.yml`, the OpenAPI description of every route.
 //! - [`dashboard`]: `GET /`, the page operators look at, and the state it polls.
+//! - [`answers`]: bytes of large answers in flight, bounded per client and in all.
 
+pub mod answers;
 pub mod auth;
 pub mod dashboard;
 pub mod docs;
@@ -29,6 +31,7 @@ use crate::service::Service;
 pub struct AppState {
     pub service: Arc<Service>,
     pub health: Arc<dashboard::health::HealthCache>,
+    pub answers: Arc<answers::AnswerBudget>,
 }
 
 impl AppState {
@@ -36,6 +39,7 @@ impl AppState {
         Self {
             service,
             health: Default::default(),
+            answers: Default::default(),
         }
     }
 }
@@ -62,7 +66,31 @@ pub fn router_with(state: AppState, extra: Vec<ExtraRoute>) -> Result<Router, St
         }
         own = own.route(path, handler);
     }
-    Ok(router(state.clone()).merge(own.with_state(state)))
+    Ok(router(state.clone()).merge(
+        own.with_state(state)
+            .layer(axum::middleware::map_response(frame_guard)),
+    ))
+}
+
+/// Headers on every answer of the runner. No page of another site may frame it: a click
+/// in a frame is the operator's click, with the operator's authority (clickjacking). No
+/// answer is sniffed into another type than the one it says (a JSON body holding markup
+/// stays JSON).
+async fn frame_guard(mut res: axum::response::Response) -> axum::response::Response {
+    use axum::http::{HeaderValue, header};
+    let h = res.headers_mut();
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    // Appended, not set: a policy of the answer's own (a route handler's sandbox) stays,
+    // and every policy given is enforced.
+    h.append(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("frame-ancestors 'none'"),
+    );
+    res
 }
 
 /// The router, built apart from the listener so tests can call it directly.
@@ -102,6 +130,7 @@ pub fn router(state: AppState) -> Router {
         .merge(mutating)
         .fallback(routes::handlers::dispatch)
         .with_state(state)
+        .layer(axum::middleware::map_response(frame_guard))
 }
 
 /// Serves `router` on `listener` until `shutdown` is cancelled. Clients' addresses reach

@@ -406,3 +406,49 @@ async fn runner_run_fetches_topologies_into_the_embedded_sqlite() {
         );
     }
 }
+
+/// Issue 39: an endpoint is one name under `/api/`, never a path to another of the API
+/// service's routes; nothing is sent for one that is not.
+#[tokio::test]
+async fn an_endpoint_that_is_not_one_api_name_is_refused_and_nothing_is_sent() {
+    let s = StandIn::start(&[("net_a", Kind::Good)], false).await;
+    let api = client(&s, false).await;
+    for bad in [
+        "",
+        "..",
+        "../admin",
+        "getTopology/../../admin",
+        "getTopology?x=1",
+        "getTopology#x",
+        "get Topology",
+        "%2e%2e",
+        &"a".repeat(129),
+    ] {
+        let err = api.request("net_a", bad, "{}", None).await.unwrap_err();
+        assert!(
+            matches!(err, ClientError::InvalidArgument(_)),
+            "{bad}: {err:?}"
+        );
+        assert!(err.to_string().contains("is not one API name"), "{err}");
+        let err = api.request_many(bad, &[], None, true).await.unwrap_err();
+        assert!(
+            matches!(err, ClientError::InvalidArgument(_)),
+            "{bad}: {err:?}"
+        );
+    }
+    assert_eq!(
+        s.requests().len(),
+        0,
+        "a refused endpoint reached the API service"
+    );
+    // Names with dots, dashes and digits are names.
+    api.request("net_a", "getTopology", "{}", None)
+        .await
+        .unwrap();
+    // Params are checked to be JSON without keeping them: not JSON is refused.
+    let err = api
+        .request("net_a", "getTopology", "{\"a\": [1, 2", None)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("params are not JSON"), "{err}");
+}

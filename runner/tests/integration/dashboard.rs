@@ -463,3 +463,96 @@ setTimeout(() => {{ document.title = sent.join(","); document.getElementById("f"
     }
     assert_eq!(manual_runs(&addr).await, 1);
 }
+
+/// Issue 39: pages that borrow the runner's origin. A route handler's page is served from
+/// the runner's address, and its script would act as the operator's own page does; a page
+/// of another site framing the dashboard would have the operator click "Run now" in the
+/// frame. Neither runs the job: the handler's answer is sandboxed (no script runs, its
+/// origin is opaque) and no runner page may be framed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_route_handlers_page_or_a_framing_page_cannot_act() {
+    let dir = config_dir(
+        r#"{"pipelines": {"hourly": {"period": 3600, "jobs": [
+            {"name": "echo", "enabled": false, "params": {"value": 1}}]}},
+            "routes": {"GET /page": {"module": "hostile_route"}}}"#,
+        &["echo", "hostile_route"],
+    );
+    let served = Served::start_on(dir.path(), "127.0.0.1:0");
+    let addr = served.addr();
+
+    // Every answer says so, the handler's too, whatever headers the handler chose.
+    let page = reqwest::get(format!("http://{addr}/page?mode=page&job=echo"))
+        .await
+        .unwrap();
+    let policies: Vec<&str> = page
+        .headers()
+        .get_all("content-security-policy")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .collect();
+    assert!(policies.contains(&"sandbox"), "{policies:?}");
+    assert!(policies.contains(&"frame-ancestors 'none'"), "{policies:?}");
+    assert_eq!(page.headers()["x-frame-options"], "DENY");
+    assert_eq!(page.headers()["x-content-type-options"], "nosniff");
+    let own = reqwest::get(format!("http://{addr}/")).await.unwrap();
+    assert_eq!(own.headers()["x-frame-options"], "DENY");
+
+    let browser = Browser::start().await;
+    browser
+        .open(&format!("http://{addr}/page?mode=page&job=echo"))
+        .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let title = browser.session_call("GET", "/title", Value::Null).await;
+    assert_eq!(title, json!("page"), "the handler's script ran");
+    assert_eq!(manual_runs(&addr).await, 0, "a handler's page ran the job");
+
+    // Another site frames the dashboard; the operator clicks "Run now" in the frame, if
+    // there is one to click.
+    let framing = format!(
+        r#"<!doctype html><body><iframe id="f" src="http://{addr}/" width="1200" height="900"></iframe></body>"#
+    );
+    let app = axum::Router::new().route(
+        "/",
+        axum::routing::get(move || {
+            let page = framing.clone();
+            async move { axum::response::Html(page) }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let attacker = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    browser.open(&format!("http://{attacker}/")).await;
+    let frame = browser.find("#f").await;
+    browser
+        .session_call("POST", "/frame", json!({"id": {ELEMENT: frame}}))
+        .await;
+    let run_now = "tr[data-job='echo'] .run-now";
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut clicked = false;
+    while Instant::now() < deadline && !clicked {
+        let found = browser
+            .session_call(
+                "POST",
+                "/element",
+                json!({"using": "css selector", "value": run_now}),
+            )
+            .await;
+        if let Some(id) = found[ELEMENT].as_str() {
+            let answer = browser
+                .session_call("POST", &format!("/element/{id}/click"), json!({}))
+                .await;
+            clicked = answer.is_null();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        !clicked,
+        "the dashboard rendered inside another site's frame"
+    );
+    assert_eq!(
+        manual_runs(&addr).await,
+        0,
+        "a click in a frame ran the job"
+    );
+}

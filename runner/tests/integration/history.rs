@@ -88,6 +88,18 @@ async fn every_outcome_gets_a_history_row_and_runs_reads_them() {
     assert_eq!(v["runs"].as_array().unwrap().len(), 2);
     let (code, v) = get(&service, "/runs?limit=0").await;
     assert_eq!(code, StatusCode::BAD_REQUEST, "{v}");
+    // The most rows an answer holds is answered; past it, a clear 400, never a 500.
+    let (code, v) = get(&service, "/runs?limit=1000").await;
+    assert_eq!(code, StatusCode::OK, "{v}");
+    assert!(v["runs"].as_array().unwrap().len() >= 3, "{v}");
+    for past in ["1001", "10000", "7500"] {
+        let (code, v) = get(&service, &format!("/runs?limit={past}")).await;
+        assert_eq!(code, StatusCode::BAD_REQUEST, "{past}: {v}");
+        assert!(
+            v["message"].as_str().unwrap().contains("from 1 to 1000"),
+            "{v}"
+        );
+    }
     let (code, v) = get(&service, "/runs?jobb=x").await;
     assert_eq!(code, StatusCode::BAD_REQUEST, "{v}");
     assert_eq!(v["status"], "error");

@@ -422,3 +422,82 @@ async fn a_job_cannot_forge_or_take_series_and_what_it_hands_the_host_is_bounded
     assert!(message.ends_with(" error end"));
     assert!(message.contains("bytes cut"));
 }
+
+/// A component, written by hand as an attacker would: `modules` core module instances,
+/// each with `memories` memories of 128 MiB and `tables` tables.
+fn hand_made(instances: usize, memories: usize, tables: usize) -> Vec<u8> {
+    let module = format!(
+        "(core module $m {} {})",
+        "(memory 2048) ".repeat(memories),
+        "(table 1 funcref) ".repeat(tables)
+    );
+    let made = "(core instance (instantiate $m)) ".repeat(instances);
+    wat::parse_str(format!("(component {module} {made})")).unwrap()
+}
+
+/// Issue 39, hole 1: 40 memories each under `memory_mb` held 5 GiB and the pool's memory
+/// slots. A job's component has one memory (and a few tables), refused at load otherwise,
+/// naming the file; one memory passes this check (and fails only the world's).
+#[test]
+fn a_component_of_many_memories_or_tables_is_refused_at_load() {
+    let sb = crate::fixtures::sandbox();
+    let path = std::path::Path::new("hog.wasm");
+    // The pool's own rules (a module's memories, a component's instances) may say it
+    // before the runner's; either way it is refused at load, naming the file.
+    for (bytes, why) in [
+        (
+            hand_made(40, 1, 0),
+            ["has 40 linear memories", "40 core module instances"],
+        ),
+        (
+            hand_made(2, 1, 0),
+            ["has 2 linear memories", "2 Wasm linear memories"],
+        ),
+        (hand_made(9, 0, 1), ["has 9 tables", "9 tables"]),
+        (
+            hand_made(1, 40, 0),
+            ["has 40 linear memories", "defined memories count of 40"],
+        ),
+    ] {
+        let err = sb.compile(path, &bytes).err().expect("refused").0;
+        assert!(
+            err.starts_with("hog.wasm ") && why.iter().any(|w| err.contains(w)),
+            "{err}"
+        );
+    }
+    // Where the pool is off, the runner's rule alone refuses them.
+    let unpooled = crate::fixtures::sandbox_with(
+        tgrun::sandbox::SandboxSettings {
+            pooling: false,
+            ..crate::fixtures::settings()
+        },
+        json!({}),
+    );
+    let err = unpooled
+        .compile(path, &hand_made(40, 1, 0))
+        .err()
+        .expect("refused")
+        .0;
+    assert!(
+        err.contains("has 40 linear memories; a job or handler may have 1"),
+        "{err}"
+    );
+    let err = unpooled
+        .compile(path, &hand_made(9, 0, 1))
+        .err()
+        .expect("refused")
+        .0;
+    assert!(
+        err.contains("has 9 tables; a job or handler may have 8"),
+        "{err}"
+    );
+    let err = sb
+        .compile(path, &hand_made(1, 1, 1))
+        .err()
+        .expect("no run export")
+        .0;
+    assert!(
+        err.contains("job world") && !err.contains("memories") && !err.contains("tables;"),
+        "{err}"
+    );
+}

@@ -561,6 +561,9 @@ async fn get_config_shows_secrets_redacted_and_sending_them_back_keeps_them() {
         "mysql": {"host": "127.0.0.1", "port": 3306, "password": "hunter2"},
         "apiservice": {"nms": {"host": "127.0.0.1", "port": 1},
                        "keycloak": {"client_secret": "s3cret"}}});
+    // A job's params: a password, and secrets nested under a secret key (issue 39).
+    config["pipelines"]["p"]["jobs"][0]["params"] = json!({"value": 4,
+        "db_password": "job-pw-1", "credentials": {"users": ["nested-pw-2"], "pin": 98765}});
     let (code, body) = call(
         &f,
         LOCAL,
@@ -568,11 +571,21 @@ async fn get_config_shows_secrets_redacted_and_sending_them_back_keeps_them() {
     )
     .await;
     assert_eq!(code, StatusCode::OK, "{body}");
-    let (_, shown) = call(&f, REMOTE, get("/config")).await;
-    assert!(
-        !shown.contains("hunter2") && !shown.contains("s3cret"),
-        "{shown}"
+    for path in ["/config", "/jobs", "/jobs/echo", "/dashboard/state"] {
+        let (code, shown) = call(&f, REMOTE, get(path)).await;
+        assert_eq!(code, StatusCode::OK, "{path}: {shown}");
+        for secret in ["hunter2", "s3cret", "job-pw-1", "nested-pw-2", "98765"] {
+            assert!(!shown.contains(secret), "{path} shows {secret}: {shown}");
+        }
+    }
+    let (_, jobs) = call(&f, REMOTE, get("/jobs/echo")).await;
+    let jobs: Value = serde_json::from_str(&jobs).unwrap();
+    assert_eq!(
+        jobs["entries"][0]["params"],
+        json!({"value": 4, "db_password": "***",
+               "credentials": {"users": ["***"], "pin": "***"}})
     );
+    let (_, shown) = call(&f, REMOTE, get("/config")).await;
     let mut shown: Value = serde_json::from_str(&shown).unwrap();
     assert_eq!(shown["overrides"]["mysql"]["password"], "***");
     // The operator edits what GET gave and PUTs it back; then PATCHes something else.
@@ -597,6 +610,10 @@ async fn get_config_shows_secrets_redacted_and_sending_them_back_keeps_them() {
     assert_eq!(
         saved["overrides"]["apiservice"]["keycloak"]["client_secret"],
         "s3cret"
+    );
+    assert_eq!(
+        saved["pipelines"]["p"]["jobs"][0]["params"],
+        config["pipelines"]["p"]["jobs"][0]["params"]
     );
     f.service.stop().await;
 }

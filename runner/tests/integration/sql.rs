@@ -192,6 +192,64 @@ async fn a_query_past_the_row_cap_is_refused() {
     assert_eq!(ok.columns, vec!["one"]);
 }
 
+/// Issue 39: one job's writes cannot fill the disk the runner shares (the file is bounded
+/// by `sql_max_db_mb`), and one value or statement is bounded (no single SQLite operation
+/// works on a string larger than an answer may be).
+#[tokio::test]
+async fn the_embedded_sqlite_file_and_its_values_are_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("jobs.sqlite3");
+    let db = sql::sqlite(
+        &path,
+        Caps {
+            max_bytes: 1 << 20,
+            max_db_bytes: 2 << 20,
+            ..Caps::default()
+        },
+    )
+    .await
+    .unwrap();
+    db.execute("CREATE TABLE big (b BLOB)", &[]).await.unwrap();
+    let mut full = None;
+    for _ in 0..8 {
+        match db
+            .execute("INSERT INTO big VALUES (randomblob(900000))", &[])
+            .await
+        {
+            Ok(_) => {}
+            Err(e) => {
+                full = Some(e);
+                break;
+            }
+        }
+    }
+    let full = full.expect("8 blobs of 900 kB fitted in a 2 MiB database");
+    assert!(full.to_string().contains("full"), "{full}");
+    let on_disk = std::fs::metadata(&path).unwrap().len()
+        + std::fs::metadata(dir.path().join("jobs.sqlite3-wal"))
+            .map(|m| m.len())
+            .unwrap_or(0);
+    assert!(on_disk < 6 << 20, "{on_disk} bytes on disk");
+    // A value past the bound is refused as it would be made (printf makes none).
+    let err = db
+        .query("SELECT length(zeroblob(8000000))", &[])
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("too big"), "{err}");
+    let none = db
+        .query("SELECT length(printf('%.*c', 8000000, 'a'))", &[])
+        .await
+        .unwrap();
+    assert_eq!(format!("{:?}", none.rows), "[[Value::Null]]");
+    // A statement's text is code, bounded too.
+    let long = format!("SELECT 1{}", " + 1".repeat(600_000));
+    let err = db.query(&long, &[]).await.unwrap_err();
+    assert!(
+        err.to_string().contains("too big") || err.to_string().contains("too long"),
+        "{err}"
+    );
+}
+
 /// Each database says its dialect, so a job can compile statements for it (tglib's
 /// `MySQLClient` compiles SQLAlchemy statements with it).
 #[tokio::test]

@@ -9,7 +9,7 @@ use futures_util::future::BoxFuture;
 use sqlx::query::Query;
 use sqlx::{Column, Database, MySql, Pool, Row, Sqlite, TypeInfo, ValueRef};
 
-use super::session::{Stop, mysql_leaves_state};
+use super::session::{Stop, mysql_leaves_state, mysql_refused};
 use crate::bindings::tgrun::job::sql::Value;
 use crate::clients::ClientError;
 
@@ -43,6 +43,13 @@ pub trait Backend: Database {
 
     /// The same for a statement inside a transaction the pool opened, from its text alone.
     fn leaves_state(statement: &str) -> bool;
+
+    /// Why a job's statement is refused before it is sent, if it is: it would act beyond
+    /// the job's own session and data. (SQLite's authorizer refuses such statements as
+    /// they are prepared: see `sqlite_guard`.)
+    fn refused(_statement: &str) -> Option<String> {
+        None
+    }
 }
 
 fn to_naive(ms: i64) -> Result<NaiveDateTime, ClientError> {
@@ -149,6 +156,10 @@ impl Backend for MySql {
 
     fn leaves_state(statement: &str) -> bool {
         mysql_leaves_state(statement)
+    }
+
+    fn refused(statement: &str) -> Option<String> {
+        mysql_refused(statement)
     }
 }
 

@@ -75,6 +75,11 @@ pub async fn start(
         return sqlite(sqlite_path, caps).await;
     };
     let (opts, what) = mysql_options(&from_env(&s, "")).context("config.json: 'mysql'")?;
+    // No statement outlives its call: a job's prepared statements are closed on the server
+    // after each use, and their text is not kept on the connection (a cache of 100 per
+    // connection kept 12 distinct 16 MiB statements of one run resident in both the runner
+    // and the server, failed ones too).
+    let opts = opts.statement_cache_capacity(0);
     let limit = caps.max_statement_s;
     let pool = sqlx::mysql::MySqlPoolOptions::new()
         .max_connections(16)
@@ -116,31 +121,37 @@ async fn statement_backstop(conn: &mut sqlx::MySqlConnection, seconds: u64) {
 /// The jobs' embedded default: a SQLite file, created if missing, whose connections cannot
 /// reach other files (`ATTACH`, `VACUUM INTO`, extensions) nor keep per-connection state.
 pub async fn sqlite(path: &Path, caps: Caps) -> Result<Arc<dyn SqlApi>> {
-    let pool = sqlite_pool(path, 4, true).await?;
+    let pool = sqlite_pool(path, 4, Some(caps)).await?;
     let what = format!("sqlite file {}", path.display());
     Ok(Arc::new(pool::SqlPool::new(pool, what, caps)))
 }
 
+/// A pool on a SQLite file: the jobs' (with their caps, hardened), or the runner's own.
 async fn sqlite_pool(
     path: &Path,
     connections: u32,
-    for_jobs: bool,
+    jobs: Option<Caps>,
 ) -> Result<sqlx::Pool<sqlx::Sqlite>> {
+    let for_jobs = jobs.is_some();
     let mut opts = sqlx::sqlite::SqliteConnectOptions::new()
         .filename(path)
         .create_if_missing(true)
         .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
         .busy_timeout(std::time::Duration::from_secs(5));
-    if !for_jobs {
+    if for_jobs {
+        // As for MySQL: a job's statements are finalized after use, never cached.
+        opts = opts.statement_cache_capacity(0);
+    } else {
         // The history commits a batch as often as runs end (hundreds a second): waiting
         // for the disk at each was a quarter of a busy cluster replica's CPU. In WAL mode
         // the file stays whole either way; a power loss may take the last batches with it.
         opts = opts.synchronous(sqlx::sqlite::SqliteSynchronous::Normal);
     }
     let mut pool = sqlx::sqlite::SqlitePoolOptions::new().max_connections(connections);
-    if for_jobs {
+    if let Some(caps) = jobs {
+        let limits = sqlite_guard::Limits::of(caps);
         pool = pool
-            .after_connect(|conn, _| Box::pin(sqlite_guard::harden(conn)))
+            .after_connect(move |conn, _| Box::pin(sqlite_guard::harden(conn, limits)))
             // A connection a job's raw BEGIN left in a transaction closes instead of going
             // back (checked as it returns, off the run's path).
             .after_release(|conn, _| {
@@ -193,7 +204,7 @@ pub async fn start_history(
 /// A SQLite file for the runner's own records: no authorizer, no statement guards (no job
 /// reaches it). Public for `make bench`, which measures the guards against it.
 pub async fn sqlite_for_runner(path: &Path) -> Result<Arc<dyn SqlApi>> {
-    let pool = sqlite_pool(path, 2, false).await?;
+    let pool = sqlite_pool(path, 2, None).await?;
     let what = format!("sqlite file {}", path.display());
     Ok(Arc::new(
         pool::SqlPool::new(pool, what, Caps::default()).unguarded(),

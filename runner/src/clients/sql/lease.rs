@@ -50,7 +50,18 @@ where
         })
     }
 
-    pub async fn arm(&mut self, killer: Option<&Pool<MySql>>) -> Result<(), ClientError> {
+    /// Refuses a job's statement that acts beyond its session (a guarded pool's), then
+    /// makes it stoppable.
+    pub async fn arm(
+        &mut self,
+        killer: Option<&Pool<MySql>>,
+        statement: &str,
+    ) -> Result<(), ClientError> {
+        if self.guarded
+            && let Some(why) = DB::refused(statement)
+        {
+            return Err(ClientError::NotPermitted(why));
+        }
         self.running = Some(if self.guarded {
             DB::stoppable(&mut *self.conn, killer)
                 .await
@@ -68,7 +79,7 @@ where
         params: &[Value],
         caps: Caps,
     ) -> Result<RowSet, ClientError> {
-        self.arm(killer).await?;
+        self.arm(killer, statement).await?;
         let r = query_on(&mut *self.conn, statement, params, caps).await;
         self.running = None;
         // A query abandoned at a cap still has rows coming: the connection closes rather
@@ -83,7 +94,7 @@ where
         statement: &str,
         params: &[Value],
     ) -> Result<ExecResult, ClientError> {
-        self.arm(killer).await?;
+        self.arm(killer, statement).await?;
         let r = execute_on(&mut *self.conn, statement, params).await;
         self.running = None;
         r

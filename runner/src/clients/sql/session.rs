@@ -15,9 +15,10 @@ const CLEAN_STARTS: &[&str] = &[
 ];
 
 /// ... unless they mention one of these: a user variable (`SELECT @x := 1`, `INTO @x`), a
-/// lock (`GET_LOCK`, `LOCK TABLES`, `LOCK IN SHARE MODE`), a temporary table, or a comment
-/// the server executes (`/*! ... */`).
-const DIRTY_WORDS: &[&str] = &["@", "LOCK", "TEMPORARY", "/*!", "/*M!"];
+/// lock (`GET_LOCK`, `LOCK TABLES`, `LOCK IN SHARE MODE`), a temporary table, a comment
+/// the server executes (`/*! ... */`), or the session's last insert id set by hand
+/// (`LAST_INSERT_ID(42)`, which the next run of any job would read).
+const DIRTY_WORDS: &[&str] = &["@", "LOCK", "TEMPORARY", "/*!", "/*M!", "LAST_INSERT_ID"];
 
 /// Whether a MySQL/MariaDB statement may leave state on its session (a transaction, a
 /// variable, a lock, a temporary table, another default database). Decided on the text,
@@ -33,6 +34,93 @@ pub fn mysql_leaves_state(statement: &str) -> bool {
         .next()
         .unwrap_or("");
     !CLEAN_STARTS.contains(&first)
+}
+
+/// Statements that act on other sessions, the server or its users, starting with these
+/// words: a job's user may `KILL` any connection of the same user (another job's) with no
+/// privilege at all, and whatever else the operator granted it stays the operator's.
+const REFUSED_STARTS: &[&[&str]] = &[
+    &["KILL"],
+    &["SHUTDOWN"],
+    &["RESTART"],
+    &["SET", "GLOBAL"],
+    &["SET", "PERSIST"],
+    &["SET", "PERSIST_ONLY"],
+    &["SET", "PASSWORD"],
+    &["SET", "DEFAULT", "ROLE"],
+    &["SET", "ROLE"],
+    &["FLUSH"],
+    &["RESET"],
+    &["PURGE"],
+    &["INSTALL"],
+    &["UNINSTALL"],
+    &["GRANT"],
+    &["REVOKE"],
+    &["BINLOG"],
+    &["CHANGE"],
+    &["START", "SLAVE"],
+    &["START", "REPLICA"],
+    &["START", "ALL"],
+    &["STOP"],
+    &["CACHE", "INDEX"],
+    &["LOAD"],
+    // Dynamic SQL runs a string the checks above never see (`PREPARE s FROM 'KILL 7'`).
+    &["PREPARE"],
+    &["EXECUTE"],
+    &["DEALLOCATE"],
+    // An event runs later, as its definer (this same user), outside any run.
+    &["CREATE", "EVENT"],
+    &["ALTER", "EVENT"],
+    &["CREATE", "USER"],
+    &["DROP", "USER"],
+    &["ALTER", "USER"],
+    &["RENAME", "USER"],
+    &["CREATE", "ROLE"],
+    &["DROP", "ROLE"],
+    &["CREATE", "SERVER"],
+    &["ALTER", "SERVER"],
+    &["DROP", "SERVER"],
+];
+
+/// Why a job's MySQL/MariaDB statement is refused before it reaches the server, if it is:
+/// it acts beyond the job's own session and data (see [`REFUSED_STARTS`]), writes the
+/// server's files (`INTO OUTFILE`), or hides a statement in a comment the server executes
+/// (`/*! KILL 7 */`).
+pub fn mysql_refused(statement: &str) -> Option<String> {
+    let upper = statement.to_ascii_uppercase();
+    if upper.contains("/*!") || upper.contains("/*M!") {
+        return Some(
+            "a comment the server executes (/*! ... */) is not accepted from a job".into(),
+        );
+    }
+    let words: Vec<&str> = skip_comments(&upper)
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '@'))
+        .filter(|w| !w.is_empty())
+        .take(3)
+        .collect();
+    let words: Vec<&str> = words
+        .iter()
+        .map(|w| match *w {
+            "@@GLOBAL" => "GLOBAL",
+            "@@PERSIST" => "PERSIST",
+            w => w,
+        })
+        .collect();
+    if let Some(start) = REFUSED_STARTS
+        .iter()
+        .find(|s| words.len() >= s.len() && words[..s.len()] == s[..])
+    {
+        return Some(format!(
+            "{} statements act beyond the job's own session and are not accepted from a job",
+            start.join(" ")
+        ));
+    }
+    if upper.contains("OUTFILE") || upper.contains("DUMPFILE") {
+        return Some(
+            "writing the server's files (INTO OUTFILE/DUMPFILE) is not accepted from a job".into(),
+        );
+    }
+    None
 }
 
 /// The statement past leading blanks and comments (`-- `, `#`, `/* */`).
@@ -83,6 +171,47 @@ impl Stop {
 #[cfg(test)]
 mod tests {
     use super::mysql_leaves_state as dirty;
+    use super::mysql_refused as refused;
+
+    #[test]
+    fn statements_that_act_on_other_sessions_or_the_server_are_refused() {
+        for bad in [
+            "KILL QUERY 7",
+            "kill 7",
+            "/* x */ KILL CONNECTION 7",
+            "SHUTDOWN",
+            "SET GLOBAL max_connections = 1",
+            "set @@global.max_connections = 1",
+            "SET PERSIST x = 1",
+            "FLUSH PRIVILEGES",
+            "RESET MASTER",
+            "GRANT ALL ON *.* TO x",
+            "CREATE USER x",
+            "PREPARE s FROM 'KILL 7'",
+            "EXECUTE s",
+            "CREATE EVENT e ON SCHEDULE EVERY 1 SECOND DO KILL 7",
+            "/*!50000 KILL 7 */",
+            "SELECT 1 /*M!100000 , SLEEP(1) */",
+            "SELECT * FROM t INTO OUTFILE '/tmp/x'",
+            "LOAD DATA INFILE '/etc/passwd' INTO TABLE t",
+            "STOP SLAVE",
+            "INSTALL PLUGIN x SONAME 'x.so'",
+        ] {
+            assert!(refused(bad).is_some(), "{bad}");
+        }
+        for fine in [
+            "SELECT 1",
+            "SET @x = 1",
+            "SET SESSION sql_mode = ''",
+            "START TRANSACTION",
+            "INSERT INTO killers VALUES (1)",
+            "CREATE TABLE grants (a INT)",
+            "SELECT LAST_INSERT_ID()",
+            "DELETE FROM t WHERE note = 'FLUSH'",
+        ] {
+            assert!(refused(fine).is_none(), "{fine}: {:?}", refused(fine));
+        }
+    }
 
     #[test]
     fn only_statements_known_to_leave_nothing_keep_their_connection() {
@@ -114,6 +243,7 @@ mod tests {
             "CALL p()",
             "DO SLEEP(1)",
             "HANDLER t OPEN",
+            "SELECT LAST_INSERT_ID(424242)",
             "",
         ] {
             assert!(dirty(leaves), "{leaves}");

@@ -87,8 +87,34 @@ unsafe extern "C" fn authorize(
     }
 }
 
+/// What one connection of the jobs may hold and do.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Pages the file may have (`max_page_count`).
+    max_pages: u64,
+    /// Bytes of one string or blob, and of one statement's text.
+    max_value_bytes: c_int,
+    max_statement_bytes: c_int,
+}
+
+/// Bytes of one statement's text: statements are code, values go in parameters.
+const MAX_STATEMENT_BYTES: c_int = 1 << 20;
+/// The page size the jobs' file is made with (SQLite's default).
+const PAGE_BYTES: u64 = 4096;
+
+impl Limits {
+    pub fn of(caps: super::Caps) -> Self {
+        Self {
+            max_pages: (caps.max_db_bytes / PAGE_BYTES).max(1),
+            // A value may be as large as a whole answer may be.
+            max_value_bytes: c_int::try_from(caps.max_bytes).unwrap_or(c_int::MAX),
+            max_statement_bytes: MAX_STATEMENT_BYTES,
+        }
+    }
+}
+
 /// Hardens a new connection of the jobs' pool (sqlx's `after_connect`).
-pub async fn harden(conn: &mut SqliteConnection) -> Result<(), sqlx::Error> {
+pub async fn harden(conn: &mut SqliteConnection, limits: Limits) -> Result<(), sqlx::Error> {
     let mut handle = conn.lock_handle().await?;
     let db = handle.as_raw_handle().as_ptr();
     // SAFETY: the handle is locked out of sqlx's worker for this block, and each call
@@ -108,6 +134,24 @@ pub async fn harden(conn: &mut SqliteConnection) -> Result<(), sqlx::Error> {
             }
         }
         ffi::sqlite3_limit(db, ffi::SQLITE_LIMIT_ATTACHED, 0);
+        // One value, and one statement's text, bounded: a job's `printf('%.*c', 1e9, 'a')`
+        // is refused (`string or blob too big`) instead of made.
+        ffi::sqlite3_limit(db, ffi::SQLITE_LIMIT_LENGTH, limits.max_value_bytes);
+        ffi::sqlite3_limit(db, ffi::SQLITE_LIMIT_SQL_LENGTH, limits.max_statement_bytes);
+        // The file's size: set before the authorizer, which refuses any job's PRAGMA.
+        let pragma =
+            std::ffi::CString::new(format!("PRAGMA max_page_count = {}", limits.max_pages))
+                .expect("no NUL in a number");
+        if ffi::sqlite3_exec(
+            db,
+            pragma.as_ptr(),
+            None,
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+        ) != ffi::SQLITE_OK
+        {
+            failed = Some(-2);
+        }
         if ffi::sqlite3_set_authorizer(db, Some(authorize), std::ptr::null_mut()) != ffi::SQLITE_OK
         {
             failed = Some(-1);

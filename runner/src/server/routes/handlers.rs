@@ -73,7 +73,29 @@ fn no_route(routes: &Routes, path: &str) -> Response {
     response
 }
 
+/// Answers a request no built-in route takes, with a route handler's answer under the
+/// `sandbox` policy: a handler's page is served from the runner's address, and without it
+/// its scripts would act with the operator's authority (run a job, change the
+/// configuration). Sandboxed, the page has an opaque origin: no script runs, and a
+/// request it makes anyway is another site's, refused as such by [`crate::server::auth`].
 pub async fn dispatch(
+    state: State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let mut res = answer_route(state, method, uri, headers, body).await;
+    // Appended: the handler's own policies stay, and the browser enforces them all (a
+    // handler's `sandbox allow-scripts` cannot loosen this one).
+    res.headers_mut().append(
+        axum::http::header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("sandbox"),
+    );
+    res
+}
+
+async fn answer_route(
     State(state): State<AppState>,
     method: Method,
     uri: Uri,

@@ -50,7 +50,11 @@ fn entries(state: &AppState, config: &Config, only: Option<&str>) -> Vec<Value> 
                 "overlap": j.overlap,
                 "retries": j.retry.max,
                 "enabled": j.enabled,
-                "params": serde_json::from_str::<Value>(&j.params).unwrap_or(Value::Null),
+                // Open to anyone who can reach the runner: a password among the params
+                // is shown as `GET /config` shows it.
+                "params": crate::config::secrets::redact(
+                    &serde_json::from_str::<Value>(&j.params).unwrap_or(Value::Null)
+                ),
                 "timeout_s": j.limits.timeout.as_secs_f64(),
                 "memory_mb": j.limits.memory_bytes >> 20,
                 "module": module,

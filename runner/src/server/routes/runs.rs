@@ -1,16 +1,21 @@
 //! `GET /runs?job=&outcome=&limit=`: the run history, newest first.
 
-use axum::Json;
 use axum::extract::{Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::server::AppState;
 use crate::server::error::ApiError;
 
-/// Rows answered when `limit` is not given, and at most.
+/// Rows answered when `limit` is not given, and at most: page with `job` and `outcome`
+/// for more.
 const DEFAULT_LIMIT: u64 = 100;
-const MAX_LIMIT: u64 = 10_000;
+const MAX_LIMIT: u64 = 1_000;
+/// Bytes held for each row asked, before the rows are read: a row is a few hundred bytes,
+/// with its error (at most [`crate::run::outcome::MAX_ERROR_BYTES`]) a few thousand.
+const ROW_RESERVE: usize = 10 << 10;
 /// How long an answer waits for the history's writer; a writer far behind (its buffer
 /// full) is answered from what it wrote so far.
 const FLUSH_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
@@ -25,8 +30,9 @@ pub struct RunsQuery {
 
 pub async fn list_runs(
     State(state): State<AppState>,
+    extensions: axum::http::Extensions,
     query: Result<Query<RunsQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let Query(q) = query.map_err(|e| {
         ApiError::bad_request(format!("{} (known: job, outcome, limit)", e.body_text()))
     })?;
@@ -47,6 +53,20 @@ pub async fn list_runs(
             "this runner keeps no run history (no database)",
         ));
     };
+    // The answer's bytes are charged before its rows are read, and held until the client
+    // has read it: many clients asking and not reading cannot grow the runner.
+    let client = crate::server::auth::peer(&extensions)
+        .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+    let busy = |full: crate::server::answers::Full| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("GET /runs: {full}"),
+        )
+    };
+    let mut charge = state
+        .answers
+        .charge(client, limit as usize * ROW_RESERVE)
+        .map_err(busy)?;
     // Rows the writer is still gathering for its next batch are written first: the answer
     // holds every run that ended before the request.
     history.flush(FLUSH_WAIT).await;
@@ -54,5 +74,15 @@ pub async fn list_runs(
         .query(q.job.as_deref(), q.outcome.as_deref(), limit)
         .await
         .map_err(ApiError::internal)?;
-    Ok(Json(json!({"runs": rows})))
+    let answer = serde_json::to_vec(&json!({"runs": rows})).map_err(ApiError::internal)?;
+    drop(rows);
+    charge.resize(answer.len()).map_err(busy)?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        charge.body(answer),
+    )
+        .into_response())
 }
