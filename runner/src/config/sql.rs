@@ -68,20 +68,21 @@ impl std::fmt::Debug for MysqlSettings {
 pub enum HistoryDb {
     /// A SQLite file of its own (the default when `mysql` is not configured).
     Sqlite(std::path::PathBuf),
-    /// MySQL/MariaDB: `runner.history` over the jobs' `mysql` settings.
+    /// MySQL/MariaDB: `runner.history` over the jobs' `mysql` host and port; its user and
+    /// database must not be the jobs' (checked at start, with the environment's).
     Mysql(Json),
 }
 
-/// Which database the history goes to: `runner.history` (MySQL) over `mysql`, else the
-/// SQLite file `sqlite_path`.
+/// Which database the history goes to: `runner.history` (MySQL, its own user and
+/// database), else the SQLite file `sqlite_path`, also when the jobs' data is on `mysql`:
+/// a job's statements never reach the history with the jobs' credentials.
 pub fn history_db(
-    config: &serde_json::Map<String, Json>,
+    _config: &serde_json::Map<String, Json>,
     history: Option<&Json>,
     sqlite_path: &Path,
 ) -> HistoryDb {
-    match (history, config.get("mysql")) {
-        (Some(h), _) => HistoryDb::Mysql(h.clone()),
-        (None, Some(m)) if !m.is_null() => HistoryDb::Mysql(Json::Object(Default::default())),
-        _ => HistoryDb::Sqlite(sqlite_path.to_owned()),
+    match history {
+        Some(h) => HistoryDb::Mysql(h.clone()),
+        None => HistoryDb::Sqlite(sqlite_path.to_owned()),
     }
 }

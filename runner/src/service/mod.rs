@@ -128,6 +128,16 @@ impl Service {
         ));
         preload(&modules, &handlers, &config).await;
         // The history on a pool of its own: no job's SQL can reach it or starve it.
+        crate::clients::sql::history_apart(&config.clients, &runner.history_db)?;
+        // Replicas keep one history: each on a file of its own would split it silently.
+        if runner.cluster.is_some()
+            && matches!(runner.history_db, crate::clients::sql::HistoryDb::Sqlite(_))
+        {
+            anyhow::bail!(
+                "config.json: 'runner.cluster' needs one history for all replicas: set \
+                 'runner.history' to a MySQL/MariaDB database and user of its own (not the jobs')"
+            );
+        }
         let history_db =
             crate::clients::sql::start_history(&config.clients, &runner.history_db).await?;
         let history = Some(

@@ -11,6 +11,8 @@ use crate::cli::Served;
 use crate::fixtures::{config_dir, mariadb};
 
 const NATS: &str = "nats://127.0.0.1:4222";
+/// The MariaDB user the tests' histories are written by (the jobs' is root).
+const HISTORY_USER: &str = "tgrun_history_test";
 
 /// A cluster name and database name of this test's own; both removed on drop.
 struct Scope {
@@ -26,11 +28,18 @@ impl Scope {
             RandomState::new().hash_one(std::process::id()) as u32
         );
         let database = format!("tgrun_{unique}");
-        mariadb()
-            .await
-            .execute(&format!("CREATE DATABASE {database}"), &[])
-            .await
-            .unwrap();
+        // The history in a database of its own, written by a user of its own (the runner
+        // refuses one the jobs' credentials reach).
+        for sql in [
+            format!("CREATE DATABASE {database}"),
+            format!("CREATE DATABASE {database}_h"),
+            format!("CREATE USER IF NOT EXISTS '{HISTORY_USER}'@'localhost' IDENTIFIED BY 'pw-h'"),
+            format!("CREATE USER IF NOT EXISTS '{HISTORY_USER}'@'%' IDENTIFIED BY 'pw-h'"),
+            format!("GRANT ALL ON {database}_h.* TO '{HISTORY_USER}'@'localhost'"),
+            format!("GRANT ALL ON {database}_h.* TO '{HISTORY_USER}'@'%'"),
+        ] {
+            crate::fixtures::mariadb_root(&sql).await;
+        }
         Self {
             settings: ClusterSettings {
                 name: unique,
@@ -51,14 +60,16 @@ impl Scope {
     /// The same with more `runner` settings (`"key": value, ` each).
     fn config_json_with(&self, ack_wait_s: u32, runner: &str) -> String {
         format!(
-            r#"{{"mysql": {{"host": "127.0.0.1", "port": 3306, "database": "{}"}},
-                "runner": {{{runner}"cluster": {{"name": "{}", "nats": ["{NATS}"], "ack_wait_s": {ack_wait_s}}}}}}}"#,
-            self.database, self.settings.name
+            r#"{{"mysql": {{"host": "127.0.0.1", "port": 3306, "database": "{db}"}},
+                "runner": {{{runner}"history": {{"user": "{HISTORY_USER}", "password": "pw-h", "database": "{db}_h"}},
+                            "cluster": {{"name": "{}", "nats": ["{NATS}"], "ack_wait_s": {ack_wait_s}}}}}}}"#,
+            self.settings.name,
+            db = self.database,
         )
     }
 
     async fn query(&self, sql: &str) -> Vec<Vec<Value>> {
-        let sql = sql.replace("tgrun_runs", &format!("{}.tgrun_runs", self.database));
+        let sql = sql.replace("tgrun_runs", &format!("{}_h.tgrun_runs", self.database));
         mariadb().await.query(&sql, &[]).await.unwrap().rows
     }
 
@@ -75,10 +86,12 @@ impl Scope {
     async fn cleanup_on_servers(mut self, servers: Vec<String>) {
         self.settings.servers = servers;
         let _ = Cluster::delete(&self.settings).await;
-        let _ = mariadb()
-            .await
-            .execute(&format!("DROP DATABASE IF EXISTS {}", self.database), &[])
-            .await;
+        for db in [self.database.clone(), format!("{}_h", self.database)] {
+            let _ = mariadb()
+                .await
+                .execute(&format!("DROP DATABASE IF EXISTS {db}"), &[])
+                .await;
+        }
     }
 }
 

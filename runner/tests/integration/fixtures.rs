@@ -213,6 +213,21 @@ pub async fn mariadb() -> Arc<dyn tgrun::clients::SqlApi> {
     .expect("the MariaDB on 127.0.0.1:3306")
 }
 
+/// Runs `sql` as root on the machine's MariaDB, as the operator does (not through the
+/// jobs' pool, which refuses statements on users and grants).
+pub async fn mariadb_root(sql: &str) {
+    let root = sqlx::mysql::MySqlPoolOptions::new()
+        .max_connections(1)
+        .connect("mysql://root@127.0.0.1:3306/test")
+        .await
+        .expect("the MariaDB on 127.0.0.1:3306");
+    sqlx::raw_sql(sql)
+        .execute(&root)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    root.close().await;
+}
+
 /// A sandbox whose only client is `db` (the SQL tests').
 pub fn sandbox_with_sql(db: Arc<dyn tgrun::clients::SqlApi>) -> Sandbox {
     let services = HostClients {

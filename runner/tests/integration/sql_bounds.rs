@@ -297,19 +297,9 @@ async fn mariadb_connections_go_back_clean_and_statements_end_with_their_run() {
     }
 }
 
-/// Runs `sql` as root on the machine's MariaDB, as the operator does (not through the
-/// jobs' pool, which refuses statements on users and grants).
+/// Runs `sql` as root on the machine's MariaDB.
 async fn as_root(_: &Arc<dyn SqlApi>, sql: &str) {
-    let root = sqlx::mysql::MySqlPoolOptions::new()
-        .max_connections(1)
-        .connect("mysql://root@127.0.0.1:3306/test")
-        .await
-        .expect("the MariaDB on 127.0.0.1:3306");
-    sqlx::raw_sql(sql)
-        .execute(&root)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
-    root.close().await;
+    crate::fixtures::mariadb_root(sql).await
 }
 
 #[tokio::test]
@@ -336,6 +326,32 @@ async fn on_mariadb_a_jobs_user_cannot_touch_the_history_and_history_goes_on() {
         std::path::Path::new("/unused"),
     );
     assert!(matches!(history, HistoryDb::Mysql(_)));
+    sql::history_apart(config, &history).unwrap();
+    // Issue 39: a history the jobs' credentials reach is refused, saying what to set; with
+    // `mysql` alone the history is the runner's own SQLite file.
+    let (with_jobs_user, in_jobs_db) = (
+        sql::history_db(config, Some(&json!({"database": hist_db})), "/u".as_ref()),
+        sql::history_db(config, Some(&json!({"user": "root"})), "/u".as_ref()),
+    );
+    let err = sql::history_apart(config, &with_jobs_user)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(&format!("the jobs' own MySQL user \"{user}\""))
+            && err.contains("TGRUN_HISTORY_DB_USER"),
+        "{err}"
+    );
+    let err = sql::history_apart(config, &in_jobs_db)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(&format!("the jobs' database \"{jobs_db}\"")),
+        "{err}"
+    );
+    assert!(matches!(
+        sql::history_db(config, None, "/u".as_ref()),
+        HistoryDb::Sqlite(_)
+    ));
     let history = sql::start_history(config, &history).await.unwrap();
     assert!(
         history.describe().contains(&hist_db),

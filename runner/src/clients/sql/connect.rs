@@ -163,6 +163,59 @@ async fn sqlite_pool(
         .with_context(|| format!("cannot open sqlite file {}", path.display()))
 }
 
+/// Refuses a history on MySQL/MariaDB that the jobs' credentials could reach: the same
+/// server with the jobs' user (who may write it) or the jobs' database (where the jobs'
+/// user may have every right). A job could otherwise `UPDATE`, `DELETE` or `DROP` the
+/// record of every run.
+pub fn history_apart(config: &serde_json::Map<String, Json>, db: &HistoryDb) -> Result<()> {
+    let (HistoryDb::Mysql(own), Some(jobs)) = (db, jobs_mysql(config)?) else {
+        return Ok(());
+    };
+    let jobs = from_env(&jobs, "");
+    let own = resolve_history(
+        &from_env(&mysql_settings(own, "runner.history")?, "TGRUN_HISTORY_"),
+        &jobs,
+    );
+    let server = |s: &MysqlSettings| (s.host.clone(), s.port);
+    if server(&own) != server(&jobs) {
+        return Ok(());
+    }
+    let user = |s: &MysqlSettings| s.user.clone().unwrap_or_else(|| "root".into());
+    if user(&own) == user(&jobs) {
+        anyhow::bail!(
+            "config.json: 'runner.history' would reach the run history with the jobs' own MySQL user {:?}: \
+             give the history a user of its own ('runner.history.user' and '.password', or \
+             TGRUN_HISTORY_DB_USER and TGRUN_HISTORY_DB_PASSWORD), or leave 'runner.history' \
+             out to keep it in the runner's own SQLite file",
+            user(&own)
+        );
+    }
+    if own.database == jobs.database {
+        anyhow::bail!(
+            "config.json: 'runner.history' would keep the run history in the jobs' database {:?}: \
+             give it a database of its own ('runner.history.database' or TGRUN_HISTORY_DB_NAME)",
+            own.database.as_deref().unwrap_or("(none)")
+        );
+    }
+    Ok(())
+}
+
+/// The history's settings, each missing one from the jobs' (host, port; credentials only
+/// where the history names no user).
+fn resolve_history(own: &MysqlSettings, jobs: &MysqlSettings) -> MysqlSettings {
+    let (user, password) = match &own.user {
+        Some(u) => (Some(u.clone()), own.password.clone()),
+        None => (jobs.user.clone(), jobs.password.clone()),
+    };
+    MysqlSettings {
+        host: own.host.clone().or(jobs.host.clone()),
+        port: own.port.or(jobs.port),
+        user,
+        password,
+        database: own.database.clone().or(jobs.database.clone()),
+    }
+}
+
 /// Connects the history's own pool (two connections, no job ever uses them).
 pub async fn start_history(
     config: &serde_json::Map<String, Json>,
@@ -175,18 +228,7 @@ pub async fn start_history(
             let jobs = jobs_mysql(config)?
                 .map(|j| from_env(&j, ""))
                 .unwrap_or_default();
-            // Credentials: the history's own, else the jobs' (as tglib reads them).
-            let (user, password) = match own.user {
-                Some(u) => (Some(u), own.password),
-                None => (jobs.user, jobs.password),
-            };
-            let settings = MysqlSettings {
-                host: own.host.or(jobs.host),
-                port: own.port.or(jobs.port),
-                user,
-                password,
-                database: own.database.or(jobs.database),
-            };
+            let settings = resolve_history(&own, &jobs);
             let (opts, what) = mysql_options(&settings).context("config.json: 'runner.history'")?;
             let pool = sqlx::mysql::MySqlPoolOptions::new()
                 .max_connections(2)

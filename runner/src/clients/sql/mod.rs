@@ -14,7 +14,7 @@ mod sqlite_guard;
 
 use async_trait::async_trait;
 
-pub use connect::{sqlite, sqlite_for_runner, start, start_history};
+pub use connect::{history_apart, sqlite, sqlite_for_runner, start, start_history};
 
 use super::error::ClientError;
 use crate::bindings::tgrun::job::sql::{ExecResult, RowSet, Value};
