@@ -110,6 +110,17 @@ fn hostile(_: &Ctx, p: Params) -> Result<()> {
                 api_service::request("huge", "getTopology", &serde_json::json!({}), None)?;
             info!("got {} bytes", topology.to_string().len());
         }
+        // Every network's answer at once: what the host holds for them is the run's.
+        "api_all" => match api_service::request_all("getTopology", &Default::default(), None) {
+            Ok(answers) => {
+                let ok = answers.values().filter(|a| a.is_ok()).count();
+                info!("ok {ok} of {} answers", answers.len());
+                for e in answers.values().filter_map(|a| a.as_ref().err()) {
+                    info!("err a network: {e}");
+                }
+            }
+            Err(e) => info!("err request_all: {e}"),
+        },
         // A Prometheus that never answers: only the run's deadline ends the call.
         "prometheus_hang" => {
             let r = prometheus::query_latest("up")?;

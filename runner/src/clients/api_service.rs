@@ -246,6 +246,7 @@ impl HttpApiService {
         timeout: Duration,
     ) -> Result<String, ClientError> {
         let url = format!("{base}/api/{endpoint}");
+        crate::run::budget::charge(params.len(), "the request's params")?;
         let mut req = self
             .http
             .post(&url)

@@ -16,3 +16,10 @@ pub enum ClientError {
     #[error("{0}")]
     NotPermitted(String),
 }
+
+/// A call past its run's memory budget: the guest's `limit-exceeded`.
+impl From<crate::run::budget::Exceeded> for ClientError {
+    fn from(e: crate::run::budget::Exceeded) -> Self {
+        ClientError::LimitExceeded(e.to_string())
+    }
+}

@@ -112,16 +112,24 @@ pub(crate) async fn read_capped(
     max: usize,
     from: &str,
 ) -> Result<String, ClientError> {
-    let mut buf = Vec::new();
+    let mut buf: Vec<u8> = Vec::new();
     while let Some(chunk) = resp
         .chunk()
         .await
         .map_err(|e| ClientError::Upstream(format!("reading the answer of {from}: {e}")))?
     {
-        if buf.len() + chunk.len() > max {
+        let needed = buf.len() + chunk.len();
+        if needed > max {
             return Err(ClientError::LimitExceeded(format!(
                 "the answer of {from} is larger than {max} bytes"
             )));
+        }
+        // The run pays for the buffer as it grows (doubling, never past the cap), before
+        // it grows.
+        if needed > buf.capacity() {
+            let cap = needed.max(buf.capacity() * 2).min(max);
+            crate::run::budget::charge(cap - buf.capacity(), "an answer being read")?;
+            buf.reserve_exact(cap - buf.len());
         }
         buf.extend_from_slice(&chunk);
     }

@@ -9,6 +9,7 @@ use crate::clients::ApiServiceApi;
 use crate::host::state::RunState;
 use crate::host::types::HostError;
 use crate::host::{not_configured, not_permitted};
+use crate::run::budget::within;
 
 fn no_api_service() -> GuestError {
     not_configured(
@@ -41,9 +42,12 @@ impl RunState {
         all: bool,
     ) -> Result<Vec<NetworkResult>, GuestError> {
         let api = self.api_service()?;
-        let answers = api
-            .request_many(&endpoint, &params, timeout(timeout_ms), all)
-            .await?;
+        // Every network's answer is charged as it arrives and held to the call's end.
+        let answers = within(
+            &self.limiter.budget,
+            api.request_many(&endpoint, &params, timeout(timeout_ms), all),
+        )
+        .await?;
         Ok(answers
             .into_iter()
             .map(|(network, r)| NetworkResult {
@@ -68,9 +72,11 @@ impl Host for RunState {
         timeout_ms: Option<u32>,
     ) -> Result<String, HostError> {
         let api = self.api_service()?;
-        Ok(api
-            .request(&network, &endpoint, &params, timeout(timeout_ms))
-            .await?)
+        Ok(within(
+            &self.limiter.budget,
+            api.request(&network, &endpoint, &params, timeout(timeout_ms)),
+        )
+        .await?)
     }
 
     async fn request_all(

@@ -1,6 +1,10 @@
 //! The memory limit of one run.
 
+use std::sync::Arc;
+
 use wasmtime::ResourceLimiter;
+
+use crate::run::budget::Budget;
 
 /// A run asked for more linear memory than its job's `memory_mb`. Raised as a trap from
 /// `memory.grow` so the run stops at once and is reported as `memory_limit`.
@@ -17,14 +21,16 @@ const MAX_TABLE_ELEMENTS: usize = 1 << 20;
 const TABLE_ELEMENT_BYTES: usize = std::mem::size_of::<usize>();
 
 /// Enforces a run's memory limit over the sum of its memories and tables (a component
-/// may hold several of each; each alone under the limit is not enough), and remembers
-/// that it was hit.
+/// may hold several of each; each alone under the limit is not enough), on the run's
+/// [`Budget`], which the host's buffers for the run share; remembers that it was hit.
 #[derive(Debug)]
 pub struct MemoryLimiter {
     pub limit: usize,
     pub hit: bool,
-    /// Bytes of memories and tables the run holds now.
-    pub used: usize,
+    /// The run's budget: its memories and tables, and its host calls' buffers.
+    pub budget: Arc<Budget>,
+    /// Bytes of memories and tables taken from the budget, given back with the store.
+    held: usize,
 }
 
 impl MemoryLimiter {
@@ -32,23 +38,30 @@ impl MemoryLimiter {
         Self {
             limit,
             hit: false,
-            used: 0,
+            budget: Budget::new(limit),
+            held: 0,
         }
     }
 
-    /// Grows the run's total from `current` to `desired` bytes of one memory or table.
+    /// Grows one memory or table from `current` to `desired` bytes.
     fn grow(&mut self, current: usize, desired: usize) -> wasmtime::Result<()> {
-        let after = (self.used - current.min(self.used)).saturating_add(desired);
-        if after > self.limit {
+        let more = desired.saturating_sub(current);
+        if let Err(e) = self.budget.take(more) {
             self.hit = true;
             return Err(MemoryLimitExceeded {
                 limit: self.limit,
-                desired: after,
+                desired: e.used.saturating_add(more),
             }
             .into());
         }
-        self.used = after;
+        self.held += more;
         Ok(())
+    }
+}
+
+impl Drop for MemoryLimiter {
+    fn drop(&mut self) {
+        self.budget.give_back(self.held);
     }
 }
 
@@ -92,14 +105,22 @@ mod tests {
         assert!(l.memory_growing(0, 40 << 20, None).unwrap());
         assert!(l.memory_growing(0, 40 << 20, None).is_err());
         assert!(l.hit);
-        assert_eq!(l.used, 80 << 20);
+        assert_eq!(l.budget.used(), 80 << 20);
         // Growing one memory counts only what it adds.
         assert!(l.memory_growing(40 << 20, 55 << 20, None).unwrap());
-        assert_eq!(l.used, 95 << 20);
+        assert_eq!(l.budget.used(), 95 << 20);
         // A table's elements count too: 8 MiB of them do not fit in the 5 MiB left.
         assert!(l.table_growing(0, MAX_TABLE_ELEMENTS, None).is_err());
         assert!(!l.table_growing(0, MAX_TABLE_ELEMENTS + 1, None).unwrap());
         assert!(l.table_growing(0, 1024, None).unwrap());
-        assert_eq!(l.used, (95 << 20) + 1024 * TABLE_ELEMENT_BYTES);
+        assert_eq!(l.budget.used(), (95 << 20) + 1024 * TABLE_ELEMENT_BYTES);
+        // The host's buffers for the run share the budget: with the memories at 95 MiB, a
+        // call may hold what is left and no more.
+        let budget = l.budget.clone();
+        assert!(budget.take(5 << 20).is_err());
+        budget.take((5 << 20) - 1024 * TABLE_ELEMENT_BYTES).unwrap();
+        assert!(l.memory_growing(55 << 20, (55 << 20) + 1, None).is_err());
+        drop(l);
+        assert_eq!(budget.used(), (5 << 20) - 1024 * TABLE_ELEMENT_BYTES);
     }
 }

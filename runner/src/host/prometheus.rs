@@ -9,6 +9,7 @@ use crate::host::state::RunState;
 use crate::host::types::HostError;
 use crate::host::{not_configured, not_permitted};
 use crate::metrics::{Sample, WriteRefused};
+use crate::run::budget::within;
 
 /// Series one run may write: stops a job from flooding the metrics cache in one run.
 pub const MAX_SERIES_PER_RUN: usize = 10_000;
@@ -25,6 +26,10 @@ pub const MAX_LABEL_NAME_BYTES: usize = 128;
 pub const MAX_LABEL_VALUE_BYTES: usize = 1024;
 /// The runner's own series (`tgrun_runs_total`, ...): a job may not write (forge) them.
 pub const RUNNER_PREFIX: &str = "tgrun_";
+
+/// Bytes a parsed Prometheus answer holds per byte of its text (a matrix's samples as
+/// `serde_json` values: about 150 bytes for a sample of 20 characters).
+const PARSED_COST: usize = 8;
 
 fn no_prometheus() -> GuestError {
     not_configured(
@@ -192,32 +197,43 @@ impl Host for RunState {
         if let Some(t) = time {
             params.push(("time", t.to_string()));
         }
-        Ok(p.get("query", &params).await?)
+        Ok(within(&self.limiter.budget, p.get("query", &params)).await?)
     }
 
     async fn query_range_raw(&mut self, range: Range) -> Result<String, HostError> {
         let p = self.prometheus()?;
         let (_, end) = check_range(&range)?;
-        Ok(range_raw(&*p, &range.query, &range.step, range.start, end).await?)
+        Ok(within(
+            &self.limiter.budget,
+            range_raw(&*p, &range.query, &range.step, range.start, end),
+        )
+        .await?)
     }
 
     async fn query_range(&mut self, range: Range) -> Result<String, HostError> {
         let p = self.prometheus()?;
-        let answer: Result<String, GuestError> = async move {
+        let budget = self.limiter.budget.clone();
+        let answer: Result<String, GuestError> = within(&budget, async move {
             let (step, end) = check_range(&range)?;
             let ts_query = format!("timestamp({})", range.query);
             let (values, stamps) = tokio::join!(
                 range_raw(&*p, &range.query, &range.step, range.start, end),
                 range_raw(&*p, &ts_query, &range.step, range.start, end),
             );
+            // A parsed document costs several times its text: charged before it is made.
             let parse = |s: String| {
+                crate::run::budget::charge(
+                    s.len().saturating_mul(PARSED_COST),
+                    "Prometheus' answer, parsed",
+                )
+                .map_err(|e| GuestError::LimitExceeded(e.to_string()))?;
                 serde_json::from_str::<serde_json::Value>(&s).map_err(|e| {
                     GuestError::Upstream(format!("prometheus answered invalid JSON: {e}"))
                 })
             };
             let (values, stamps) = (parse(values?)?, parse(stamps?)?);
             Ok(drop_stale_and_held(values, &stamps, range.start, step).to_string())
-        }
+        })
         .await;
         Ok(answer?)
     }

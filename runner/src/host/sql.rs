@@ -36,6 +36,40 @@ fn no_sql() -> GuestError {
     )
 }
 
+/// What a statement and its parameters cost the host while the call holds them.
+fn statement_bytes(statement: &str, params: &[Value]) -> usize {
+    statement.len()
+        + params
+            .iter()
+            .map(|p| {
+                std::mem::size_of::<Value>()
+                    + match p {
+                        Value::Text(s) | Value::Json(s) => s.len(),
+                        Value::Bytes(b) => b.len(),
+                        _ => 0,
+                    }
+            })
+            .sum::<usize>()
+}
+
+/// Runs a statement's call on the run's budget: the statement and its parameters are
+/// charged first, then whatever the client holds for it (its rows).
+async fn charged<T>(
+    budget: &std::sync::Arc<crate::run::budget::Budget>,
+    statement: &str,
+    params: &[Value],
+    call: impl std::future::Future<Output = Result<T, crate::clients::ClientError>>,
+) -> Result<T, crate::clients::ClientError> {
+    crate::run::budget::within(budget, async {
+        crate::run::budget::charge(
+            statement_bytes(statement, params),
+            "the statement and its parameters",
+        )?;
+        call.await
+    })
+    .await
+}
+
 impl RunState {
     fn sql(&mut self) -> Result<std::sync::Arc<dyn SqlApi>, GuestError> {
         if !self.may(self.grants.sql) {
@@ -48,7 +82,8 @@ impl RunState {
 impl Host for RunState {
     async fn query(&mut self, statement: String, params: Vec<Value>) -> Result<RowSet, HostError> {
         let sql = self.sql()?;
-        Ok(sql.query(&statement, &params).await?)
+        let budget = self.limiter.budget.clone();
+        Ok(charged(&budget, &statement, &params, sql.query(&statement, &params)).await?)
     }
 
     async fn execute(
@@ -57,7 +92,14 @@ impl Host for RunState {
         params: Vec<Value>,
     ) -> Result<ExecResult, HostError> {
         let sql = self.sql()?;
-        Ok(sql.execute(&statement, &params).await?)
+        let budget = self.limiter.budget.clone();
+        Ok(charged(
+            &budget,
+            &statement,
+            &params,
+            sql.execute(&statement, &params),
+        )
+        .await?)
     }
 
     async fn dialect(&mut self) -> Result<String, HostError> {
@@ -88,8 +130,15 @@ impl HostTransaction for RunState {
         statement: String,
         params: Vec<Value>,
     ) -> Result<RowSet, HostError> {
+        let budget = self.limiter.budget.clone();
         let tx = self.table.get_mut(&key(&tx))?;
-        Ok(tx.inner.query(&statement, &params).await?)
+        Ok(charged(
+            &budget,
+            &statement,
+            &params,
+            tx.inner.query(&statement, &params),
+        )
+        .await?)
     }
 
     async fn execute(
@@ -98,8 +147,15 @@ impl HostTransaction for RunState {
         statement: String,
         params: Vec<Value>,
     ) -> Result<ExecResult, HostError> {
+        let budget = self.limiter.budget.clone();
         let tx = self.table.get_mut(&key(&tx))?;
-        Ok(tx.inner.execute(&statement, &params).await?)
+        Ok(charged(
+            &budget,
+            &statement,
+            &params,
+            tx.inner.execute(&statement, &params),
+        )
+        .await?)
     }
 
     async fn commit(&mut self, tx: Resource<Handle>) -> Result<(), HostError> {

@@ -1,10 +1,12 @@
 //! The words every part of the runner shares about a run: which job ([`JobId`]), what to
 //! run ([`Invocation`]),
 //! its [`RunLimits`] and [`Capabilities`], its job's [`Overlap`] and [`Retry`] policies,
-//! how it can be cancelled ([`RunCancel`]), and how it ended ([`Outcome`], [`RunReport`]).
+//! how it can be cancelled ([`RunCancel`]), how much memory it may hold ([`budget`]), and
+//! how it ended ([`Outcome`], [`RunReport`]).
 //!
 //! A leaf: it uses no other module of the runner, and every other module may use it.
 
+pub mod budget;
 pub mod cancel;
 pub mod invocation;
 pub mod limits;

@@ -452,3 +452,45 @@ async fn an_endpoint_that_is_not_one_api_name_is_refused_and_nothing_is_sent() {
         .unwrap_err();
     assert!(err.to_string().contains("params are not JSON"), "{err}");
 }
+
+/// Issue 39: what the host holds for a run is the run's. Every network answering 3 MiB at
+/// once is 12 MiB the host would hold for a run whose `memory_mb` is 8: the call answers
+/// `limit-exceeded` before the host grows past it, and the same call fits a run of 64 MiB.
+#[tokio::test]
+async fn answers_the_host_holds_for_a_run_are_charged_to_its_memory() {
+    let s = StandIn::start(
+        &[
+            ("net_1", Kind::Huge),
+            ("net_2", Kind::Huge),
+            ("net_3", Kind::Huge),
+            ("net_4", Kind::Huge),
+        ],
+        false,
+    )
+    .await;
+    let services = HostClients {
+        clients: Clients {
+            api_service: Some(Arc::new(client(&s, false).await)),
+            ..Clients::default()
+        },
+        ..HostClients::default()
+    };
+    let sb = Sandbox::new(settings(), Arc::new(services)).unwrap();
+    let c = compile(&sb, "hostile");
+    let run = |memory_mb: u64| {
+        let mut inv = invocation("hostile", &json!({"mode": "api_all"}).to_string());
+        inv.limits.memory_bytes = memory_mb << 20;
+        inv
+    };
+    let small = sb.run(&c, &run(8), false).await;
+    assert_eq!(small.outcome, Outcome::Ok, "{:?}", small.logs);
+    let said = crate::fixtures::messages(&small).join("\n");
+    // The networks whose answers came first fit; the others are refused, each saying why.
+    assert!(
+        !said.contains("ok 4 of 4") && said.contains("memory budget of 8388608 bytes"),
+        "{said}"
+    );
+    let large = sb.run(&c, &run(64), false).await;
+    let said = crate::fixtures::messages(&large).join("\n");
+    assert!(said.contains("ok 4 of 4 answers"), "{said}");
+}

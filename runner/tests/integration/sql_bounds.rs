@@ -401,3 +401,47 @@ async fn on_mariadb_a_jobs_user_cannot_touch_the_history_and_history_goes_on() {
         as_root(&root, &s).await;
     }
 }
+
+/// Issue 39: a query's rows are the run's while the host holds them (charged to its
+/// `memory_mb` as they are read, not built first and refused after), and an empty cell
+/// costs what holding it costs (20,000 x 50 of `''` passed a cap of 1 MiB as 0 bytes).
+#[tokio::test]
+async fn rows_the_host_holds_are_charged_to_the_run_and_empty_cells_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = sql::sqlite(
+        &dir.path().join("jobs.sqlite3"),
+        Caps {
+            max_bytes: 1 << 20,
+            ..Caps::default()
+        },
+    )
+    .await
+    .unwrap();
+    let empties = format!(
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 20000) \
+         SELECT {} FROM c",
+        vec!["''"; 50].join(", ")
+    );
+    let err = db.query(&empties, &[]).await.unwrap_err();
+    assert!(err.to_string().contains("more than 1048576 bytes"), "{err}");
+
+    // 2,000 rows of 10 kB: 20 MB, under the query cap of 64 MiB, over a run of 8 MiB.
+    let db = sql::sqlite(&dir.path().join("big.sqlite3"), Caps::default())
+        .await
+        .unwrap();
+    let sb = sandbox_with_sql(db);
+    let big = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 2000) \
+               SELECT printf('%.10000c', 'a') FROM c";
+    let mut inv = invocation(
+        "hostile",
+        &json!({"mode": "sql", "statements": [big]}).to_string(),
+    );
+    inv.limits.memory_bytes = 8 << 20;
+    let report = sb.run(&compile(&sb, "hostile"), &inv, false).await;
+    assert_eq!(report.outcome, Outcome::Ok, "{:?}", report.outcome);
+    let said = messages(&report).join("\n");
+    assert!(
+        said.contains("err WITH RECURSIVE") && said.contains("memory budget of 8388608 bytes"),
+        "{said}"
+    );
+}

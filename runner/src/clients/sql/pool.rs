@@ -59,13 +59,19 @@ pub(super) fn db_error(e: sqlx::Error) -> ClientError {
     }
 }
 
+/// What a value costs the host: its bytes, and at least what holding one cell costs, so a
+/// million empty strings count as what they take.
 fn value_size(v: &Value) -> usize {
-    match v {
-        Value::Text(s) | Value::Json(s) => s.len(),
-        Value::Bytes(b) => b.len(),
-        _ => 8,
-    }
+    CELL_BYTES
+        + match v {
+            Value::Text(s) | Value::Json(s) => s.len(),
+            Value::Bytes(b) => b.len(),
+            _ => 0,
+        }
 }
+
+/// What one cell of a result costs beside its bytes.
+const CELL_BYTES: usize = std::mem::size_of::<Value>();
 
 /// The statement with every parameter bound, in order.
 fn prepare<'q, DB: Backend>(
@@ -107,13 +113,15 @@ where
         let values = (0..row.len())
             .map(|i| DB::decode(&row, i))
             .collect::<Result<Vec<_>, _>>()?;
-        bytes += values.iter().map(value_size).sum::<usize>();
+        let cost = values.iter().map(value_size).sum::<usize>();
+        bytes += cost;
         if bytes > caps.max_bytes {
             return Err(ClientError::LimitExceeded(format!(
                 "the query returns more than {} bytes",
                 caps.max_bytes
             )));
         }
+        crate::run::budget::charge(cost, "the query's rows")?;
         set.rows.push(values);
     }
     Ok(set)
