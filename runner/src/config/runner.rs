@@ -83,6 +83,9 @@ struct RawRunner {
     sql_max_statement_s: Option<u64>,
     /// The embedded SQLite: the most its file may hold, in MiB. Default 1024.
     sql_max_db_mb: Option<usize>,
+    /// The embedded SQLite: seconds a job's transaction may stay open. 0: unbounded.
+    /// Default 10.
+    sql_max_write_transaction_s: Option<u64>,
     /// The run history's own SQLite file when `mysql` is not configured (relative to the
     /// configuration directory). Default `tgrun-history.sqlite3`.
     history_sqlite_path: Option<PathBuf>,
@@ -247,6 +250,13 @@ impl RunnerSettings {
                 )?,
                 max_db_bytes: (size("sql_max_db_mb", raw.sql_max_db_mb, 1024, 1 << 20)? as u64)
                     << 20,
+                max_write_transaction_s: count(
+                    "sql_max_write_transaction_s",
+                    raw.sql_max_write_transaction_s,
+                    10,
+                    0,
+                    bounds::DAY.as_secs(),
+                )?,
             },
             history_db: {
                 if let Some(h) = &raw.history {

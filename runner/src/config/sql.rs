@@ -23,6 +23,10 @@ pub struct Caps {
     /// write past it fails `database or disk is full`, and the disk the history, the
     /// configuration and the code cache share stays free. Default 1 GiB.
     pub max_db_bytes: u64,
+    /// The embedded SQLite: seconds a job's transaction may stay open (it may hold the
+    /// one writer lock every other job's writes wait for); past it, it is rolled back.
+    /// 0: unbounded. Default 10.
+    pub max_write_transaction_s: u64,
 }
 
 impl Default for Caps {
@@ -33,6 +37,7 @@ impl Default for Caps {
             max_transactions_per_run: 1,
             max_statement_s: 3600,
             max_db_bytes: 1 << 30,
+            max_write_transaction_s: 10,
         }
     }
 }

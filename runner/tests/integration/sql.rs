@@ -261,3 +261,48 @@ async fn each_database_names_its_dialect() {
     assert_eq!(sqlite.dialect(), "sqlite");
     assert_eq!(crate::fixtures::mariadb().await.dialect(), "mysql");
 }
+
+/// Issue 39: SQLite has one writer. A job's transaction holding it is rolled back after
+/// `sql_max_write_transaction_s`, so other jobs' writes wait that long at most, not for
+/// the holder's whole run; the holder's later calls say why.
+#[tokio::test]
+async fn a_write_transaction_on_the_embedded_sqlite_is_bounded_in_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = sql::sqlite(
+        &dir.path().join("jobs.sqlite3"),
+        Caps {
+            max_write_transaction_s: 1,
+            ..Caps::default()
+        },
+    )
+    .await
+    .unwrap();
+    db.execute("CREATE TABLE w (a INT)", &[]).await.unwrap();
+    let mut held = db.begin().await.unwrap();
+    held.execute("INSERT INTO w VALUES (1)", &[]).await.unwrap();
+    let started = std::time::Instant::now();
+    db.execute("INSERT INTO w VALUES (2)", &[]).await.unwrap();
+    let waited = started.elapsed();
+    assert!(waited < std::time::Duration::from_secs(4), "{waited:?}");
+    let err = held
+        .execute("INSERT INTO w VALUES (3)", &[])
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("rolled back after 1 s")
+            && err.to_string().contains("sql_max_write_transaction_s"),
+        "{err}"
+    );
+    assert!(held.commit().await.is_err());
+    let rows = db.query("SELECT a FROM w ORDER BY a", &[]).await.unwrap();
+    assert_eq!(format!("{:?}", rows.rows), "[[Value::Int(2)]]");
+    // A transaction that ends in time commits as ever.
+    let mut quick = db.begin().await.unwrap();
+    quick
+        .execute("INSERT INTO w VALUES (4)", &[])
+        .await
+        .unwrap();
+    quick.commit().await.unwrap();
+    let rows = db.query("SELECT COUNT(*) FROM w", &[]).await.unwrap();
+    assert_eq!(format!("{:?}", rows.rows), "[[Value::Int(2)]]");
+}

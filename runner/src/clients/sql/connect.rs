@@ -137,7 +137,10 @@ async fn sqlite_pool(
         .filename(path)
         .create_if_missing(true)
         .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
-        .busy_timeout(std::time::Duration::from_secs(5));
+        // A jobs' writer waits out the longest transaction another job may hold.
+        .busy_timeout(std::time::Duration::from_secs(
+            jobs.map_or(5, |c| c.max_write_transaction_s.clamp(4, 60) + 1),
+        ));
     if for_jobs {
         // As for MySQL: a job's statements are finalized after use, never cached.
         opts = opts.statement_cache_capacity(0);

@@ -11,6 +11,7 @@ mod lease;
 pub mod pool;
 pub mod session;
 mod sqlite_guard;
+mod transaction;
 
 use async_trait::async_trait;
 

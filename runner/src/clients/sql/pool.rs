@@ -8,6 +8,7 @@ use sqlx::{Column, Database, Executor, IntoArguments, MySql, Pool, Row};
 
 use super::backend::Backend;
 use super::lease::Lease;
+use super::transaction::Tx;
 use super::{Caps, SqlApi, SqlTx};
 use crate::bindings::tgrun::job::sql::{ExecResult, RowSet, Value};
 use crate::clients::ClientError;
@@ -174,12 +175,18 @@ where
     async fn begin(&self) -> Result<Box<dyn SqlTx>, ClientError> {
         let mut lease = Lease::acquire(&self.pool, self.guarded).await?;
         lease.control("BEGIN").await?;
-        Ok(Box::new(Tx {
+        // On SQLite a transaction may hold the one writer lock: bounded in time, so one job
+        // cannot make every other job's writes wait out their busy timeout for its run.
+        let bound = (self.guarded && DB::DIALECT == "sqlite")
+            .then_some(self.caps.max_write_transaction_s)
+            .filter(|s| *s > 0)
+            .map(std::time::Duration::from_secs);
+        Ok(Box::new(Tx::new(
             lease,
-            caps: self.caps,
-            killer: self.killer.clone(),
-            open: true,
-        }))
+            self.caps,
+            self.killer.clone(),
+            bound,
+        )))
     }
 
     async fn healthy(&self) -> bool {
@@ -199,71 +206,5 @@ where
 
     fn caps(&self) -> Caps {
         self.caps
-    }
-}
-
-/// A transaction on its own lease: `BEGIN` at the start, `COMMIT` or `ROLLBACK` at the end.
-/// Dropped unfinished, its connection closes, which rolls it back.
-struct Tx<DB: Database> {
-    lease: Lease<DB>,
-    caps: Caps,
-    killer: Option<Pool<MySql>>,
-    /// Until `COMMIT` or `ROLLBACK` answered.
-    open: bool,
-}
-
-impl<DB> Tx<DB>
-where
-    DB: Backend,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'q> <DB as Database>::Arguments<'q>: IntoArguments<'q, DB>,
-{
-    async fn end(mut self: Box<Self>, how: &str) -> Result<(), ClientError> {
-        let r = self.lease.control(how).await;
-        // A failed end leaves the transaction's state unknown: the connection closes.
-        self.lease.dirty |= r.is_err();
-        self.open = false;
-        r
-    }
-}
-
-#[async_trait]
-impl<DB> SqlTx for Tx<DB>
-where
-    DB: Backend,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'q> <DB as Database>::Arguments<'q>: IntoArguments<'q, DB>,
-{
-    async fn query(&mut self, statement: &str, params: &[Value]) -> Result<RowSet, ClientError> {
-        self.lease.dirty |= DB::leaves_state(statement);
-        self.lease
-            .query(self.killer.as_ref(), statement, params, self.caps)
-            .await
-    }
-
-    async fn execute(
-        &mut self,
-        statement: &str,
-        params: &[Value],
-    ) -> Result<ExecResult, ClientError> {
-        self.lease.dirty |= DB::leaves_state(statement);
-        self.lease
-            .execute(self.killer.as_ref(), statement, params)
-            .await
-    }
-
-    async fn commit(self: Box<Self>) -> Result<(), ClientError> {
-        self.end("COMMIT").await
-    }
-
-    async fn rollback(self: Box<Self>) -> Result<(), ClientError> {
-        self.end("ROLLBACK").await
-    }
-}
-
-impl<DB: Database> Drop for Tx<DB> {
-    fn drop(&mut self) {
-        // Dropped before `end`: the open transaction must not reach another run.
-        self.lease.dirty |= self.open;
     }
 }
