@@ -97,6 +97,9 @@ pub struct ModuleRegistry<W: World = JobPre<RunState>> {
     dir: PathBuf,
     sandbox: Arc<Sandbox>,
     slots: Mutex<HashMap<String, Versions<W>>>,
+    /// Loads on demand, one at a time: many requests for a module not loaded yet (a
+    /// `/readyz` flood, a burst of runs) compile it once, not once each.
+    loading: tokio::sync::Mutex<()>,
 }
 
 impl<W: World> ModuleRegistry<W> {
@@ -105,6 +108,7 @@ impl<W: World> ModuleRegistry<W> {
             dir,
             sandbox,
             slots: Mutex::default(),
+            loading: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -117,6 +121,23 @@ impl<W: World> ModuleRegistry<W> {
     /// The component to run for `job`, loading it if needed; or the outcome a run of it
     /// ends with when there is none.
     pub async fn get(&self, job: &str) -> Result<Arc<Compiled<W>>, Outcome> {
+        if let Some(loaded) = self.loaded(job) {
+            return Ok(loaded);
+        }
+        // Whoever waited here while another load ran finds its result below.
+        let _one_load = self.loading.lock().await;
+        self.get_or_load(job).await
+    }
+
+    /// The version in force, if one is loaded.
+    fn loaded(&self, job: &str) -> Option<Arc<Compiled<W>>> {
+        self.lock()
+            .get(job)
+            .and_then(|s| s.current.as_ref())
+            .map(|v| v.compiled.clone())
+    }
+
+    async fn get_or_load(&self, job: &str) -> Result<Arc<Compiled<W>>, Outcome> {
         let Some(path) = self.path_of(job) else {
             return Err(Outcome::ModuleInvalid {
                 message: bad_name(job).to_string(),

@@ -270,3 +270,47 @@ async fn a_rust_job_swaps_to_a_python_module_and_back_under_load() {
         .count();
     assert!(on_python > 10, "{on_python} runs on the Python version");
 }
+
+/// Issue 39: a module not loaded yet is compiled once however many ask for it at once (a
+/// flood of anonymous `/readyz`, a burst of runs), not once each; a file refused is not
+/// compiled again until it changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_module_asked_for_by_many_at_once_is_compiled_once() {
+    use tgrun::modules::ModuleRegistry;
+    use tgrun::sandbox::{Sandbox, SandboxSettings};
+    let dir = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    std::fs::copy(wasm("echo"), dir.path().join("echo.wasm")).unwrap();
+    std::fs::write(dir.path().join("broken.wasm"), b"\0asm\x0d\0\x01\0garbage").unwrap();
+    let sandbox = Arc::new(
+        Sandbox::new(
+            SandboxSettings {
+                cache_dir: Some(cache.path().to_owned()),
+                ..SandboxSettings::default()
+            },
+            Arc::new(tgrun::host::HostClients::default()),
+        )
+        .unwrap(),
+    );
+    let modules: Arc<ModuleRegistry> =
+        Arc::new(ModuleRegistry::new(dir.path().to_owned(), sandbox.clone()));
+    let ask_all = |name: &'static str| {
+        let asks: Vec<_> = (0..16)
+            .map(|_| {
+                let m = modules.clone();
+                tokio::spawn(async move { m.get(name).await.is_ok() })
+            })
+            .collect();
+        async move {
+            let mut answers = Vec::new();
+            for ask in asks {
+                answers.push(ask.await.unwrap());
+            }
+            answers
+        }
+    };
+    assert!(ask_all("echo").await.iter().all(|ok| *ok));
+    let (hits, misses) = sandbox.cache_stats().unwrap();
+    assert_eq!(hits + misses, 1, "compiles: {hits} from the cache, {misses} anew");
+    assert!(ask_all("broken").await.iter().all(|ok| !*ok));
+}
