@@ -311,6 +311,10 @@ async fn a_module_asked_for_by_many_at_once_is_compiled_once() {
     };
     assert!(ask_all("echo").await.iter().all(|ok| *ok));
     let (hits, misses) = sandbox.cache_stats().unwrap();
-    assert_eq!(hits + misses, 1, "compiles: {hits} from the cache, {misses} anew");
+    assert_eq!(
+        hits + misses,
+        1,
+        "compiles: {hits} from the cache, {misses} anew"
+    );
     assert!(ask_all("broken").await.iter().all(|ok| !*ok));
 }

@@ -445,3 +445,52 @@ async fn rows_the_host_holds_are_charged_to_the_run_and_empty_cells_count() {
         "{said}"
     );
 }
+
+/// The worker threads of the jobs' SQLite connections, by name.
+fn sqlite_workers() -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .filter(|name| name.starts_with("sqlx-sqlite"))
+        .count()
+}
+
+/// Issue 39, hole 4: one SQLite operation never reaches the progress handler, so a
+/// statement of a run that timed out keeps running on its connection's thread. Such
+/// statements hold their connections (at most the pool's 4), never a new thread each,
+/// and are counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statements_that_do_not_stop_hold_at_most_the_pools_connections() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = sql::sqlite(&dir.path().join("jobs.sqlite3"), Caps::default())
+        .await
+        .unwrap();
+    let sb = sandbox_with_sql(db);
+    let before = sqlite_workers();
+    // A haystack of 8 MB of 'a' and a needle of 4 MB of 'a' then 'b': one `instr` step
+    // compares about 4 MB at each of 4 million places.
+    let forever = "SELECT instr(printf('%.*c', 8000000, 'a'), printf('%.*c', 4000000, 'a') || 'b')";
+    for _ in 0..6 {
+        let report = hostile(
+            &sb,
+            json!({"mode": "sql", "statements": [forever]}),
+            Duration::from_secs(1),
+        )
+        .await;
+        assert!(
+            matches!(report.outcome, Outcome::Timeout { .. }),
+            "{:?}",
+            report.outcome
+        );
+    }
+    let workers = sqlite_workers() - before;
+    assert!(
+        (1..=4).contains(&workers),
+        "{workers} connection threads for the jobs' pool of 4"
+    );
+    assert_eq!(
+        tgrun::clients::sql::session::abandoned_statements(),
+        4,
+        "statements still running"
+    );
+}

@@ -15,7 +15,8 @@ use crate::clients::ClientError;
 /// (the run's deadline or cancellation drops the call), the statement is stopped and the
 /// connection closed; dropped with state left on it, it closes; else it goes back.
 pub struct Lease<DB: Database> {
-    pub conn: PoolConnection<DB>,
+    /// Always there until the lease is dropped.
+    conn: Option<PoolConnection<DB>>,
     pub running: Option<Stop>,
     pub dirty: bool,
     /// The pool's `guarded`.
@@ -24,13 +25,24 @@ pub struct Lease<DB: Database> {
 
 impl<DB: Database> Drop for Lease<DB> {
     fn drop(&mut self) {
+        let Some(mut conn) = self.conn.take() else {
+            return;
+        };
         if let Some(stop) = self.running.take() {
+            let in_process = matches!(stop, Stop::Flag(_));
             stop.fire();
-            self.dirty = true;
+            // Closing rolls back whatever the connection still has open.
+            conn.close_on_drop();
+            if in_process {
+                // SQLite's statement runs on the connection's own thread, and one long
+                // operation never looks at the stop flag: the connection stays out of the
+                // pool until it stops, so stuck statements hold at most the pool's threads.
+                super::session::abandon(conn);
+            }
+            return;
         }
         if self.dirty {
-            // Closing rolls back whatever the connection still has open.
-            self.conn.close_on_drop();
+            conn.close_on_drop();
         }
     }
 }
@@ -43,7 +55,7 @@ where
 {
     pub async fn acquire(pool: &Pool<DB>, guarded: bool) -> Result<Self, ClientError> {
         Ok(Self {
-            conn: pool.acquire().await.map_err(db_error)?,
+            conn: Some(pool.acquire().await.map_err(db_error)?),
             running: None,
             dirty: false,
             guarded,
@@ -52,6 +64,12 @@ where
 
     /// Refuses a job's statement that acts beyond its session (a guarded pool's), then
     /// makes it stoppable.
+    fn conn(&mut self) -> &mut DB::Connection {
+        self.conn
+            .as_deref_mut()
+            .expect("a lease holds its connection until it is dropped")
+    }
+
     pub async fn arm(
         &mut self,
         killer: Option<&Pool<MySql>>,
@@ -63,9 +81,7 @@ where
             return Err(ClientError::NotPermitted(why));
         }
         self.running = Some(if self.guarded {
-            DB::stoppable(&mut *self.conn, killer)
-                .await
-                .map_err(db_error)?
+            DB::stoppable(self.conn(), killer).await.map_err(db_error)?
         } else {
             Stop::None
         });
@@ -80,7 +96,7 @@ where
         caps: Caps,
     ) -> Result<RowSet, ClientError> {
         self.arm(killer, statement).await?;
-        let r = query_on(&mut *self.conn, statement, params, caps).await;
+        let r = query_on(self.conn(), statement, params, caps).await;
         self.running = None;
         // A query abandoned at a cap still has rows coming: the connection closes rather
         // than make the next run read them.
@@ -95,7 +111,7 @@ where
         params: &[Value],
     ) -> Result<ExecResult, ClientError> {
         self.arm(killer, statement).await?;
-        let r = execute_on(&mut *self.conn, statement, params).await;
+        let r = execute_on(self.conn(), statement, params).await;
         self.running = None;
         r
     }
@@ -105,7 +121,7 @@ where
     /// the connection closes.
     pub async fn control(&mut self, statement: &str) -> Result<(), ClientError> {
         self.running = Some(Stop::None);
-        let r = (&mut *self.conn).execute(statement).await.map_err(db_error);
+        let r = self.conn().execute(statement).await.map_err(db_error);
         self.running = None;
         r.map(|_| ())
     }
@@ -115,7 +131,7 @@ where
         if self.guarded {
             // Dropped during the check (the run ended), the connection is not trusted.
             self.running = Some(Stop::None);
-            let left = DB::left_state(&mut *self.conn, statement).await;
+            let left = DB::left_state(self.conn(), statement).await;
             self.running = None;
             self.dirty |= left;
         }

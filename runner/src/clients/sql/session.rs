@@ -3,7 +3,7 @@
 //! transaction, a variable, a lock, or a statement still running.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use sqlx::MySql;
 
@@ -135,6 +135,32 @@ fn skip_comments(mut s: &str) -> &str {
             return s;
         }
     }
+}
+
+/// Statements of ended runs still running on their connections (SQLite: one operation
+/// that never reaches the stop flag), each holding a connection of the pool.
+static ABANDONED: AtomicUsize = AtomicUsize::new(0);
+
+/// How many statements of ended runs are still running (`/readyz`, `/metrics`).
+pub fn abandoned_statements() -> usize {
+    ABANDONED.load(Ordering::Relaxed)
+}
+
+/// Keeps `conn`, whose statement's run has ended, out of the pool until the statement
+/// stops (its next command waits behind it), then closes it. Without a runtime (a drop at
+/// shutdown) it is closed at once.
+pub fn abandon<DB: sqlx::Database>(conn: sqlx::pool::PoolConnection<DB>) {
+    use sqlx::Connection;
+    let Ok(rt) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    ABANDONED.fetch_add(1, Ordering::Relaxed);
+    rt.spawn(async move {
+        let mut conn = conn;
+        let _ = conn.ping().await;
+        ABANDONED.fetch_sub(1, Ordering::Relaxed);
+        drop(conn);
+    });
 }
 
 /// How a statement running for a run is stopped when the run ends first.

@@ -122,6 +122,12 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
             history.map_or(0, |h| Stats::get(&h.lost)),
         ),
         (
+            "tgrun_sql_abandoned_statements",
+            "gauge",
+            "Statements of ended runs still running, each holding a connection of the jobs' pool (a SQLite operation that does not stop).",
+            crate::clients::sql::session::abandoned_statements() as u64,
+        ),
+        (
             "tgrun_runs_made_ahead_total",
             "counter",
             "Runs that took an instance made ahead of them (components slow to instantiate).",

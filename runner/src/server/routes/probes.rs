@@ -43,6 +43,13 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) 
             not_ready.push(format!("client {client}: does not answer"));
         }
     }
+    // Each holds a connection of the jobs' pool until it stops; jobs' SQL waits meanwhile.
+    let abandoned = crate::clients::sql::session::abandoned_statements();
+    if abandoned > 0 {
+        not_ready.push(format!(
+            "sql: {abandoned} statement(s) of ended runs still running, each holding a connection (tgrun_sql_abandoned_statements)"
+        ));
+    }
     let status = if not_ready.is_empty() {
         StatusCode::OK
     } else {
