@@ -322,6 +322,27 @@ fn host_call_cost(rt: &tokio::runtime::Runtime) {
         );
         table::target(figure, format!("{each:.3} µs"), "≤ 1 µs", each <= 1.0);
     }
+    // What the run's memory budget adds to a client call (issue 39): the call's scope and
+    // three charges (statement, rows, answer), against the host call figures above.
+    let budget = tgrun::run::budget::Budget::new(1 << 30);
+    let calls = 1_000_000u32;
+    let t = Instant::now();
+    rt.block_on(async {
+        for _ in 0..calls {
+            tgrun::run::budget::within(&budget, async {
+                for bytes in [64, 4096, 100] {
+                    tgrun::run::budget::charge(std::hint::black_box(bytes), "bench").unwrap();
+                }
+            })
+            .await;
+        }
+    });
+    let each = t.elapsed().as_secs_f64() * 1e9 / f64::from(calls);
+    println!("the run's memory budget: {each:.0} ns a client call (its scope and three charges)");
+    table::report(
+        "4. a client call's memory accounting (scope, three charges)",
+        format!("{each:.0} ns"),
+    );
 }
 
 /// Deadlines by epoch interruption against none: the same CPU-bound guest in each.
@@ -469,6 +490,62 @@ fn python_cost(rt: &tokio::runtime::Runtime) {
     );
 }
 
+/// Ended runs' pages returned to the kernel at once (a batch of 1: the default since issue
+/// 39, so a burst of large runs does not stay resident) against in batches of 32 (before):
+/// the whole path's runs/s with two consumers, and a Python run (made in its run, ~12 MiB
+/// of pages dirtied) one thread, interleaved.
+fn decommit_cost(rt: &tokio::runtime::Runtime) {
+    let (mut one, mut batched) = (Vec::new(), Vec::new());
+    for _ in 0..3 {
+        one.push(whole_path_with("noop", Some(1)));
+        batched.push(whole_path_with("noop", Some(32)));
+    }
+    one.sort_by(f64::total_cmp);
+    batched.sort_by(f64::total_cmp);
+    let python = |batch: usize| {
+        let settings = SandboxSettings {
+            make_ahead: false,
+            decommit_batch: Some(batch),
+            ..SandboxSettings::default()
+        };
+        let sandbox = Sandbox::new(settings, Arc::new(HostClients::default())).unwrap();
+        per_run_with_usage(rt, &sandbox, "py_probe", 50, 500, Duration::ZERO)
+    };
+    let (mut py_one, mut py_batched) = (Vec::new(), Vec::new());
+    let (mut cpu_one, mut cpu_batched) = (Duration::ZERO, Duration::ZERO);
+    for _ in 0..2 {
+        let (s, u) = python(1);
+        py_one.extend(s);
+        cpu_one += u.cpu;
+        let (s, u) = python(32);
+        py_batched.extend(s);
+        cpu_batched += u.cpu;
+    }
+    py_one.sort();
+    py_batched.sort();
+    println!(
+        "decommit batch 1 / 32: whole path (noop, two consumers) {:.0} / {:.0} runs/s (medians of 3); \
+         python run {} / {}; CPU a run {:.2} / {:.2} ms",
+        one[1],
+        batched[1],
+        summary(&py_one, "ms"),
+        summary(&py_batched, "ms"),
+        cpu_one.as_secs_f64() * 1e3 / 2.0,
+        cpu_batched.as_secs_f64() * 1e3 / 2.0,
+    );
+    table::report(
+        "ended runs' pages returned at once / in batches of 32 (whole path; Python p50)",
+        format!(
+            "{:.0} / {:.0} runs/s ({:.2}x); {:.2} / {:.2} ms",
+            one[1],
+            batched[1],
+            one[1] / batched[1],
+            micros(&py_one, 0.5) / 1e3,
+            micros(&py_batched, 0.5) / 1e3
+        ),
+    );
+}
+
 fn scheduler_throughput() {
     let ours = whole_path("noop");
     table::target(
@@ -507,6 +584,11 @@ fn scheduler_throughput() {
 /// counted), the bounded queue, two consumers, a fresh instance per run, the reports and
 /// the history (its rows written: the lower of runs ended and rows written a second).
 fn whole_path(job: &str) -> f64 {
+    whole_path_with(job, None)
+}
+
+/// The same, with the pool returning ended runs' pages in batches of `decommit_batch`.
+fn whole_path_with(job: &str, decommit_batch: Option<usize>) -> f64 {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("modules")).unwrap();
     std::fs::copy(wasm(job), dir.path().join("modules/noop.wasm")).unwrap();
@@ -536,6 +618,7 @@ fn whole_path(job: &str) -> f64 {
     rt.block_on(async {
         let settings = SandboxSettings {
             pooling,
+            decommit_batch,
             ..SandboxSettings::default()
         };
         let sandbox = Arc::new(Sandbox::new(settings, Arc::new(HostClients::default())).unwrap());
@@ -747,12 +830,13 @@ fn main() {
         .unwrap();
     // BENCH_ONLY=python (a name's part) runs only the matching benchmarks.
     let only = std::env::var("BENCH_ONLY").unwrap_or_default();
-    let benches: [(&str, &dyn Fn()); 13] = [
+    let benches: [(&str, &dyn Fn()); 14] = [
         ("fresh_instance", &|| fresh_instance_cost(&rt)),
         ("process_per_run", &process_per_run),
         ("host_calls", &|| host_call_cost(&rt)),
         ("deadlines", &|| deadline_cost(&rt)),
         ("scheduler", &scheduler_throughput),
+        ("decommit", &|| decommit_cost(&rt)),
         ("python", &|| python_cost(&rt)),
         ("restart", &restart_with_cache),
         ("swap", &swap_latency),

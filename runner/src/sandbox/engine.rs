@@ -18,8 +18,25 @@ use super::SandboxSettings;
 /// fires at most this late, and a CPU-bound guest yields to other runs this often.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
-/// AllJobRuns whose memory is returned to the kernel together (see `decommit_batch_size`).
-const DECOMMIT_BATCH: usize = 32;
+/// Bytes of ended runs' pages that may wait to be returned to the kernel: after a burst of
+/// runs at 512 MiB, the runner's memory is back within this of idle.
+pub const MAX_PENDING_BYTES: u64 = 64 << 20;
+/// The most instances whose pages are returned together.
+const MAX_DECOMMIT_BATCH: usize = 32;
+
+/// Instances whose pages are returned to the kernel together: a batch pays the other
+/// cores' TLB flush once, but each instance waiting in it may hold up to the largest
+/// memory a job may have, so the batch holds at most [`MAX_PENDING_BYTES`] of them.
+fn decommit_batch(settings: &SandboxSettings) -> usize {
+    settings.decommit_batch.unwrap_or_else(|| {
+        let fits = MAX_PENDING_BYTES / settings.max_memory_bytes.max(1);
+        usize::try_from(fits)
+            .unwrap_or(MAX_DECOMMIT_BATCH)
+            .min(MAX_DECOMMIT_BATCH)
+            .min(settings.max_instances as usize / 4)
+            .max(1)
+    })
+}
 
 /// The engine, and the compiled-code cache it uses (kept to read its hit counts).
 pub fn build(settings: &SandboxSettings) -> Result<(Engine, Option<Cache>)> {
@@ -51,13 +68,9 @@ pub fn build(settings: &SandboxSettings) -> Result<(Engine, Option<Cache>)> {
         .linear_memory_keep_resident(64 * 1024)
         .table_keep_resident(16 * 1024)
         // Returning a slot's pages to the kernel (madvise) makes it interrupt every other
-        // core running the runner to flush their TLBs; with two consumers that halved
-        // throughput. Batching the decommits pays that once per batch.
-        .decommit_batch_size(
-            DECOMMIT_BATCH
-                .min(settings.max_instances as usize / 4)
-                .max(1),
-        )
+        // core running the runner to flush their TLBs; batching pays that once per batch,
+        // as long as the pages waiting stay bounded (see `decommit_batch`).
+        .decommit_batch_size(decommit_batch(settings))
         // Where the kernel can say which pages a run dirtied (Linux >= 6.7), reset only those.
         .pagemap_scan(Enabled::Auto);
 

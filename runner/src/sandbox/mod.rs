@@ -57,6 +57,10 @@ pub struct SandboxSettings {
     /// default; see [`warm`]). Off only for benchmarks measuring an instance made in
     /// its run.
     pub make_ahead: bool,
+    /// Ended runs' instances whose pages are returned to the kernel together; `None`:
+    /// as many as keep at most [`engine::MAX_PENDING_BYTES`] of ended runs' pages resident
+    /// (one for the default `max_memory_mb`). Set only by benchmarks comparing batches.
+    pub decommit_batch: Option<usize>,
 }
 
 impl SandboxSettings {
@@ -78,6 +82,7 @@ impl Default for SandboxSettings {
             pooling: true,
             epoch_deadlines: true,
             make_ahead: true,
+            decommit_batch: None,
         }
     }
 }
