@@ -550,3 +550,40 @@ async fn the_pages_of_ended_runs_go_back_to_the_kernel() {
         idle >> 20
     );
 }
+
+/// Issue 39, hole 7: 20 runs returning a 50 MiB error left the runner 300 MiB larger. The
+/// error is kept as 8 KiB, and neither the guest's pages nor the host's copy of the text
+/// stay: the process is back within 64 MiB of idle.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_returning_huge_errors_leave_nothing_resident() {
+    let sb = crate::fixtures::sandbox();
+    let c = crate::fixtures::compile(&sb, "hostile");
+    let run = || {
+        let mut inv = crate::fixtures::invocation(
+            "hostile",
+            &json!({"mode": "huge_error", "n": 50 << 20}).to_string(),
+        );
+        inv.limits.memory_bytes = 256 << 20;
+        inv
+    };
+    let r = sb.run(&c, &run(), false).await;
+    assert!(
+        r.outcome.detail().len() < 9 << 10,
+        "{}",
+        r.outcome.detail().len()
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let idle = resident();
+    for _ in 0..20 {
+        let r = sb.run(&c, &run(), false).await;
+        assert!(!r.outcome.is_ok());
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let after = resident();
+    assert!(
+        after < idle + (64 << 20),
+        "resident {} MiB after the runs, {} MiB idle",
+        after >> 20,
+        idle >> 20
+    );
+}
