@@ -224,41 +224,46 @@ async fn mariadb_connections_go_back_clean_and_statements_end_with_their_run() {
             "{lines:?}"
         );
     }
-    // No statement outlives its call: each one prepared is closed again on the server
-    // (a connection's session counters, read on the same connection).
+    // A large statement does not outlive its call: each one prepared is closed again on
+    // the server (a connection's session counters, read on the same connection); small
+    // ones are kept, at most 64 a connection.
     let mut tx = db.begin().await.unwrap();
+    // (prepared, closed) on the transaction's connection so far.
+    async fn counts(tx: &mut Box<dyn tgrun::clients::SqlTx>) -> (u64, u64) {
+        let status = tx
+            .query(
+                "SELECT VARIABLE_VALUE FROM information_schema.SESSION_STATUS \
+                 WHERE VARIABLE_NAME IN ('COM_STMT_PREPARE', 'COM_STMT_CLOSE') \
+                 ORDER BY VARIABLE_NAME DESC",
+                &[],
+            )
+            .await
+            .unwrap();
+        let n = |i: usize| match &status.rows[i][0] {
+            tgrun::sql_value::Value::Text(t) => t.parse().unwrap(),
+            other => panic!("{other:?}"),
+        };
+        (n(0), n(1))
+    }
+    // Twice: the (small) status statement is prepared once, then kept.
+    counts(&mut tx).await;
+    let (prepared, closed) = counts(&mut tx).await;
+    let pad = "-".repeat(8 << 10);
     for i in 0..5 {
         tx.query(
-            &format!("SELECT ? + {i}"),
+            &format!("SELECT ? + {i} /* {pad} */"),
             &[tgrun::sql_value::Value::Int(1)],
         )
         .await
         .unwrap();
     }
-    let status = tx
-        .query(
-            "SELECT VARIABLE_NAME, VARIABLE_VALUE FROM information_schema.SESSION_STATUS \
-             WHERE VARIABLE_NAME IN ('COM_STMT_PREPARE', 'COM_STMT_CLOSE') ORDER BY 1",
-            &[],
-        )
-        .await
-        .unwrap();
+    let (prepared_after, closed_after) = counts(&mut tx).await;
     tx.rollback().await.unwrap();
-    let counts = plain(&format!("{:?}", status.rows));
-    let n = |name: &str| -> u64 {
-        let at = counts.find(name).unwrap_or_else(|| panic!("{counts}"));
-        let digits: String = counts[at..]
-            .chars()
-            .skip_while(|c| !c.is_ascii_digit())
-            .take_while(|c| c.is_ascii_digit())
-            .collect();
-        digits.parse().unwrap()
-    };
-    // (The status query itself may be prepared and not yet closed as it reads them.)
-    assert!(n("COM_STMT_PREPARE") >= 5, "{counts}");
-    assert!(
-        n("COM_STMT_PREPARE") - n("COM_STMT_CLOSE") <= 1,
-        "statements stayed prepared: {counts}"
+    assert_eq!(prepared_after - prepared, 5);
+    assert_eq!(
+        closed_after - closed,
+        5,
+        "large statements stayed prepared on the server"
     );
 
     // A statement running past its run's deadline is stopped on the server.

@@ -13,7 +13,7 @@ use super::session::{Stop, mysql_leaves_state, mysql_refused};
 use crate::bindings::tgrun::job::sql::Value;
 use crate::clients::ClientError;
 
-pub trait Backend: Database {
+pub trait Backend: Database + sqlx::database::HasStatementCache {
     /// The dialect's name, as [`super::SqlApi::dialect`] answers it.
     const DIALECT: &'static str;
     /// Binds `v` borrowed: a statement's text and bytes are not copied on the way to the

@@ -75,11 +75,10 @@ pub async fn start(
         return sqlite(sqlite_path, caps).await;
     };
     let (opts, what) = mysql_options(&from_env(&s, "")).context("config.json: 'mysql'")?;
-    // No statement outlives its call: a job's prepared statements are closed on the server
-    // after each use, and their text is not kept on the connection (a cache of 100 per
-    // connection kept 12 distinct 16 MiB statements of one run resident in both the runner
-    // and the server, failed ones too).
-    let opts = opts.statement_cache_capacity(0);
+    // A statement kept prepared is a small one (`pool::MAX_CACHED_STATEMENT_BYTES`), at
+    // most `pool::STATEMENT_CACHE` a connection: a cache of 100 of any size kept 12
+    // distinct 16 MiB statements of one run resident in both the runner and the server.
+    let opts = opts.statement_cache_capacity(pool::STATEMENT_CACHE);
     let limit = caps.max_statement_s;
     let pool = sqlx::mysql::MySqlPoolOptions::new()
         .max_connections(16)
@@ -142,8 +141,8 @@ async fn sqlite_pool(
             jobs.map_or(5, |c| c.max_write_transaction_s.clamp(4, 60) + 1),
         ));
     if for_jobs {
-        // As for MySQL: a job's statements are finalized after use, never cached.
-        opts = opts.statement_cache_capacity(0);
+        // As for MySQL: only small statements are kept prepared, a bounded number.
+        opts = opts.statement_cache_capacity(pool::STATEMENT_CACHE);
     } else {
         // The history commits a batch as often as runs end (hundreds a second): waiting
         // for the disk at each was a quarter of a busy cluster replica's CPU. In WAL mode

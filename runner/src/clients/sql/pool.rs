@@ -74,14 +74,21 @@ fn value_size(v: &Value) -> usize {
 /// What one cell of a result costs beside its bytes.
 const CELL_BYTES: usize = std::mem::size_of::<Value>();
 
+/// Bytes of a statement a connection may keep prepared for its next use: a job's usual
+/// statements are kept (a round trip saved on every later call), a large one is closed
+/// after its call, so the connections' caches hold at most their capacity times this.
+pub const MAX_CACHED_STATEMENT_BYTES: usize = 4 << 10;
+/// Statements each of the jobs' connections keeps prepared.
+pub const STATEMENT_CACHE: usize = 64;
+
 /// The statement with every parameter bound, in order.
 fn prepare<'q, DB: Backend>(
     statement: &'q str,
     params: &'q [Value],
 ) -> Result<Query<'q, DB, <DB as Database>::Arguments<'q>>, ClientError> {
-    params
-        .iter()
-        .try_fold(sqlx::query::<DB>(statement), |q, p| DB::bind(q, p))
+    let query =
+        sqlx::query::<DB>(statement).persistent(statement.len() <= MAX_CACHED_STATEMENT_BYTES);
+    params.iter().try_fold(query, |q, p| DB::bind(q, p))
 }
 
 pub(super) async fn query_on<'e, DB, E>(
