@@ -155,12 +155,13 @@ $(BENCH_VENV)/installed: runner/bench/python/requirements.txt
 	$(BENCH_VENV)/bin/pip install -q --disable-pip-version-check -r $<
 	@touch $@
 
-# Fuzz the configuration loader, the admin JSON bodies and the host functions' inputs,
+# Fuzz the configuration loader, the admin JSON bodies, the host functions' inputs and a
+# guest's sequences of host calls (the `fuzz_calls` component in the real sandbox),
 # FUZZ_SECONDS each (cargo-fuzz on the stable toolchain, without a sanitizer). Findings
 # land in runner/fuzz/artifacts/. The configuration targets tick a scheduler built from
 # what they accept, running the `noop` job (hence `jobs`).
 FUZZ_SECONDS ?= 120
-FUZZ_TARGETS := config admin_body host_inputs
+FUZZ_TARGETS := config admin_body host_inputs host_calls
 fuzz: jobs
 	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
 	cd runner && for t in $(FUZZ_TARGETS); do \

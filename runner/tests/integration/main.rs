@@ -9,6 +9,7 @@ mod config;
 mod dashboard;
 mod deploy;
 mod fixtures;
+mod fuzz_calls;
 mod history;
 mod hostile;
 mod hotswap;
