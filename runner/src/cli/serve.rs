@@ -73,6 +73,7 @@ pub async fn run_service(
         listener,
         crate::server::router(AppState::new(service.clone())),
         shutdown.clone(),
+        crate::server::SEND_TIMEOUT,
     ));
     shutdown.cancelled().await;
     service.stop().await;

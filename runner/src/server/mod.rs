@@ -14,6 +14,7 @@ pub mod dashboard;
 pub mod docs;
 pub mod error;
 pub mod routes;
+pub mod socket;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -133,13 +134,25 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::map_response(frame_guard))
 }
 
+/// How long a client may leave an answer unread before its connection is dropped (see
+/// [`socket`]).
+pub const SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Serves `router` on `listener` until `shutdown` is cancelled. Clients' addresses reach
-/// the handlers (for the loopback rule of [`auth`]).
+/// the handlers (for the loopback rule of [`auth`]); a client that stops reading an answer
+/// is dropped after `send_timeout`.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     shutdown: CancellationToken,
+    send_timeout: std::time::Duration,
 ) -> std::io::Result<()> {
+    use axum::serve::ListenerExt;
+    let listener = listener.tap_io(move |tcp| {
+        if let Err(e) = socket::send_timeout(tcp, send_timeout) {
+            tracing::debug!("TCP_USER_TIMEOUT on a client connection: {e}");
+        }
+    });
     axum::serve(
         listener,
         router.into_make_service_with_connect_info::<SocketAddr>(),

@@ -392,3 +392,63 @@ async fn history_lives_in_mariadb_when_mysql_is_configured() {
     .await
     .unwrap();
 }
+
+/// Issue 39, hole 16: clients that ask `/runs` for its largest answer and never read it.
+/// Its bytes are charged while unread, and a client that leaves them unread past the send
+/// timeout is dropped, its answer given back (before: held for as long as the client
+/// kept the connection).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_is_dropped_and_its_answer_given_back() {
+    use std::io::Write;
+    let dir = config_dir(r#"{"pipelines": {}}"#, &[]);
+    let config = Config::load(dir.path()).unwrap();
+    let service = Service::start(config, Arc::new(FixedLog(Mutex::new("info".into()))), None)
+        .await
+        .unwrap();
+    let history = service.shared.reports.history.as_ref().unwrap();
+    for n in 0..1000 {
+        let mut r = report("unread", n);
+        r.outcome = Outcome::Error {
+            kind: "failed".into(),
+            message: "x".repeat(8000),
+        };
+        history.record(&r);
+    }
+    wait_written(history, 1000).await;
+    let state = tgrun::server::AppState::new(service.clone());
+    let answers = state.answers.clone();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let stop = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(tgrun::server::serve(
+        listener,
+        tgrun::server::router(state),
+        stop.clone(),
+        Duration::from_secs(2),
+    ));
+    let mut conn = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        conn,
+        "GET /runs?limit=1000 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    )
+    .unwrap();
+    let waited = std::time::Instant::now();
+    while answers.in_flight() == 0 {
+        assert!(waited.elapsed() < Duration::from_secs(10), "never charged");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // About 8 MB: more than the connection's buffers take, so it stays in flight.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(answers.in_flight() > 4 << 20, "{}", answers.in_flight());
+    while answers.in_flight() > 0 {
+        assert!(
+            waited.elapsed() < Duration::from_secs(30),
+            "an unread answer still holds {} bytes",
+            answers.in_flight()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    drop(conn);
+    stop.cancel();
+    service.stop().await;
+}
