@@ -62,14 +62,14 @@ where
         })
     }
 
-    /// Refuses a job's statement that acts beyond its session (a guarded pool's), then
-    /// makes it stoppable.
     fn conn(&mut self) -> &mut DB::Connection {
         self.conn
             .as_deref_mut()
             .expect("a lease holds its connection until it is dropped")
     }
 
+    /// Refuses a job's statement that acts beyond its session (a guarded pool's), then
+    /// makes it stoppable.
     pub async fn arm(
         &mut self,
         killer: Option<&Pool<MySql>>,
