@@ -269,7 +269,6 @@ impl RunnerSettings {
                         })?;
                 }
                 super::sql::history_db(
-                    clients,
                     raw.history.as_ref(),
                     &dir.join(
                         raw.history_sqlite_path

@@ -81,11 +81,7 @@ pub enum HistoryDb {
 /// Which database the history goes to: `runner.history` (MySQL, its own user and
 /// database), else the SQLite file `sqlite_path`, also when the jobs' data is on `mysql`:
 /// a job's statements never reach the history with the jobs' credentials.
-pub fn history_db(
-    _config: &serde_json::Map<String, Json>,
-    history: Option<&Json>,
-    sqlite_path: &Path,
-) -> HistoryDb {
+pub fn history_db(history: Option<&Json>, sqlite_path: &Path) -> HistoryDb {
     match history {
         Some(h) => HistoryDb::Mysql(h.clone()),
         None => HistoryDb::Sqlite(sqlite_path.to_owned()),

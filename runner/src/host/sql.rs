@@ -9,6 +9,7 @@ use crate::bindings::GuestError;
 use crate::bindings::tgrun::job::sql::{
     ExecResult, Host, HostTransaction, RowSet, Transaction as Handle, Value,
 };
+use crate::clients::sql::pool::value_size;
 use crate::clients::{SqlApi, SqlTx};
 use crate::host::state::RunState;
 use crate::host::types::HostError;
@@ -38,18 +39,7 @@ fn no_sql() -> GuestError {
 
 /// What a statement and its parameters cost the host while the call holds them.
 fn statement_bytes(statement: &str, params: &[Value]) -> usize {
-    statement.len()
-        + params
-            .iter()
-            .map(|p| {
-                std::mem::size_of::<Value>()
-                    + match p {
-                        Value::Text(s) | Value::Json(s) => s.len(),
-                        Value::Bytes(b) => b.len(),
-                        _ => 0,
-                    }
-            })
-            .sum::<usize>()
+    statement.len() + params.iter().map(value_size).sum::<usize>()
 }
 
 /// Runs a statement's call on the run's budget: the statement and its parameters are

@@ -213,6 +213,18 @@ pub async fn mariadb() -> Arc<dyn tgrun::clients::SqlApi> {
     .expect("the MariaDB on 127.0.0.1:3306")
 }
 
+/// This process's resident memory, in bytes (nextest runs each test in a process of its
+/// own, so it is the test's).
+pub fn resident() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    kb << 10
+}
+
 /// Runs `sql` as root on the machine's MariaDB, as the operator does (not through the
 /// jobs' pool, which refuses statements on users and grants).
 pub async fn mariadb_root(sql: &str) {

@@ -12,19 +12,8 @@ use tgrun::clients::{Caps, Clients, HttpApiService, sql};
 use tgrun::host::HostClients;
 use tgrun::sandbox::Sandbox;
 
-use crate::fixtures::{compile, invocation, settings};
+use crate::fixtures::{compile, invocation, resident, settings};
 use crate::standin::{Kind, StandIn};
-
-/// This process's resident memory, in bytes.
-fn resident() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .unwrap()
-        << 10
-}
 
 /// A program calling function `op` with every argument of size class `size` and kind
 /// `kind` (the guest reads a missing byte as 0).

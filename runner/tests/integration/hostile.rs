@@ -11,18 +11,12 @@ use tgrun::config::Config;
 use tgrun::service::{FixedLog, Service};
 use tgrun::{Outcome, RunReport};
 
-use crate::fixtures::{config_dir, messages, start_slip_ms};
+use crate::fixtures::{config_dir, messages, resident, start_slip_ms};
 use crate::standin::{Kind, StandIn};
 
 /// The process's resident memory, in MiB (nextest runs each test in its own process).
 fn rss_mb() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let kb: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
-        .unwrap();
-    kb / 1024
+    resident() >> 20
 }
 
 /// A "Prometheus" that accepts connections and never answers; counts the connections the
@@ -495,17 +489,6 @@ fn a_component_of_many_memories_or_tables_is_refused_at_load() {
         err.contains("job world") && !err.contains("memories") && !err.contains("tables;"),
         "{err}"
     );
-}
-
-/// This process's resident memory, in bytes.
-fn resident() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let kb: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap();
-    kb << 10
 }
 
 /// Issue 39, hole 2: 12 runs at `memory_mb: 512` left 6 GiB resident (the pool returned

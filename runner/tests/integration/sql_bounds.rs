@@ -326,7 +326,6 @@ async fn on_mariadb_a_jobs_user_cannot_touch_the_history_and_history_goes_on() {
                                   "password": "pw", "database": jobs_db}});
     let config = config.as_object().unwrap();
     let history = sql::history_db(
-        config,
         Some(&json!({"user": "root", "database": hist_db})),
         std::path::Path::new("/unused"),
     );
@@ -335,8 +334,8 @@ async fn on_mariadb_a_jobs_user_cannot_touch_the_history_and_history_goes_on() {
     // Issue 39: a history the jobs' credentials reach is refused, saying what to set; with
     // `mysql` alone the history is the runner's own SQLite file.
     let (with_jobs_user, in_jobs_db) = (
-        sql::history_db(config, Some(&json!({"database": hist_db})), "/u".as_ref()),
-        sql::history_db(config, Some(&json!({"user": "root"})), "/u".as_ref()),
+        sql::history_db(Some(&json!({"database": hist_db})), "/u".as_ref()),
+        sql::history_db(Some(&json!({"user": "root"})), "/u".as_ref()),
     );
     let err = sql::history_apart(config, &with_jobs_user)
         .unwrap_err()
@@ -354,7 +353,7 @@ async fn on_mariadb_a_jobs_user_cannot_touch_the_history_and_history_goes_on() {
         "{err}"
     );
     assert!(matches!(
-        sql::history_db(config, None, "/u".as_ref()),
+        sql::history_db(None, "/u".as_ref()),
         HistoryDb::Sqlite(_)
     ));
     let history = sql::start_history(config, &history).await.unwrap();

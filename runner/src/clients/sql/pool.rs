@@ -62,7 +62,7 @@ pub(super) fn db_error(e: sqlx::Error) -> ClientError {
 
 /// What a value costs the host: its bytes, and at least what holding one cell costs, so a
 /// million empty strings count as what they take.
-fn value_size(v: &Value) -> usize {
+pub fn value_size(v: &Value) -> usize {
     CELL_BYTES
         + match v {
             Value::Text(s) | Value::Json(s) => s.len(),
