@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use crate::config::secrets::Mask;
 use crate::metrics::Sample;
+use crate::run::budget::{Budget, Exceeded, Held};
 pub use crate::run::log::{LogLevel, LogLine, LogStream};
 
 /// Names the run in echoed lines.
@@ -25,6 +26,8 @@ pub struct Journal {
     pub metric_bytes: usize,
     bytes: usize,
     budget: usize,
+    /// What the kept lines and metrics cost the run's memory budget.
+    held: Held,
     echo: Option<EchoTags>,
     /// The configuration's secret values, masked out of every line before it is kept.
     mask: Arc<Mask>,
@@ -45,8 +48,27 @@ impl Journal {
             metric_bytes: 0,
             bytes: 0,
             budget,
+            held: Held::default(),
             echo,
         }
+    }
+
+    /// Charges what it keeps to a run's memory budget (`memory_mb`): a run's log lines and
+    /// metrics are host memory held for it.
+    pub fn charged_to(mut self, budget: Arc<Budget>) -> Self {
+        self.held = Held::on(budget);
+        self
+    }
+
+    /// The run has ended: what the journal keeps is given back to its budget (the report
+    /// is bounded by its own caps), and nothing more is charged.
+    pub fn settle(&mut self) {
+        self.held = Held::default();
+    }
+
+    /// Charges `bytes` kept for the run's metrics.
+    pub fn hold_metrics(&mut self, bytes: usize) -> Result<(), Exceeded> {
+        self.held.hold(bytes)
     }
 
     /// `text` with the configuration's secret values masked.
@@ -59,12 +81,17 @@ impl Journal {
         // A line costs at least what keeping it costs, so that a flood of empty lines is
         // bounded as one of long lines.
         let cost = message.len() + LINE_COST;
-        if self.bytes + cost > self.budget {
+        let refused = if self.bytes + cost > self.budget {
+            Some(format!("log budget of {} bytes used up", self.budget))
+        } else {
+            self.held.hold(cost).err().map(|e| e.to_string())
+        };
+        if let Some(why) = refused {
             if self.logs_dropped == 0
                 && let Some(tags) = &self.echo
             {
                 tracing::warn!(job = %tags.job, run_id = %tags.run_id,
-                    "log budget of {} bytes used up: dropping this run's further log lines", self.budget);
+                    "{why}: dropping this run's further log lines");
             }
             self.logs_dropped += 1;
             return;
@@ -109,5 +136,19 @@ mod tests {
         }
         assert_eq!(j.logs.len(), 1024 / LINE_COST);
         assert_eq!(j.logs_dropped as usize, 10_000 - 1024 / LINE_COST);
+    }
+
+    #[test]
+    fn kept_lines_are_charged_to_the_run_and_given_back_with_the_journal() {
+        let budget = Budget::new(1000 + 2 * LINE_COST);
+        budget.take(900).unwrap(); // the run's memory
+        let mut j = Journal::new(1 << 20, None, Default::default()).charged_to(budget.clone());
+        j.log(LogLevel::Info, LogStream::Log, "x".repeat(100));
+        j.log(LogLevel::Info, LogStream::Log, "y".to_owned());
+        assert_eq!((j.logs.len(), j.logs_dropped), (1, 1));
+        assert_eq!(budget.used(), 1000 + LINE_COST);
+        assert!(j.hold_metrics(LINE_COST + 1).is_err());
+        drop(j);
+        assert_eq!(budget.used(), 900);
     }
 }

@@ -137,6 +137,11 @@ fn metric_bytes(m: &Metric) -> usize {
             .sum::<usize>()
 }
 
+/// What `n` samples cost the host beside their names' and labels' bytes.
+fn samples_cost(n: usize) -> usize {
+    n * std::mem::size_of::<Sample>()
+}
+
 /// Checks a range and returns its step in seconds and its end (default now).
 pub fn check_range(range: &Range) -> Result<(u64, f64), GuestError> {
     let step = duration_seconds(&range.step)?;
@@ -259,6 +264,10 @@ impl Host for RunState {
             ))
             .into());
         }
+        // Kept for the report (and in the cache meanwhile): host memory held for the run.
+        self.journal
+            .hold_metrics(bytes + samples_cost(metrics.len()))
+            .map_err(|e| GuestError::LimitExceeded(e.to_string()))?;
         // Moved, not copied: the cache reads them, the journal keeps them for the report.
         // A label value holding a secret of the configuration (a token the job was given
         // in its params) is masked as its log lines are: `/metrics` is open.

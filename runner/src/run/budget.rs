@@ -75,6 +75,46 @@ impl Budget {
     }
 }
 
+/// Bytes a run's keeper (its journal, its stdout) holds for it beyond any one call: charged
+/// as they are kept, given back when the keeper lets them go or is dropped. Without a
+/// budget (the runner's own journals) nothing is charged.
+#[derive(Debug, Default)]
+pub struct Held {
+    budget: Option<Arc<Budget>>,
+    bytes: usize,
+}
+
+impl Held {
+    pub fn on(budget: Arc<Budget>) -> Self {
+        Self {
+            budget: Some(budget),
+            bytes: 0,
+        }
+    }
+
+    /// Charges `bytes`, or answers the charge past the budget and holds nothing.
+    pub fn hold(&mut self, bytes: usize) -> Result<(), Exceeded> {
+        if let Some(budget) = &self.budget {
+            budget.take(bytes)?;
+            self.bytes += bytes;
+        }
+        Ok(())
+    }
+
+    /// Gives back everything held.
+    pub fn release(&mut self) {
+        if let Some(budget) = &self.budget {
+            budget.give_back(std::mem::take(&mut self.bytes));
+        }
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
 /// One host call's charges, given back together when the call ends.
 struct Call {
     budget: Arc<Budget>,
@@ -90,7 +130,11 @@ struct GiveBack(Arc<Budget>, Arc<AtomicUsize>);
 
 impl Drop for GiveBack {
     fn drop(&mut self) {
-        self.0.give_back(self.1.swap(0, Ordering::AcqRel));
+        let held = self.1.swap(0, Ordering::AcqRel);
+        self.0.give_back(held);
+        if held >= super::trim::LARGE {
+            super::trim::ask();
+        }
     }
 }
 

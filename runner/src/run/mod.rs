@@ -1,8 +1,9 @@
 //! The words every part of the runner shares about a run: which job ([`JobId`]), what to
 //! run ([`Invocation`]),
 //! its [`RunLimits`] and [`Capabilities`], its job's [`Overlap`] and [`Retry`] policies,
-//! how it can be cancelled ([`RunCancel`]), how much memory it may hold ([`budget`]), and
-//! how it ended ([`Outcome`], [`RunReport`]).
+//! how it can be cancelled ([`RunCancel`]), how much memory it may hold ([`budget`]) and
+//! how what it freed goes back to the kernel ([`trim`]), and how it ended ([`Outcome`],
+//! [`RunReport`]).
 //!
 //! A leaf: it uses no other module of the runner, and every other module may use it.
 
@@ -14,6 +15,7 @@ pub mod log;
 pub mod outcome;
 pub mod overlap;
 pub mod retry;
+pub mod trim;
 
 pub use cancel::RunCancel;
 pub use invocation::{Invocation, JobId, MANUAL};

@@ -107,6 +107,10 @@ pub fn clip_error(message: String) -> String {
     if message.len() <= MAX_ERROR_BYTES {
         return message;
     }
+    if message.len() >= super::trim::LARGE {
+        // The guest's text, copied out whole before the host saw it, is freed here.
+        super::trim::ask();
+    }
     let half = MAX_ERROR_BYTES / 2;
     let head_end = message.floor_char_boundary(half);
     let tail_start = message.ceil_char_boundary(message.len() - half);

@@ -13,10 +13,14 @@ use tokio::io::AsyncWrite;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 
+use crate::run::budget::{Budget, Held};
+
 #[derive(Debug, Default)]
 struct Buffer {
     kept: Vec<u8>,
     dropped: u64,
+    /// What `kept` costs the run's memory budget.
+    held: Held,
 }
 
 /// A capped in-memory output; clones share the same buffer.
@@ -34,11 +38,22 @@ impl CappedOutput {
         }
     }
 
-    /// Appends `bytes`: kept up to the cap, the rest counted as dropped.
+    /// Charges what it keeps to a run's memory budget (`memory_mb`): past the budget,
+    /// bytes are dropped as past the cap.
+    pub fn charged_to(self, budget: Arc<Budget>) -> Self {
+        self.buffer.lock().unwrap_or_else(|e| e.into_inner()).held = Held::on(budget);
+        self
+    }
+
+    /// Appends `bytes`: kept up to the cap and the run's budget, the rest counted as
+    /// dropped.
     pub(crate) fn append(&self, bytes: &[u8]) {
         let mut b = self.buffer.lock().unwrap_or_else(|e| e.into_inner());
         let room = self.cap.saturating_sub(b.kept.len());
-        let take = room.min(bytes.len());
+        let mut take = room.min(bytes.len());
+        if take > 0 && b.held.hold(take).is_err() {
+            take = 0;
+        }
         b.kept.extend_from_slice(&bytes[..take]);
         b.dropped += (bytes.len() - take) as u64;
     }
@@ -47,6 +62,7 @@ impl CappedOutput {
     pub fn take_lines(&self) -> (Vec<String>, u64) {
         let mut b = self.buffer.lock().unwrap_or_else(|e| e.into_inner());
         let kept = std::mem::take(&mut b.kept);
+        b.held.release();
         let text = String::from_utf8_lossy(&kept);
         let lines = text.lines().map(str::to_owned).collect();
         (lines, b.dropped)
@@ -127,5 +143,17 @@ mod tests {
         let (lines, dropped) = out.take_lines();
         assert_eq!(lines, vec!["hello", "worl"]);
         assert_eq!(dropped, 10);
+    }
+
+    #[test]
+    fn keeps_within_the_runs_budget_and_gives_back_when_taken() {
+        let budget = Budget::new(8);
+        let out = CappedOutput::new(100).charged_to(budget.clone());
+        out.append(b"hello\n");
+        out.append(b"world\n");
+        assert_eq!(budget.used(), 6);
+        let (lines, dropped) = out.take_lines();
+        assert_eq!((lines, dropped), (vec!["hello".to_owned()], 6));
+        assert_eq!(budget.used(), 0);
     }
 }

@@ -138,6 +138,8 @@ impl Sandbox {
             }
             None => store.into_data().journal,
         };
+        // The run has ended: its stdout joins its log at no charge (both capped).
+        journal.settle();
         // What the guest wrote into its failure is masked as its log lines are.
         if let Outcome::Error { message, .. } | Outcome::Trap { message } = &mut outcome {
             *message = journal.mask(std::mem::take(message));

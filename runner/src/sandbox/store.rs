@@ -78,8 +78,11 @@ impl Stores {
         deadline: Instant,
         tags: Option<EchoTags>,
     ) -> Store<RunState> {
-        let stdout = CappedOutput::new(self.max_output_bytes);
-        let stderr = CappedOutput::new(self.max_output_bytes);
+        // The run's budget covers what the host keeps for it: its output and journal too.
+        let limiter = MemoryLimiter::new(usize::try_from(memory_bytes).unwrap_or(usize::MAX));
+        let budget = limiter.budget.clone();
+        let stdout = CappedOutput::new(self.max_output_bytes).charged_to(budget.clone());
+        let stderr = CappedOutput::new(self.max_output_bytes).charged_to(budget.clone());
         let state = RunState {
             job,
             pipeline,
@@ -87,9 +90,9 @@ impl Stores {
             grants,
             wasi: LazyWasi::new(stdout, stderr),
             table: ResourceTable::new(),
-            limiter: MemoryLimiter::new(usize::try_from(memory_bytes).unwrap_or(usize::MAX)),
+            limiter,
             services: self.services.clone(),
-            journal: self.journal(tags),
+            journal: self.journal(tags).charged_to(budget),
             open_transactions: 0,
             refused: false,
         };
@@ -109,7 +112,9 @@ impl Stores {
         tags: Option<EchoTags>,
     ) {
         self.arm(store, deadline);
-        let journal = self.journal(tags);
+        let journal = self
+            .journal(tags)
+            .charged_to(store.data().limiter.budget.clone());
         let state = store.data_mut();
         state.job = inv.job.to_string();
         state.pipeline = inv.pipeline.to_string();

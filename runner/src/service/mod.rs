@@ -165,6 +165,7 @@ impl Service {
         let scheduler =
             Scheduler::start_with_queue(&config.service, queue, shared.clone(), Clock::System);
         let watching = tokio_util::sync::CancellationToken::new();
+        tokio::spawn(crate::run::trim::trimmer(watching.clone()));
         // In a cluster, a module file changed in this replica's folder goes to all.
         let share = cluster
             .as_ref()

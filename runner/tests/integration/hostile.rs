@@ -565,3 +565,174 @@ async fn runs_returning_huge_errors_leave_nothing_resident() {
         idle >> 20
     );
 }
+
+/// Issue 39: a hundred runs of every hostile guest leave the runner as it was. Each case
+/// is a job of its own (its module, its limits), run by hand 100 times, 8 at once, after
+/// eight runs each to warm the process (compiled modules, pools, connections); the process
+/// is then back within 10% of that idle resident size.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_runs_of_every_hostile_guest_leave_the_runner_as_it_was() {
+    let standin = StandIn::start(&[("huge", Kind::Enormous)], false).await;
+    let (prom_port, _) = hanging_server().await;
+    let case = |name: &str, module: &str, params: serde_json::Value, limits: serde_json::Value| {
+        let mut j = json!({"name": name, "module": module, "enabled": true, "params": params});
+        for (k, v) in limits.as_object().unwrap() {
+            j[k] = v.clone();
+        }
+        j
+    };
+    let mode = |m: &str, n: u64| json!({"mode": m, "n": n});
+    let sql = |s: &str| json!({"mode": "sql", "statements": [s]});
+    let endless = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) \
+                   SELECT COUNT(*) FROM c";
+    let jobs = [
+        case("h_spin", "spin", json!({}), json!({"timeout_s": 0.02})),
+        case(
+            "h_memory",
+            "memory_hog",
+            json!({}),
+            json!({"memory_mb": 32}),
+        ),
+        case("h_panic", "panics", json!({}), json!({})),
+        case("h_recurse", "hostile", mode("recurse", 0), json!({})),
+        case("h_calls", "hostile", mode("host_calls", 20_000), json!({})),
+        case("h_stdout", "hostile", mode("stdout", 2 << 20), json!({})),
+        case(
+            "h_metrics",
+            "hostile",
+            mode("metrics", 2_000),
+            json!({"memory_mb": 64}),
+        ),
+        case("h_rows", "hostile", mode("sql_rows", 20_000), json!({})),
+        case(
+            "h_api",
+            "hostile",
+            mode("api_huge", 0),
+            json!({"timeout_s": 10}),
+        ),
+        case(
+            "h_hang",
+            "hostile",
+            mode("prometheus_hang", 0),
+            json!({"timeout_s": 0.05}),
+        ),
+        case(
+            "h_error",
+            "hostile",
+            mode("huge_error", 4 << 20),
+            json!({"memory_mb": 64}),
+        ),
+        case(
+            "h_tx",
+            "hostile",
+            mode("sql_transactions", 20),
+            json!({"timeout_s": 1}),
+        ),
+        case(
+            "h_endless",
+            "hostile",
+            sql(endless),
+            json!({"timeout_s": 0.02}),
+        ),
+        case(
+            "h_attach",
+            "hostile",
+            sql("ATTACH DATABASE '/tmp/x.db' AS x"),
+            json!({}),
+        ),
+    ];
+    let names: Vec<String> = jobs
+        .iter()
+        .map(|j| j["name"].as_str().unwrap().to_owned())
+        .collect();
+    let service_config = json!({"num_consumers": 8, "pipelines": {
+        "hostile": {"period": 86400, "jobs": jobs}
+    }});
+    let dir = config_dir(
+        &service_config.to_string(),
+        &["spin", "memory_hog", "panics", "hostile"],
+    );
+    let clients = json!({
+        "prometheus": {"host": "127.0.0.1", "port": prom_port},
+        "apiservice": standin.config(false),
+        // Past the row cap at 10,000 rows (a tenth of the default: the test's time).
+        "runner": {"sql_max_rows": 10_000},
+    });
+    std::fs::write(dir.path().join("config.json"), clients.to_string()).unwrap();
+    let config = Config::load(dir.path()).unwrap();
+    let service = Arc::new(
+        Service::start(config, Arc::new(FixedLog(Mutex::new("warn".into()))), None)
+            .await
+            .unwrap(),
+    );
+    // `rounds` runs of each of `names`, 8 at once; answers each case's outcomes.
+    let run_all = |names: Vec<String>, rounds: usize| {
+        let service = service.clone();
+        async move {
+            let gate = Arc::new(tokio::sync::Semaphore::new(8));
+            let mut runs = tokio::task::JoinSet::new();
+            for _ in 0..rounds {
+                for name in &names {
+                    let (service, gate, name) = (service.clone(), gate.clone(), name.clone());
+                    runs.spawn(async move {
+                        let _turn = gate.acquire_owned().await.unwrap();
+                        let report = service.run_now(&name, None).await.unwrap();
+                        (name, report.outcome.name().to_owned())
+                    });
+                }
+            }
+            let mut outcomes = std::collections::BTreeMap::<String, Vec<String>>::new();
+            while let Some(r) = runs.join_next().await {
+                let (name, outcome) = r.unwrap();
+                outcomes.entry(name).or_default().push(outcome);
+            }
+            outcomes
+        }
+    };
+    // Warm: the process's bounded caches at their size (8 runs of each at once: every
+    // pooled connection has run each statement, every stack slot a run).
+    let warm = run_all(names.clone(), 8).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let idle = resident();
+    let started = std::time::Instant::now();
+    // Case after case, so that the figures say which one kept what.
+    let mut outcomes = std::collections::BTreeMap::new();
+    let mut growth = Vec::new();
+    for name in &names {
+        let before = resident();
+        outcomes.append(&mut run_all(vec![name.clone()], 100).await);
+        growth.push(format!(
+            "{name} {:+} MiB",
+            (resident() as i64 - before as i64) >> 20
+        ));
+    }
+    let took = started.elapsed();
+    // The trim of host memory runs within a second of the last large call.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let after = resident();
+    service.stop().await;
+    eprintln!(
+        "1,400 runs in {took:?}; resident idle {} MiB, after {} MiB; by case: {}; warm-up outcomes {warm:?}",
+        idle >> 20,
+        after >> 20,
+        growth.join(", ")
+    );
+    // Each case ended as it does alone (the same outcome every time), none ran `ok` by
+    // slipping past its bound unnoticed.
+    for (name, seen) in &outcomes {
+        assert_eq!(seen.len(), 100, "{name}");
+        let first = &warm[name][0];
+        assert!(
+            seen.iter().all(|o| o == first),
+            "{name}: {first} then {seen:?}"
+        );
+    }
+    assert_eq!(warm["h_spin"][0], "timeout");
+    assert_eq!(warm["h_memory"][0], "memory_limit");
+    assert!(
+        after <= idle + idle / 10,
+        "resident {} MiB after 100 runs of every hostile guest, {} MiB idle",
+        after >> 20,
+        idle >> 20
+    );
+}

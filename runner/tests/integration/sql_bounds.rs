@@ -498,3 +498,96 @@ async fn statements_that_do_not_stop_hold_at_most_the_pools_connections() {
         "statements still running"
     );
 }
+
+/// Issue 39, hole 12: state a statement leaves where its text does not show it reaches no
+/// later run: a named lock or a last insert id taken inside a view, a temporary table made
+/// by a stored function. Clean connections are still lent again.
+#[tokio::test]
+async fn mariadb_state_left_through_views_and_functions_reaches_no_later_run() {
+    let (lock, v1, v2) = (unique("named"), unique("v_one"), unique("v_two"));
+    crate::fixtures::mariadb_root(&format!(
+        "CREATE VIEW {v1} AS SELECT GET_LOCK('{lock}', 0) AS got; \
+         CREATE VIEW {v2} AS SELECT LAST_INSERT_ID(424243) AS x"
+    ))
+    .await;
+    let db = crate::fixtures::mariadb().await;
+    let sb = sandbox_with_sql(db.clone());
+    // A clean connection goes back (checked off the run's path): runs one after another
+    // are mostly lent the same one.
+    let mut ids = std::collections::BTreeSet::new();
+    for _ in 0..6 {
+        ids.insert(statements(&sb, &["SELECT CONNECTION_ID()".into()]).await[0].clone());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        ids.len() < 4,
+        "clean connections were not lent again: {ids:?}"
+    );
+
+    let lines = statements(
+        &sb,
+        &[format!("SELECT * FROM {v1}"), format!("SELECT * FROM {v2}")],
+    )
+    .await;
+    assert!(
+        plain(&lines[0]).ends_with("[[Int(1)]]") && plain(&lines[1]).contains("(424243)]]"),
+        "{lines:?}"
+    );
+    // The lock does not stay with an idle pooled connection.
+    let free = [tgrun::sql_value::Value::Text(lock.clone())];
+    let started = Instant::now();
+    loop {
+        let rows = db.query("SELECT IS_FREE_LOCK(?)", &free).await.unwrap();
+        if plain(&format!("{:?}", rows.rows)) == "[[Int(1)]]" {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "lock {lock} still held {:?} after its run",
+            started.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for _ in 0..4 {
+        let lines = statements(&sb, &["SELECT LAST_INSERT_ID()".into()]).await;
+        assert!(!lines[0].contains("424243"), "{lines:?}");
+    }
+
+    // A job may not make a stored program; one the operator made, reachable, means no
+    // connection is lent twice.
+    let lines = statements(
+        &sb,
+        &["CREATE FUNCTION tgrun_f() RETURNS INT RETURN 1".into()],
+    )
+    .await;
+    assert!(
+        lines[0].starts_with("err ") && lines[0].contains("from a job"),
+        "{lines:?}"
+    );
+    let (f, tmp) = (unique("f_tmp"), unique("tmp"));
+    // The function does make a temporary table (read in the same session).
+    crate::fixtures::mariadb_root(&format!(
+        "CREATE FUNCTION {f}() RETURNS INT BEGIN CREATE TEMPORARY TABLE {tmp} (a INT); RETURN 1; END; \
+         SELECT {f}(); SELECT COUNT(*) FROM {tmp}"
+    ))
+    .await;
+    let db = crate::fixtures::mariadb().await;
+    let sb = sandbox_with_sql(db);
+    let mut ids = std::collections::BTreeSet::new();
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        let lines = statements(
+            &sb,
+            &[format!("SELECT {f}()"), "SELECT CONNECTION_ID()".into()],
+        )
+        .await;
+        ids.insert(lines[1].clone());
+        seen.push(statements(&sb, &[format!("SELECT COUNT(*) FROM {tmp}")]).await[0].clone());
+    }
+    crate::fixtures::mariadb_root(&format!("DROP FUNCTION {f}; DROP VIEW {v1}, {v2}")).await;
+    assert!(
+        seen.iter().all(|l| l.starts_with("err ")),
+        "a later run reads the temporary table: {seen:?}"
+    );
+    assert_eq!(ids.len(), 4, "a connection was lent twice: {ids:?}");
+}

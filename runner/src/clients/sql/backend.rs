@@ -31,6 +31,11 @@ pub trait Backend: Database + sqlx::database::HasStatementCache {
     /// Rows an execute changed (sqlx has it per database, not on a trait).
     fn rows_affected(r: &Self::QueryResult) -> u64;
 
+    /// Whether a query left at a cap still has rows coming on its connection (a server's
+    /// stream), so that the connection must close; SQLite's statement is reset when its
+    /// reader goes, and its connection may be lent again.
+    const UNREAD_ROWS_STAY: bool;
+
     /// Makes the statement about to run on `conn` stoppable from outside (the run's end).
     fn stoppable<'c>(
         conn: &'c mut Self::Connection,
@@ -73,6 +78,7 @@ fn bad_column<R: Row>(row: &R, i: usize, e: sqlx::Error) -> ClientError {
 
 impl Backend for MySql {
     const DIALECT: &'static str = "mysql";
+    const UNREAD_ROWS_STAY: bool = true;
     fn bind<'q>(
         q: Query<'q, Self, <Self as Database>::Arguments<'q>>,
         v: &'q Value,
@@ -168,6 +174,7 @@ const SQLITE_PROGRESS_OPS: i32 = 1000;
 
 impl Backend for Sqlite {
     const DIALECT: &'static str = "sqlite";
+    const UNREAD_ROWS_STAY: bool = false;
     fn bind<'q>(
         q: Query<'q, Self, <Self as Database>::Arguments<'q>>,
         v: &'q Value,

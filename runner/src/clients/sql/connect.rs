@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use serde_json::Value as Json;
 
-use super::{Caps, SqlApi, pool, sqlite_guard};
+use super::{Caps, SqlApi, pool, reset, sqlite_guard};
 use crate::config::sql::{HistoryDb, MysqlSettings};
 
 /// `s` with credentials from the environment where set: `DB_USER`, `DB_PASSWORD`,
@@ -80,14 +80,24 @@ pub async fn start(
     // distinct 16 MiB statements of one run resident in both the runner and the server.
     let opts = opts.statement_cache_capacity(pool::STATEMENT_CACHE);
     let limit = caps.max_statement_s;
+    let sessions = Arc::new(reset::Sessions::default());
+    let opened = sessions.clone();
     let pool = sqlx::mysql::MySqlPoolOptions::new()
         .max_connections(16)
         .acquire_timeout(std::time::Duration::from_secs(10))
         .after_connect(move |conn, _| {
+            let sessions = opened.clone();
             Box::pin(async move {
                 statement_backstop(conn, limit).await;
+                sessions.opened(conn).await;
                 Ok(())
             })
+        })
+        // Off the run's path: what a job's statements left on the session that their text
+        // did not show is taken back, or the connection closes (see `reset`).
+        .after_release(move |conn, _| {
+            let sessions = sessions.clone();
+            Box::pin(async move { Ok(sessions.released(conn).await) })
         })
         .connect_with(opts.clone())
         .await

@@ -98,9 +98,9 @@ where
         self.arm(killer, statement).await?;
         let r = query_on(self.conn(), statement, params, caps).await;
         self.running = None;
-        // A query abandoned at a cap still has rows coming: the connection closes rather
-        // than make the next run read them.
-        self.dirty |= matches!(r, Err(ClientError::LimitExceeded(_)));
+        // A query abandoned at a cap may still have rows coming: the connection closes
+        // rather than make the next run read them (a server's; SQLite resets it).
+        self.dirty |= DB::UNREAD_ROWS_STAY && matches!(r, Err(ClientError::LimitExceeded(_)));
         r
     }
 

@@ -9,6 +9,7 @@ pub mod backend;
 mod connect;
 mod lease;
 pub mod pool;
+mod reset;
 pub mod session;
 mod sqlite_guard;
 mod transaction;

@@ -115,12 +115,57 @@ pub fn mysql_refused(statement: &str) -> Option<String> {
             start.join(" ")
         ));
     }
+    if let Some(kind) = stored_program(&upper) {
+        return Some(format!(
+            "CREATE {kind} makes code the server runs later in other jobs' sessions; it is not accepted from a job"
+        ));
+    }
     if upper.contains("OUTFILE") || upper.contains("DUMPFILE") {
         return Some(
             "writing the server's files (INTO OUTFILE/DUMPFILE) is not accepted from a job".into(),
         );
     }
     None
+}
+
+/// What a `CREATE` statement makes, when it is a stored program: code that runs later in
+/// whichever session calls it or writes its table, beyond what any statement's text shows
+/// (a function that creates a temporary table, a trigger that takes a lock). Decided by the
+/// first word naming a kind of object, quoted names left out (`CREATE TABLE event (...)`
+/// makes a table; `CREATE DEFINER=CURRENT_USER() FUNCTION` a function).
+fn stored_program(upper: &str) -> Option<&'static str> {
+    let mut words = unquoted_words(skip_comments(upper));
+    if words.next()? != "CREATE" {
+        return None;
+    }
+    for word in words.take(16) {
+        match word {
+            "FUNCTION" => return Some("FUNCTION"),
+            "PROCEDURE" => return Some("PROCEDURE"),
+            "TRIGGER" => return Some("TRIGGER"),
+            "EVENT" => return Some("EVENT"),
+            "PACKAGE" => return Some("PACKAGE"),
+            "TABLE" | "VIEW" | "INDEX" | "DATABASE" | "SCHEMA" | "SEQUENCE" | "USER" | "ROLE"
+            | "SERVER" | "TABLESPACE" | "TEMPORARY" => return None,
+            _ => {}
+        }
+    }
+    None
+}
+
+/// The words of `s` (letters, digits, `_`) outside quotes (`'...'`, `"..."`, `` `...` ``).
+fn unquoted_words(s: &str) -> impl Iterator<Item = &str> {
+    let mut quote = None;
+    s.split(move |c: char| {
+        match quote {
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None if matches!(c, '\'' | '"' | '`') => quote = Some(c),
+            None => return !(c.is_ascii_alphanumeric() || c == '_'),
+        }
+        true
+    })
+    .filter(|w| !w.is_empty())
 }
 
 /// The statement past leading blanks and comments (`-- `, `#`, `/* */`).
@@ -222,6 +267,13 @@ mod tests {
             "LOAD DATA INFILE '/etc/passwd' INTO TABLE t",
             "STOP SLAVE",
             "INSTALL PLUGIN x SONAME 'x.so'",
+            // Stored programs run later in other jobs' sessions.
+            "CREATE FUNCTION f() RETURNS INT RETURN 1",
+            "create or replace definer=current_user() function f() returns int return 1",
+            "CREATE DEFINER=`table`@`%` PROCEDURE p() SELECT 1",
+            "CREATE AGGREGATE FUNCTION g(x INT) RETURNS INT BEGIN RETURN 1; END",
+            "CREATE TRIGGER tr BEFORE INSERT ON t FOR EACH ROW SET @x = 1",
+            "/* x */ CREATE OR REPLACE PACKAGE pk AS FUNCTION f RETURN INT; END",
         ] {
             assert!(refused(bad).is_some(), "{bad}");
         }
@@ -234,6 +286,10 @@ mod tests {
             "CREATE TABLE grants (a INT)",
             "SELECT LAST_INSERT_ID()",
             "DELETE FROM t WHERE note = 'FLUSH'",
+            "CREATE TABLE event (trigger_at INT, `function` TEXT)",
+            "CREATE TABLE `trigger` (a INT)",
+            "CREATE OR REPLACE VIEW v AS SELECT 'CREATE FUNCTION' AS f",
+            "CREATE UNIQUE INDEX procedure_i ON t (a)",
         ] {
             assert!(refused(fine).is_none(), "{fine}: {:?}", refused(fine));
         }
