@@ -16,6 +16,7 @@ wasmtime::component::bindgen!({
         "tgrun:job/logging.write-output": trappable,
         "tgrun:job/context.service-settings": trappable,
         "tgrun:job/context.pipeline-config": trappable,
+        "tgrun:job/context.environment": trappable,
         "tgrun:job/prometheus.write-metrics": trappable,
         default: async | trappable,
     },

@@ -301,11 +301,21 @@ def _failure(e: BaseException) -> Err:
     return Err(case(_message(e)))
 
 
+def _environment() -> None:
+    """``os.environ`` as this run's: its job's (or route's) ``env``. The interpreter read
+    its environment when the component was built, not when the run began."""
+    env = dict(_context.environment())
+    if env != os.environ:
+        os.environ.clear()
+        os.environ.update(env)
+
+
 class _Export(wit_world.WitWorld):
     def handle(self, req):
         """The `service` world's routes (see :mod:`tgrun._handler`)."""
         from . import _handler
 
+        _environment()
         # A tglib service's main() sets up for its routes too (see tgrun._service).
         prepare = _service.setup_for_route if _service.active() else None
         try:
@@ -314,6 +324,7 @@ class _Export(wit_world.WitWorld):
             raise _failure(e) from None
 
     def run(self, ctx, params: str) -> None:
+        _environment()
         if _job is None and not _by_name:
             raise Err(wit_world.imports.types.Error_Failed("no function is registered with @job"))
         if _service.active():

@@ -3,6 +3,7 @@ tests and benchmarks of Python guests."""
 
 import json
 import logging
+import os
 from datetime import datetime, timezone
 
 from tgrun import Ctx, job, log, sql
@@ -94,6 +95,11 @@ def py_probe(ctx: Ctx, mode: str = "noop", **extra) -> None:
         log.warn("warn with %d args", 2)
         logging.getLogger("py_probe").error("error via logging")
         print("printed line")
+        return
+    if mode == "env":
+        # As a tglib service reads its settings: at call time, with defaults.
+        log.info(json.dumps(dict(os.environ), sort_keys=True))
+        log.info("query service at " + os.environ.get("QUERY_SERVICE_URL", "http://query_service:8086"))
         return
     if mode == "context":
         log.info(

@@ -18,6 +18,9 @@ fn sandbox_probe(_: &Ctx, _: serde::de::IgnoredAny) -> Result<()> {
 
     let env: Vec<(String, String)> = std::env::vars().collect();
     info!("probe env: {} variables", env.len());
+    for (name, value) in &env {
+        info!("probe env {name}={value}");
+    }
 
     let args: Vec<String> = std::env::args().collect();
     info!("probe args: {} arguments", args.len());

@@ -497,8 +497,8 @@ fn python_cost(rt: &tokio::runtime::Runtime) {
 fn decommit_cost(rt: &tokio::runtime::Runtime) {
     let (mut one, mut batched) = (Vec::new(), Vec::new());
     for _ in 0..3 {
-        one.push(whole_path_with("noop", Some(1)));
-        batched.push(whole_path_with("noop", Some(32)));
+        one.push(whole_path_with("noop", |s| s.decommit_batch = Some(1)));
+        batched.push(whole_path_with("noop", |s| s.decommit_batch = Some(32)));
     }
     one.sort_by(f64::total_cmp);
     batched.sort_by(f64::total_cmp);
@@ -546,6 +546,32 @@ fn decommit_cost(rt: &tokio::runtime::Runtime) {
     );
 }
 
+/// A run's stack reset as it ends (its first 64 KiB zeroed, the rest returned to the
+/// kernel: the default since issue 39) against kept as the run left it: the whole path's
+/// runs/s with two consumers, interleaved, medians of 3.
+fn stack_zeroing_cost() {
+    let (mut reset, mut kept) = (Vec::new(), Vec::new());
+    for _ in 0..3 {
+        reset.push(whole_path_with("noop", |s| s.stack_zeroing = true));
+        kept.push(whole_path_with("noop", |s| s.stack_zeroing = false));
+    }
+    reset.sort_by(f64::total_cmp);
+    kept.sort_by(f64::total_cmp);
+    println!(
+        "stack reset / kept: whole path (noop, two consumers) {:.0} / {:.0} runs/s (medians of 3)",
+        reset[1], kept[1]
+    );
+    table::report(
+        "a run's stack reset as it ends / kept (whole path)",
+        format!(
+            "{:.0} / {:.0} runs/s ({:.2}x)",
+            reset[1],
+            kept[1],
+            reset[1] / kept[1]
+        ),
+    );
+}
+
 fn scheduler_throughput() {
     let ours = whole_path("noop");
     table::target(
@@ -584,11 +610,11 @@ fn scheduler_throughput() {
 /// counted), the bounded queue, two consumers, a fresh instance per run, the reports and
 /// the history (its rows written: the lower of runs ended and rows written a second).
 fn whole_path(job: &str) -> f64 {
-    whole_path_with(job, None)
+    whole_path_with(job, |_| {})
 }
 
-/// The same, with the pool returning ended runs' pages in batches of `decommit_batch`.
-fn whole_path_with(job: &str, decommit_batch: Option<usize>) -> f64 {
+/// The same, with the sandbox's settings changed by `tweak`.
+fn whole_path_with(job: &str, tweak: impl Fn(&mut SandboxSettings)) -> f64 {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("modules")).unwrap();
     std::fs::copy(wasm(job), dir.path().join("modules/noop.wasm")).unwrap();
@@ -616,11 +642,11 @@ fn whole_path_with(job: &str, decommit_batch: Option<usize>) -> f64 {
     // address space than it can follow), for a profile of the whole path.
     let pooling = std::env::var("BENCH_POOLING").map_or(true, |v| v != "0");
     rt.block_on(async {
-        let settings = SandboxSettings {
+        let mut settings = SandboxSettings {
             pooling,
-            decommit_batch,
             ..SandboxSettings::default()
         };
+        tweak(&mut settings);
         let sandbox = Arc::new(Sandbox::new(settings, Arc::new(HostClients::default())).unwrap());
         let modules = Arc::new(ModuleRegistry::new(
             dir.path().join("modules"),
@@ -830,13 +856,14 @@ fn main() {
         .unwrap();
     // BENCH_ONLY=python (a name's part) runs only the matching benchmarks.
     let only = std::env::var("BENCH_ONLY").unwrap_or_default();
-    let benches: [(&str, &dyn Fn()); 14] = [
+    let benches: [(&str, &dyn Fn()); 15] = [
         ("fresh_instance", &|| fresh_instance_cost(&rt)),
         ("process_per_run", &process_per_run),
         ("host_calls", &|| host_call_cost(&rt)),
         ("deadlines", &|| deadline_cost(&rt)),
         ("scheduler", &scheduler_throughput),
         ("decommit", &|| decommit_cost(&rt)),
+        ("stack_zeroing", &stack_zeroing_cost),
         ("python", &|| python_cost(&rt)),
         ("restart", &restart_with_cache),
         ("swap", &swap_latency),

@@ -34,6 +34,9 @@ pub struct WireRun {
     /// The job's overlap policy, applied across replicas by the consumer that takes it.
     #[serde(default)]
     pub overlap: Overlap,
+    /// The job's `env` (as its params, from the consumer's own configuration).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -63,6 +66,7 @@ impl WireRun {
             retries: retry.max,
             retry_backoff_ms: retry.backoff.as_millis() as u64,
             overlap,
+            env: inv.env.to_vec(),
         }
     }
 
@@ -84,6 +88,7 @@ impl WireRun {
             params: spec.params.to_string(),
             timeout_ms: spec.limits.timeout.as_millis() as u64,
             memory_bytes: spec.limits.memory_bytes,
+            env: spec.env.to_vec(),
             grants: Grants {
                 prometheus: g.prometheus,
                 api_service: g.api_service,
@@ -135,7 +140,11 @@ impl WireRun {
             Some(m) => inv.of_module(&Arc::from(m.as_str())),
             None => inv,
         };
-        Invocation { attempt, ..inv }
+        Invocation {
+            attempt,
+            env: self.env.iter().cloned().collect(),
+            ..inv
+        }
     }
 }
 
@@ -162,6 +171,7 @@ mod tests {
             retries: 2,
             retry_backoff_ms: 500,
             overlap: Overlap::Queue,
+            env: vec![("QUERY_SERVICE_URL".into(), "http://query:8086".into())],
         };
         let back: WireRun = serde_json::from_slice(&serde_json::to_vec(&run).unwrap()).unwrap();
         assert_eq!(back, run);

@@ -10,6 +10,7 @@
 pub mod atomic;
 pub mod bounds;
 pub mod cluster;
+pub mod env;
 pub mod error;
 pub mod merge;
 pub mod policies;

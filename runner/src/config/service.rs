@@ -16,11 +16,12 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
+use super::env;
 use super::error::ConfigError;
 use super::policies::{self, Timing, seconds};
 use super::runner::RunnerSettings;
 use super::values::{flag, kind, unknown_keys};
-use crate::run::{Capabilities, Invocation, JobId, Overlap, Retry, RunLimits};
+use crate::run::{Capabilities, Env, Invocation, JobId, Overlap, Retry, RunLimits};
 
 /// Most consumers a runner may have: each may hold a sandbox instance at once.
 pub const MAX_CONSUMERS: u64 = 1024;
@@ -37,6 +38,7 @@ const ROUTE_KEYS: &[&str] = &[
     "capabilities",
     "forward_credentials",
     "max_concurrent",
+    "env",
 ];
 /// Instances all routes may hold at once: the sandbox keeps 64 beside the consumers' for
 /// routes and manual runs, and routes take at most this many of them.
@@ -71,7 +73,7 @@ pub const BUILTIN_ROUTES: &[(&str, &str)] = &[
     ("GET", "/dashboard/state"),
 ];
 const PIPELINE_KEYS: &[&str] = &[
-    "period", "period_s", "cron", "timezone", "jitter_s", "missed", "jobs",
+    "period", "period_s", "cron", "timezone", "jitter_s", "missed", "jobs", "env",
 ];
 const JOB_KEYS: &[&str] = &[
     "name",
@@ -84,6 +86,7 @@ const JOB_KEYS: &[&str] = &[
     "overlap",
     "retries",
     "retry_backoff_s",
+    "env",
 ];
 
 #[derive(Debug, Clone)]
@@ -112,6 +115,8 @@ pub struct RouteSpec {
     pub forward_credentials: bool,
     /// Requests answered at once; past it, 503 (default 8).
     pub max_concurrent: usize,
+    /// The environment its requests' runs see (`env`).
+    pub env: Env,
 }
 
 #[derive(Debug, Clone)]
@@ -139,6 +144,8 @@ pub struct JobSpec {
     pub overlap: Overlap,
     /// Retries of a failed run (`retries`, `retry_backoff_s`; none).
     pub retry: Retry,
+    /// The environment its runs see: its pipeline's `env` and its own (`env`; none).
+    pub env: Env,
 }
 
 impl JobSpec {
@@ -159,6 +166,7 @@ impl JobSpec {
             self.grants,
         )
         .of_module(&self.module)
+        .with_env(&self.env)
     }
 }
 
@@ -300,12 +308,13 @@ fn pipeline(
         return Err(bad(msg));
     }
     let timing = policies::timing(obj).map_err(bad)?;
+    let env = env::env(obj, &Env::default()).map_err(bad)?;
     let jobs = match obj.get("jobs") {
         None => Vec::new(),
         Some(Value::Array(items)) => items
             .iter()
             .enumerate()
-            .map(|(i, j)| job(path, name, i, j, runner).map(Arc::new))
+            .map(|(i, j)| job(path, (name, &env), i, j, runner).map(Arc::new))
             .collect::<Result<_, _>>()?,
         Some(other) => {
             return Err(bad(format!(
@@ -323,7 +332,7 @@ fn pipeline(
 
 fn job(
     path: &Path,
-    pipeline: &str,
+    (pipeline, inherited): (&str, &Env),
     index: usize,
     v: &Value,
     runner: &RunnerSettings,
@@ -415,7 +424,9 @@ fn job(
         }
     };
     let (overlap, retry) = policies::job_policies(obj).map_err(bad)?;
+    let env = env::env(obj, inherited).map_err(bad)?;
     Ok(JobSpec {
+        env,
         name: name.into(),
         module: module.into(),
         grants,
@@ -499,12 +510,13 @@ fn route(
         "timeout_s": obj.get("timeout_s"),
         "memory_mb": obj.get("memory_mb"),
         "capabilities": obj.get("capabilities"),
+        "env": obj.get("env"),
     });
     let mut as_job = as_job.as_object().cloned().unwrap_or_default();
     as_job.retain(|_, v| !v.is_null());
     let spec = job(
         path,
-        &format!("route {key}"),
+        (&format!("route {key}"), &Env::default()),
         0,
         &Value::Object(as_job),
         runner,
@@ -517,6 +529,7 @@ fn route(
         grants: spec.grants,
         forward_credentials,
         max_concurrent,
+        env: spec.env,
     })
 }
 

@@ -1,5 +1,5 @@
-//! `tgrun:job/context`: the service's own settings, and the configuration of the pipeline
-//! that enqueued the run.
+//! `tgrun:job/context`: the service's own settings, the run's environment, and the
+//! configuration of the pipeline that enqueued the run.
 
 use crate::bindings::tgrun::job::context::Host;
 use crate::host::state::RunState;
@@ -7,6 +7,10 @@ use crate::host::state::RunState;
 impl Host for RunState {
     fn service_settings(&mut self) -> wasmtime::Result<String> {
         Ok(self.services.settings_json().to_string())
+    }
+
+    fn environment(&mut self) -> wasmtime::Result<Vec<(String, String)>> {
+        Ok(self.wasi.env().to_vec())
     }
 
     fn pipeline_config(&mut self) -> wasmtime::Result<Option<String>> {

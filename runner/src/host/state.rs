@@ -8,7 +8,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use super::journal::Journal;
 use super::limits::MemoryLimiter;
 use crate::host::HostClients;
-use crate::run::Capabilities;
+use crate::run::{Capabilities, Env};
 use crate::sandbox::output::CappedOutput;
 
 pub struct RunState {
@@ -47,16 +47,34 @@ pub(crate) struct LazyWasi {
     ctx: Option<WasiCtx>,
     stdout: CappedOutput,
     stderr: CappedOutput,
+    /// The run's environment (its job's `env`): WASI's, and the SDK's `environment`.
+    env: Env,
 }
 
 impl LazyWasi {
-    /// Nothing granted: no preopened directories, no environment, no arguments, and no
-    /// network (sockets and name lookups denied), only stdout and stderr into memory.
+    /// Nothing granted: no preopened directories, no arguments, no network (sockets and
+    /// name lookups denied), only stdout and stderr into memory, and no environment but
+    /// the job's own `env` (none of the runner's).
     pub(crate) fn new(stdout: CappedOutput, stderr: CappedOutput) -> Self {
         Self {
             ctx: None,
             stdout,
             stderr,
+            env: Env::default(),
+        }
+    }
+
+    /// The run's environment.
+    pub(crate) fn env(&self) -> &Env {
+        &self.env
+    }
+
+    /// Gives the run `env`. A context made before (by an instance made ahead of its run)
+    /// is made again at the next WASI call, with it.
+    pub(crate) fn set_env(&mut self, env: &Env) {
+        if !Arc::ptr_eq(&self.env, env) {
+            self.env = env.clone();
+            self.ctx = None;
         }
     }
 
@@ -71,9 +89,10 @@ impl LazyWasi {
     }
 
     fn get(&mut self) -> &mut WasiCtx {
-        let (stdout, stderr) = (&self.stdout, &self.stderr);
+        let (stdout, stderr, env) = (&self.stdout, &self.stderr, &self.env);
         self.ctx.get_or_insert_with(|| {
             WasiCtxBuilder::new()
+                .envs(&env[..])
                 .stdout(stdout.clone())
                 .stderr(stderr.clone())
                 .allow_tcp(false)

@@ -56,7 +56,12 @@ pub struct Invocation {
     pub cancel: Arc<RunCancel>,
     /// 1 for the first run of a due time, 2 for its first retry, ...
     pub attempt: u32,
+    /// The environment the run sees (its job's `env`), and nothing of the runner's.
+    pub env: Env,
 }
+
+/// Environment variables, in name order.
+pub type Env = Arc<[(String, String)]>;
 
 impl Invocation {
     /// The first attempt of `job`'s run in `pipeline` due at `scheduled_ms` (ms since the
@@ -81,6 +86,15 @@ impl Invocation {
             grants,
             cancel: Default::default(),
             attempt: 1,
+            env: Env::default(),
+        }
+    }
+
+    /// The same run, seeing `env` (its job's).
+    pub fn with_env(self, env: &Env) -> Self {
+        Self {
+            env: env.clone(),
+            ..self
         }
     }
 

@@ -18,7 +18,7 @@ pub mod retry;
 pub mod trim;
 
 pub use cancel::RunCancel;
-pub use invocation::{Invocation, JobId, MANUAL};
+pub use invocation::{Env, Invocation, JobId, MANUAL};
 pub use limits::{Capabilities, RunLimits};
 pub use log::{LogLevel, LogLine, LogStream};
 pub use outcome::{Outcome, RunReport, WrittenMetric};

@@ -98,7 +98,7 @@ pub fn build(settings: &SandboxSettings) -> Result<(Engine, Option<Cache>)> {
         .epoch_interruption(settings.epoch_deadlines)
         // A run's stack is reset when it ends: what it kept resident zeroed, the rest
         // returned to the kernel; no run reads another's stack, none leaves it resident.
-        .async_stack_zeroing(true)
+        .async_stack_zeroing(settings.stack_zeroing)
         .allocation_strategy(if settings.pooling {
             InstanceAllocationStrategy::Pooling(pool)
         } else {

@@ -61,6 +61,9 @@ pub struct SandboxSettings {
     /// as many as keep at most [`engine::MAX_PENDING_BYTES`] of ended runs' pages resident
     /// (one for the default `max_memory_mb`). Set only by benchmarks comparing batches.
     pub decommit_batch: Option<usize>,
+    /// A run's stack reset when it ends (the default: what it touched is not kept
+    /// resident). Off only for benchmarks measuring its cost.
+    pub stack_zeroing: bool,
 }
 
 impl SandboxSettings {
@@ -83,6 +86,7 @@ impl Default for SandboxSettings {
             epoch_deadlines: true,
             make_ahead: true,
             decommit_batch: None,
+            stack_zeroing: true,
         }
     }
 }

@@ -49,13 +49,15 @@ impl Stores {
         deadline: Instant,
         tags: Option<EchoTags>,
     ) -> Store<RunState> {
-        self.make(
+        let mut store = self.make(
             [&inv.job, &inv.pipeline, &inv.module].map(|s| s.to_string()),
             inv.grants,
             inv.limits.memory_bytes,
             deadline,
             tags,
-        )
+        );
+        store.data_mut().wasi.set_env(&inv.env);
+        store
     }
 
     /// A store made before its run is known: no client granted (the run's grants are
@@ -121,6 +123,7 @@ impl Stores {
         state.module = inv.module.to_string();
         state.grants = inv.grants;
         state.journal = journal;
+        state.wasi.set_env(&inv.env);
     }
 
     /// An empty journal with the configuration's secrets as they are now.

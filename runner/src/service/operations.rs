@@ -66,7 +66,8 @@ impl Service {
             spec.limits,
             spec.grants,
         )
-        .of_module(&spec.module);
+        .of_module(&spec.module)
+        .with_env(&spec.env);
         let report = shared.execution.run(&inv).await;
         Ok(shared.reports.finish(report))
     }

@@ -8,6 +8,7 @@ mod cluster;
 mod config;
 mod dashboard;
 mod deploy;
+mod environment;
 mod fixtures;
 mod fuzz_calls;
 mod history;

@@ -298,6 +298,7 @@ async fn history_with(dir: &std::path::Path, pipeline: &str, last: DateTime<Utc>
         grants: tgrun::run::Capabilities::ALL,
         cancel: Default::default(),
         attempt: 1,
+        env: Default::default(),
     };
     rec.record(&inv.not_run(Outcome::Ok));
     assert!(rec.flush(Duration::from_secs(5)).await);

@@ -564,6 +564,9 @@ async fn get_config_shows_secrets_redacted_and_sending_them_back_keeps_them() {
     // A job's params: a password, and secrets nested under a secret key (issue 39).
     config["pipelines"]["p"]["jobs"][0]["params"] = json!({"value": 4,
         "db_password": "job-pw-1", "credentials": {"users": ["nested-pw-2"], "pin": 98765}});
+    // Its environment: a secret-named variable (issue 40).
+    config["pipelines"]["p"]["jobs"][0]["env"] =
+        json!({"NMS_TOKEN": "env-tok-3", "QUERY_SERVICE_URL": "http://query:8086"});
     let (code, body) = call(
         &f,
         LOCAL,
@@ -574,7 +577,14 @@ async fn get_config_shows_secrets_redacted_and_sending_them_back_keeps_them() {
     for path in ["/config", "/jobs", "/jobs/echo", "/dashboard/state"] {
         let (code, shown) = call(&f, REMOTE, get(path)).await;
         assert_eq!(code, StatusCode::OK, "{path}: {shown}");
-        for secret in ["hunter2", "s3cret", "job-pw-1", "nested-pw-2", "98765"] {
+        for secret in [
+            "hunter2",
+            "s3cret",
+            "job-pw-1",
+            "nested-pw-2",
+            "98765",
+            "env-tok-3",
+        ] {
             assert!(!shown.contains(secret), "{path} shows {secret}: {shown}");
         }
     }
@@ -584,6 +594,10 @@ async fn get_config_shows_secrets_redacted_and_sending_them_back_keeps_them() {
         jobs["entries"][0]["params"],
         json!({"value": 4, "db_password": "***",
                "credentials": {"users": ["***"], "pin": "***"}})
+    );
+    assert_eq!(
+        jobs["entries"][0]["env"],
+        json!({"NMS_TOKEN": "***", "QUERY_SERVICE_URL": "http://query:8086"})
     );
     let (_, shown) = call(&f, REMOTE, get("/config")).await;
     let mut shown: Value = serde_json::from_str(&shown).unwrap();

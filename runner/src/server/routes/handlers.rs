@@ -138,7 +138,8 @@ async fn answer_route(
         "{}".into(),
         route.limits,
         route.grants,
-    );
+    )
+    .with_env(&route.env);
     let component = match state.service.handlers.get(&route.module).await {
         Ok(c) => c,
         Err(outcome) => {

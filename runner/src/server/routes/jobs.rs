@@ -55,6 +55,10 @@ fn entries(state: &AppState, config: &Config, only: Option<&str>) -> Vec<Value> 
                 "params": crate::config::secrets::redact(
                     &serde_json::from_str::<Value>(&j.params).unwrap_or(Value::Null)
                 ),
+                // Likewise a secret-named variable of its environment.
+                "env": crate::config::secrets::redact(&Value::Object(
+                    j.env.iter().map(|(n, v)| (n.clone(), Value::from(v.as_str()))).collect()
+                )),
                 "timeout_s": j.limits.timeout.as_secs_f64(),
                 "memory_mb": j.limits.memory_bytes >> 20,
                 "module": module,
