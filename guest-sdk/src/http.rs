@@ -1,4 +1,5 @@
-//! Route handlers: the request a handler receives and the response it gives.
+//! HTTP: a route handler's request and response, and a job's own requests to the
+//! origins it is allowed (`get`, `send`: see below).
 //!
 //! ```no_run
 //! use tgrun_sdk::http::{Request, Response};
@@ -22,6 +23,8 @@
 //! ```
 
 use serde::Serialize;
+
+pub use crate::outbound::{Incoming, Outgoing, get, send};
 
 use crate::wit_handler::tgrun::job::http_types as wire;
 use crate::{Error, Result};

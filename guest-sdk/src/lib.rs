@@ -30,6 +30,7 @@ pub mod ctx;
 pub mod error;
 pub mod http;
 pub mod log;
+mod outbound;
 pub mod prometheus;
 pub mod sql;
 // Only in the guest: on the host it would replace the process's own `write`.

@@ -15,6 +15,9 @@ struct Params {
     /// Statements for the `sql` mode, each run on its own and answered in the log.
     #[serde(default)]
     statements: Vec<String>,
+    /// URLs for the `http` mode, each GET on its own and answered in the log.
+    #[serde(default)]
+    urls: Vec<String>,
 }
 
 /// Never inlined and never a tail call, so every level takes a real stack frame.
@@ -125,6 +128,19 @@ fn hostile(_: &Ctx, p: Params) -> Result<()> {
         "prometheus_hang" => {
             let r = prometheus::query_latest("up")?;
             info!("answered {}", r.status());
+        }
+        // Outbound HTTP: each URL answered `ok <status> <bytes> <url>` or `err <kind>: ...`.
+        "http" => {
+            for url in &p.urls {
+                let mut req = tgrun_sdk::http::Outgoing::new("GET", url);
+                if p.n > 0 {
+                    req = req.timeout(std::time::Duration::from_millis(p.n));
+                }
+                match tgrun_sdk::http::send(req) {
+                    Ok(r) => info!("ok {} {} {}", r.status, r.body.len(), r.url),
+                    Err(e) => info!("err {:?}: {e}", e.kind()),
+                }
+            }
         }
         other => bail!("no mode {other:?}"),
     }

@@ -62,6 +62,8 @@ fn run(pipeline: &str, index: usize, job: &str, scheduled_ms: i64) -> WireRun {
         retries: 0,
         retry_backoff_ms: 0,
         overlap: Overlap::Skip,
+        env: Vec::new(),
+        outbound: Default::default(),
     }
 }
 

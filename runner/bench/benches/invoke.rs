@@ -67,6 +67,8 @@ fn invocation(job: &str, params: &str) -> Invocation {
         grants: tgrun::run::Capabilities::ALL,
         cancel: Default::default(),
         attempt: 1,
+        env: Default::default(),
+        outbound: Default::default(),
     }
 }
 

@@ -219,7 +219,10 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     // A configured job runs as `serve` runs it: of its component (`module`), whose jobs
     // its pipeline's tick is shown.
     let inv = match &spec {
-        Some(s) => inv.of_module(&s.module).with_env(&s.env),
+        Some(s) => inv
+            .of_module(&s.module)
+            .with_env(&s.env)
+            .with_outbound(&s.outbound),
         None => inv,
     };
     let report = rt.block_on(sandbox.run(&component, &inv, false));

@@ -69,6 +69,8 @@ pub async fn run_service(
         .await
         .with_context(|| format!("binding the HTTP server to {listen}"))?;
     tracing::info!("HTTP server listening on {}", listener.local_addr()?);
+    // A job's HTTP request never reaches the runner's own admin routes on this machine.
+    crate::clients::http::listening_on(listener.local_addr()?.port());
     let server = tokio::spawn(crate::server::serve(
         listener,
         crate::server::router(AppState::new(service.clone())),

@@ -4,6 +4,7 @@
 
 pub mod api_service;
 pub mod error;
+pub mod http;
 pub mod keycloak;
 pub mod prometheus;
 pub mod range;

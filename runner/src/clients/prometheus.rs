@@ -108,16 +108,30 @@ impl PrometheusApi for HttpPrometheus {
 
 /// Reads a body, refusing it past `max` bytes without holding more than that.
 pub(crate) async fn read_capped(
-    mut resp: reqwest::Response,
+    resp: reqwest::Response,
     max: usize,
     from: &str,
 ) -> Result<String, ClientError> {
+    let buf = read_capped_bytes(resp, max, from).await?;
+    String::from_utf8(buf)
+        .map_err(|_| ClientError::Upstream(format!("the answer of {from} is not UTF-8")))
+}
+
+/// The same, as bytes.
+pub(crate) async fn read_capped_bytes(
+    mut resp: reqwest::Response,
+    max: usize,
+    from: &str,
+) -> Result<Vec<u8>, ClientError> {
     let mut buf: Vec<u8> = Vec::new();
-    while let Some(chunk) = resp
-        .chunk()
-        .await
-        .map_err(|e| ClientError::Upstream(format!("reading the answer of {from}: {e}")))?
-    {
+    while let Some(chunk) = resp.chunk().await.map_err(|e| {
+        let what = if e.is_timeout() {
+            "timed out reading"
+        } else {
+            "reading"
+        };
+        ClientError::Upstream(format!("{what} the answer of {from}: {e}"))
+    })? {
         let needed = buf.len() + chunk.len();
         if needed > max {
             return Err(ClientError::LimitExceeded(format!(
@@ -133,6 +147,5 @@ pub(crate) async fn read_capped(
         }
         buf.extend_from_slice(&chunk);
     }
-    String::from_utf8(buf)
-        .map_err(|_| ClientError::Upstream(format!("the answer of {from} is not UTF-8")))
+    Ok(buf)
 }

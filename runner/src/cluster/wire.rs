@@ -37,6 +37,10 @@ pub struct WireRun {
     /// The job's `env` (as its params, from the consumer's own configuration).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub env: Vec<(String, String)>,
+    /// Where it may send HTTP requests: never from the wire, only from the consumer's own
+    /// configuration (`resolved`).
+    #[serde(skip)]
+    pub outbound: Arc<crate::run::outbound::Outbound>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -67,6 +71,7 @@ impl WireRun {
             retry_backoff_ms: retry.backoff.as_millis() as u64,
             overlap,
             env: inv.env.to_vec(),
+            outbound: Default::default(),
         }
     }
 
@@ -89,6 +94,7 @@ impl WireRun {
             timeout_ms: spec.limits.timeout.as_millis() as u64,
             memory_bytes: spec.limits.memory_bytes,
             env: spec.env.to_vec(),
+            outbound: spec.outbound.clone(),
             grants: Grants {
                 prometheus: g.prometheus,
                 api_service: g.api_service,
@@ -143,6 +149,7 @@ impl WireRun {
         Invocation {
             attempt,
             env: self.env.iter().cloned().collect(),
+            outbound: self.outbound.clone(),
             ..inv
         }
     }
@@ -172,6 +179,7 @@ mod tests {
             retry_backoff_ms: 500,
             overlap: Overlap::Queue,
             env: vec![("QUERY_SERVICE_URL".into(), "http://query:8086".into())],
+            outbound: Default::default(),
         };
         let back: WireRun = serde_json::from_slice(&serde_json::to_vec(&run).unwrap()).unwrap();
         assert_eq!(back, run);

@@ -21,6 +21,7 @@ use super::error::ConfigError;
 use super::policies::{self, Timing, seconds};
 use super::runner::RunnerSettings;
 use super::values::{flag, kind, unknown_keys};
+use crate::run::outbound::Outbound;
 use crate::run::{Capabilities, Env, Invocation, JobId, Overlap, Retry, RunLimits};
 
 /// Most consumers a runner may have: each may hold a sandbox instance at once.
@@ -39,6 +40,8 @@ const ROUTE_KEYS: &[&str] = &[
     "forward_credentials",
     "max_concurrent",
     "env",
+    "allowed_outbound_hosts",
+    "allowed_outbound_networks",
 ];
 /// Instances all routes may hold at once: the sandbox keeps 64 beside the consumers' for
 /// routes and manual runs, and routes take at most this many of them.
@@ -87,6 +90,8 @@ const JOB_KEYS: &[&str] = &[
     "retries",
     "retry_backoff_s",
     "env",
+    "allowed_outbound_hosts",
+    "allowed_outbound_networks",
 ];
 
 #[derive(Debug, Clone)]
@@ -117,6 +122,8 @@ pub struct RouteSpec {
     pub max_concurrent: usize,
     /// The environment its requests' runs see (`env`).
     pub env: Env,
+    /// Where its requests' runs may send HTTP requests.
+    pub outbound: Arc<Outbound>,
 }
 
 #[derive(Debug, Clone)]
@@ -146,6 +153,9 @@ pub struct JobSpec {
     pub retry: Retry,
     /// The environment its runs see: its pipeline's `env` and its own (`env`; none).
     pub env: Env,
+    /// Where its runs may send HTTP requests (`allowed_outbound_hosts`,
+    /// `allowed_outbound_networks`; nowhere).
+    pub outbound: Arc<Outbound>,
 }
 
 impl JobSpec {
@@ -167,6 +177,7 @@ impl JobSpec {
         )
         .of_module(&self.module)
         .with_env(&self.env)
+        .with_outbound(&self.outbound)
     }
 }
 
@@ -425,8 +436,10 @@ fn job(
     };
     let (overlap, retry) = policies::job_policies(obj).map_err(bad)?;
     let env = env::env(obj, inherited).map_err(bad)?;
+    let outbound = outbound(obj).map_err(bad)?;
     Ok(JobSpec {
         env,
+        outbound,
         name: name.into(),
         module: module.into(),
         grants,
@@ -511,6 +524,8 @@ fn route(
         "memory_mb": obj.get("memory_mb"),
         "capabilities": obj.get("capabilities"),
         "env": obj.get("env"),
+        "allowed_outbound_hosts": obj.get("allowed_outbound_hosts"),
+        "allowed_outbound_networks": obj.get("allowed_outbound_networks"),
     });
     let mut as_job = as_job.as_object().cloned().unwrap_or_default();
     as_job.retain(|_, v| !v.is_null());
@@ -530,6 +545,7 @@ fn route(
         forward_credentials,
         max_concurrent,
         env: spec.env,
+        outbound: spec.outbound,
     })
 }
 
@@ -541,6 +557,29 @@ pub(crate) fn same_route(pattern: &str, path: &str) -> bool {
         && p.iter()
             .zip(&q)
             .all(|(a, b)| a == b || (a.starts_with('{') && a.ends_with('}') && !b.is_empty()))
+}
+
+/// A job's (or route's) `allowed_outbound_hosts` and `allowed_outbound_networks`.
+fn outbound(obj: &Map<String, Value>) -> Result<Arc<Outbound>, String> {
+    let list = |key: &str| -> Result<Vec<String>, String> {
+        match obj.get(key) {
+            None => Ok(Vec::new()),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|v| v.as_str().map(str::to_owned))
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| format!("'{key}' must be an array of strings")),
+            Some(other) => Err(format!(
+                "'{key}' must be an array of strings, found {}",
+                kind(other)
+            )),
+        }
+    };
+    Outbound::parse(
+        &list("allowed_outbound_hosts")?,
+        &list("allowed_outbound_networks")?,
+    )
+    .map(Arc::new)
 }
 
 /// A job name is also a file name: `<modules dir>/<name>.wasm`.

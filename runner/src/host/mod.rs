@@ -8,6 +8,7 @@
 
 pub mod api_service;
 pub mod context;
+pub mod http;
 pub mod journal;
 pub mod limits;
 pub mod logging;
@@ -37,6 +38,8 @@ pub struct HostClients {
     /// Each pipeline of `service_config.json` as written, serialised as a JSON object, by
     /// name; replaced when the configuration changes.
     pub pipelines: RwLock<Arc<Pipelines>>,
+    /// Outbound HTTP, one client per allow-list.
+    pub http: crate::clients::http::HttpClients,
 }
 
 /// The pipelines as written, and which one configures each job (a run started by hand is
@@ -60,6 +63,7 @@ impl Default for HostClients {
             )),
             secrets: Default::default(),
             pipelines: Default::default(),
+            http: Default::default(),
         }
     }
 }

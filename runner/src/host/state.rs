@@ -8,6 +8,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use super::journal::Journal;
 use super::limits::MemoryLimiter;
 use crate::host::HostClients;
+use crate::run::outbound::Outbound;
 use crate::run::{Capabilities, Env};
 use crate::sandbox::output::CappedOutput;
 
@@ -27,6 +28,9 @@ pub struct RunState {
     pub(crate) journal: Journal,
     /// SQL transactions this run has open (each holds a pooled connection).
     pub(crate) open_transactions: usize,
+    /// Where this run may send HTTP requests, and how many it has sent.
+    pub(crate) outbound: Arc<Outbound>,
+    pub(crate) http_requests: usize,
     /// A client call was refused for want of a grant. A store made ahead of its run has
     /// none; if its instantiation called a client, it is thrown away unused.
     pub(crate) refused: bool,
@@ -127,6 +131,8 @@ impl RunState {
             journal: Journal::new(1 << 20, None, services.mask()),
             services,
             open_transactions: 0,
+            outbound: Arc::default(),
+            http_requests: 0,
             refused: false,
         }
     }

@@ -5,6 +5,7 @@ use std::time::{Duration, SystemTime};
 
 use super::cancel::RunCancel;
 use super::limits::{Capabilities, RunLimits};
+use super::outbound::Outbound;
 use super::outcome::{Outcome, RunReport};
 
 /// Which job a run is of: its pipeline, its place in the pipeline's list, its name (by
@@ -58,6 +59,8 @@ pub struct Invocation {
     pub attempt: u32,
     /// The environment the run sees (its job's `env`), and nothing of the runner's.
     pub env: Env,
+    /// Where it may send HTTP requests (its job's `allowed_outbound_hosts`; nowhere).
+    pub outbound: Arc<Outbound>,
 }
 
 /// Environment variables, in name order.
@@ -87,6 +90,15 @@ impl Invocation {
             cancel: Default::default(),
             attempt: 1,
             env: Env::default(),
+            outbound: Arc::default(),
+        }
+    }
+
+    /// The same run, allowed to send HTTP requests as `outbound` says.
+    pub fn with_outbound(self, outbound: &Arc<Outbound>) -> Self {
+        Self {
+            outbound: outbound.clone(),
+            ..self
         }
     }
 

@@ -12,6 +12,7 @@ pub mod cancel;
 pub mod invocation;
 pub mod limits;
 pub mod log;
+pub mod outbound;
 pub mod outcome;
 pub mod overlap;
 pub mod retry;

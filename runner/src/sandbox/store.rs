@@ -57,6 +57,7 @@ impl Stores {
             tags,
         );
         store.data_mut().wasi.set_env(&inv.env);
+        store.data_mut().outbound = inv.outbound.clone();
         store
     }
 
@@ -96,6 +97,8 @@ impl Stores {
             services: self.services.clone(),
             journal: self.journal(tags).charged_to(budget),
             open_transactions: 0,
+            outbound: Default::default(),
+            http_requests: 0,
             refused: false,
         };
         let mut store = Store::new(&self.engine, state);
@@ -124,6 +127,7 @@ impl Stores {
         state.grants = inv.grants;
         state.journal = journal;
         state.wasi.set_env(&inv.env);
+        state.outbound = inv.outbound.clone();
     }
 
     /// An empty journal with the configuration's secrets as they are now.

@@ -67,7 +67,8 @@ impl Service {
             spec.grants,
         )
         .of_module(&spec.module)
-        .with_env(&spec.env);
+        .with_env(&spec.env)
+        .with_outbound(&spec.outbound);
         let report = shared.execution.run(&inv).await;
         Ok(shared.reports.finish(report))
     }

@@ -14,6 +14,7 @@ mod fuzz_calls;
 mod history;
 mod hostile;
 mod hotswap;
+mod outbound_http;
 mod policies;
 mod prometheus;
 mod python;

@@ -299,6 +299,7 @@ async fn history_with(dir: &std::path::Path, pipeline: &str, last: DateTime<Utc>
         cancel: Default::default(),
         attempt: 1,
         env: Default::default(),
+        outbound: Default::default(),
     };
     rec.record(&inv.not_run(Outcome::Ok));
     assert!(rec.flush(Duration::from_secs(5)).await);

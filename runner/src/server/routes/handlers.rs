@@ -139,7 +139,8 @@ async fn answer_route(
         route.limits,
         route.grants,
     )
-    .with_env(&route.env);
+    .with_env(&route.env)
+    .with_outbound(&route.outbound);
     let component = match state.service.handlers.get(&route.module).await {
         Ok(c) => c,
         Err(outcome) => {

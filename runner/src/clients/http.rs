@@ -1,0 +1,261 @@
+//! Outbound HTTP for jobs (`tgrun:job/http`): a request goes only to an origin its job
+//! allows ([`Outbound`]), to an address the policy allows, and back with an answer the run
+//! pays for as it arrives.
+//!
+//! One `reqwest` client per policy, made at its first request and kept: connections are
+//! pooled per origin across runs of the jobs sharing the policy, and nothing else carries
+//! from one run to the next (no cookie store; headers are the request's own). Its resolver
+//! drops every address the policy does not allow, and every loopback or unspecified
+//! address whatever the policy (a name reaching the runner's machine is refused: only an
+//! origin written as that very address may, and never the runner's own listener).
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+
+use super::ClientError;
+use crate::run::outbound::Outbound;
+
+/// Redirects followed, each to an allowed origin.
+pub const MAX_REDIRECTS: usize = 3;
+/// A request's time when it asks for none.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Headers of a request or kept of an answer, and their bytes.
+pub const MAX_HEADERS: usize = 64;
+pub const MAX_HEADER_BYTES: usize = 16 << 10;
+/// Policies with a client of their own; past it, all are made again (a configuration
+/// changed many times).
+const MAX_CLIENTS: usize = 1024;
+
+/// Ports the runner itself listens on: never a job's destination on this machine.
+static OWN_PORTS: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+
+/// The runner listens on `port` (its HTTP server).
+pub fn listening_on(port: u16) {
+    let mut own = OWN_PORTS.lock().unwrap_or_else(|e| e.into_inner());
+    if !own.contains(&port) {
+        own.push(port);
+    }
+}
+
+fn own_port(port: u16) -> bool {
+    OWN_PORTS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .contains(&port)
+}
+
+/// The machine itself, whatever the policy says of it.
+fn this_machine(ip: IpAddr) -> bool {
+    let ip = match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    };
+    ip.is_loopback() || ip.is_unspecified()
+}
+
+/// A request as a job asks it.
+pub struct Outgoing {
+    pub method: String,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    pub timeout: Duration,
+}
+
+/// An answer as a job gets it.
+pub struct Incoming {
+    pub status: u16,
+    pub reason: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    pub url: String,
+}
+
+#[derive(Default)]
+pub struct HttpClients {
+    by_policy: Mutex<HashMap<Arc<Outbound>, reqwest::Client>>,
+}
+
+impl HttpClients {
+    fn client(&self, policy: &Arc<Outbound>) -> Result<reqwest::Client, ClientError> {
+        let mut clients = self.by_policy.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(c) = clients.get(policy) {
+            return Ok(c.clone());
+        }
+        if clients.len() >= MAX_CLIENTS {
+            clients.clear();
+        }
+        let redirects = policy.clone();
+        let client = reqwest::Client::builder()
+            .dns_resolver(Arc::new(PolicyResolver(policy.clone())))
+            .redirect(reqwest::redirect::Policy::custom(move |attempt| {
+                if attempt.previous().len() > MAX_REDIRECTS {
+                    return attempt.error(format!("more than {MAX_REDIRECTS} redirects"));
+                }
+                match literal_allowed(&redirects, attempt.url())
+                    .and_then(|()| redirects.allows_url(attempt.url()))
+                {
+                    Ok(()) => attempt.follow(),
+                    Err(why) => attempt.error(format!("a redirect to {why}")),
+                }
+            }))
+            .pool_idle_timeout(Duration::from_secs(30))
+            .pool_max_idle_per_host(4)
+            .build()
+            .map_err(|e| ClientError::Upstream(format!("making an HTTP client: {e}")))?;
+        clients.insert(policy.clone(), client.clone());
+        Ok(client)
+    }
+
+    /// Sends `req` under `policy`, its answer charged to the calling run's budget as it
+    /// arrives and refused past `max_bytes`.
+    pub async fn send(
+        &self,
+        policy: &Arc<Outbound>,
+        req: Outgoing,
+        max_bytes: usize,
+    ) -> Result<Incoming, ClientError> {
+        let url = reqwest::Url::parse(&req.url)
+            .map_err(|e| ClientError::InvalidArgument(format!("url {:?}: {e}", req.url)))?;
+        policy.allows_url(&url).map_err(ClientError::NotPermitted)?;
+        literal_allowed(policy, &url).map_err(ClientError::NotPermitted)?;
+        let method = match req.method.to_ascii_uppercase().as_str() {
+            m @ ("GET" | "POST" | "PUT" | "PATCH" | "DELETE" | "HEAD" | "OPTIONS") => {
+                reqwest::Method::from_bytes(m.as_bytes()).expect("a known method")
+            }
+            other => {
+                return Err(ClientError::InvalidArgument(format!(
+                    "method {other:?} is not GET, POST, PUT, PATCH, DELETE, HEAD or OPTIONS"
+                )));
+            }
+        };
+        let header_bytes: usize = req.headers.iter().map(|(k, v)| k.len() + v.len()).sum();
+        if req.headers.len() > MAX_HEADERS || header_bytes > MAX_HEADER_BYTES {
+            return Err(ClientError::InvalidArgument(format!(
+                "at most {MAX_HEADERS} headers of {MAX_HEADER_BYTES} bytes in all"
+            )));
+        }
+        let mut headers = reqwest::header::HeaderMap::new();
+        for (k, v) in &req.headers {
+            let name = reqwest::header::HeaderName::from_bytes(k.as_bytes())
+                .map_err(|_| ClientError::InvalidArgument(format!("header name {k:?}")))?;
+            if name == reqwest::header::HOST {
+                return Err(ClientError::InvalidArgument(
+                    "the Host header is the URL's own".into(),
+                ));
+            }
+            let value = reqwest::header::HeaderValue::from_str(v)
+                .map_err(|_| ClientError::InvalidArgument(format!("header {k}: value {v:?}")))?;
+            headers.append(name, value);
+        }
+        let origin = url.origin().ascii_serialization();
+        let client = self.client(policy)?;
+        let resp = client
+            .request(method, url)
+            .headers(headers)
+            .body(req.body)
+            .timeout(req.timeout)
+            .send()
+            .await
+            .map_err(|e| exchange_failed(&origin, req.timeout, &e))?;
+        let status = resp.status();
+        let mut kept = Vec::new();
+        let mut kept_bytes = 0;
+        for (k, v) in resp.headers() {
+            kept_bytes += k.as_str().len() + v.len();
+            if kept.len() >= MAX_HEADERS || kept_bytes > MAX_HEADER_BYTES {
+                break;
+            }
+            kept.push((
+                k.as_str().to_owned(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            ));
+        }
+        crate::run::budget::charge(kept_bytes.min(MAX_HEADER_BYTES), "an answer's headers")?;
+        let answered = resp.url().to_string();
+        let body = super::prometheus::read_capped_bytes(resp, max_bytes, &origin).await?;
+        Ok(Incoming {
+            status: status.as_u16(),
+            reason: status.canonical_reason().unwrap_or_default().to_owned(),
+            headers: kept,
+            body,
+            url: answered,
+        })
+    }
+}
+
+/// What a failed exchange tells the job: a timeout says so first (the SDKs make it
+/// `asyncio.TimeoutError`), a refused redirect or address is `not-permitted`.
+fn exchange_failed(origin: &str, timeout: Duration, e: &reqwest::Error) -> ClientError {
+    if e.is_timeout() {
+        return ClientError::Upstream(format!(
+            "timed out after {} ms waiting for {origin}",
+            timeout.as_millis()
+        ));
+    }
+    let mut why = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        why = format!("{why}: {s}");
+        source = s.source();
+    }
+    if e.is_redirect() || why.contains("may not reach") {
+        return ClientError::NotPermitted(format!("{origin}: {why}"));
+    }
+    ClientError::Upstream(format!("{origin}: {why}"))
+}
+
+/// An origin written as an address: allowed by the policy, and never the runner's own
+/// listener on this machine.
+fn literal_allowed(policy: &Outbound, url: &reqwest::Url) -> Result<(), String> {
+    let host = url.host_str().unwrap_or_default();
+    let Ok(ip) = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<IpAddr>()
+    else {
+        return Ok(());
+    };
+    let port = url.port_or_known_default().unwrap_or(0);
+    if this_machine(ip) && own_port(port) {
+        return Err(format!("{ip}:{port} is the runner's own listener"));
+    }
+    if !policy.allows_addr(ip) {
+        return Err(format!(
+            "{ip} is not an address the job's allowed_outbound_networks allow"
+        ));
+    }
+    Ok(())
+}
+
+/// Resolves names to the addresses the policy allows, and never to this machine.
+struct PolicyResolver(Arc<Outbound>);
+
+impl Resolve for PolicyResolver {
+    fn resolve(&self, name: Name) -> Resolving {
+        let policy = self.0.clone();
+        Box::pin(async move {
+            let host = name.as_str().to_owned();
+            let found: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let allowed: Vec<SocketAddr> = found
+                .iter()
+                .filter(|a| !this_machine(a.ip()) && policy.allows_addr(a.ip()))
+                .copied()
+                .collect();
+            if allowed.is_empty() {
+                let addrs: Vec<String> = found.iter().map(|a| a.ip().to_string()).collect();
+                return Err(format!(
+                    "{host} resolves to {}, which the job may not reach (a name may not reach this machine; allowed_outbound_networks allows private networks)",
+                    addrs.join(", ")
+                )
+                .into());
+            }
+            Ok(Box::new(allowed.into_iter()) as Addrs)
+        })
+    }
+}

@@ -1,0 +1,167 @@
+//! Outbound HTTP (issue 40): a job reaches the origins its `allowed_outbound_hosts` lists
+//! and nothing else; what it gets back is paid by its run; nothing carries between runs.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::routing::get;
+use serde_json::json;
+use tgrun::config::Config;
+use tgrun::service::{FixedLog, Service};
+
+use crate::fixtures::{config_dir, messages};
+
+/// A local service: `/ok`, redirects in and out, a large answer, a slow one, a cookie.
+async fn server(other: u16) -> u16 {
+    let app =
+        Router::new()
+            .route("/ok", get(|| async { "hello" }))
+            .route(
+                "/redirect-in",
+                get(|| async { (StatusCode::FOUND, [(header::LOCATION, "/ok")]) }),
+            )
+            .route(
+                "/redirect-out",
+                get(move || async move {
+                    (
+                        StatusCode::FOUND,
+                        [(header::LOCATION, format!("http://127.0.0.1:{other}/ok"))],
+                    )
+                }),
+            )
+            .route("/big", get(|| async { vec![b'x'; 32 << 20] }))
+            .route(
+                "/slow",
+                get(|| async {
+                    tokio::time::sleep(Duration::from_secs(10)).await;
+                    "late"
+                }),
+            )
+            .route(
+                "/set-cookie",
+                get(|| async { ([(header::SET_COOKIE, "session=s3cr3t; Path=/")], "set") }),
+            )
+            .route(
+                "/cookie",
+                get(|headers: HeaderMap| async move {
+                    format!("cookie={:?}", headers.get(header::COOKIE))
+                }),
+            );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    port
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_reaches_its_allowed_origins_and_nothing_else() {
+    let other = server(0).await;
+    let port = server(other).await;
+    // The runner's own listener, allowed by mistake: still refused.
+    let own = server(0).await;
+    tgrun::clients::http::listening_on(own);
+    let base = format!("http://127.0.0.1:{port}");
+    let service_config = json!({"num_consumers": 2, "pipelines": {"p": {"period": 86400, "jobs": [
+        {"name": "caller", "module": "hostile", "enabled": true, "memory_mb": 16,
+         "timeout_s": 5, "params": {"mode": "http"},
+         "allowed_outbound_hosts": [base, format!("http://localhost:{port}"),
+                                    format!("http://127.0.0.1:{own}")]},
+        {"name": "closed", "module": "hostile", "enabled": true, "params": {"mode": "http"}}
+    ]}}});
+    let dir = config_dir(&service_config.to_string(), &["hostile"]);
+    let config = Config::load(dir.path()).unwrap();
+    let service = Service::start(config, Arc::new(FixedLog(Mutex::new("warn".into()))), None)
+        .await
+        .unwrap();
+    let call = |job: &'static str, urls: Vec<String>, n: u64| {
+        let service = &service;
+        async move {
+            let params = json!({"mode": "http", "urls": urls, "n": n}).to_string();
+            let report = service.run_now(job, Some(params)).await.unwrap();
+            assert_eq!(report.outcome, tgrun::Outcome::Ok, "{:?}", report.logs);
+            messages(&report)
+                .into_iter()
+                .filter(|l| l.starts_with("ok ") || l.starts_with("err "))
+                .collect::<Vec<_>>()
+        }
+    };
+    let lines = call(
+        "caller",
+        vec![
+            format!("{base}/ok"),
+            format!("{base}/redirect-in"),
+            format!("http://127.0.0.1:{other}/ok"),
+            format!("http://localhost:{port}/ok"),
+            format!("{base}/redirect-out"),
+            format!("http://127.0.0.1:{own}/ok"),
+            format!("{base}/big"),
+            format!("{base}/ok"),
+        ],
+        0,
+    )
+    .await;
+    assert_eq!(lines[0], format!("ok 200 5 {base}/ok"));
+    assert_eq!(
+        lines[1],
+        format!("ok 200 5 {base}/ok"),
+        "a redirect to an allowed origin"
+    );
+    let refused = |line: &str, says: &str| {
+        assert!(
+            line.starts_with("err NotPermitted: ") && line.contains(says),
+            "{line} (expected: {says})"
+        );
+    };
+    refused(&lines[2], "is not among the job's allowed_outbound_hosts");
+    // (`localhost` may resolve to ::1 too: every address is refused.)
+    refused(&lines[3], "which the job may not reach");
+    assert!(lines[3].contains("127.0.0.1"), "{}", lines[3]);
+    refused(&lines[4], "a redirect to");
+    refused(&lines[5], "the runner's own listener");
+    assert!(
+        lines[6].starts_with("err LimitExceeded: ") && lines[6].contains("memory budget"),
+        "{}",
+        lines[6]
+    );
+    assert_eq!(lines[7], format!("ok 200 5 {base}/ok"), "the run goes on");
+
+    // A slow answer ends at the request's time, a timeout the SDKs can tell.
+    let lines = call("caller", vec![format!("{base}/slow")], 300).await;
+    assert!(lines[0].starts_with("err Upstream: timed out"), "{lines:?}");
+    // No cookie kept from one request (or run) to the next.
+    call("caller", vec![format!("{base}/set-cookie")], 0).await;
+    let lines = call(
+        "caller",
+        vec![format!("{base}/set-cookie"), format!("{base}/cookie")],
+        0,
+    )
+    .await;
+    assert_eq!(lines[1], format!("ok 200 11 {base}/cookie"), "{lines:?}");
+    // A job without the list reaches nothing.
+    let lines = call("closed", vec![format!("{base}/ok")], 0).await;
+    refused(&lines[0], "allowed_outbound_hosts");
+    // A flood is cut at the run's cap.
+    let lines = call("caller", vec![format!("{base}/ok"); 260], 0).await;
+    assert_eq!(lines.iter().filter(|l| l.starts_with("ok ")).count(), 256);
+    assert!(
+        lines[256].starts_with("err LimitExceeded: ") && lines[256].contains("256 HTTP requests"),
+        "{}",
+        lines[256]
+    );
+    service.stop().await;
+}
+
+#[test]
+fn an_allow_list_that_is_not_one_is_refused_naming_the_entry() {
+    let service_config = json!({"pipelines": {"p": {"period": 60, "jobs": [
+        {"name": "echo", "allowed_outbound_hosts": ["query_service:8086"]}
+    ]}}});
+    let dir = config_dir(&service_config.to_string(), &["echo"]);
+    let e = Config::load(dir.path()).unwrap_err().to_string();
+    assert!(
+        e.contains("job 'echo'") && e.contains("\"query_service:8086\" has no scheme"),
+        "{e}"
+    );
+}
