@@ -79,16 +79,63 @@ class Shim(unittest.TestCase):
         self.assertIsNone(second.match("HEAD", "/b"))
         self.assertIsNone(first.match("POST", "/a"))
 
-    def test_the_client_is_missing_saying_why_and_its_errors_are_there(self):
-        import aiohttp
+    def test_the_client_sends_through_the_runner_as_aiohttp(self):
+        import asyncio
 
-        with self.assertRaisesRegex(AttributeError, "no outbound HTTP client yet"):
-            aiohttp.ClientSession
-        self.assertTrue(issubclass(aiohttp.ClientResponseError, aiohttp.ClientError))
+        import aiohttp
+        from componentize_py_types import Err
+        from wit_world.imports import http as host
+        from wit_world.imports import types
+
+        sent = []
+
+        def fake_send(req):
+            sent.append(req)
+            if "refused" in req.url:
+                raise Err(types.Error_NotPermitted("http://refused:1 is not among the job's allowed_outbound_hosts"))
+            if "slow" in req.url:
+                raise Err(types.Error_Upstream("timed out after 2000 ms waiting for http://slow:1"))
+            if "down" in req.url:
+                raise Err(types.Error_Upstream("http://down:1: connection refused"))
+            status, reason = (404, "Not Found") if "missing" in req.url else (200, "OK")
+            return host.OutboundResponse(
+                status, reason, [("Content-Type", "application/json; charset=utf-8")], b'{"a": 1}', req.url
+            )
+
+        old, host.send = host.send, fake_send
         try:
-            raise aiohttp.ClientConnectionError("down")
-        except (aiohttp.ClientError, TimeoutError) as e:
-            self.assertEqual(str(e), "down")
+
+            async def go():
+                out = {}
+                async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as s:
+                    async with s.get("http://q:8086/x?k=1", params={"n": "a b", "p": True}) as r:
+                        out["get"] = (r.status, r.reason, await r.json(), r.headers["content-type"], r.ok)
+                    r = await s.post("http://q:8086/y", json={"b": 2}, headers={"X-T": "1"})
+                    out["post"] = json.loads(await r.read())
+                    for url, caught in [
+                        ("http://refused:1/", aiohttp.ClientConnectionError),
+                        ("http://slow:1/", asyncio.TimeoutError),
+                        ("http://down:1/", aiohttp.ClientError),
+                    ]:
+                        with self.assertRaises(caught):
+                            await s.get(url)
+                    r = await s.get("http://q:8086/missing")
+                    with self.assertRaises(aiohttp.ClientResponseError) as e:
+                        r.raise_for_status()
+                    out["missing"] = (e.exception.status, e.exception.message)
+                return out
+
+            out = _aio.run(go())
+        finally:
+            host.send = old
+        self.assertEqual(out["get"], (200, "OK", {"a": 1}, "application/json; charset=utf-8", True))
+        self.assertEqual(sent[0].method, "GET")
+        self.assertEqual(sent[0].url, "http://q:8086/x?k=1&n=a+b&p=true")
+        self.assertEqual(sent[0].timeout_ms, 2000)
+        self.assertEqual(sent[1].body, b'{"b": 2}')
+        self.assertIn(("Content-Type", "application/json"), sent[1].headers)
+        self.assertIn(("X-T", "1"), sent[1].headers)
+        self.assertEqual(out["missing"], (404, "Not Found"))
 
     def test_requests_and_responses_as_aiohttp(self):
         routes = web.RouteTableDef()

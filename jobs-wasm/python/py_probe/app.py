@@ -1,11 +1,13 @@
 """Test fixture: one Python job that does what its `mode` param says, for the runner's
 tests and benchmarks of Python guests."""
 
+import asyncio
 import json
 import logging
 import os
 from datetime import datetime, timezone
 
+import aiohttp
 from tgrun import Ctx, job, log, sql
 
 # Runs this instance has seen: 1 in every run, as each has an instance of its own.
@@ -59,6 +61,31 @@ def _sql_round_trip(datetime_type: str) -> None:
     sql.execute("DROP TABLE py_probe_types")
 
 
+async def _services_health() -> None:
+    """As tgnms' network_health_service asks its neighbours: aiohttp, URLs from the
+    environment with defaults, failures caught and logged, the others going on."""
+    async def fetch(session, name: str, url: str, params=None) -> None:
+        try:
+            async with session.get(url, params=params) as resp:
+                if resp.status != 200:
+                    log.info(f"{name}: {resp.reason} ({resp.status})")
+                    return
+                log.info(f"{name}: " + json.dumps(json.loads(await resp.read()), sort_keys=True))
+        except (aiohttp.ClientError, asyncio.TimeoutError) as e:
+            log.info(f"{name}: failed {type(e).__name__}")
+
+    network_test = os.environ.get("NETWORK_TEST_URL", "http://network_test:8080")
+    scan = os.environ.get("SCAN_SERVICE_URL", "http://scan_service:8080")
+    query = os.environ.get("QUERY_SERVICE_URL", "http://query_service:8086")
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=1)) as session:
+        await asyncio.gather(
+            fetch(session, "network_test", f"{network_test}/execution",
+                  {"network_name": "east", "status": "finished"}),
+            fetch(session, "scan", f"{scan}/execution/7"),
+            fetch(session, "query", f"{query}/link_health/east/1"),
+        )
+
+
 @job
 def py_probe(ctx: Ctx, mode: str = "noop", **extra) -> None:
     if mode == "noop":
@@ -96,6 +123,8 @@ def py_probe(ctx: Ctx, mode: str = "noop", **extra) -> None:
         logging.getLogger("py_probe").error("error via logging")
         print("printed line")
         return
+    if mode == "aiohttp":
+        return _services_health()
     if mode == "env":
         # As a tglib service reads its settings: at call time, with defaults.
         log.info(json.dumps(dict(os.environ), sort_keys=True))

@@ -165,3 +165,75 @@ fn an_allow_list_that_is_not_one_is_refused_naming_the_entry() {
         "{e}"
     );
 }
+
+/// A service's neighbour: answers `body` at `path` (after `delay`), with the query it got.
+async fn neighbour(path: &'static str, body: serde_json::Value, delay: Duration) -> u16 {
+    let app = Router::new().route(
+        path,
+        get(move |axum::extract::RawQuery(q): axum::extract::RawQuery| {
+            let mut body = body.clone();
+            async move {
+                tokio::time::sleep(delay).await;
+                body["query"] = json!(q);
+                axum::Json(body)
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    port
+}
+
+/// A tgnms-style health job in Python (`aiohttp.ClientSession`, URLs from its `env`) asks
+/// three neighbours: each answer, a timeout and a refused origin reach it as aiohttp's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_python_service_asks_its_neighbours_with_aiohttp() {
+    let network_test = neighbour(
+        "/execution",
+        json!({"executions": [{"id": 3}]}),
+        Duration::ZERO,
+    )
+    .await;
+    let scan = neighbour("/execution/7", json!({}), Duration::from_secs(3)).await;
+    let query = neighbour(
+        "/link_health/east/1",
+        json!({"events": {"link-a": {"linkAlive": 0.9}}}),
+        Duration::ZERO,
+    )
+    .await;
+    let url = |port: u16| format!("http://127.0.0.1:{port}");
+    let env = json!({"NETWORK_TEST_URL": url(network_test), "SCAN_SERVICE_URL": url(scan),
+                     "QUERY_SERVICE_URL": url(query)});
+    let service_config = json!({"num_consumers": 2, "pipelines": {"p": {"period": 86400, "jobs": [
+        {"name": "health", "module": "py_probe", "enabled": true, "params": {"mode": "aiohttp"},
+         "env": env, "allowed_outbound_hosts": [url(network_test), url(scan), url(query)]},
+        {"name": "health_unlisted", "module": "py_probe", "enabled": true,
+         "params": {"mode": "aiohttp"}, "env": env,
+         "allowed_outbound_hosts": [url(network_test), url(scan)]}
+    ]}}});
+    let dir = config_dir(&service_config.to_string(), &["py_probe"]);
+    let config = Config::load(dir.path()).unwrap();
+    let service = Service::start(config, Arc::new(FixedLog(Mutex::new("warn".into()))), None)
+        .await
+        .unwrap();
+    let report = service.run_now("health", None).await.unwrap();
+    let mut lines = messages(&report);
+    assert_eq!(report.outcome, tgrun::Outcome::Ok, "{lines:?}");
+    lines.sort();
+    assert_eq!(
+        lines,
+        [
+            r#"network_test: {"executions": [{"id": 3}], "query": "network_name=east&status=finished"}"#,
+            r#"query: {"events": {"link-a": {"linkAlive": 0.9}}, "query": null}"#,
+            "scan: failed TimeoutError",
+        ],
+    );
+    let report = service.run_now("health_unlisted", None).await.unwrap();
+    let lines = messages(&report);
+    assert!(
+        lines.contains(&"query: failed ClientConnectorError".to_owned()),
+        "{lines:?}"
+    );
+    service.stop().await;
+}
