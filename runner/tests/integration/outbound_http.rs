@@ -13,6 +13,14 @@ use tgrun::service::{FixedLog, Service};
 
 use crate::fixtures::{config_dir, messages};
 
+/// Serves `app` on a loopback port of its own; answers the port.
+async fn serve(app: Router) -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    port
+}
+
 /// A local service: `/ok`, redirects in and out, a large answer, a slow one, a cookie.
 async fn server(other: u16) -> u16 {
     let app =
@@ -49,10 +57,7 @@ async fn server(other: u16) -> u16 {
                     format!("cookie={:?}", headers.get(header::COOKIE))
                 }),
             );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    port
+    serve(app).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -179,10 +184,7 @@ async fn neighbour(path: &'static str, body: serde_json::Value, delay: Duration)
             }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    port
+    serve(app).await
 }
 
 /// A tgnms-style health job in Python (`aiohttp.ClientSession`, URLs from its `env`) asks
