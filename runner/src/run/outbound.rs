@@ -101,10 +101,10 @@ impl Outbound {
             return true;
         }
         self.networks.iter().any(|n| n.contains(&ip))
-            || self.origins.iter().any(|o| {
-                IpAddr::from_str(o.host.trim_start_matches('[').trim_end_matches(']'))
-                    .is_ok_and(|a| canonical(a) == ip)
-            })
+            || self
+                .origins
+                .iter()
+                .any(|o| IpAddr::from_str(&o.host).is_ok_and(|a| canonical(a) == ip))
     }
 }
 
@@ -172,6 +172,8 @@ fn origin(entry: &str) -> Result<Origin, String> {
     if host.contains('*') {
         return Err(bad("may have '*' only as its first label"));
     }
+    // An IPv6 address without its brackets, as requests' hosts are compared.
+    let host = host.trim_start_matches('[').trim_end_matches(']');
     Ok(Origin {
         https,
         host: if wildcard {
@@ -203,6 +205,7 @@ mod tests {
                 "https://*.example.com",
                 "http://query_service:8086",
                 "http://10.0.0.7:8080",
+                "http://[fd00::7]:8080",
             ],
             &[],
         );
@@ -211,6 +214,7 @@ mod tests {
             "https://a.b.example.com:443/",
             "http://query_service:8086/link_health/n/1",
             "http://10.0.0.7:8080/",
+            "http://[fd00::7]:8080/x",
         ] {
             assert!(p.allows_url(&url(ok)).is_ok(), "{ok}");
         }
