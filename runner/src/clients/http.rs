@@ -9,7 +9,7 @@
 //! address whatever the policy (a name reaching the runner's machine is refused: only an
 //! origin written as that very address may, and never the runner's own listener).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -29,6 +29,9 @@ pub const MAX_HEADER_BYTES: usize = 16 << 10;
 /// Policies with a client of their own; past it, all are made again (a configuration
 /// changed many times).
 const MAX_CLIENTS: usize = 1024;
+/// Origins counted apart in `tgrun_http_requests_total` (a job chooses its URLs: past
+/// these, the rest count as origin `other`).
+const MAX_COUNTED_ORIGINS: usize = 256;
 
 /// Ports the runner itself listens on: never a job's destination on this machine.
 static OWN_PORTS: Mutex<Vec<u16>> = Mutex::new(Vec::new());
@@ -78,9 +81,49 @@ pub struct Incoming {
 #[derive(Default)]
 pub struct HttpClients {
     by_policy: Mutex<HashMap<Arc<Outbound>, reqwest::Client>>,
+    /// Requests by origin and outcome, for `/metrics`.
+    counts: Mutex<BTreeMap<(String, &'static str), u64>>,
+}
+
+/// How a request ended, as `/metrics` counts it.
+fn outcome(r: &Result<Incoming, ClientError>) -> &'static str {
+    match r {
+        Ok(_) => "answered",
+        Err(ClientError::NotPermitted(_)) => "refused",
+        Err(ClientError::LimitExceeded(_)) => "limit_exceeded",
+        Err(ClientError::InvalidArgument(_)) => "invalid",
+        Err(ClientError::Upstream(m)) if m.starts_with("timed out") => "timeout",
+        Err(ClientError::Upstream(_)) => "failed",
+    }
 }
 
 impl HttpClients {
+    /// Requests so far by (origin, outcome): `answered` (any status), `refused`,
+    /// `timeout`, `failed`, `limit_exceeded`, `invalid`.
+    pub fn counts(&self) -> Vec<((String, &'static str), u64)> {
+        let counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        counts.iter().map(|(k, v)| (k.clone(), *v)).collect()
+    }
+
+    /// Counts a request to `url` that ended as `r` (also one the host refused before it
+    /// reached here).
+    pub fn count(&self, url: &str, r: &Result<Incoming, ClientError>) {
+        let origin = reqwest::Url::parse(url)
+            .map(|u| u.origin().ascii_serialization())
+            .unwrap_or_else(|_| "invalid".into());
+        let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        let origins = counts
+            .keys()
+            .map(|(o, _)| o)
+            .collect::<std::collections::BTreeSet<_>>();
+        let origin = if origins.contains(&origin) || origins.len() < MAX_COUNTED_ORIGINS {
+            origin
+        } else {
+            "other".into()
+        };
+        *counts.entry((origin, outcome(r))).or_default() += 1;
+    }
+
     fn client(&self, policy: &Arc<Outbound>) -> Result<reqwest::Client, ClientError> {
         let mut clients = self.by_policy.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(c) = clients.get(policy) {
@@ -112,8 +155,20 @@ impl HttpClients {
     }
 
     /// Sends `req` under `policy`, its answer charged to the calling run's budget as it
-    /// arrives and refused past `max_bytes`.
+    /// arrives and refused past `max_bytes`; counted by origin and outcome.
     pub async fn send(
+        &self,
+        policy: &Arc<Outbound>,
+        req: Outgoing,
+        max_bytes: usize,
+    ) -> Result<Incoming, ClientError> {
+        let url = req.url.clone();
+        let r = self.exchange(policy, req, max_bytes).await;
+        self.count(&url, &r);
+        r
+    }
+
+    async fn exchange(
         &self,
         policy: &Arc<Outbound>,
         req: Outgoing,

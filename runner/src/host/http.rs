@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use crate::bindings::GuestError;
 use crate::bindings::tgrun::job::http::{Host, OutboundRequest, OutboundResponse};
+use crate::clients::ClientError;
 use crate::clients::http::{DEFAULT_TIMEOUT, Outgoing};
 use crate::host::state::RunState;
 use crate::host::types::HostError;
@@ -17,19 +17,22 @@ pub const MAX_ANSWER_BYTES: usize = 64 << 20;
 
 impl Host for RunState {
     async fn send(&mut self, req: OutboundRequest) -> Result<OutboundResponse, HostError> {
-        if self.outbound.is_empty() {
+        let refused = if self.outbound.is_empty() {
             self.refused = true;
-            return Err(GuestError::NotPermitted(format!(
+            Some(ClientError::NotPermitted(format!(
                 "{} may send no HTTP request: list the origins it may reach in its \"allowed_outbound_hosts\" in service_config.json",
                 self.job
-            ))
-            .into());
-        }
-        if self.http_requests >= MAX_REQUESTS_PER_RUN {
-            return Err(GuestError::LimitExceeded(format!(
+            )))
+        } else if self.http_requests >= MAX_REQUESTS_PER_RUN {
+            Some(ClientError::LimitExceeded(format!(
                 "a run may send at most {MAX_REQUESTS_PER_RUN} HTTP requests"
-            ))
-            .into());
+            )))
+        } else {
+            None
+        };
+        if let Some(e) = refused {
+            self.services.http.count(&req.url, &Err(e.clone()));
+            return Err(e.into());
         }
         self.http_requests += 1;
         let timeout = req

@@ -155,6 +155,20 @@ async fn a_job_reaches_its_allowed_origins_and_nothing_else() {
         "{}",
         lines[256]
     );
+    // `/metrics` counts them by origin and outcome.
+    let service = Arc::new(service);
+    let (_, metrics, _) = crate::fixtures::get_from(&service, "/metrics").await;
+    for line in [
+        format!("tgrun_http_requests_total{{origin=\"{base}\",outcome=\"answered\"}} 262"),
+        format!("tgrun_http_requests_total{{origin=\"{base}\",outcome=\"refused\"}} 2"),
+        format!("tgrun_http_requests_total{{origin=\"{base}\",outcome=\"limit_exceeded\"}} 5"),
+        format!("tgrun_http_requests_total{{origin=\"{base}\",outcome=\"timeout\"}} 1"),
+        format!(
+            "tgrun_http_requests_total{{origin=\"http://localhost:{port}\",outcome=\"refused\"}} 1"
+        ),
+    ] {
+        assert!(metrics.contains(&line), "{line} not in {metrics}");
+    }
     service.stop().await;
 }
 

@@ -157,6 +157,19 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
             esc(&module)
         );
     }
+    head(
+        &mut out,
+        "tgrun_http_requests_total",
+        "counter",
+        "Jobs' outbound HTTP requests, by origin and outcome (answered, refused, timeout, failed, limit_exceeded, invalid).",
+    );
+    for ((origin, outcome), n) in service.services.http.counts() {
+        let _ = writeln!(
+            out,
+            "tgrun_http_requests_total{{origin=\"{}\",outcome=\"{outcome}\"}} {n}",
+            esc(&origin)
+        );
+    }
     crate::metrics::process::render(&mut out);
     (
         [(
