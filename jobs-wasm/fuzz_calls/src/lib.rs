@@ -5,7 +5,7 @@
 //! never panic, whatever the sequence.
 
 use tgrun_sdk::prelude::*;
-use tgrun_sdk::wit::tgrun::job::{api_service, context, logging, prometheus, sql};
+use tgrun_sdk::wit::tgrun::job::{api_service, context, http, logging, prometheus, sql};
 
 #[derive(serde::Deserialize)]
 struct Params {
@@ -132,7 +132,7 @@ fn fuzz_calls(_: &Ctx, p: Params) -> Result<()> {
     let mut calls = 0;
     while !prog.done() && calls < 64 {
         calls += 1;
-        match prog.byte() % 20 {
+        match prog.byte() % 22 {
             0 => {
                 let levels = [
                     logging::Level::Trace,
@@ -213,6 +213,27 @@ fn fuzz_calls(_: &Ctx, p: Params) -> Result<()> {
                 }
             }
             18 => drop(open.pop()),
+            19 => drop(context::environment()),
+            20 => {
+                let urls = [
+                    "http://127.0.0.1:1/",
+                    "https://example.invalid/x",
+                    "http://[::1]:9/",
+                ];
+                let url = match prog.byte() as usize % (urls.len() + 1) {
+                    i if i < urls.len() => urls[i].to_owned(),
+                    _ => prog.text(),
+                };
+                let method = ["GET", "POST", "BREW"][prog.byte() as usize % 3].to_owned();
+                let req = http::OutboundRequest {
+                    method,
+                    url,
+                    headers: prog.pairs(),
+                    body: vec![b'b'; prog.size()],
+                    timeout_ms: prog.timeout(),
+                };
+                drop(http::send(&req));
+            }
             _ => drop(sql::dialect()),
         }
     }
