@@ -31,6 +31,11 @@ fn hostile_route(req: &Request) -> Result<Response> {
             status: 204,
             ..answer
         },
+        // An outbound request to `?url=`, answered as `<status> <body>` or the error.
+        "fetch" => match tgrun_sdk::http::get(req.query("url").unwrap_or("")) {
+            Ok(r) => Response::text(200, format!("{} {}", r.status, r.text())),
+            Err(e) => Response::text(200, format!("err {:?}: {e}", e.kind())),
+        },
         // What the handler was given: the request's headers, as a JSON object.
         "headers" => {
             let headers: serde_json::Map<String, serde_json::Value> = req

@@ -490,3 +490,59 @@ async fn a_route_handler_cannot_split_or_reframe_answers_nor_see_credentials() {
     );
     assert_eq!(trusted["cookie"], "session=operator", "{trusted}");
 }
+
+/// A route's handler sends HTTP requests as a job does (issue 40): to its own
+/// `allowed_outbound_hosts`, never to the runner that serves it, even when listed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_route_handler_reaches_its_allowed_origins_and_never_its_runner() {
+    let neighbour = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let n_port = neighbour.local_addr().unwrap().port();
+    let app = axum::Router::new().route("/ok", axum::routing::get(|| async { "neighbour" }));
+    tokio::spawn(async move { axum::serve(neighbour, app).await });
+    // The runner's port, chosen first so that the configuration can list it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = config_dir(
+        &json!({"pipelines": {"p": {"period": 3600, "jobs": [
+                   {"name": "noop", "enabled": false}]}},
+               "routes": {"GET /fetch": {"module": "hostile_route",
+                   "allowed_outbound_hosts": [format!("http://127.0.0.1:{n_port}"),
+                                              format!("http://127.0.0.1:{port}")]},
+                          "GET /closed": {"module": "hostile_route"}}})
+        .to_string(),
+        &["noop", "hostile_route"],
+    );
+    let served = crate::cli::Served::start_on(dir.path(), &format!("127.0.0.1:{port}"));
+    let addr = served.addr();
+    let http = reqwest::Client::new();
+    let fetch = |route: &'static str, url: String| {
+        let (http, addr) = (http.clone(), addr.clone());
+        async move {
+            http.get(format!("http://{addr}/{route}"))
+                .query(&[("mode", "fetch"), ("url", url.as_str())])
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(
+        fetch("fetch", format!("http://127.0.0.1:{n_port}/ok")).await,
+        "200 neighbour"
+    );
+    let own = fetch("fetch", format!("http://127.0.0.1:{port}/jobs")).await;
+    assert!(
+        own.starts_with("err NotPermitted") && own.contains("the runner's own listener"),
+        "{own}"
+    );
+    let closed = fetch("closed", format!("http://127.0.0.1:{n_port}/ok")).await;
+    assert!(
+        closed.starts_with("err NotPermitted") && closed.contains("allowed_outbound_hosts"),
+        "{closed}"
+    );
+}
