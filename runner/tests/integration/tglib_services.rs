@@ -313,3 +313,85 @@ async fn a_services_main_sets_up_before_its_jobs_which_get_seconds_positionally(
     );
     service.stop().await;
 }
+
+/// The same service's job in the style of tgnms' network health service (issue 40): it
+/// asks three neighbours over `aiohttp` at URLs from its `env` (a network test service, a
+/// scan service, a query service that fails), and writes the stats it derives, the failing
+/// neighbour's left out and logged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_services_job_asks_its_neighbours_over_http_and_writes_what_it_derives() {
+    use axum::routing::get as route;
+    async fn serve(app: axum::Router) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        url
+    }
+    let network_test = serve(
+        axum::Router::new()
+            .route(
+                "/execution",
+                route(|q: axum::extract::RawQuery| async move {
+                    assert_eq!(q.0.as_deref(), Some("network_name=east&status=finished"));
+                    axum::Json(json!({"executions": [{"id": 3}, {"id": 5}]}))
+                }),
+            )
+            .route(
+                "/execution/5",
+                route(|| async {
+                    axum::Json(json!({"results": [
+                        {"asset_name": "link-a", "health": 1},
+                        {"asset_name": "link-b", "health": 3}]}))
+                }),
+            ),
+    )
+    .await;
+    let scan = serve(axum::Router::new().route(
+        "/execution",
+        route(|| async {
+            axum::Json(json!({"n_day_avg": {"link-a": [
+                {"inr_curr_power": -3.5}, {"inr_curr_power": 2.0}]}}))
+        }),
+    ))
+    .await;
+    let query = serve(axum::Router::new().route(
+        "/link_health/east/1",
+        route(|| async { (axum::http::StatusCode::SERVICE_UNAVAILABLE, "down") }),
+    ))
+    .await;
+    let (service, _dir) = start(
+        json!({"pipelines": {"health": {"period": 900, "jobs": [
+                   {"name": "fetch_neighbour_stats", "module": "health_labels",
+                    "enabled": true, "params": {"network_name": "east"},
+                    "env": {"NETWORK_TEST_URL": network_test, "SCAN_SERVICE_URL": scan,
+                            "QUERY_SERVICE_URL": query},
+                    "allowed_outbound_hosts": [network_test, scan, query]}]}},
+               "thresholds": {"good": 0.9, "poor": 0.25},
+               "label_prefix": "nhs_"}),
+        json!({}),
+        &["health_labels"],
+    )
+    .await;
+    let report = service
+        .run_now("fetch_neighbour_stats", None)
+        .await
+        .unwrap();
+    assert_eq!(report.outcome.name(), "ok", "{:?}", report.outcome);
+    let logs: Vec<&str> = report.logs.iter().map(|l| l.message.as_str()).collect();
+    assert!(
+        logs.iter()
+            .any(|l| l.contains("/link_health/east/1 failed: Service Unavailable (503)")),
+        "{logs:?}"
+    );
+    let (_, metrics, _) = get(&service, "/metrics").await;
+    // (Label values normalised as tglib's PrometheusClient writes them: `link-a` -> `link_a`.)
+    for series in [
+        r#"nhs_neighbour_test_health{linkName="link_a",network="east"} 1 "#,
+        r#"nhs_neighbour_test_health{linkName="link_b",network="east"} 3 "#,
+        r#"nhs_neighbour_interference{linkName="link_a",network="east"} 2 "#,
+    ] {
+        assert!(metrics.contains(series), "{series} in {metrics}");
+    }
+    assert!(!metrics.contains("nhs_neighbour_link_alive"), "{metrics}");
+    service.stop().await;
+}
