@@ -313,7 +313,8 @@ class ClientSession:
                 sent["Content-Type"] = "text/plain; charset=utf-8"
         elif data is not None:
             body = bytes(data)
-        limit = (timeout or self._timeout).seconds() if isinstance(timeout or self._timeout, ClientTimeout) else timeout
+        given = timeout or self._timeout
+        limit = given.seconds() if isinstance(given, ClientTimeout) else given
         try:
             answer = _http.send(method, url, list(sent.items()), body, limit)
         except NotPermitted as e:

@@ -10,14 +10,14 @@
 //! origin written as that very address may, and never the runner's own listener).
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
 use super::ClientError;
-use crate::run::outbound::Outbound;
+use crate::run::outbound::{Outbound, literal_ip, this_machine};
 
 /// Redirects followed, each to an allowed origin.
 pub const MAX_REDIRECTS: usize = 3;
@@ -51,15 +51,6 @@ fn own_port(port: u16) -> bool {
         .contains(&port)
 }
 
-/// The machine itself, whatever the policy says of it.
-fn this_machine(ip: IpAddr) -> bool {
-    let ip = match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
-    };
-    ip.is_loopback() || ip.is_unspecified()
-}
-
 /// A request as a job asks it.
 pub struct Outgoing {
     pub method: String,
@@ -81,8 +72,8 @@ pub struct Incoming {
 #[derive(Default)]
 pub struct HttpClients {
     by_policy: Mutex<HashMap<Arc<Outbound>, reqwest::Client>>,
-    /// Requests by origin and outcome, for `/metrics`.
-    counts: Mutex<BTreeMap<(String, &'static str), u64>>,
+    /// Requests by origin, then outcome, for `/metrics`.
+    counts: Mutex<BTreeMap<String, BTreeMap<&'static str, u64>>>,
 }
 
 /// How a request ended, as `/metrics` counts it.
@@ -102,7 +93,10 @@ impl HttpClients {
     /// `timeout`, `failed`, `limit_exceeded`, `invalid`.
     pub fn counts(&self) -> Vec<((String, &'static str), u64)> {
         let counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
-        counts.iter().map(|(k, v)| (k.clone(), *v)).collect()
+        counts
+            .iter()
+            .flat_map(|(origin, by)| by.iter().map(|(o, n)| ((origin.clone(), *o), *n)))
+            .collect()
     }
 
     /// Counts a request to `url` that ended as `r` (also one the host refused before it
@@ -112,16 +106,16 @@ impl HttpClients {
             .map(|u| u.origin().ascii_serialization())
             .unwrap_or_else(|_| "invalid".into());
         let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
-        let origins = counts
-            .keys()
-            .map(|(o, _)| o)
-            .collect::<std::collections::BTreeSet<_>>();
-        let origin = if origins.contains(&origin) || origins.len() < MAX_COUNTED_ORIGINS {
+        let origin = if counts.contains_key(&origin) || counts.len() < MAX_COUNTED_ORIGINS {
             origin
         } else {
             "other".into()
         };
-        *counts.entry((origin, outcome(r))).or_default() += 1;
+        *counts
+            .entry(origin)
+            .or_default()
+            .entry(outcome(r))
+            .or_default() += 1;
     }
 
     fn client(&self, policy: &Arc<Outbound>) -> Result<reqwest::Client, ClientError> {
@@ -267,12 +261,7 @@ fn exchange_failed(origin: &str, timeout: Duration, e: &reqwest::Error) -> Clien
 /// An origin written as an address: allowed by the policy, and never the runner's own
 /// listener on this machine.
 fn literal_allowed(policy: &Outbound, url: &reqwest::Url) -> Result<(), String> {
-    let host = url.host_str().unwrap_or_default();
-    let Ok(ip) = host
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .parse::<IpAddr>()
-    else {
+    let Some(ip) = literal_ip(url) else {
         return Ok(());
     };
     let port = url.port_or_known_default().unwrap_or(0);

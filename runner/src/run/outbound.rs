@@ -20,9 +20,12 @@ pub const MAX_ENTRIES: usize = 64;
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct Origin {
     https: bool,
-    /// Lowercase; a leading `*.` matches any name under the domain (not the domain).
+    /// Lowercase, an IPv6 address without brackets; a leading `*.` matches any name under
+    /// the domain (not the domain).
     host: String,
     port: u16,
+    /// The host, when it is an address (read once, not at every connection).
+    addr: Option<IpAddr>,
 }
 
 /// A job's outbound HTTP policy.
@@ -70,8 +73,7 @@ impl Outbound {
             "https" => true,
             other => return Err(format!("scheme {other:?} is not http or https")),
         };
-        let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
-        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let host = bare_host(url);
         let port = url.port_or_known_default().unwrap_or(0);
         let matches = |o: &Origin| {
             o.https == https
@@ -80,7 +82,7 @@ impl Outbound {
                     Some(domain) => host
                         .strip_suffix(domain)
                         .is_some_and(|sub| sub.len() > 1 && sub.ends_with('.')),
-                    None => o.host == host,
+                    None => o.host == *host,
                 }
         };
         if self.origins.iter().any(matches) {
@@ -101,11 +103,25 @@ impl Outbound {
             return true;
         }
         self.networks.iter().any(|n| n.contains(&ip))
-            || self
-                .origins
-                .iter()
-                .any(|o| IpAddr::from_str(&o.host).is_ok_and(|a| canonical(a) == ip))
+            || self.origins.iter().any(|o| o.addr == Some(ip))
     }
+}
+
+/// A URL's host as origins are compared: lowercase, an IPv6 address without brackets.
+fn bare_host(url: &reqwest::Url) -> &str {
+    let host = url.host_str().unwrap_or_default();
+    host.trim_start_matches('[').trim_end_matches(']')
+}
+
+/// A URL's host, when it is written as an address.
+pub fn literal_ip(url: &reqwest::Url) -> Option<IpAddr> {
+    bare_host(url).parse().ok()
+}
+
+/// This machine itself (loopback, unspecified), however written.
+pub fn this_machine(ip: IpAddr) -> bool {
+    let ip = canonical(ip);
+    ip.is_loopback() || ip.is_unspecified()
 }
 
 /// An IPv4 address written as IPv6 (`::ffff:127.0.0.1`) is the IPv4 address.
@@ -172,8 +188,7 @@ fn origin(entry: &str) -> Result<Origin, String> {
     if host.contains('*') {
         return Err(bad("may have '*' only as its first label"));
     }
-    // An IPv6 address without its brackets, as requests' hosts are compared.
-    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let host = bare_host(&url);
     Ok(Origin {
         https,
         host: if wildcard {
@@ -182,6 +197,7 @@ fn origin(entry: &str) -> Result<Origin, String> {
             host.to_owned()
         },
         port: url.port_or_known_default().unwrap_or(0),
+        addr: literal_ip(&url).filter(|_| !wildcard).map(canonical),
     })
 }
 
@@ -212,6 +228,7 @@ mod tests {
         for ok in [
             "https://a.example.com/x?y",
             "https://a.b.example.com:443/",
+            "https://A.Example.COM/",
             "http://query_service:8086/link_health/n/1",
             "http://10.0.0.7:8080/",
             "http://[fd00::7]:8080/x",
