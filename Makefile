@@ -9,6 +9,9 @@ JOBS       := $(filter-out noop_core,$(notdir $(patsubst %/Cargo.toml,%,$(wildca
 PY_JOBS    := $(notdir $(wildcard jobs-wasm/python/*))
 PY_VENV    := target/py-venv
 COMPONENTIZE_PY := $(PY_VENV)/bin/componentize-py
+# The real aiohttp, pinned: tglib's pattern in `make bench`, and what the guest's aiohttp is
+# checked against in `make py-test`.
+BENCH_VENV := target/bench-venv
 WIT        := $(wildcard wit/*.wit)
 EXAMPLES   := add_x save_topology echo
 CONFIG_DIR ?= config
@@ -73,9 +76,9 @@ $(PY_DEPS)/sqlalchemy/__init__.py: guest-sdk/python/requirements-guest.txt | $(C
 	@touch $@
 
 # The Python SDK's own unit tests, on the machine's Python with the generated bindings.
-py-test: $(COMPONENTIZE_PY) $(PY_DEPS)/sqlalchemy/__init__.py
+py-test: $(COMPONENTIZE_PY) $(PY_DEPS)/sqlalchemy/__init__.py $(BENCH_VENV)/installed
 	@rm -rf target/py-bindings && $(COMPONENTIZE_PY) -d wit -w service bindings target/py-bindings >/dev/null
-	PYTHONPATH=target/py-bindings:guest-sdk/python:guest-sdk/python-shims:$(PY_DEPS):jobs-wasm/python $(PY_VENV)/bin/python -m unittest discover -s guest-sdk/python/tests -t guest-sdk/python
+	AIOHTTP_REFERENCE_PYTHON=$(abspath $(BENCH_VENV))/bin/python PYTHONPATH=target/py-bindings:guest-sdk/python:guest-sdk/python-shims:$(PY_DEPS):jobs-wasm/python $(PY_VENV)/bin/python -m unittest discover -s guest-sdk/python/tests -t guest-sdk/python
 
 build:
 	$(CARGO) build -p tgrun
@@ -138,8 +141,7 @@ fmt:
 # Figures, not pass/fail: per-run cost and throughput (release build).
 # The service figures run the release `tgrun` binary in a process of its own; the
 # bumper's needs a real Prometheus.
-# tglib's pattern beside ours (figure 6) runs on aiohttp, pinned, in a virtual environment.
-BENCH_VENV := target/bench-venv
+# tglib's pattern beside ours (figure 6) runs on aiohttp, pinned, in BENCH_VENV.
 bench: jobs test-deps $(BENCH_VENV)/installed $(GUEST_OUT)/noop_core.wasm
 	$(CARGO) build --release -p tgrun
 	$(CARGO) bench -p runner-bench

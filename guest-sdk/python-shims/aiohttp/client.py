@@ -11,9 +11,11 @@ charged to its memory budget as it comes)."""
 import asyncio
 import json as _json
 from typing import Any, Iterable, Mapping, Optional, Union
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import urlencode, urlsplit
 
 from tgrun import http as _http
+
+from . import _url
 from tgrun.errors import InvalidArgument, LimitExceeded, NotPermitted, Upstream
 
 
@@ -29,11 +31,67 @@ class ClientOSError(ClientConnectionError, OSError):
     pass
 
 
+class ConnectionKey:
+    """Where a connection goes: ``host``, ``port`` and ``ssl`` (``True``: the default
+    context)."""
+
+    def __init__(self, host: str, port: Optional[int], ssl: Any = True) -> None:
+        self.host, self.port, self.ssl = host, port, ssl
+
+
 class ClientConnectorError(ClientOSError):
+    """No connection to the origin: refused by the runner (not an allowed origin or
+    address) or by the network."""
+
+    def __init__(self, connection_key: ConnectionKey, os_error: OSError) -> None:
+        self._key, self._os_error = connection_key, os_error
+        super().__init__(os_error.errno, os_error.strerror)
+        self.args = (connection_key, os_error)
+
+    @property
+    def os_error(self) -> OSError:
+        return self._os_error
+
+    @property
+    def host(self) -> str:
+        return self._key.host
+
+    @property
+    def port(self) -> Optional[int]:
+        return self._key.port
+
+    @property
+    def ssl(self) -> Any:
+        return self._key.ssl
+
+    def __str__(self) -> str:
+        ssl = "default" if self.ssl is True else self.ssl
+        return f"Cannot connect to host {self.host}:{self.port} ssl:{ssl} [{self.strerror}]"
+
+    __reduce__ = BaseException.__reduce__
+
+
+class ClientConnectorDNSError(ClientConnectorError):
     pass
 
 
-class ServerDisconnectedError(ClientConnectionError):
+class ServerConnectionError(ClientConnectionError):
+    pass
+
+
+class ServerDisconnectedError(ServerConnectionError):
+    def __init__(self, message: Any = None) -> None:
+        message = "Server disconnected" if message is None else message
+        super().__init__(message)
+        self.args = (message,)
+        self.message = message
+
+
+class ServerTimeoutError(ServerConnectionError, asyncio.TimeoutError):
+    pass
+
+
+class ConnectionTimeoutError(ServerTimeoutError):
     pass
 
 
@@ -42,16 +100,57 @@ class ClientPayloadError(ClientError):
 
 
 class InvalidURL(ClientError, ValueError):
-    def __init__(self, url: Any) -> None:
-        super().__init__(url)
-        self.url = url
+    """A URL no request can go to; ``str()`` is the URL, then `` - `` and why."""
+
+    def __init__(self, url: Any, description: Optional[str] = None) -> None:
+        self._url, self._description = url, description
+        super().__init__(*((url, description) if description else (url,)))
+
+    @property
+    def url(self) -> Any:
+        return self._url
+
+    @property
+    def description(self) -> Optional[str]:
+        return self._description
+
+    def __str__(self) -> str:
+        return f"{self._url} - {self._description}" if self._description else str(self._url)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self}>"
+
+
+class InvalidUrlClientError(InvalidURL):
+    pass
+
+
+class NonHttpUrlClientError(ClientError):
+    pass
 
 
 class ClientResponseError(ClientError):
     def __init__(self, request_info=None, history=(), *, status=None, message="", headers=None):
-        super().__init__(f"{status}, message={message!r}")
         self.request_info, self.history = request_info, history
-        self.status, self.message, self.headers = status, message, headers
+        self.status = 0 if status is None else status
+        self.message, self.headers = message, headers
+        super().__init__(request_info, history)
+
+    def __str__(self) -> str:
+        said = f"{self.status}, message={self.message!r}"
+        if self.request_info is None:
+            return said
+        return f"{said}, url={str(self.request_info.real_url)!r}"
+
+    def __repr__(self) -> str:
+        shown = [repr(self.request_info), repr(self.history)]
+        if self.status != 0:
+            shown.append(f"status={self.status!r}")
+        if self.message != "":
+            shown.append(f"message={self.message!r}")
+        if self.headers is not None:
+            shown.append(f"headers={self.headers!r}")
+        return f"{type(self).__name__}({', '.join(shown)})"
 
 
 class ContentTypeError(ClientResponseError):
@@ -105,6 +204,60 @@ class _Headers(dict):
         return super().get(key.lower(), default)
 
 
+class StreamReader:
+    """``resp.content``: the answer's body read in parts, as aiohttp's ``StreamReader``
+    gives it (the runner has the body whole: it was paid for as it arrived)."""
+
+    def __init__(self, body: bytes) -> None:
+        self._body, self._at = body, 0
+
+    def at_eof(self) -> bool:
+        return self._at >= len(self._body)
+
+    def _take(self, n: int) -> bytes:
+        part = self._body[self._at : self._at + n]
+        self._at += len(part)
+        return part
+
+    async def read(self, n: int = -1) -> bytes:
+        return self._take(len(self._body) if n < 0 else n)
+
+    async def readany(self) -> bytes:
+        return self._take(len(self._body))
+
+    async def readexactly(self, n: int) -> bytes:
+        part = self._take(n)
+        if len(part) < n:
+            raise asyncio.IncompleteReadError(part, n)
+        return part
+
+    async def readuntil(self, separator: bytes = b"\n") -> bytes:
+        end = self._body.find(separator, self._at)
+        return self._take(len(self._body) if end < 0 else end + len(separator) - self._at)
+
+    async def readline(self) -> bytes:
+        return await self.readuntil(b"\n")
+
+    async def iter_chunked(self, n: int):
+        while not self.at_eof():
+            yield self._take(n)
+
+    async def iter_any(self):
+        while not self.at_eof():
+            yield self._take(len(self._body))
+
+    async def iter_chunks(self):
+        while not self.at_eof():
+            yield self._take(len(self._body)), True
+
+    def __aiter__(self):
+        return self._lines()
+
+    async def _lines(self):
+        while not self.at_eof():
+            yield await self.readline()
+
+
 class RequestInfo:
     def __init__(self, method: str, url: str, headers) -> None:
         self.method, self.url, self.real_url, self.headers = method, url, url, headers
@@ -121,6 +274,7 @@ class ClientResponse:
         self.history = ()
         self.request_info = RequestInfo(method, answer.url, request_headers)
         self._body: bytes = answer.body
+        self.content = StreamReader(self._body)
 
     @property
     def ok(self) -> bool:
@@ -205,14 +359,28 @@ class _RequestContextManager:
             self._resp.release()
 
 
-def _with_params(url: str, params) -> str:
-    if not params:
-        return url
-    items = params.items() if isinstance(params, Mapping) else params
-    pairs = [(k, "true" if v is True else "false" if v is False else str(v)) for k, v in items]
+def _failed(url: str, e: Exception) -> Exception:
+    """The aiohttp exception for a request the runner could not complete."""
+    said = str(e)
     parts = urlsplit(url)
-    query = "&".join(q for q in (parts.query, urlencode(pairs)) if q)
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
+    key = ConnectionKey(parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80))
+    if isinstance(e, NotPermitted):
+        return ClientConnectorError(key, OSError(None, said))
+    if isinstance(e, InvalidArgument):
+        if said.startswith("url "):
+            return InvalidUrlClientError(url, said)
+        return ValueError(said)
+    if isinstance(e, LimitExceeded):
+        return ClientPayloadError(said)
+    if said.startswith("timed out"):
+        return asyncio.TimeoutError(said)
+    if "dns error" in said:
+        return ClientConnectorDNSError(key, OSError(None, said))
+    if "(Connect)" in said:
+        return ClientConnectorError(key, OSError(None, said))
+    if "connection closed before message completed" in said:
+        return ServerDisconnectedError()
+    return ClientOSError(None, said)
 
 
 class ClientSession:
@@ -295,16 +463,21 @@ class ClientSession:
         url = str(url)
         if self._base and "://" not in url:
             url = self._base.rstrip("/") + "/" + url.lstrip("/")
-        url = _with_params(url, params)
+        if urlsplit(url).scheme.lower() not in ("http", "https"):
+            raise NonHttpUrlClientError(url)
+        url = _url.build(url, params)
         sent = {**self._headers, **dict(headers or {})}
         lower = {k.lower() for k in sent}
+        if "accept" not in lower:
+            sent["Accept"] = "*/*"
         body = b""
         if json is not None:
             body = self._dumps(json).encode()
             if "content-type" not in lower:
                 sent["Content-Type"] = "application/json"
-        elif isinstance(data, Mapping):
-            body = urlencode(list(data.items())).encode()
+        elif isinstance(data, Mapping) or isinstance(data, (list, tuple)):
+            items = data.items() if isinstance(data, Mapping) else data
+            body = urlencode(list(items), doseq=True).encode()
             if "content-type" not in lower:
                 sent["Content-Type"] = "application/x-www-form-urlencoded"
         elif isinstance(data, str):
@@ -313,20 +486,14 @@ class ClientSession:
                 sent["Content-Type"] = "text/plain; charset=utf-8"
         elif data is not None:
             body = bytes(data)
+            if "content-type" not in lower:
+                sent["Content-Type"] = "application/octet-stream"
         given = timeout or self._timeout
         limit = given.seconds() if isinstance(given, ClientTimeout) else given
         try:
             answer = _http.send(method, url, list(sent.items()), body, limit)
-        except NotPermitted as e:
-            raise ClientConnectorError(str(e)) from None
-        except InvalidArgument as e:
-            raise InvalidURL(f"{url}: {e}") from None
-        except LimitExceeded as e:
-            raise ClientPayloadError(str(e)) from None
-        except Upstream as e:
-            if str(e).startswith("timed out"):
-                raise asyncio.TimeoutError(str(e)) from None
-            raise ClientConnectionError(str(e)) from None
+        except (NotPermitted, InvalidArgument, LimitExceeded, Upstream) as e:
+            raise _failed(url, e) from None
         resp = ClientResponse(method.upper(), answer, sent)
         if self._raise if raise_for_status is None else raise_for_status:
             resp.raise_for_status()

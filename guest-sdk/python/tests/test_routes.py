@@ -108,7 +108,7 @@ class Shim(unittest.TestCase):
             async def go():
                 out = {}
                 async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as s:
-                    async with s.get("http://q:8086/x?k=1", params={"n": "a b", "p": True}) as r:
+                    async with s.get("http://q:8086/x?k=1", params={"n": "a b", "p": 2}) as r:
                         out["get"] = (r.status, r.reason, await r.json(), r.headers["content-type"], r.ok)
                     r = await s.post("http://q:8086/y", json={"b": 2}, headers={"X-T": "1"})
                     out["post"] = json.loads(await r.read())
@@ -130,7 +130,7 @@ class Shim(unittest.TestCase):
             host.send = old
         self.assertEqual(out["get"], (200, "OK", {"a": 1}, "application/json; charset=utf-8", True))
         self.assertEqual(sent[0].method, "GET")
-        self.assertEqual(sent[0].url, "http://q:8086/x?k=1&n=a+b&p=true")
+        self.assertEqual(sent[0].url, "http://q:8086/x?k=1&n=a+b&p=2")
         self.assertEqual(sent[0].timeout_ms, 2000)
         self.assertEqual(sent[1].body, b'{"b": 2}')
         self.assertIn(("Content-Type", "application/json"), sent[1].headers)

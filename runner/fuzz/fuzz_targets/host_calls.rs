@@ -21,6 +21,9 @@ struct Harness {
     rt: tokio::runtime::Runtime,
     sandbox: Sandbox,
     component: Arc<JobComponent>,
+    /// Two of the guest's URLs allowed (nothing listens there), so that its requests reach
+    /// the HTTP client and not only the host's refusal.
+    outbound: Arc<tgrun::run::outbound::Outbound>,
     _dir: tempfile::TempDir,
 }
 
@@ -62,6 +65,13 @@ fn harness() -> &'static Harness {
             rt,
             sandbox,
             component,
+            outbound: Arc::new(
+                tgrun::run::outbound::Outbound::parse(
+                    &["http://127.0.0.1:1".into(), "http://[::1]:9".into()],
+                    &[],
+                )
+                .expect("a valid allow-list"),
+            ),
             _dir: dir,
         }
     })
@@ -90,7 +100,8 @@ fuzz_target!(|data: &[u8]| {
             memory_bytes: 64 << 20,
         },
         tgrun::run::Capabilities::ALL,
-    );
+    )
+    .with_outbound(&h.outbound);
     let report = h.rt.block_on(h.sandbox.run(&h.component, &inv, false));
     assert!(
         matches!(

@@ -173,6 +173,12 @@ fn check_dir(sandbox: &Sandbox, loaded: Result<Config, String>) -> DirVerdict {
             return verdict;
         }
     };
+    // What `serve` reads at start besides the two files.
+    if let Err(e) =
+        crate::clients::http::HttpClients::trusting(config.runner.outbound_ca_file.as_deref())
+    {
+        verdict.problems.push(format!("config.json: {e}"));
+    }
     // Each module once, with every world it serves and whether anything enabled uses it.
     let mut uses: BTreeMap<Arc<str>, Use> = BTreeMap::new();
     for (pipeline, job) in config.service.jobs() {

@@ -171,6 +171,8 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         None => unconfigured(&rt, &runner)?,
     };
     services.clients = recording::wrap(std::mem::take(&mut services.clients), &calls);
+    services.http =
+        crate::clients::http::HttpClients::trusting(runner.outbound_ca_file.as_deref())?;
     // Secrets of the configuration are masked out of what the job writes, as in `serve`.
     if let Some(c) = &config
         && let Ok(raw) = crate::config::read_json(&c.dir.join(crate::config::SERVICE_FILE))

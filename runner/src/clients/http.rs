@@ -8,10 +8,15 @@
 //! drops every address the policy does not allow, and every loopback or unspecified
 //! address whatever the policy (a name reaching the runner's machine is refused: only an
 //! origin written as that very address may, and never the runner's own listener).
+//!
+//! HTTPS trusts the system's roots (read once, at the first client: `/etc/ssl/certs`, or
+//! `SSL_CERT_FILE`/`SSL_CERT_DIR`), Mozilla's built in where the system has none, and the
+//! certificates of `runner.outbound_ca_file`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::path::Path;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
@@ -74,6 +79,24 @@ pub struct HttpClients {
     by_policy: Mutex<HashMap<Arc<Outbound>, reqwest::Client>>,
     /// Requests by origin, then outcome, for `/metrics`.
     counts: Mutex<BTreeMap<String, BTreeMap<&'static str, u64>>>,
+    /// The configured CA's certificates (`runner.outbound_ca_file`).
+    extra_roots: Vec<reqwest::Certificate>,
+}
+
+/// The system's CA roots, read once per process; empty where it has none.
+fn system_roots() -> &'static [reqwest::Certificate] {
+    static ROOTS: OnceLock<Vec<reqwest::Certificate>> = OnceLock::new();
+    ROOTS.get_or_init(|| {
+        let found = rustls_native_certs::load_native_certs();
+        for e in &found.errors {
+            tracing::warn!("jobs' HTTPS: a system CA certificate could not be read: {e}");
+        }
+        found
+            .certs
+            .iter()
+            .filter_map(|c| reqwest::Certificate::from_der(c).ok())
+            .collect()
+    })
 }
 
 /// How a request ended, as `/metrics` counts it.
@@ -89,6 +112,26 @@ fn outcome(r: &Result<Incoming, ClientError>) -> &'static str {
 }
 
 impl HttpClients {
+    /// Clients that trust the certificates of `ca_file` (PEM) besides the system's roots.
+    /// The system's roots are read here, not in a job's first request.
+    pub fn trusting(ca_file: Option<&Path>) -> anyhow::Result<Self> {
+        system_roots();
+        let Some(path) = ca_file else {
+            return Ok(Self::default());
+        };
+        let what = || format!("runner.outbound_ca_file {}", path.display());
+        let pem = std::fs::read(path).map_err(|e| anyhow::anyhow!("{}: {e}", what()))?;
+        let extra_roots = reqwest::Certificate::from_pem_bundle(&pem)
+            .map_err(|e| anyhow::anyhow!("{}: not PEM certificates: {e}", what()))?;
+        if extra_roots.is_empty() {
+            anyhow::bail!("{}: holds no PEM certificate", what());
+        }
+        Ok(Self {
+            extra_roots,
+            ..Self::default()
+        })
+    }
+
     /// Requests so far by (origin, outcome): `answered` (any status), `refused`,
     /// `timeout`, `failed`, `limit_exceeded`, `invalid`.
     pub fn counts(&self) -> Vec<((String, &'static str), u64)> {
@@ -127,7 +170,12 @@ impl HttpClients {
             clients.clear();
         }
         let redirects = policy.clone();
-        let client = reqwest::Client::builder()
+        let system = system_roots();
+        let mut builder = reqwest::Client::builder().tls_built_in_root_certs(system.is_empty());
+        for root in system.iter().chain(&self.extra_roots) {
+            builder = builder.add_root_certificate(root.clone());
+        }
+        let client = builder
             .dns_resolver(Arc::new(PolicyResolver(policy.clone())))
             .redirect(reqwest::redirect::Policy::custom(move |attempt| {
                 if attempt.previous().len() > MAX_REDIRECTS {

@@ -104,6 +104,9 @@ struct RawRunner {
     /// Seconds runs in flight get to finish at SIGTERM/SIGINT before they are cancelled.
     /// Default 25 (inside Kubernetes' default 30 s termination grace period).
     shutdown_grace_s: Option<f64>,
+    /// A PEM file of certificates jobs' HTTPS requests trust besides the system's roots
+    /// (a deployment's own CA; relative to the configuration directory). Default none.
+    outbound_ca_file: Option<PathBuf>,
     /// Several runners as one service on NATS JetStream. Default: none (one process, an
     /// in-memory queue). Read on its own, so that its errors name `runner.cluster`.
     cluster: Option<Value>,
@@ -130,6 +133,8 @@ pub struct RunnerSettings {
     pub history_db: super::sql::HistoryDb,
     pub cache_dir: Option<PathBuf>,
     pub shutdown_grace: Duration,
+    /// Certificates jobs' HTTPS requests trust besides the system's roots.
+    pub outbound_ca_file: Option<PathBuf>,
     pub cluster: Option<super::cluster::ClusterSettings>,
 }
 
@@ -288,6 +293,16 @@ impl RunnerSettings {
                 Duration::from_secs(3_600),
                 true,
             )?,
+            outbound_ca_file: match raw.outbound_ca_file {
+                None => None,
+                Some(f) if dir.join(&f).is_file() => Some(dir.join(f)),
+                Some(f) => {
+                    return Err(bad(
+                        "outbound_ca_file",
+                        &format!("{} is not a file", dir.join(f).display()),
+                    ));
+                }
+            },
             cluster: match raw.cluster {
                 None => None,
                 Some(c) => Some(

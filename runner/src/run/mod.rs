@@ -9,6 +9,7 @@
 
 pub mod budget;
 pub mod cancel;
+pub mod interfaces;
 pub mod invocation;
 pub mod limits;
 pub mod log;

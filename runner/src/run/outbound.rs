@@ -118,10 +118,11 @@ pub fn literal_ip(url: &reqwest::Url) -> Option<IpAddr> {
     bare_host(url).parse().ok()
 }
 
-/// This machine itself (loopback, unspecified), however written.
+/// This machine itself (loopback, unspecified, any of its interfaces' addresses), however
+/// written.
 pub fn this_machine(ip: IpAddr) -> bool {
     let ip = canonical(ip);
-    ip.is_loopback() || ip.is_unspecified()
+    ip.is_loopback() || ip.is_unspecified() || super::interfaces::is_local(ip)
 }
 
 /// An IPv4 address written as IPv6 (`::ffff:127.0.0.1`) is the IPv4 address.

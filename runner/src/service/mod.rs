@@ -93,14 +93,17 @@ impl Service {
     ) -> Result<Arc<Self>> {
         let runner = &config.runner;
         let clients = Clients::start(&config.clients, &runner.sqlite_path, runner.sql_caps).await?;
-        let services = Arc::new(HostClients::with(
-            &config.service.settings,
-            clients,
-            Arc::new(MetricsCache::new(
-                runner.metrics_ttl,
-                runner.metrics_series_per_job,
-            )),
-        ));
+        let services = Arc::new(HostClients {
+            http: crate::clients::http::HttpClients::trusting(runner.outbound_ca_file.as_deref())?,
+            ..HostClients::with(
+                &config.service.settings,
+                clients,
+                Arc::new(MetricsCache::new(
+                    runner.metrics_ttl,
+                    runner.metrics_series_per_job,
+                )),
+            )
+        });
         // Secrets masked from the first run on.
         let raw = crate::config::read_json(&config.dir.join(SERVICE_FILE))
             .unwrap_or_else(|_| Value::Object(Default::default()));

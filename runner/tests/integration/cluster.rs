@@ -1008,66 +1008,6 @@ async fn a_module_store_name_that_is_a_path_writes_no_file() {
     scope.cleanup().await;
 }
 
-/// Writes a test CA and a server certificate for 127.0.0.1 signed by it into `dir`
-/// (`ca.pem`, `server.pem`, `server.key`), with the machine's `openssl`.
-fn make_certificates(dir: &std::path::Path) {
-    let run = |args: &[&str]| {
-        let out = std::process::Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .expect("openssl");
-        assert!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-    ];
-    run(&[
-        &["req", "-x509"],
-        &ec[..],
-        &["-keyout", "ca.key", "-out", "ca.pem"],
-    ]
-    .concat()
-    .into_iter()
-    .chain(["-days", "2", "-subj", "/CN=tgrun test CA"])
-    .collect::<Vec<_>>());
-    run(&[
-        &["req"],
-        &ec[..],
-        &["-keyout", "server.key", "-out", "server.csr"],
-    ]
-    .concat()
-    .into_iter()
-    .chain(["-subj", "/CN=127.0.0.1"])
-    .collect::<Vec<_>>());
-    std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
-    run(&[
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        "server.pem",
-        "-days",
-        "2",
-        "-extfile",
-        "san.ext",
-    ]);
-}
-
 /// A `nats-server` of this test's own started from a configuration file holding `body`.
 fn nats_with(port: u16, dir: &std::path::Path, body: &str) -> OwnNats {
     let conf = dir.join(format!("nats-{port}.conf"));
@@ -1087,7 +1027,7 @@ async fn a_nats_server_with_credentials_and_tls_takes_only_a_replica_configured_
     use tgrun::cluster::auth::{NatsAuth, NatsTls};
     let scope = Scope::new("auth").await;
     let certs = tempfile::tempdir().unwrap();
-    make_certificates(certs.path());
+    crate::fixtures::make_certificates(certs.path());
     let tls_port = crate::prometheus::free_port();
     let _tls_nats = nats_with(
         tls_port,

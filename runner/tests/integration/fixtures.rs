@@ -251,3 +251,63 @@ pub fn sandbox_with_sql(db: Arc<dyn tgrun::clients::SqlApi>) -> Sandbox {
     };
     Sandbox::new(SandboxSettings::default(), Arc::new(services)).unwrap()
 }
+
+/// Writes a test CA and a server certificate for 127.0.0.1 signed by it into `dir`
+/// (`ca.pem`, `server.pem`, `server.key`), with the machine's `openssl`.
+pub fn make_certificates(dir: &std::path::Path) {
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    run(&[
+        &["req", "-x509"],
+        &ec[..],
+        &["-keyout", "ca.key", "-out", "ca.pem"],
+    ]
+    .concat()
+    .into_iter()
+    .chain(["-days", "2", "-subj", "/CN=tgrun test CA"])
+    .collect::<Vec<_>>());
+    run(&[
+        &["req"],
+        &ec[..],
+        &["-keyout", "server.key", "-out", "server.csr"],
+    ]
+    .concat()
+    .into_iter()
+    .chain(["-subj", "/CN=127.0.0.1"])
+    .collect::<Vec<_>>());
+    std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+    ]);
+}

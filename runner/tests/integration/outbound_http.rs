@@ -253,3 +253,181 @@ async fn a_python_service_asks_its_neighbours_with_aiohttp() {
     );
     service.stop().await;
 }
+
+/// `openssl s_server` answering GETs with the files of `dir` over TLS, on a loopback port,
+/// its certificate for 127.0.0.1 signed by the test CA of `dir` (`make_certificates`).
+struct TlsServer {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl TlsServer {
+    fn start(dir: &std::path::Path) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = std::process::Command::new("openssl")
+            .args(["s_server", "-quiet", "-WWW", "-cert", "server.pem"])
+            .args([
+                "-key",
+                "server.key",
+                "-accept",
+                &format!("127.0.0.1:{port}"),
+            ])
+            .current_dir(dir)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("openssl s_server");
+        let server = Self { child, port };
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "s_server never listened"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        server
+    }
+}
+
+impl Drop for TlsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_trusts_the_systems_roots_and_the_configured_ca_and_nothing_else() {
+    let certs = tempfile::tempdir().unwrap();
+    crate::fixtures::make_certificates(certs.path());
+    std::fs::write(certs.path().join("hello.txt"), "hello!").unwrap();
+    let tls = TlsServer::start(certs.path());
+    let base = format!("https://127.0.0.1:{}", tls.port);
+    let service_config = json!({"num_consumers": 1, "pipelines": {"p": {"period": 86400, "jobs": [
+        {"name": "caller", "module": "hostile", "enabled": true, "timeout_s": 10,
+         "params": {"mode": "http", "urls": [format!("{base}/hello.txt")]},
+         "allowed_outbound_hosts": [base]}
+    ]}}});
+    let start = |ca: Option<&std::path::Path>| {
+        let dir = config_dir(&service_config.to_string(), &["hostile"]);
+        if let Some(ca) = ca {
+            std::fs::copy(ca, dir.path().join("ca.pem")).unwrap();
+            std::fs::write(
+                dir.path().join("config.json"),
+                json!({"runner": {"outbound_ca_file": "ca.pem"}}).to_string(),
+            )
+            .unwrap();
+        }
+        dir
+    };
+    let fetch = |dir: tempfile::TempDir| async move {
+        let config = Config::load(dir.path()).unwrap();
+        let service = Service::start(config, Arc::new(FixedLog(Mutex::new("warn".into()))), None)
+            .await
+            .unwrap();
+        let report = service.run_now("caller", None).await.unwrap();
+        service.stop().await;
+        let line = messages(&report)
+            .into_iter()
+            .find(|l| l.starts_with("ok ") || l.starts_with("err "));
+        line.unwrap_or_else(|| panic!("{:?}", report.logs))
+    };
+    // The test CA configured: trusted.
+    let ca = certs.path().join("ca.pem");
+    let line = fetch(start(Some(&ca))).await;
+    assert_eq!(line, format!("ok 200 6 {base}/hello.txt"));
+    // Not configured, nor among the system's roots: refused for the certificate.
+    let line = fetch(start(None)).await;
+    assert!(
+        line.starts_with("err Upstream: ") && line.contains("certificate"),
+        "{line}"
+    );
+    // Among the system's roots (`SSL_CERT_FILE`, read by a runner process of its own).
+    let dir = start(None);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tgrun"))
+        .args(["run", "caller", "--output", "json", "--config-dir"])
+        .arg(dir.path())
+        .env("SSL_CERT_FILE", &ca)
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let said: Vec<&str> = report["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|l| l["message"].as_str())
+        .collect();
+    assert!(
+        said.contains(&format!("ok 200 6 {base}/hello.txt").as_str()),
+        "{said:?}"
+    );
+    // A CA file that holds no certificate stops the start, naming the key and the file.
+    let dir = start(Some(&certs.path().join("hello.txt")));
+    let err = Service::start(
+        Config::load(dir.path()).unwrap(),
+        Arc::new(FixedLog(Mutex::new("warn".into()))),
+        None,
+    )
+    .await
+    .err()
+    .expect("a bad CA file refused")
+    .to_string();
+    assert!(
+        err.contains("runner.outbound_ca_file") && err.contains("ca.pem"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_runners_own_listener_is_refused_at_every_address_of_the_machine() {
+    // Both listen on every interface: one plays the runner's own listener.
+    let any = || async {
+        let listener = tokio::net::TcpListener::bind("0.0.0.0:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let app = Router::new().route("/ok", get(|| async { "hello" }));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        port
+    };
+    let (own, other) = (any().await, any().await);
+    tgrun::clients::http::listening_on(own);
+    let lan = tgrun::run::interfaces::addresses()
+        .into_iter()
+        .find(|a| a.is_ipv4() && !a.is_loopback())
+        .expect("this machine has an IPv4 address besides loopback");
+    let urls = [
+        format!("http://{lan}:{other}/ok"),
+        format!("http://{lan}:{own}/ok"),
+    ];
+    let service_config = json!({"num_consumers": 1, "pipelines": {"p": {"period": 86400, "jobs": [
+        {"name": "caller", "module": "hostile", "enabled": true, "timeout_s": 10,
+         "params": {"mode": "http", "urls": urls},
+         "allowed_outbound_hosts": [format!("http://{lan}:{other}"), format!("http://{lan}:{own}")],
+         "allowed_outbound_networks": [lan.to_string()]}
+    ]}}});
+    let dir = config_dir(&service_config.to_string(), &["hostile"]);
+    let service = Service::start(
+        Config::load(dir.path()).unwrap(),
+        Arc::new(FixedLog(Mutex::new("warn".into()))),
+        None,
+    )
+    .await
+    .unwrap();
+    let report = service.run_now("caller", None).await.unwrap();
+    service.stop().await;
+    let lines: Vec<String> = messages(&report)
+        .into_iter()
+        .filter(|l| l.starts_with("ok ") || l.starts_with("err "))
+        .collect();
+    assert_eq!(lines[0], format!("ok 200 5 {}", urls[0]), "{lines:?}");
+    assert!(
+        lines[1].starts_with("err NotPermitted: ")
+            && lines[1].contains("the runner's own listener"),
+        "{lines:?}"
+    );
+}
