@@ -133,7 +133,7 @@ impl HttpClients {
     }
 
     /// Requests so far by (origin, outcome): `answered` (any status), `refused`,
-    /// `timeout`, `failed`, `limit_exceeded`, `invalid`.
+    /// `timeout`, `failed`, `limit_exceeded`, `invalid`, `cancelled`.
     pub fn counts(&self) -> Vec<((String, &'static str), u64)> {
         let counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
         counts
@@ -145,6 +145,10 @@ impl HttpClients {
     /// Counts a request to `url` that ended as `r` (also one the host refused before it
     /// reached here).
     pub fn count(&self, url: &str, r: &Result<Incoming, ClientError>) {
+        self.count_as(url, outcome(r));
+    }
+
+    fn count_as(&self, url: &str, outcome: &'static str) {
         let origin = reqwest::Url::parse(url)
             .map(|u| u.origin().ascii_serialization())
             .unwrap_or_else(|_| "invalid".into());
@@ -157,7 +161,7 @@ impl HttpClients {
         *counts
             .entry(origin)
             .or_default()
-            .entry(outcome(r))
+            .entry(outcome)
             .or_default() += 1;
     }
 
@@ -204,9 +208,16 @@ impl HttpClients {
         req: Outgoing,
         max_bytes: usize,
     ) -> Result<Incoming, ClientError> {
-        let url = req.url.clone();
+        // A request its run stops waiting for (the run's deadline, a cancel) is counted
+        // `cancelled` as it is dropped.
+        let mut pending = Pending {
+            clients: self,
+            url: Some(req.url.clone()),
+        };
         let r = self.exchange(policy, req, max_bytes).await;
-        self.count(&url, &r);
+        if let Some(url) = pending.url.take() {
+            self.count_as(&url, outcome(&r));
+        }
         r
     }
 
@@ -282,6 +293,20 @@ impl HttpClients {
             body,
             url: answered,
         })
+    }
+}
+
+/// A request in flight; dropped before it ends, it is counted `cancelled`.
+struct Pending<'a> {
+    clients: &'a HttpClients,
+    url: Option<String>,
+}
+
+impl Drop for Pending<'_> {
+    fn drop(&mut self) {
+        if let Some(url) = self.url.take() {
+            self.clients.count_as(&url, "cancelled");
+        }
     }
 }
 

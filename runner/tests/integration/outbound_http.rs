@@ -73,7 +73,9 @@ async fn a_job_reaches_its_allowed_origins_and_nothing_else() {
          "timeout_s": 5, "params": {"mode": "http"},
          "allowed_outbound_hosts": [base, format!("http://localhost:{port}"),
                                     format!("http://127.0.0.1:{own}")]},
-        {"name": "closed", "module": "hostile", "enabled": true, "params": {"mode": "http"}}
+        {"name": "closed", "module": "hostile", "enabled": true, "params": {"mode": "http"}},
+        {"name": "late", "module": "hostile", "enabled": true, "timeout_s": 1,
+         "allowed_outbound_hosts": [base]}
     ]}}});
     let dir = config_dir(&service_config.to_string(), &["hostile"]);
     let config = Config::load(dir.path()).unwrap();
@@ -155,6 +157,21 @@ async fn a_job_reaches_its_allowed_origins_and_nothing_else() {
         "{}",
         lines[256]
     );
+    // A server slower than the run's deadline (the request's own time is 30 s): the run
+    // ends at its deadline, its request with it.
+    let started = std::time::Instant::now();
+    let params = json!({"mode": "http", "urls": [format!("{base}/slow")]}).to_string();
+    let report = service.run_now("late", Some(params)).await.unwrap();
+    assert!(
+        matches!(report.outcome, tgrun::Outcome::Timeout { .. }),
+        "{:?}",
+        report.outcome
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
     // `/metrics` counts them by origin and outcome.
     let service = Arc::new(service);
     let (_, metrics, _) = crate::fixtures::get_from(&service, "/metrics").await;
@@ -163,6 +180,7 @@ async fn a_job_reaches_its_allowed_origins_and_nothing_else() {
         format!("tgrun_http_requests_total{{origin=\"{base}\",outcome=\"refused\"}} 2"),
         format!("tgrun_http_requests_total{{origin=\"{base}\",outcome=\"limit_exceeded\"}} 5"),
         format!("tgrun_http_requests_total{{origin=\"{base}\",outcome=\"timeout\"}} 1"),
+        format!("tgrun_http_requests_total{{origin=\"{base}\",outcome=\"cancelled\"}} 1"),
         format!(
             "tgrun_http_requests_total{{origin=\"http://localhost:{port}\",outcome=\"refused\"}} 1"
         ),

@@ -161,7 +161,7 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         &mut out,
         "tgrun_http_requests_total",
         "counter",
-        "Jobs' outbound HTTP requests, by origin and outcome (answered, refused, timeout, failed, limit_exceeded, invalid).",
+        "Jobs' outbound HTTP requests, by origin and outcome (answered, refused, timeout, failed, limit_exceeded, invalid, cancelled).",
     );
     for ((origin, outcome), n) in service.services.http.counts() {
         let _ = writeln!(
