@@ -9,6 +9,7 @@
 //! world is refused with the reason, and the old version keeps running. The previous
 //! version is kept for [`ModuleRegistry::rollback`].
 
+mod source;
 pub mod watch;
 
 use std::collections::{BTreeMap, HashMap};
@@ -23,7 +24,8 @@ pub const MAX_MODULE_BYTES: usize = 64 << 20;
 use crate::host::state::RunState;
 use crate::run::outcome::Outcome;
 use crate::sandbox::Sandbox;
-use crate::sandbox::component::{Compiled, InvalidModule, World};
+use crate::sandbox::component::{Compiled, InvalidModule, World, content_hash};
+use source::Source;
 
 /// Identifies one version of a file cheaply (without reading it).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,17 +44,17 @@ impl FileStamp {
     }
 }
 
-/// One loaded version: the compiled component and the bytes it came from.
+/// One loaded version: the compiled component and the bytes it came from (on disk).
 struct Version<W: World> {
     compiled: Arc<Compiled<W>>,
-    bytes: Arc<[u8]>,
+    source: Arc<Source>,
 }
 
 impl<W: World> Clone for Version<W> {
     fn clone(&self) -> Self {
         Self {
             compiled: self.compiled.clone(),
-            bytes: self.bytes.clone(),
+            source: self.source.clone(),
         }
     }
 }
@@ -181,35 +183,43 @@ impl<W: World> ModuleRegistry<W> {
             Ok(b) => b.into(),
             Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
         };
+        let hash = content_hash(&bytes);
         let unchanged = self
             .lock()
             .get(job)
             .and_then(|s| s.current.as_ref())
-            .filter(|v| v.bytes == bytes)
+            .filter(|v| v.source.hash == hash)
             .map(|v| v.compiled.clone());
         if let Some(c) = unchanged {
             // The same bytes again (an editor's second write): nothing to swap.
             self.lock().entry(job.to_owned()).or_default().seen = Some(stamp);
             return Ok(c);
         }
-        let compiled = self.compile(path, bytes.clone()).await;
+        let compiled = (self.compile(path, bytes.clone()).await).map(|compiled| Version {
+            compiled,
+            source: self.keep(bytes, hash),
+        });
         let mut slots = self.lock();
         let slot = slots.entry(job.to_owned()).or_default();
         slot.seen = Some(stamp);
         match compiled {
-            Ok(c) => {
-                swap_in(
-                    job,
-                    slot,
-                    Version {
-                        compiled: c.clone(),
-                        bytes,
-                    },
-                );
+            Ok(version) => {
+                let c = version.compiled.clone();
+                swap_in(job, slot, version);
                 Ok(c)
             }
             Err(e) => Err(refuse(job, slot, e)),
         }
+    }
+
+    /// A new version's bytes, kept on disk beside the compiled code (in memory without a
+    /// cache).
+    fn keep(&self, bytes: Arc<[u8]>, hash: String) -> Arc<Source> {
+        Arc::new(Source::keep(
+            bytes,
+            hash,
+            self.sandbox.settings().cache_dir.as_deref(),
+        ))
     }
 
     /// Compiles off the async workers (milliseconds to seconds).
@@ -242,10 +252,15 @@ impl<W: World> ModuleRegistry<W> {
 
     /// The bytes of the version of `job` that runs now.
     pub fn current_bytes(&self, job: &str) -> Option<Arc<[u8]>> {
-        self.lock()
+        let source = self
+            .lock()
             .get(job)
             .and_then(|s| s.current.as_ref())
-            .map(|v| v.bytes.clone())
+            .map(|v| v.source.clone())?;
+        source
+            .bytes()
+            .inspect_err(|e| tracing::error!(job, "the running version's bytes: {e}"))
+            .ok()
     }
 
     /// Installs `bytes` as the new version of `job` (an upload): compiled and checked
@@ -254,6 +269,7 @@ impl<W: World> ModuleRegistry<W> {
     pub async fn install(&self, job: &str, bytes: Vec<u8>) -> Result<String, ModuleError> {
         let path = self.path_of(job).ok_or_else(|| bad_name(job))?;
         let bytes: Arc<[u8]> = bytes.into();
+        let hash = content_hash(&bytes);
         let compiled = self.compile(&path, bytes.clone()).await;
         let c = match compiled {
             Ok(c) => c,
@@ -267,11 +283,19 @@ impl<W: World> ModuleRegistry<W> {
             }
         };
         write_file(&path, &bytes)?;
+        let source = self.keep(bytes, hash);
         let mut slots = self.lock();
         let slot = slots.entry(job.to_owned()).or_default();
         slot.seen = FileStamp::of(&path);
         let version = c.version.clone();
-        swap_in(job, slot, Version { compiled: c, bytes });
+        swap_in(
+            job,
+            slot,
+            Version {
+                compiled: c,
+                source,
+            },
+        );
         Ok(version)
     }
 
@@ -289,7 +313,13 @@ impl<W: World> ModuleRegistry<W> {
             )));
         };
         // Written first: a file that cannot be written leaves both versions as they were.
-        write_file(&path, &previous.bytes)?;
+        let bytes = previous.source.bytes().map_err(|e| {
+            ModuleError::NoPrevious(format!(
+                "'{job}''s previous version {} cannot be read back: {e}",
+                previous.compiled.version
+            ))
+        })?;
+        write_file(&path, &bytes)?;
         slot.previous = None;
         slot.seen = FileStamp::of(&path);
         let from = slot.current.replace(previous.clone());

@@ -71,7 +71,7 @@ impl Sandbox {
             report.problems.push(format!("the file {e}"));
             return for_each(report);
         }
-        let component = match Component::new(&self.engine, &bytes) {
+        let component = match self.component_of(&bytes, &super::component::content_hash(&bytes)) {
             Ok(c) => c,
             Err(e) => {
                 report.problems.push(format!("does not compile: {e:#}"));

@@ -123,9 +123,15 @@ impl<W: World> Compiled<W> {
 /// A component's version: its content hash, so the same bytes are the same version
 /// wherever and whenever they are loaded.
 pub fn content_version(bytes: &[u8]) -> String {
+    content_hash(bytes)[..16].to_owned()
+}
+
+/// The SHA-256 of `bytes`, hex: the compiled-code cache's key (whole, as it names native
+/// code), and the version's first 16 digits.
+pub(crate) fn content_hash(bytes: &[u8]) -> String {
     use sha2::Digest;
     let digest = sha2::Sha256::digest(bytes);
-    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+    digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Linear memories one component may hold: a job's memory limit then bounds what it
@@ -183,6 +189,15 @@ pub(crate) fn binary_kind(bytes: &[u8]) -> Result<(), String> {
 }
 
 impl Sandbox {
+    /// `bytes` compiled (their SHA-256 `hash`), from the compiled-code cache when there is
+    /// one. Blocking.
+    pub(crate) fn component_of(&self, bytes: &[u8], hash: &str) -> anyhow::Result<Component> {
+        match &self.cache {
+            Some(cache) => cache.load(&self.engine, bytes, hash),
+            None => Component::new(&self.engine, bytes).map_err(anyhow::Error::from),
+        }
+    }
+
     /// Compiles and links a job component. Blocking (compiling takes milliseconds to
     /// seconds): call it from a blocking thread when on the async runtime.
     pub fn compile(&self, path: &Path, bytes: &[u8]) -> Result<Arc<JobComponent>, InvalidModule> {
@@ -198,7 +213,9 @@ impl Sandbox {
         let name = path.display();
         let started = std::time::Instant::now();
         binary_kind(bytes).map_err(|e| InvalidModule(format!("{name} {e}")))?;
-        let component = Component::new(&self.engine, bytes)
+        let hash = content_hash(bytes);
+        let component = self
+            .component_of(bytes, &hash)
             .map_err(|e| InvalidModule(format!("{name} does not compile: {e:#}")))?;
         within_a_run(&component).map_err(|e| InvalidModule(format!("{name} {e}")))?;
         let pre = self.linker.instantiate_pre(&component).map_err(|e| {
@@ -218,7 +235,7 @@ impl Sandbox {
             pre,
             warm: Arc::default(),
             size: bytes.len(),
-            version: content_version(bytes),
+            version: hash[..16].to_owned(),
             load_time: started.elapsed(),
         }))
     }

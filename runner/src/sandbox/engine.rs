@@ -7,10 +7,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use wasmtime::{
-    Cache, CacheConfig, Config, Enabled, Engine, InstanceAllocationStrategy,
-    PoolingAllocationConfig,
-};
+use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use super::SandboxSettings;
 
@@ -38,8 +35,8 @@ fn decommit_batch(settings: &SandboxSettings) -> usize {
     })
 }
 
-/// The engine, and the compiled-code cache it uses (kept to read its hit counts).
-pub fn build(settings: &SandboxSettings) -> Result<(Engine, Option<Cache>)> {
+/// The engine, and the compiled-code cache of its code.
+pub fn build(settings: &SandboxSettings) -> Result<(Engine, Option<super::code_cache::CodeCache>)> {
     let mut pool = PoolingAllocationConfig::default();
     // Instances made ahead of their run have slots of their own: they never take a run's.
     let ahead = if settings.makes_ahead() {
@@ -81,21 +78,6 @@ pub fn build(settings: &SandboxSettings) -> Result<(Engine, Option<Cache>)> {
         .pagemap_scan(Enabled::Auto);
 
     let mut config = Config::new();
-    let mut cached = None;
-    if let Some(dir) = &settings.cache_dir {
-        // wasmtime takes only an absolute directory; `--config-dir config` gives a relative one.
-        let dir = std::path::absolute(dir)
-            .with_context(|| format!("the compiled-code cache in {}", dir.display()))?;
-        // An entry that cannot be read back (corrupt, from another version) is compiled
-        // again and rewritten, never an error.
-        let mut cache = CacheConfig::new();
-        cache.with_directory(&dir);
-        let cache = Cache::new(cache)
-            .map_err(anyhow::Error::from)
-            .with_context(|| format!("the compiled-code cache in {}", dir.display()))?;
-        config.cache(Some(cache.clone()));
-        cached = Some(cache);
-    }
     config
         .epoch_interruption(settings.epoch_deadlines)
         // A run's stack is reset when it ends: what it kept resident zeroed, the rest
@@ -110,7 +92,11 @@ pub fn build(settings: &SandboxSettings) -> Result<(Engine, Option<Cache>)> {
     let engine = Engine::new(&config)
         .map_err(anyhow::Error::from)
         .context("building the wasmtime engine")?;
-    Ok((engine, cached))
+    let cache = match &settings.cache_dir {
+        Some(dir) => Some(super::code_cache::CodeCache::new(dir, &engine)?),
+        None => None,
+    };
+    Ok((engine, cache))
 }
 
 /// Advances the engine's epoch every [`EPOCH_TICK`] on its own thread, until dropped.

@@ -13,6 +13,7 @@
 //! - [`check`]: `tgrun check`'s explanation of why a component does not fit.
 
 pub mod check;
+pub mod code_cache;
 pub mod component;
 pub mod engine;
 pub mod jobs_section;
@@ -99,7 +100,7 @@ pub struct Sandbox {
     pub(crate) settings: SandboxSettings,
     pub(crate) stores: store::Stores,
     pub(crate) ahead: Arc<warm::Ahead>,
-    cache: Option<wasmtime::Cache>,
+    pub(crate) cache: Option<code_cache::CodeCache>,
     _ticker: engine::EpochTicker,
 }
 
@@ -142,8 +143,6 @@ impl Sandbox {
     /// Compiles served from the compiled-code cache and compiles that filled it, since
     /// this sandbox was built; `None` without a cache.
     pub fn cache_stats(&self) -> Option<(usize, usize)> {
-        self.cache
-            .as_ref()
-            .map(|c| (c.cache_hits(), c.cache_misses()))
+        self.cache.as_ref().map(code_cache::CodeCache::stats)
     }
 }
