@@ -96,7 +96,11 @@ impl Served {
         s
     }
 
-    fn get(&self, path: &str) -> std::io::Result<String> {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn get(&self, path: &str) -> std::io::Result<String> {
         let mut s = std::net::TcpStream::connect(("127.0.0.1", self.port))?;
         write!(s, "GET {path} HTTP/1.0\r\n\r\n")?;
         let mut answer = String::new();
@@ -141,7 +145,7 @@ impl Served {
     }
 
     /// Resident memory, MiB.
-    fn rss_mib(&self) -> f64 {
+    pub fn rss_mib(&self) -> f64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
         let kib: f64 = status
             .lines()

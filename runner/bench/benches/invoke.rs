@@ -21,6 +21,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod bumper;
 mod cluster;
 mod fleet;
+mod python_fleet;
 mod sql;
 mod table;
 
@@ -858,7 +859,7 @@ fn main() {
         .unwrap();
     // BENCH_ONLY=python (a name's part) runs only the matching benchmarks.
     let only = std::env::var("BENCH_ONLY").unwrap_or_default();
-    let benches: [(&str, &dyn Fn()); 15] = [
+    let benches: [(&str, &dyn Fn()); 16] = [
         ("fresh_instance", &|| fresh_instance_cost(&rt)),
         ("process_per_run", &process_per_run),
         ("host_calls", &|| host_call_cost(&rt)),
@@ -871,6 +872,7 @@ fn main() {
         ("swap", &swap_latency),
         ("bumper", &bumper::bumper_against_prometheus),
         ("fleet", &fleet::thousand_jobs),
+        ("python_fleet", &python_fleet::python_entries),
         ("sql_guards", &|| sql::guard_cost(&rt)),
         ("cluster_round_trips", &|| cluster::round_trips(&rt)),
         ("cluster_replicas", &|| cluster::replicas_scale(&rt)),

@@ -132,6 +132,8 @@ fn main() {
                         grants: tgrun::run::Capabilities::ALL,
                         cancel: Default::default(),
                         attempt: 1,
+                        env: Default::default(),
+                        outbound: Default::default(),
                     };
                     let report = sandbox.run(component, &inv, false).await;
                     *outcomes

@@ -78,6 +78,10 @@ pub fn build(settings: &SandboxSettings) -> Result<(Engine, Option<super::code_c
         .pagemap_scan(Enabled::Auto);
 
     let mut config = Config::new();
+    // For a profiler (`perf`): jobs' compiled functions named in /tmp/perf-<pid>.map.
+    if std::env::var_os("TGRUN_PERF_MAP").is_some() {
+        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
     config
         .epoch_interruption(settings.epoch_deadlines)
         // A run's stack is reset when it ends: what it kept resident zeroed, the rest
