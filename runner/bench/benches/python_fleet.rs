@@ -117,10 +117,7 @@ pub fn python_entries() {
     let t = Instant::now();
     std::fs::rename(&tmp, &file).unwrap();
     let deadline = Instant::now() + Duration::from_secs(120);
-    while !warm
-        .get("/jobs/add_x")
-        .is_ok_and(|a| a.contains(&version))
-    {
+    while !warm.get("/jobs/add_x").is_ok_and(|a| a.contains(&version)) {
         assert!(Instant::now() < deadline, "the new version never ran");
         std::thread::sleep(Duration::from_millis(20));
     }
