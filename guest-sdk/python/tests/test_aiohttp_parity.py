@@ -16,7 +16,7 @@ from componentize_py_types import Err
 from wit_world.imports import http as host
 from wit_world.imports import types
 
-from tests.aiohttp_reference import ANSWERS, DEFAULT
+from tests.aiohttp_cases import ANSWERS, DEFAULT, exercise
 from tgrun import _aio
 
 EXCEPTIONS = [
@@ -106,67 +106,13 @@ def guest(c: dict, base: str) -> dict:
         status, reason, ctype, answer = ANSWERS.get(path, DEFAULT)
         return host.OutboundResponse(status, reason, [("Content-Type", ctype)], answer, req.url)
 
-    async def go() -> dict:
-        out: dict = {"urls": [], "bodies": [], "errors": {}, "content": {}, "mro": {}}
-        async with aiohttp.ClientSession() as s:
-            for path, params in c["urls"]:
-                sent.clear()
-                params = [tuple(p) for p in params] if isinstance(params, list) else params
-                try:
-                    async with s.get(base + path, params=params):
-                        pass
-                    out["urls"].append(sent[0].url[len(base) :])
-                except Exception as e:
-                    out["urls"].append(f"{type(e).__name__}: {e}")
-            for data in c["bodies"]:
-                sent.clear()
-                data = [tuple(p) for p in data["pairs"]] if isinstance(data, dict) and "pairs" in data else data
-                await s.post(base + "/", data=data.encode("latin-1") if isinstance(data, str) else data)
-                kept = [f"{k}: {v}" for k, v in sent[0].headers if k.lower() in ("content-type", "accept")]
-                out["bodies"].append({"headers": kept, "body": sent[0].body.decode("latin-1")})
-            errors = out["errors"]
-            for path in ("/status/404", "/status/503"):
-                async with s.get(base + path) as r:
-                    try:
-                        r.raise_for_status()
-                    except aiohttp.ClientResponseError as e:
-                        errors[path] = [str(e), repr(e.status), e.message]
-            async with s.get(base + "/json-as-text") as r:
-                try:
-                    await r.json()
-                except aiohttp.ContentTypeError as e:
-                    errors["json-as-text"] = [type(e).__name__, str(e)]
-                errors["json-as-text-anyway"] = await r.json(content_type=None)
-            async with s.get(base + "/json") as r:
-                errors["json"] = [await r.json(), await r.text(), r.content_type, r.charset, r.ok]
-            try:
-                await s.get("ftp://127.0.0.1/x")
-            except aiohttp.ClientError as e:
-                errors["ftp"] = [type(e).__name__, str(e)]
-            try:
-                await s.get("http://127.0.0.1:9/closed")
-            except aiohttp.ClientConnectorError as e:
-                errors["closed"] = [type(e).__name__, str(e).split(" [")[0], e.host, e.port]
-            content = out["content"]
-            async with s.get(base + "/lines") as r:
-                content["lines"] = [line.decode() async for line in r.content]
-            async with s.get(base + "/lines") as r:
-                content["chunks"] = [part.decode() async for part in r.content.iter_chunked(5)]
-            async with s.get(base + "/lines") as r:
-                stream = r.content
-                content["reads"] = [
-                    (await stream.read(3)).decode(),
-                    (await stream.readline()).decode(),
-                    (await stream.read()).decode(),
-                    stream.at_eof(),
-                ]
-        for name in c["exceptions"]:
-            out["mro"][name] = [k.__name__ for k in getattr(aiohttp, name).__mro__]
-        return out
+    def last():
+        req = sent[-1]
+        return req.url[len(base) :], [f"{k}: {v}" for k, v in req.headers], req.body
 
     old, host.send = host.send, fake_send
     try:
-        return _aio.run(go())
+        return _aio.run(exercise(aiohttp, base, c, last))
     finally:
         host.send = old
 
