@@ -132,9 +132,6 @@ test: clippy-driver jobs test-deps py-test
 lint: toolchain clippy-driver
 	$(CARGO) fmt --all --check
 	$(LINTED) $(CARGO) test --no-run --timings
-	@# The benches too (as tests: the same build, no release one): a field added to a run's
-	@# types must not break `make bench` unseen.
-	$(LINTED) $(CARGO) test --no-run -p runner-bench --benches
 	$(CARGO) clippy --profile guest --target $(WASM) $(addprefix -p ,$(JOBS)) -- -D warnings
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --profile guest --target $(WASM) -p tgrun-sdk --no-deps
 

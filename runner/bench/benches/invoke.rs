@@ -53,24 +53,18 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 }
 
 fn invocation(job: &str, params: &str) -> Invocation {
-    Invocation {
-        job: job.into(),
-        pipeline: "bench".into(),
-        index: 0,
-        module: job.into(),
-        run_id: "bench".into(),
-        scheduled_ms: 0,
-        params: params.into(),
-        limits: RunLimits {
+    // The constructor, not a literal: a field added to a run's types leaves this as it is.
+    Invocation::new(
+        tgrun::run::JobId::new(&"bench".into(), 0, &job.into()),
+        "bench".into(),
+        0,
+        params.into(),
+        RunLimits {
             timeout: Duration::from_secs(10),
             memory_bytes: 128 << 20,
         },
-        grants: tgrun::run::Capabilities::ALL,
-        cancel: Default::default(),
-        attempt: 1,
-        env: Default::default(),
-        outbound: Default::default(),
-    }
+        tgrun::run::Capabilities::ALL,
+    )
 }
 
 /// Per-run times of `job` in a fresh instance each, after `warm` runs: sorted.

@@ -117,24 +117,17 @@ fn main() {
                     }
                     let (job, params, timeout, mb) = pick(i);
                     let component = &jobs.iter().find(|(j, _)| *j == job).unwrap().1;
-                    let inv = Invocation {
-                        job: job.into(),
-                        pipeline: "soak".into(),
-                        index: 0,
-                        module: job.into(),
-                        run_id: format!("soak-{i}"),
-                        scheduled_ms: 0,
-                        params: params.into(),
-                        limits: RunLimits {
+                    let inv = Invocation::new(
+                        tgrun::run::JobId::new(&"soak".into(), 0, &job.into()),
+                        format!("soak-{i}"),
+                        0,
+                        params.into(),
+                        RunLimits {
                             timeout,
                             memory_bytes: mb << 20,
                         },
-                        grants: tgrun::run::Capabilities::ALL,
-                        cancel: Default::default(),
-                        attempt: 1,
-                        env: Default::default(),
-                        outbound: Default::default(),
-                    };
+                        tgrun::run::Capabilities::ALL,
+                    );
                     let report = sandbox.run(component, &inv, false).await;
                     *outcomes
                         .lock()
