@@ -338,7 +338,8 @@ fn literal_allowed(policy: &Outbound, url: &reqwest::Url) -> Result<(), String> 
         return Ok(());
     };
     let port = url.port_or_known_default().unwrap_or(0);
-    if this_machine(ip) && own_port(port) {
+    // The port first: reading the machine's addresses is a system call.
+    if own_port(port) && this_machine(ip) {
         return Err(format!("{ip}:{port} is the runner's own listener"));
     }
     if !policy.allows_addr(ip) {

@@ -195,10 +195,7 @@ impl<W: World> ModuleRegistry<W> {
             self.lock().entry(job.to_owned()).or_default().seen = Some(stamp);
             return Ok(c);
         }
-        let compiled = (self.compile(path, bytes.clone()).await).map(|compiled| Version {
-            compiled,
-            source: self.keep(bytes, hash),
-        });
+        let compiled = self.compile(path, bytes, hash).await;
         let mut slots = self.lock();
         let slot = slots.entry(job.to_owned()).or_default();
         slot.seen = Some(stamp);
@@ -212,27 +209,27 @@ impl<W: World> ModuleRegistry<W> {
         }
     }
 
-    /// A new version's bytes, kept on disk beside the compiled code (in memory without a
-    /// cache).
-    fn keep(&self, bytes: Arc<[u8]>, hash: String) -> Arc<Source> {
-        Arc::new(Source::keep(
-            bytes,
-            hash,
-            self.sandbox.settings().cache_dir.as_deref(),
-        ))
-    }
-
-    /// Compiles off the async workers (milliseconds to seconds).
+    /// Compiles `bytes` (whose [`content_hash`] is `hash`) and keeps them on disk beside
+    /// the compiled code (in memory without a cache), off the async workers: compiling
+    /// takes milliseconds to seconds, keeping writes and syncs the file.
     async fn compile(
         &self,
         path: &Path,
         bytes: Arc<[u8]>,
-    ) -> Result<Arc<Compiled<W>>, InvalidModule> {
+        hash: String,
+    ) -> Result<Version<W>, InvalidModule> {
         let sandbox = self.sandbox.clone();
         let path = path.to_path_buf();
-        tokio::task::spawn_blocking(move || sandbox.compile_for::<W>(&path, &bytes))
-            .await
-            .unwrap_or_else(|e| Err(InvalidModule(format!("compiling panicked: {e}"))))
+        tokio::task::spawn_blocking(move || {
+            let compiled = sandbox.compile_hashed::<W>(&path, &bytes, &hash)?;
+            let cache = sandbox.settings().cache_dir.as_deref();
+            Ok(Version {
+                compiled,
+                source: Arc::new(Source::keep(bytes, hash, cache)),
+            })
+        })
+        .await
+        .unwrap_or_else(|e| Err(InvalidModule(format!("compiling panicked: {e}"))))
     }
 
     /// Takes a changed file into account (called by the watcher): a new version is swapped
@@ -270,9 +267,9 @@ impl<W: World> ModuleRegistry<W> {
         let path = self.path_of(job).ok_or_else(|| bad_name(job))?;
         let bytes: Arc<[u8]> = bytes.into();
         let hash = content_hash(&bytes);
-        let compiled = self.compile(&path, bytes.clone()).await;
-        let c = match compiled {
-            Ok(c) => c,
+        let compiled = self.compile(&path, bytes.clone(), hash).await;
+        let version = match compiled {
+            Ok(v) => v,
             Err(e) => {
                 let mut slots = self.lock();
                 return Err(ModuleError::Invalid(refuse(
@@ -283,20 +280,12 @@ impl<W: World> ModuleRegistry<W> {
             }
         };
         write_file(&path, &bytes)?;
-        let source = self.keep(bytes, hash);
         let mut slots = self.lock();
         let slot = slots.entry(job.to_owned()).or_default();
         slot.seen = FileStamp::of(&path);
-        let version = c.version.clone();
-        swap_in(
-            job,
-            slot,
-            Version {
-                compiled: c,
-                source,
-            },
-        );
-        Ok(version)
+        let name = version.compiled.version.clone();
+        swap_in(job, slot, version);
+        Ok(name)
     }
 
     /// Returns to the previous version (and writes it back to the file). Answers

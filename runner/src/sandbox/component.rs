@@ -210,12 +210,22 @@ impl Sandbox {
         path: &Path,
         bytes: &[u8],
     ) -> Result<Arc<Compiled<W>>, InvalidModule> {
+        self.compile_hashed(path, bytes, &content_hash(bytes))
+    }
+
+    /// [`Sandbox::compile_for`] of bytes whose [`content_hash`] the caller has already
+    /// (a module registry compares it before compiling: 30 MB are not hashed twice).
+    pub(crate) fn compile_hashed<W: World>(
+        &self,
+        path: &Path,
+        bytes: &[u8],
+        hash: &str,
+    ) -> Result<Arc<Compiled<W>>, InvalidModule> {
         let name = path.display();
         let started = std::time::Instant::now();
         binary_kind(bytes).map_err(|e| InvalidModule(format!("{name} {e}")))?;
-        let hash = content_hash(bytes);
         let component = self
-            .component_of(bytes, &hash)
+            .component_of(bytes, hash)
             .map_err(|e| InvalidModule(format!("{name} does not compile: {e:#}")))?;
         within_a_run(&component).map_err(|e| InvalidModule(format!("{name} {e}")))?;
         let pre = self.linker.instantiate_pre(&component).map_err(|e| {
