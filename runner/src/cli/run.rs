@@ -184,6 +184,8 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
             max_output_bytes: runner.max_output_bytes,
             max_log_bytes: runner.max_log_bytes,
             max_instances: 2,
+            large_instances: 2,
+            large_memory_kept_bytes: runner.large_memory_kept_mb << 20,
             max_memory_bytes: runner.max_memory_mb << 20,
             // A file run without a configuration directory leaves nothing behind.
             cache_dir: config.as_ref().and(runner.cache_dir.clone()),

@@ -101,6 +101,11 @@ struct RawRunner {
     /// Where compiled code is cached (relative to the configuration directory); `""`
     /// turns the cache off. Default `.tgrun-cache`.
     cache_dir: Option<PathBuf>,
+    /// Instances of components of 1 MiB or more (Python jobs) at once, running or made
+    /// ahead. Default: one per core, at least 2.
+    max_large_instances: Option<u32>,
+    /// MiB of each large instance slot's memory kept resident between runs. Default 32.
+    large_memory_kept_mb: Option<u64>,
     /// Seconds runs in flight get to finish at SIGTERM/SIGINT before they are cancelled.
     /// Default 25 (inside Kubernetes' default 30 s termination grace period).
     shutdown_grace_s: Option<f64>,
@@ -132,6 +137,9 @@ pub struct RunnerSettings {
     /// Where the history is kept: never on the jobs' pool.
     pub history_db: super::sql::HistoryDb,
     pub cache_dir: Option<PathBuf>,
+    /// Large components' (Python's) instances at once, and what each slot keeps resident.
+    pub max_large_instances: u32,
+    pub large_memory_kept_mb: u64,
     pub shutdown_grace: Duration,
     /// Certificates jobs' HTTPS requests trust besides the system's roots.
     pub outbound_ca_file: Option<PathBuf>,
@@ -285,6 +293,26 @@ impl RunnerSettings {
                 Some(d) if d.as_os_str().is_empty() => None,
                 Some(d) => Some(dir.join(d)),
                 None => Some(dir.join(".tgrun-cache")),
+            },
+            max_large_instances: u32::try_from(count(
+                "max_large_instances",
+                raw.max_large_instances.map(u64::from),
+                u64::from(crate::sandbox::default_large_instances()),
+                1,
+                super::service::MAX_CONSUMERS,
+            )?)
+            .unwrap_or(u32::MAX),
+            large_memory_kept_mb: {
+                let kept = raw
+                    .large_memory_kept_mb
+                    .unwrap_or(crate::sandbox::DEFAULT_LARGE_MEMORY_KEPT_MB);
+                if kept > max_memory_mb {
+                    return Err(bad(
+                        "large_memory_kept_mb",
+                        "must be from 0 to max_memory_mb",
+                    ));
+                }
+                kept
             },
             shutdown_grace: secs(
                 "shutdown_grace_s",

@@ -117,6 +117,18 @@ impl CodeCache {
         unsafe { Component::deserialize(engine, &compiled) }.map_err(anyhow::Error::from)
     }
 
+    /// [`CodeCache::load`], and the entry's file, open (`None` if the code could not be
+    /// kept on file): the large pool binds the component again from it.
+    pub fn load_with_file(
+        &self,
+        engine: &Engine,
+        bytes: &[u8],
+        version: &str,
+    ) -> Result<(Component, Option<std::fs::File>)> {
+        let component = self.load(engine, bytes, version)?;
+        Ok((component, std::fs::File::open(self.entry(version)).ok()))
+    }
+
     /// Writes `compiled` as the entry `path`, whole and durable before it has the name (a
     /// torn file after a crash would be native code half written), then trims the cache.
     fn keep(&self, path: &Path, compiled: &[u8]) -> Result<()> {

@@ -9,6 +9,7 @@ use wasmtime::Store;
 use wasmtime::component::{Component, InstancePre};
 
 use super::Sandbox;
+use super::large::{Binding, Bound, SMALLEST_LARGE};
 use super::warm::WarmSlot;
 use crate::bindings::handler::tgrun::job::http_types::{Request, Response};
 use crate::bindings::handler::{Handler, HandlerPre};
@@ -20,7 +21,7 @@ use crate::host::state::RunState;
 pub type Called = wasmtime::Result<Result<Option<Response>, GuestError>>;
 
 /// A world a component can be compiled for.
-pub trait World: Send + Sync + Sized + 'static {
+pub trait World: Clone + Send + Sync + Sized + 'static {
     /// The name of the world, and of its export, for messages.
     const NAME: &'static str;
     const EXPORT: &'static str;
@@ -101,7 +102,7 @@ pub type HandlerComponent = Compiled<HandlerPre<RunState>>;
 
 /// A compiled component: instantiating it needs no more linking or type checks.
 pub struct Compiled<W: World> {
-    pub(crate) pre: W,
+    pub(crate) code: Code<W>,
     /// The next run's instance, when made ahead (see [`super::warm`]).
     pub(crate) warm: Arc<WarmSlot<W::Instance>>,
     /// Size of the `.wasm` in bytes.
@@ -113,10 +114,23 @@ pub struct Compiled<W: World> {
     pub load_time: std::time::Duration,
 }
 
+/// Where a component's code is bound.
+pub(crate) enum Code<W> {
+    /// To the sandbox's engine, for good.
+    Small(W),
+    /// To the large pool's engine of the moment ([`super::large`]).
+    Large(Arc<Binding<W>>),
+}
+
 impl<W: World> Compiled<W> {
     /// Whether the next run's instance has been made ahead and waits for it.
     pub fn made_ahead(&self) -> bool {
         self.warm.is_parked()
+    }
+
+    /// Whether it runs in the large pool (a Python component does).
+    pub fn is_large(&self) -> bool {
+        matches!(self.code, Code::Large(_))
     }
 }
 
@@ -224,11 +238,18 @@ impl Sandbox {
         let name = path.display();
         let started = std::time::Instant::now();
         binary_kind(bytes).map_err(|e| InvalidModule(format!("{name} {e}")))?;
-        let component = self
-            .component_of(bytes, hash)
-            .map_err(|e| InvalidModule(format!("{name} does not compile: {e:#}")))?;
+        let compiled = if bytes.len() >= SMALLEST_LARGE {
+            self.large
+                .component_of(bytes, hash)
+                .map(|(c, file, large)| (c, Some((file, large))))
+        } else {
+            self.component_of(bytes, hash).map(|c| (c, None))
+        };
+        let (component, large) =
+            compiled.map_err(|e| InvalidModule(format!("{name} does not compile: {e:#}")))?;
         within_a_run(&component).map_err(|e| InvalidModule(format!("{name} {e}")))?;
-        let pre = self.linker.instantiate_pre(&component).map_err(|e| {
+        let linker = large.as_ref().map_or(&self.linker, |(_, l)| &l.linker);
+        let pre = linker.instantiate_pre(&component).map_err(|e| {
             InvalidModule(format!(
                 "{name} does not fit the tgrun:job/{} world (see `tgrun check {name}`): {e:#}",
                 W::NAME
@@ -241,13 +262,26 @@ impl Sandbox {
                 W::EXPORT
             ))
         })?;
+        let code = match large {
+            Some((file, engine)) => Code::Large(self.large.bind(pre, file, &engine)),
+            None => Code::Small(pre),
+        };
         Ok(Arc::new(Compiled {
-            pre,
+            code,
             warm: Arc::default(),
             size: bytes.len(),
             version: hash[..16].to_owned(),
             load_time: started.elapsed(),
         }))
+    }
+
+    /// `component`'s code and the engine its stores are made on: the sandbox's, or the
+    /// large pool's of the moment (bound again after the pool gave its memory back).
+    pub(crate) async fn code<W: World>(&self, component: &Compiled<W>) -> anyhow::Result<Bound<W>> {
+        match &component.code {
+            Code::Small(pre) => Ok(Bound::new(self.engine.clone(), pre.clone())),
+            Code::Large(binding) => self.large.bound(binding).await,
+        }
     }
 
     /// Reads and compiles a job file.

@@ -8,6 +8,8 @@
 //! - [`output`]: a run's stdout and stderr, capped. Its store's data (what host calls
 //!   see) is [`crate::host::state::RunState`].
 //! - [`store`]: a run's `Store` and its state, made for its run or ahead of it.
+//! - [`large`]: the large components' (Python's) engine and pool: slots that keep their
+//!   memory, bounded, given back when idle.
 //! - [`warm`]: instances made ahead of their run, for components dear to instantiate.
 //! - [`run`]: one invocation, from instantiation to [`crate::run::RunReport`].
 //! - [`check`]: `tgrun check`'s explanation of why a component does not fit.
@@ -17,6 +19,7 @@ pub mod code_cache;
 pub mod component;
 pub mod engine;
 pub mod jobs_section;
+pub mod large;
 pub mod output;
 pub mod run;
 pub mod store;
@@ -40,8 +43,17 @@ pub struct SandboxSettings {
     pub max_output_bytes: usize,
     /// Bytes of `log` messages kept per run, for the same reason.
     pub max_log_bytes: usize,
-    /// Instances that may exist at once (pool slots). Runs beyond it wait in the queue.
+    /// Instances of components under 1 MiB (Rust jobs) that may exist at once (pool
+    /// slots). Runs beyond it wait in the queue.
     pub max_instances: u32,
+    /// Instances of components of 1 MiB or more (Python jobs) that may exist at once,
+    /// running or made ahead: the large pool's slots. A run beyond it waits for one.
+    pub large_instances: u32,
+    /// Bytes of each large pool slot's memory kept resident between runs, reset by copy
+    /// (about a Python component's snapshot and the heap a run writes past it).
+    pub large_memory_kept_bytes: u64,
+    /// The large pool unused this long gives its memory back ([`large::TRIM_AFTER`]).
+    pub large_trim_after: std::time::Duration,
     /// Largest linear memory any job may be given, in bytes (the pool reserves this much
     /// address space per slot; a job's own `memory_mb` is enforced below it).
     pub max_memory_bytes: u64,
@@ -75,12 +87,27 @@ impl SandboxSettings {
     }
 }
 
+/// `runner.large_memory_kept_mb`'s default: a `tglib_service` component's snapshot is
+/// 22.6 MB, and its runs write a few MiB of heap past it.
+pub const DEFAULT_LARGE_MEMORY_KEPT_MB: u64 = 32;
+
+/// `runner.max_large_instances`' default: one per core (a Python run is CPU-bound: more at
+/// once only share the cores, at 32 MiB each), and at least 2.
+pub fn default_large_instances() -> u32 {
+    std::thread::available_parallelism()
+        .map_or(2, |n| n.get() as u32)
+        .max(2)
+}
+
 impl Default for SandboxSettings {
     fn default() -> Self {
         Self {
             max_output_bytes: 64 * 1024,
             max_log_bytes: 256 * 1024,
             max_instances: 256,
+            large_instances: default_large_instances(),
+            large_memory_kept_bytes: DEFAULT_LARGE_MEMORY_KEPT_MB << 20,
+            large_trim_after: large::TRIM_AFTER,
             max_memory_bytes: 4 << 30,
             cache_dir: None,
             pooling: true,
@@ -100,25 +127,45 @@ pub struct Sandbox {
     pub(crate) settings: SandboxSettings,
     pub(crate) stores: store::Stores,
     pub(crate) ahead: Arc<warm::Ahead>,
+    pub(crate) large: Arc<large::LargePool>,
     pub(crate) cache: Option<code_cache::CodeCache>,
     _ticker: engine::EpochTicker,
 }
 
+/// A linker of every host capability, for `engine`.
+pub(crate) fn linker(engine: &Engine) -> Result<Linker<RunState>> {
+    let mut linker = Linker::<RunState>::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    Job::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
+    Ok(linker)
+}
+
 impl Sandbox {
     pub fn new(settings: SandboxSettings, services: Arc<HostClients>) -> Result<Self> {
-        let (engine, cache) = engine::build(&settings)?;
-        let mut linker = Linker::<RunState>::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-        Job::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
-        let ticker = engine::EpochTicker::start(engine.clone());
+        let engine = engine::build(&settings, engine::Pool::Small)?;
+        let cache = engine::cache(&settings, &engine)?;
+        let linker = linker(&engine)?;
+        let ticked = engine::Ticked::default();
+        ticked.add(&engine);
+        let large = Arc::new(large::LargePool::new(&settings, ticked.clone())?);
+        let ahead = Arc::new(warm::Ahead::new(settings.makes_ahead()));
+        let trim: engine::Chore = {
+            let (large, ahead) = (Arc::downgrade(&large), Arc::downgrade(&ahead));
+            Box::new(move || {
+                if let (Some(large), Some(ahead)) = (large.upgrade(), ahead.upgrade()) {
+                    large.trim_if_idle(&ahead);
+                }
+            })
+        };
         Ok(Self {
-            stores: store::Stores::new(engine.clone(), services.clone(), &settings),
-            ahead: Arc::new(warm::Ahead::new(settings.makes_ahead())),
+            stores: store::Stores::new(services.clone(), &settings),
+            ahead,
+            large,
             engine,
             linker,
             settings,
             cache,
-            _ticker: ticker,
+            _ticker: engine::EpochTicker::start(ticked, vec![trim]),
         })
     }
 
@@ -143,6 +190,28 @@ impl Sandbox {
     /// Compiles served from the compiled-code cache and compiles that filled it, since
     /// this sandbox was built; `None` without a cache.
     pub fn cache_stats(&self) -> Option<(usize, usize)> {
-        self.cache.as_ref().map(code_cache::CodeCache::stats)
+        let small = self.cache.as_ref().map(code_cache::CodeCache::stats)?;
+        let large = self.large.cache_stats().unwrap_or_default();
+        Some((small.0 + large.0, small.1 + large.1))
     }
+
+    /// The large pool as it stands: instances running and made ahead, bytes its free slots
+    /// keep resident, and the times it gave its memory back.
+    pub fn large_stats(&self) -> LargeStats {
+        LargeStats {
+            running: self.large.running() as u64,
+            parked: self.ahead.parked() as u64,
+            kept_bytes: self.large.kept_bytes(),
+            trims: self.large.trims.load(std::sync::atomic::Ordering::Relaxed),
+        }
+    }
+}
+
+/// See [`Sandbox::large_stats`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LargeStats {
+    pub running: u64,
+    pub parked: u64,
+    pub kept_bytes: u64,
+    pub trims: u64,
 }

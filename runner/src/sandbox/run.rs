@@ -9,6 +9,7 @@ use wasmtime::Trap;
 
 use super::Sandbox;
 use super::component::{Compiled, HandlerComponent, JobComponent, World};
+use super::large::NoSeat;
 use super::store::HOST_CALL_GRACE;
 use super::warm::make_ahead;
 use crate::bindings::handler::tgrun::job::http_types::{Request, Response};
@@ -69,14 +70,55 @@ impl Sandbox {
             job: inv.job.to_string(),
             run_id: inv.run_id.clone(),
         });
-        let (mut store, mut instance) = match component.warm.take(inv.limits.memory_bytes) {
-            Some((mut store, instance)) => {
-                self.stores.ready(&mut store, inv, deadline, tags);
-                self.ahead.served.fetch_add(1, Ordering::Relaxed);
-                (store, Some(instance))
-            }
-            None => (self.stores.for_run(inv, deadline, tags), None),
-        };
+        // A large component's run holds a slot of the large pool (its instance made ahead
+        // came with one), and its store is made on the pool's engine of the moment.
+        let (mut store, mut instance, code, seat) =
+            match component.warm.take(inv.limits.memory_bytes) {
+                Some((mut store, instance, permit)) => {
+                    self.stores.ready(&mut store, inv, deadline, tags);
+                    self.ahead.served.fetch_add(1, Ordering::Relaxed);
+                    let seat = self.large.seated(Some(permit));
+                    (store, Some(instance), None, Some(seat))
+                }
+                None => {
+                    let seat = match component.is_large() {
+                        true => match self.large.seat(&self.ahead, deadline, &inv.cancel).await {
+                            Ok(seat) => Some(seat),
+                            Err(NoSeat::Timeout) => {
+                                let outcome = Outcome::Timeout {
+                                    limit: inv.limits.timeout,
+                                };
+                                return (
+                                    None,
+                                    unstarted(inv, component, started_at, started, outcome),
+                                );
+                            }
+                            Err(NoSeat::Cancelled(reason)) => {
+                                let outcome = Outcome::Cancelled { reason };
+                                return (
+                                    None,
+                                    unstarted(inv, component, started_at, started, outcome),
+                                );
+                            }
+                        },
+                        false => None,
+                    };
+                    let code = match self.code(component).await {
+                        Ok(code) => code,
+                        Err(e) => {
+                            let outcome = Outcome::ModuleInvalid {
+                                message: format!("{e:#}"),
+                            };
+                            return (
+                                None,
+                                unstarted(inv, component, started_at, started, outcome),
+                            );
+                        }
+                    };
+                    let store = self.stores.for_run(&code.engine, inv, deadline, tags);
+                    (store, None, Some(code), seat)
+                }
+            };
         let (stdout, stderr) = (
             store.data().wasi.stdout().clone(),
             store.data().wasi.stderr().clone(),
@@ -89,14 +131,15 @@ impl Sandbox {
             start_time_ms: inv.scheduled_ms,
         };
         let call = async {
-            let instance = match instance.take() {
-                Some(made_ahead) => made_ahead,
-                None => {
+            let instance = match (instance.take(), &code) {
+                (Some(made_ahead), _) => made_ahead,
+                (None, Some(code)) => {
                     let t = Instant::now();
-                    let made = component.pre.instantiate(&mut store).await?;
+                    let made = code.pre.instantiate(&mut store).await?;
                     component.warm.observe(t.elapsed());
                     made
                 }
+                (None, None) => unreachable!("a run has its instance or the code to make it"),
             };
             W::call(&instance, &mut store, &ctx, &inv.params, input).await
         };
@@ -118,9 +161,22 @@ impl Sandbox {
         let (err_lines, err_dropped) = stderr.take_lines();
         let (mut outcome, response) = classify(ended, store.data(), inv.limits, &err_lines);
         // The store goes back now (its pool slot reset), or, for a component dear to
-        // instantiate, to the background where the next run's instance is made.
-        let mut journal = match self.ahead.permit(component) {
-            Some(permit) => {
+        // instantiate whose slot no run waits for, to the background where the next run's
+        // instance is made with that slot. The slot's permit goes after its store.
+        let mut seat = seat;
+        let permit = seat.as_mut().and_then(|s| s.permit.take());
+        let wanted = permit.is_some() && !self.large.has_waiters();
+        let code = match code {
+            // It ran in an instance made ahead: the next is made on the engine of the moment.
+            None if wanted => self.code(component).await.ok(),
+            code => code,
+        };
+        let next = match (permit, code) {
+            (Some(p), Some(c)) if wanted && self.ahead.wants(component) => Ok((p, c)),
+            (p, _) => Err(p),
+        };
+        let mut journal = match next {
+            Ok((permit, code)) => {
                 let journal =
                     std::mem::replace(&mut store.data_mut().journal, self.stores.journal(None));
                 let (memory, timeout) = (inv.limits.memory_bytes, inv.limits.timeout);
@@ -129,6 +185,7 @@ impl Sandbox {
                     stores,
                     ahead,
                     component.clone(),
+                    code,
                     store,
                     memory,
                     timeout,
@@ -136,8 +193,13 @@ impl Sandbox {
                 );
                 journal
             }
-            None => store.into_data().journal,
+            Err(permit) => {
+                let journal = store.into_data().journal;
+                drop(permit);
+                journal
+            }
         };
+        drop(seat);
         // The run has ended: its stdout joins its log at no charge (both capped).
         journal.settle();
         // What the guest wrote into its failure is masked as its log lines are.
@@ -177,6 +239,33 @@ impl Sandbox {
             attempt: inv.attempt,
         };
         (response, report)
+    }
+}
+
+/// The report of a run that never got an instance: no slot of the large pool came before
+/// its deadline or its cancel, or its code could not be bound.
+fn unstarted<W: World>(
+    inv: &Invocation,
+    component: &Compiled<W>,
+    started_at: SystemTime,
+    started: Instant,
+    outcome: Outcome,
+) -> RunReport {
+    RunReport {
+        job: inv.job.to_string(),
+        run_id: inv.run_id.clone(),
+        pipeline: inv.pipeline.to_string(),
+        index: inv.index,
+        scheduled_ms: inv.scheduled_ms,
+        started_at,
+        duration: started.elapsed(),
+        outcome,
+        logs: Vec::new(),
+        logs_dropped: 0,
+        output_dropped: 0,
+        metrics: Vec::new(),
+        module_version: Some(component.version.clone()),
+        attempt: inv.attempt,
     }
 }
 

@@ -20,11 +20,10 @@ use crate::run::{Capabilities, Invocation};
 /// covers a host call that does not return (the epoch check only runs in guest code).
 pub(crate) const HOST_CALL_GRACE: Duration = Duration::from_millis(100);
 
-/// Makes stores. State built once: the engine, the clients lent to jobs, the limits every
-/// run shares.
+/// Makes stores. State built once: the clients lent to jobs, the limits every run shares.
+/// A store is made on its component's engine (the sandbox's, or the large pool's).
 #[derive(Clone)]
 pub(crate) struct Stores {
-    engine: Engine,
     services: Arc<HostClients>,
     max_output_bytes: usize,
     max_log_bytes: usize,
@@ -32,9 +31,8 @@ pub(crate) struct Stores {
 }
 
 impl Stores {
-    pub(crate) fn new(engine: Engine, services: Arc<HostClients>, s: &SandboxSettings) -> Self {
+    pub(crate) fn new(services: Arc<HostClients>, s: &SandboxSettings) -> Self {
         Self {
-            engine,
             services,
             max_output_bytes: s.max_output_bytes,
             max_log_bytes: s.max_log_bytes,
@@ -45,11 +43,13 @@ impl Stores {
     /// A store for `inv`'s run, due to stop at `deadline`.
     pub(crate) fn for_run(
         &self,
+        engine: &Engine,
         inv: &Invocation,
         deadline: Instant,
         tags: Option<EchoTags>,
     ) -> Store<RunState> {
         let mut store = self.make(
+            engine,
             [&inv.job, &inv.pipeline, &inv.module].map(|s| s.to_string()),
             inv.grants,
             inv.limits.memory_bytes,
@@ -63,8 +63,14 @@ impl Stores {
 
     /// A store made before its run is known: no client granted (the run's grants are
     /// given when it takes the store), no echo.
-    pub(crate) fn ahead(&self, memory_bytes: u64, deadline: Instant) -> Store<RunState> {
+    pub(crate) fn ahead(
+        &self,
+        engine: &Engine,
+        memory_bytes: u64,
+        deadline: Instant,
+    ) -> Store<RunState> {
         self.make(
+            engine,
             [String::new(), String::new(), String::new()],
             Capabilities::NONE,
             memory_bytes,
@@ -75,6 +81,7 @@ impl Stores {
 
     fn make(
         &self,
+        engine: &Engine,
         [job, pipeline, module]: [String; 3],
         grants: Capabilities,
         memory_bytes: u64,
@@ -101,7 +108,7 @@ impl Stores {
             http_requests: 0,
             refused: false,
         };
-        let mut store = Store::new(&self.engine, state);
+        let mut store = Store::new(engine, state);
         store.limiter(|s| &mut s.limiter);
         self.arm(&mut store, deadline);
         store

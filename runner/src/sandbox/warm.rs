@@ -8,40 +8,29 @@
 //! that calls one, or writes a log line, is thrown away and its run makes its own). What
 //! moves is when the instance is made, not what it is.
 //!
-//! Bounded: one parked instance per component, [`MAX_AHEAD`] in a sandbox (the pool holds
-//! that many slots beyond `max_instances` for them, so they never take a run's slot; one
-//! unused for [`IDLE`] gives its place up to another component's), and only components of
-//! [`SMALLEST_DEAR`] or more whose fastest instantiation seen (of two at least) took
-//! [`DEAR`] or more (a Rust job's takes a few µs: it never parks one, and its runs pay
-//! nothing for this). A component whose instances made ahead are thrown away
-//! [`DISCARDS_TO_STOP`] times in a row makes no more.
+//! Bounded: one parked instance per component, each holding a slot of the large pool
+//! ([`super::large`]) that a run ended with and no run was waiting for (a run that finds
+//! none free drops the instance parked longest), and only components of the large pool
+//! whose fastest instantiation seen (of two at least) took [`DEAR`] or more (a Rust job's
+//! takes a few µs: it never parks one, and its runs pay nothing for this). A component
+//! whose instances made ahead are thrown away [`DISCARDS_TO_STOP`] times in a row makes no
+//! more.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::OwnedSemaphorePermit;
 use wasmtime::Store;
 
 use super::component::{Compiled, World};
+use super::large::Bound;
 use super::store::{HOST_CALL_GRACE, Stores};
 use crate::config::bounds::DAY;
 use crate::host::state::RunState;
 
-/// Instances parked (or being made) at once in one sandbox.
-pub const MAX_AHEAD: u32 = 16;
-
 /// An instantiation this slow or slower is worth making ahead.
 const DEAR: Duration = Duration::from_micros(100);
-/// A component smaller than this never is (a Rust job is tens to hundreds of KB, a Python
-/// one 20 MB): on a loaded machine a small one's instantiations can all be slow for a while,
-/// and time alone would then make it ahead for nothing.
-const SMALLEST_DEAR: usize = 1 << 20;
-
-/// A parked instance unused this long gives its permit up when another component needs one
-/// and none is left (a disabled job's, a route no longer asked). Not sooner: components run
-/// in turn would take each other's at every run and none would be served.
-const IDLE: Duration = Duration::from_secs(60);
 
 /// Instances of one component made ahead and thrown away in a row, after which it makes no
 /// more (until its module is loaded again): a start that always fails or runs out its time
@@ -73,7 +62,8 @@ struct Parked<I> {
     at: Instant,
     /// The memory limit it was made under (the limiter saw its initial memory).
     memory_bytes: u64,
-    _permit: OwnedSemaphorePermit,
+    /// Dropped after the store: the slot is free before another run may take it.
+    permit: OwnedSemaphorePermit,
 }
 
 impl<I> Default for WarmSlot<I> {
@@ -90,9 +80,12 @@ impl<I> Default for WarmSlot<I> {
 }
 
 impl<I> WarmSlot<I> {
-    /// The parked instance, if it was made under `memory_bytes`; one made under another
-    /// limit (the job's configuration changed) is dropped.
-    pub(crate) fn take(&self, memory_bytes: u64) -> Option<(Store<RunState>, I)> {
+    /// The parked instance and its slot's permit, if it was made under `memory_bytes`; one
+    /// made under another limit (the job's configuration changed) is dropped.
+    pub(crate) fn take(
+        &self,
+        memory_bytes: u64,
+    ) -> Option<(Store<RunState>, I, OwnedSemaphorePermit)> {
         if !self.has.load(Ordering::Acquire) {
             return None;
         }
@@ -103,7 +96,7 @@ impl<I> WarmSlot<I> {
             slot.take()
         };
         let p = parked?;
-        (p.memory_bytes == memory_bytes).then_some((p.store, p.instance))
+        (p.memory_bytes == memory_bytes).then_some((p.store, p.instance, p.permit))
     }
 
     /// Notes how long an instantiation took.
@@ -123,10 +116,9 @@ impl<I> WarmSlot<I> {
         self.has.load(Ordering::Acquire)
     }
 
-    /// Whether the next run's instance of a component of `size` bytes should be made ahead.
-    fn worth_it(&self, size: usize) -> bool {
-        size >= SMALLEST_DEAR
-            && self.seen.load(Ordering::Relaxed) >= SEEN_BEFORE_DEAR
+    /// Whether the next run's instance of a large component should be made ahead.
+    fn worth_it(&self) -> bool {
+        self.seen.load(Ordering::Relaxed) >= SEEN_BEFORE_DEAR
             && Duration::from_nanos(self.fastest_ns.load(Ordering::Relaxed)) >= DEAR
             && self.discards.load(Ordering::Relaxed) < DISCARDS_TO_STOP
             // One waits already: the run that ended ran beside it (runs of one job at once).
@@ -151,28 +143,30 @@ impl<I> WarmSlot<I> {
 
 /// A component's slot as the sandbox sees it, to make room for another's.
 trait Idle: Send + Sync {
-    /// Drops the parked instance if it has waited [`IDLE`] or more; answers whether it did.
-    fn drop_if_idle(&self, now: Instant) -> bool;
+    /// When its instance was parked, if one is.
+    fn parked_at(&self) -> Option<Instant>;
+    /// Drops the parked instance (its slot free again); answers whether there was one.
+    fn drop_parked(&self) -> bool;
 }
 
 impl<I: Send + Sync> Idle for WarmSlot<I> {
-    fn drop_if_idle(&self, now: Instant) -> bool {
+    fn parked_at(&self) -> Option<Instant> {
+        self.lock().as_ref().map(|p| p.at)
+    }
+
+    fn drop_parked(&self) -> bool {
         let mut slot = self.lock();
-        if slot.as_ref().is_none_or(|p| now - p.at < IDLE) {
-            return false;
-        }
-        let idle = slot.take();
+        let parked = slot.take();
         self.has.store(false, Ordering::Release);
         drop(slot);
-        drop(idle);
-        true
+        // Outside the lock: dropping a store resets its slot's memory.
+        parked.is_some()
     }
 }
 
-/// The sandbox's side: the permits that bound parked instances, and counts.
+/// The sandbox's side: which components have parked instances, and counts.
 pub(crate) struct Ahead {
     enabled: bool,
-    permits: Arc<Semaphore>,
     /// The slots that have parked an instance (each once; gone with their component).
     slots: Mutex<Vec<Weak<dyn Idle>>>,
     /// Runs that took an instance made ahead.
@@ -186,40 +180,50 @@ impl Ahead {
     pub(crate) fn new(enabled: bool) -> Self {
         Self {
             enabled,
-            permits: Arc::new(Semaphore::new(MAX_AHEAD as usize)),
             slots: Mutex::new(Vec::new()),
             served: AtomicU64::new(0),
             discarded: AtomicU64::new(0),
         }
     }
 
-    /// Where a run of `component` that ended should go: `Some` is a permit to drop its
-    /// store in the background and make the next run's instance there; `None`, drop it
-    /// now (the component is cheap to instantiate, one waits or is being made, or every
-    /// permit is taken).
-    pub(crate) fn permit<W: World>(&self, component: &Compiled<W>) -> Option<OwnedSemaphorePermit> {
-        if !self.enabled || !component.warm.worth_it(component.size) {
-            return None;
-        }
-        if component.warm.making.swap(true, Ordering::AcqRel) {
-            return None;
-        }
-        let permit = self.permits.clone().try_acquire_owned().ok().or_else(|| {
-            self.room()
-                .then(|| self.permits.clone().try_acquire_owned().ok())?
-        });
-        if permit.is_none() {
-            component.warm.making.store(false, Ordering::Release);
-        }
-        permit
+    /// Whether the next instance of `component`, whose run just ended, should be made now
+    /// (in the background, with the slot the run held). Answering yes, it marks one as
+    /// being made: the caller must call [`make_ahead`].
+    pub(crate) fn wants<W: World>(&self, component: &Compiled<W>) -> bool {
+        self.enabled
+            && component.is_large()
+            && component.warm.worth_it()
+            && !component.warm.making.swap(true, Ordering::AcqRel)
     }
 
-    /// Frees a permit by dropping an instance parked [`IDLE`] or more; answers whether one
-    /// was.
-    fn room(&self) -> bool {
-        let now = Instant::now();
-        let slots: Vec<_> = self.lock().iter().filter_map(Weak::upgrade).collect();
-        slots.iter().any(|s| s.drop_if_idle(now))
+    /// Drops the instance parked longest, for a run that needs its slot; answers whether
+    /// there was one.
+    pub(crate) fn drop_oldest(&self) -> bool {
+        let slots = self.alive();
+        let oldest = slots
+            .iter()
+            .filter_map(|s| Some((s.parked_at()?, s)))
+            .min_by_key(|(at, _)| *at);
+        oldest.is_some_and(|(_, s)| s.drop_parked())
+    }
+
+    /// Drops every parked instance (the large pool gives its memory back).
+    pub(crate) fn drop_all(&self) {
+        for s in self.alive() {
+            s.drop_parked();
+        }
+    }
+
+    /// Instances parked now.
+    pub(crate) fn parked(&self) -> usize {
+        self.alive()
+            .iter()
+            .filter(|s| s.parked_at().is_some())
+            .count()
+    }
+
+    fn alive(&self) -> Vec<Arc<dyn Idle>> {
+        self.lock().iter().filter_map(Weak::upgrade).collect()
     }
 
     /// Notes that `slot` has parked an instance.
@@ -241,10 +245,12 @@ impl Ahead {
 
 /// Drops `used` and makes the next run's instance of `component`, under the last run's
 /// memory limit and timeout, and parks it. On the current runtime, in the background.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn make_ahead<W: World>(
     stores: Stores,
     ahead: Arc<Ahead>,
     component: Arc<Compiled<W>>,
+    code: Bound<W>,
     used: Store<RunState>,
     memory_bytes: u64,
     timeout: Duration,
@@ -253,11 +259,11 @@ pub(crate) fn make_ahead<W: World>(
     tokio::spawn(async move {
         drop(used);
         let deadline = Instant::now() + timeout.min(DAY);
-        let mut store = stores.ahead(memory_bytes, deadline);
+        let mut store = stores.ahead(&code.engine, memory_bytes, deadline);
         let started = Instant::now();
         let made = tokio::time::timeout_at(
             (deadline + HOST_CALL_GRACE).into(),
-            W::instantiate(&component.pre, &mut store),
+            W::instantiate(&code.pre, &mut store),
         )
         .await;
         let slot = &component.warm;
@@ -269,7 +275,7 @@ pub(crate) fn make_ahead<W: World>(
                     instance,
                     at: Instant::now(),
                     memory_bytes,
-                    _permit: permit,
+                    permit,
                 };
                 if slot.park(parked) {
                     ahead.parked_in(&(slot.clone() as Arc<dyn Idle>));
@@ -277,6 +283,8 @@ pub(crate) fn make_ahead<W: World>(
                 slot.discards.store(0, Ordering::Relaxed);
             }
             _ => {
+                drop(store);
+                drop(permit);
                 ahead.discarded.fetch_add(1, Ordering::Relaxed);
                 slot.discards.fetch_add(1, Ordering::Relaxed);
             }
@@ -302,9 +310,15 @@ fn untouched(store: &Store<RunState>) -> bool {
 mod tests {
     use super::*;
     use crate::host::HostClients;
+    use tokio::sync::Semaphore;
 
-    /// A slot with an instance parked `ago`, holding one of `ahead`'s permits.
-    fn parked(ahead: &Ahead, engine: &wasmtime::Engine, ago: Duration) -> Arc<WarmSlot<()>> {
+    /// A slot with an instance parked `ago`, holding one of `permits`.
+    fn parked(
+        ahead: &Ahead,
+        permits: &Arc<Semaphore>,
+        engine: &wasmtime::Engine,
+        ago: Duration,
+    ) -> Arc<WarmSlot<()>> {
         let slot = Arc::new(WarmSlot::default());
         let state = RunState::for_test(Arc::new(HostClients::default()));
         let parked = Parked {
@@ -312,7 +326,7 @@ mod tests {
             instance: (),
             at: Instant::now() - ago,
             memory_bytes: 1,
-            _permit: ahead.permits.clone().try_acquire_owned().unwrap(),
+            permit: permits.clone().try_acquire_owned().unwrap(),
         };
         assert!(slot.park(parked));
         ahead.parked_in(&(slot.clone() as Arc<dyn Idle>));
@@ -320,28 +334,34 @@ mod tests {
     }
 
     #[test]
-    fn only_an_instance_parked_long_enough_gives_its_permit_up() {
+    fn a_run_needing_a_slot_drops_the_instance_parked_longest() {
         let ahead = Ahead::new(true);
+        let permits = Arc::new(Semaphore::new(3));
         let engine = wasmtime::Engine::default();
-        let fresh: Vec<_> = (1..MAX_AHEAD)
-            .map(|_| parked(&ahead, &engine, Duration::ZERO))
-            .collect();
-        let idle = parked(&ahead, &engine, IDLE + Duration::from_secs(1));
-        assert_eq!(ahead.permits.available_permits(), 0);
+        let newer = parked(&ahead, &permits, &engine, Duration::from_secs(1));
+        let oldest = parked(&ahead, &permits, &engine, Duration::from_secs(30));
+        let newest = parked(&ahead, &permits, &engine, Duration::ZERO);
+        assert_eq!(permits.available_permits(), 0);
+        assert_eq!(ahead.parked(), 3);
 
-        // Room is made by dropping the idle one, and then there is none to drop.
-        assert!(ahead.room());
-        assert!(!idle.is_parked());
-        assert!(idle.take(1).is_none());
-        assert_eq!(ahead.permits.available_permits(), 1);
-        assert!(!ahead.room());
-        assert!(fresh.iter().all(|s| s.is_parked()));
+        assert!(ahead.drop_oldest());
+        assert!(!oldest.is_parked());
+        assert!(oldest.take(1).is_none());
+        assert_eq!(permits.available_permits(), 1);
+        assert!(newer.is_parked() && newest.is_parked());
+        assert!(ahead.drop_oldest());
+        assert!(!newer.is_parked());
 
         // A slot gone with its component is forgotten; one parked again is noted once.
-        drop(fresh);
-        let again = parked(&ahead, &engine, Duration::ZERO);
+        drop(newest);
+        assert!(!ahead.drop_oldest(), "the last one went with its component");
+        assert_eq!(permits.available_permits(), 3);
+        let again = parked(&ahead, &permits, &engine, Duration::ZERO);
         ahead.parked_in(&(again.clone() as Arc<dyn Idle>));
-        assert_eq!(ahead.lock().len(), 2, "the idle slot and the new one");
+        assert_eq!(ahead.lock().len(), 3, "the two dropped and the new one");
+        ahead.drop_all();
+        assert!(!again.is_parked());
+        assert_eq!((ahead.parked(), permits.available_permits()), (0, 3));
     }
 
     #[test]
@@ -375,37 +395,33 @@ mod tests {
     }
 
     #[test]
-    fn only_a_large_component_slow_to_instantiate_gets_instances_made_ahead() {
-        let (large, small) = (SMALLEST_DEAR, SMALLEST_DEAR - 1);
+    fn only_a_component_slow_to_instantiate_gets_instances_made_ahead() {
         let slot = WarmSlot::<()>::default();
         slot.observe(Duration::from_millis(1));
-        assert!(
-            !slot.worth_it(large),
-            "one instantiation seen is not enough"
-        );
+        assert!(!slot.worth_it(), "one instantiation seen is not enough");
         slot.observe(Duration::from_micros(900));
-        assert!(slot.worth_it(large));
-        assert!(!slot.worth_it(small));
+        assert!(slot.worth_it());
 
         // Thrown away three times in a row: no more.
         slot.discards.store(DISCARDS_TO_STOP, Ordering::Relaxed);
-        assert!(!slot.worth_it(large));
+        assert!(!slot.worth_it());
         slot.discards.store(0, Ordering::Relaxed);
 
         // One instantiation under the bar, and it is cheap.
         slot.observe(Duration::from_micros(20));
-        assert!(!slot.worth_it(large));
+        assert!(!slot.worth_it());
     }
 
     #[test]
     fn an_instance_parked_under_another_memory_limit_is_not_taken() {
         let ahead = Ahead::new(true);
+        let permits = Arc::new(Semaphore::new(1));
         let engine = wasmtime::Engine::default();
-        let slot = parked(&ahead, &engine, Duration::ZERO);
+        let slot = parked(&ahead, &permits, &engine, Duration::ZERO);
         assert!(slot.take(2).is_none());
         assert!(!slot.is_parked());
-        assert_eq!(ahead.permits.available_permits(), MAX_AHEAD as usize);
-        let slot = parked(&ahead, &engine, Duration::ZERO);
+        assert_eq!(permits.available_permits(), 1);
+        let slot = parked(&ahead, &permits, &engine, Duration::ZERO);
         assert!(slot.take(1).is_some());
     }
 }

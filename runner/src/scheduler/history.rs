@@ -89,6 +89,10 @@ enum Message {
     Row(RunRow),
     /// Answered once every row sent before it has been written.
     Flush(oneshot::Sender<()>),
+    /// Applies the retention at once, after the rows sent before it, and answers how it
+    /// went. Only the writer prunes: two prunes at once would each take the excess they
+    /// counted, and so take it twice.
+    Prune(oneshot::Sender<Result<(), ClientError>>),
 }
 
 /// The sending side, kept by the scheduler.
@@ -99,7 +103,6 @@ pub struct Recorder {
     /// Rows the database refused, even alone.
     pub lost: Arc<AtomicU64>,
     db: Arc<dyn SqlApi>,
-    retention: Retention,
 }
 
 impl Recorder {
@@ -132,13 +135,15 @@ impl Recorder {
             written,
             lost,
             db,
-            retention,
         })
     }
 
     /// Applies the retention now (the writer also does, at most once a second).
     pub async fn prune_now(&self) -> Result<(), ClientError> {
-        prune(&*self.db, self.retention, &mut Kept::default()).await
+        let (tx, rx) = oneshot::channel();
+        let gone = || ClientError::Upstream("the run history's writer has stopped".into());
+        self.tx.send(Message::Prune(tx)).await.map_err(|_| gone())?;
+        rx.await.map_err(|_| gone())?
     }
 
     /// Waits until every row recorded so far is written, up to `limit`; answers whether
@@ -252,6 +257,7 @@ async fn write_loop(
     let mut messages = Vec::with_capacity(BATCH);
     let mut batch = Vec::new();
     let mut flushes = Vec::new();
+    let mut prunes = Vec::new();
     let mut kept = Kept::default();
     while rx.recv_many(&mut messages, BATCH).await > 0 {
         linger(&mut rx, &mut messages).await;
@@ -259,6 +265,7 @@ async fn write_loop(
             match m {
                 Message::Row(r) => batch.push(r),
                 Message::Flush(done) => flushes.push(done),
+                Message::Prune(done) => prunes.push(done),
             }
         }
         if !batch.is_empty() {
@@ -277,6 +284,11 @@ async fn write_loop(
         for done in flushes.drain(..) {
             let _ = done.send(());
         }
+        for done in prunes.drain(..) {
+            // Asked for: counted afresh, as a caller expects after its own writes.
+            kept = Kept::default();
+            let _ = done.send(prune(&*db, retention, &mut kept).await);
+        }
         // Pruning costs a query or two: at most once a second.
         if last_prune.elapsed() >= Duration::from_secs(1) {
             last_prune = Instant::now();
@@ -290,7 +302,10 @@ async fn write_loop(
 /// Adds what comes within [`LINGER`] to `messages` (a batch's first rows), until the batch
 /// is full or a flush is asked for.
 async fn linger(rx: &mut mpsc::Receiver<Message>, messages: &mut Vec<Message>) {
-    let flush = |m: &[Message]| m.iter().any(|m| matches!(m, Message::Flush(_)));
+    let flush = |m: &[Message]| {
+        m.iter()
+            .any(|m| matches!(m, Message::Flush(_) | Message::Prune(_)))
+    };
     if flush(messages) {
         return;
     }

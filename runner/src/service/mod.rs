@@ -116,6 +116,8 @@ impl Service {
                 // manual runs and route handlers beside them.
                 max_instances: crate::config::service::MAX_CONSUMERS as u32 + 64,
                 max_memory_bytes: runner.max_memory_mb << 20,
+                large_instances: runner.max_large_instances,
+                large_memory_kept_bytes: runner.large_memory_kept_mb << 20,
                 cache_dir: runner.cache_dir.clone(),
                 ..SandboxSettings::default()
             },

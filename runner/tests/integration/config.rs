@@ -494,6 +494,11 @@ fn a_value_that_would_overflow_later_is_refused_at_load() {
         (r#"{"metrics_ttl_s": 1e18}"#, "metrics_ttl_s"),
         (r#"{"shutdown_grace_s": 1e9}"#, "shutdown_grace_s"),
         (r#"{"queue_capacity": 100000000000}"#, "queue_capacity"),
+        (r#"{"max_large_instances": 0}"#, "max_large_instances"),
+        (
+            r#"{"max_memory_mb": 64, "large_memory_kept_mb": 65}"#,
+            "large_memory_kept_mb",
+        ),
         (
             r#"{"sql_max_transactions_per_run": 0}"#,
             "sql_max_transactions_per_run",

@@ -300,6 +300,7 @@ async fn every_pool_slot_can_run_a_python_job_at_once() {
     let sb = Arc::new(sandbox_with(
         SandboxSettings {
             max_instances: slots,
+            large_instances: slots,
             ..settings()
         },
         json!({}),
@@ -314,7 +315,8 @@ async fn every_pool_slot_can_run_a_python_job_at_once() {
             sb.run(&c, &inv, false).await
         })
     });
-    for r in futures_util::future::join_all(runs).await {
+    let (reports, most) = tokio::join!(futures_util::future::join_all(runs), most_running(&sb));
+    for r in reports {
         let r = r.unwrap();
         assert!(
             matches!(r.outcome, Outcome::Timeout { .. }),
@@ -323,6 +325,117 @@ async fn every_pool_slot_can_run_a_python_job_at_once() {
             r.outcome
         );
     }
+    assert_eq!(
+        most,
+        u64::from(slots),
+        "the large pool ran every slot at once"
+    );
+}
+
+/// The most large runs seen at once, sampled until none has run for half a second.
+async fn most_running(sb: &Sandbox) -> u64 {
+    let (mut most, mut quiet) = (0, 0);
+    while quiet < 50 {
+        let running = sb.large_stats().running;
+        most = most.max(running);
+        quiet = if running == 0 { quiet + 1 } else { 0 };
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    most
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_runs_share_a_few_slots_that_keep_their_memory_until_the_pool_is_idle() {
+    // A Python component runs in the large pool: at most `large_instances` instances at
+    // once, running or made ahead (the other runs wait, within their deadline); each slot
+    // keeps its memory between runs; once no Python run has run for `large_trim_after`,
+    // all of it goes back to the kernel, and the next run binds the code again.
+    let sb = Arc::new(sandbox_with(
+        SandboxSettings {
+            large_instances: 2,
+            large_trim_after: Duration::from_secs(1),
+            ..settings()
+        },
+        json!({}),
+    ));
+    let c = compile(&sb, "py_probe");
+    assert!(c.is_large());
+    let idle = crate::fixtures::resident();
+    let run = |params: Json, timeout_ms: u64| {
+        let (sb, c) = (sb.clone(), c.clone());
+        let mut inv = invocation("py_probe", &params.to_string());
+        inv.limits.timeout = Duration::from_millis(timeout_ms);
+        tokio::spawn(async move { sb.run(&c, &inv, false).await })
+    };
+
+    // Two spin to their deadline; a third waits for a slot past its own.
+    let spinning = [
+        run(json!({"mode": "spin"}), 1500),
+        run(json!({"mode": "spin"}), 1500),
+    ];
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let waiting = run(json!({"mode": "noop"}), 300).await.unwrap();
+    assert!(
+        matches!(waiting.outcome, Outcome::Timeout { .. }),
+        "{:?}",
+        waiting.outcome
+    );
+    assert!(
+        waiting.duration < Duration::from_secs(1),
+        "{:?}",
+        waiting.duration
+    );
+    // Six at once: each runs, two at a time.
+    let counting: Vec<_> = (0..6)
+        .map(|_| run(json!({"mode": "count"}), 10_000))
+        .collect();
+    let (counted, most) = tokio::join!(futures_util::future::join_all(counting), most_running(&sb));
+    for r in counted {
+        let r = r.unwrap();
+        assert_eq!(messages(&r), ["run 1 of this instance"], "{:?}", r.outcome);
+    }
+    for r in futures_util::future::join_all(spinning).await {
+        assert!(matches!(r.unwrap().outcome, Outcome::Timeout { .. }));
+    }
+    assert_eq!(most, 2, "runs at once in a pool of two slots");
+
+    // The slots keep their memory (and an instance made ahead holds one) ...
+    let stats = sb.large_stats();
+    assert!(stats.kept_bytes >= 8 << 20, "{stats:?}");
+    let busy = crate::fixtures::resident();
+    assert!(
+        busy > idle + (16 << 20),
+        "busy {} MiB, idle {} MiB",
+        busy >> 20,
+        idle >> 20
+    );
+    // ... until the pool has been idle long enough.
+    for _ in 0..100 {
+        if sb.large_stats().trims > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let stats = sb.large_stats();
+    assert_eq!(
+        (stats.trims, stats.parked, stats.kept_bytes, stats.running),
+        (1, 0, 0, 0),
+        "{stats:?}"
+    );
+    let trimmed = crate::fixtures::resident();
+    assert!(
+        trimmed < idle + (8 << 20),
+        "after the trim {} MiB, idle {} MiB (busy {} MiB)",
+        trimmed >> 20,
+        idle >> 20,
+        busy >> 20
+    );
+
+    // The next run binds the code again (from its file, not compiled) and is fresh.
+    let compiles = sb.cache_stats();
+    let r = run(json!({"mode": "count"}), 10_000).await.unwrap();
+    assert_eq!(messages(&r), ["run 1 of this instance"], "{:?}", r.outcome);
+    assert_eq!(sb.cache_stats(), compiles);
 }
 
 /// Waits until `c`'s next instance has been made ahead (a dear component's, after a run).

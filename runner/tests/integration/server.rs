@@ -766,6 +766,14 @@ async fn jobs_are_listed_run_by_hand_and_counted_on_metrics() {
         metrics.contains("tgrun_runs_made_ahead_total 0"),
         "{metrics}"
     );
+    // Nor does it take a slot of the large pool (Python's).
+    for idle in [
+        "tgrun_large_instances_running 0",
+        "tgrun_large_instances_parked 0",
+        "tgrun_large_memory_kept_bytes 0",
+    ] {
+        assert!(metrics.contains(idle), "{idle}: {metrics}");
+    }
     assert!(
         metrics.contains("tgrun_run_duration_seconds_count{tgrun_job=\"echo\"}"),
         "{metrics}"

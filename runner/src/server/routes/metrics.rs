@@ -84,6 +84,7 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let stats = &shared.reports.stats;
     let history = shared.reports.history.as_ref();
     let (made_ahead, ahead_discarded) = shared.execution.sandbox.ahead_stats();
+    let large = shared.execution.sandbox.large_stats();
     let single = [
         (
             "tgrun_queue_depth",
@@ -138,6 +139,30 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
             "counter",
             "Instances made ahead and thrown away unused (their start called a client or logged).",
             ahead_discarded,
+        ),
+        (
+            "tgrun_large_instances_running",
+            "gauge",
+            "Instances of large components (Python jobs) running now, each holding a slot of the large pool.",
+            large.running,
+        ),
+        (
+            "tgrun_large_instances_parked",
+            "gauge",
+            "Instances of large components made ahead of their run and waiting, each holding a slot of the large pool.",
+            large.parked,
+        ),
+        (
+            "tgrun_large_memory_kept_bytes",
+            "gauge",
+            "Bytes the large pool's free slots keep resident for the next runs (given back when the pool is idle).",
+            large.kept_bytes,
+        ),
+        (
+            "tgrun_large_pool_trims_total",
+            "counter",
+            "Times the large pool, idle, gave its memory back.",
+            large.trims,
         ),
     ];
     for (name, kind, help, value) in single {
