@@ -40,8 +40,8 @@ async fn foo_exporter() -> String {
 
 /// Prometheus' count of connections its HTTP listener accepted (read from its own
 /// `/metrics` on a connection of its own, which the count includes).
-async fn accepted_connections(prometheus: &Prometheus) -> f64 {
-    let text = reqwest::get(format!("http://127.0.0.1:{}/metrics", prometheus.port))
+async fn accepted_connections(prometheus: &impl HasPort) -> f64 {
+    let text = reqwest::get(format!("http://127.0.0.1:{}/metrics", prometheus.port()))
         .await
         .unwrap()
         .text()
@@ -54,6 +54,22 @@ async fn accepted_connections(prometheus: &Prometheus) -> f64 {
         .expect("prometheus exposes net_conntrack_listener_conn_accepted_total")
         .parse()
         .unwrap()
+}
+
+trait HasPort {
+    fn port(&self) -> u16;
+}
+
+impl HasPort for Prometheus {
+    fn port(&self) -> u16 {
+        self.port
+    }
+}
+
+impl HasPort for PrometheusPort {
+    fn port(&self) -> u16 {
+        self.port
+    }
 }
 
 pub fn bumper_against_prometheus() {
@@ -161,21 +177,59 @@ pub fn bumper_against_prometheus() {
             ),
         );
         // The same bumper in Python: with the tgrun SDK (`add_x_py`), and as a tglib user
-        // wrote it (`async def add_x` in a tglib service's jobs.py, `tglib_service`).
+        // wrote it (`async def add_x` in a tglib service's jobs.py, `tglib_service`); the
+        // latter also with the large pool's slots keeping nothing (as before issue 41).
         let window = Duration::from_secs(6);
+        warm_cache(&["add_x_py", "tglib_service"]);
         let sdk = bump(&prometheus, "add_x_py", "add_x_py", OFFERED, window).await;
         let tglib = bump(&prometheus, "add_x", "tglib_service", OFFERED, window).await;
+        let unkept = serde_json::json!({"large_memory_kept_mb": 0});
+        let tglib_unkept =
+            bump_with(&prometheus, "add_x", "tglib_service", OFFERED, window, unkept).await;
         println!("  the Python SDK's add_x_py: {}", sdk.line());
         println!("  the tglib service's async add_x: {}", tglib.line());
-        table::report(
-            "6. bumper per run p50: Rust / Python SDK / tglib-style Python",
+        println!(
+            "  the same, large pool keeping nothing between runs: {}",
+            tglib_unkept.line()
+        );
+        let row = |b: &Bumped| {
             format!(
-                "{:.0} µs / {:.0} µs / {:.0} µs ({:.2}x the SDK job)",
-                rust.p50,
-                sdk.p50,
-                tglib.p50,
-                tglib.p50 / sdk.p50
+                "{:.0} runs/s ({:.2}x), p50 {:.0} µs, p99 {:.0} µs, {:.0} µs CPU a run, peak {:.0} MiB",
+                b.per_second,
+                b.per_second / tglib_own.per_second,
+                b.p50,
+                b.p99,
+                b.cpu_per_run,
+                b.peak_rss_mib
+            )
+        };
+        table::report("6. tglib's own bumper, each figure a process of its own", row(&tglib_own));
+        table::report("6. the Rust add_x", row(&rust));
+        table::target(
+            "6. the Python SDK's add_x_py against tglib's runs/s",
+            row(&sdk),
+            "≥ 1.0x",
+            sdk.per_second >= tglib_own.per_second,
+        );
+        table::target(
+            "6. the tglib service's add_x against tglib's runs/s",
+            row(&tglib),
+            "≥ 0.5x",
+            tglib.per_second >= 0.5 * tglib_own.per_second,
+        );
+        table::report(
+            "6. the same, large pool keeping nothing (before issue 41's pool)",
+            row(&tglib_unkept),
+        );
+        let rss_bound = 2.0 * tglib_own.peak_rss_mib;
+        table::target(
+            "6. peak RSS of the Python figures against tglib's",
+            format!(
+                "{:.0} / {:.0} MiB against {:.0} MiB",
+                sdk.peak_rss_mib, tglib.peak_rss_mib, tglib_own.peak_rss_mib
             ),
+            "≤ 2x each",
+            sdk.peak_rss_mib <= rss_bound && tglib.peak_rss_mib <= rss_bound,
         );
     });
 }
@@ -198,6 +252,8 @@ fn tglib_bumper(prometheus: &Prometheus) -> Bumped {
         failed,
         warm_up: 0.0,
         opened: 0.0,
+        cpu_per_run: v["cpu_per_run_us"].as_f64().unwrap(),
+        peak_rss_mib: v["peak_rss_kib"].as_f64().unwrap() / 1024.0,
     }
 }
 
@@ -261,6 +317,9 @@ async fn bare_queries(prometheus: &Prometheus, window: Duration) -> Bumped {
         failed: 0,
         warm_up: 0.0,
         opened: 0.0,
+        // Not measured: the bare client shares this process.
+        cpu_per_run: f64::NAN,
+        peak_rss_mib: f64::NAN,
     }
 }
 
@@ -275,19 +334,77 @@ struct Bumped {
     /// Connections the runner opened to Prometheus in the warm-up, and after it.
     warm_up: f64,
     opened: f64,
+    /// The process' CPU time (user and system) over the window, per run, in µs.
+    cpu_per_run: f64,
+    /// The process' peak resident memory, in MiB (each figure is a process of its own).
+    peak_rss_mib: f64,
 }
 
 impl Bumped {
     fn line(&self) -> String {
         format!(
-            "{:.0} runs/s, p50 {:.0} µs, p99 {:.0} µs (of {} reports read), {} failed",
-            self.per_second, self.p50, self.p99, self.sampled, self.failed
+            "{:.0} runs/s, p50 {:.0} µs, p99 {:.0} µs (of {} reports read), {} failed, {:.0} µs of CPU a run, peak RSS {:.1} MiB",
+            self.per_second,
+            self.p50,
+            self.p99,
+            self.sampled,
+            self.failed,
+            self.cpu_per_run,
+            self.peak_rss_mib
         )
+    }
+
+    fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "per_second": self.per_second, "p50": self.p50, "p99": self.p99,
+            "sampled": self.sampled, "runs": self.runs, "failed": self.failed,
+            "warm_up": self.warm_up, "opened": self.opened,
+            "cpu_per_run": self.cpu_per_run, "peak_rss_mib": self.peak_rss_mib,
+        })
+    }
+
+    fn from_json(v: &serde_json::Value) -> Self {
+        let f = |k: &str| v[k].as_f64().unwrap_or_else(|| panic!("{k} in {v}"));
+        Self {
+            per_second: f("per_second"),
+            p50: f("p50"),
+            p99: f("p99"),
+            sampled: f("sampled") as usize,
+            runs: f("runs") as u64,
+            failed: f("failed") as u64,
+            warm_up: f("warm_up"),
+            opened: f("opened"),
+            cpu_per_run: f("cpu_per_run"),
+            peak_rss_mib: f("peak_rss_mib"),
+        }
     }
 }
 
+/// The compiled-code cache every bumper's process shares: a Python component's compile
+/// (seconds, and Cranelift's memory) is part of no figure.
+fn cache_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/bench-cache")
+}
+
+/// Compiles `modules` into [`cache_dir`] (in this process) if they are not there yet.
+fn warm_cache(modules: &[&str]) {
+    let settings = tgrun::sandbox::SandboxSettings {
+        cache_dir: Some(cache_dir()),
+        ..Default::default()
+    };
+    let sandbox = tgrun::sandbox::Sandbox::new(settings, Default::default()).unwrap();
+    for m in modules {
+        sandbox.compile_file(&wasm(m)).unwrap();
+    }
+}
+
+/// The environment variable that makes this bench binary one bumper measurement
+/// ([`child`]).
+const CHILD: &str = "TGRUN_BENCH_BUMP";
+
 /// Runs job `job` of component `module` as the whole service runs it: `offered` of it
-/// every 10 ms, 2 s of warm-up, then `window` measured.
+/// every 10 ms, 2 s of warm-up, then `window` measured; in a process of its own (this bench
+/// binary again), so that its CPU time and peak memory are its own.
 async fn bump(
     prometheus: &Prometheus,
     job: &str,
@@ -295,6 +412,106 @@ async fn bump(
     offered: usize,
     window: Duration,
 ) -> Bumped {
+    bump_with(
+        prometheus,
+        job,
+        module,
+        offered,
+        window,
+        serde_json::json!({}),
+    )
+    .await
+}
+
+/// [`bump`] with `runner` as the configuration's `runner` settings.
+async fn bump_with(
+    prometheus: &Prometheus,
+    job: &str,
+    module: &str,
+    offered: usize,
+    window: Duration,
+    runner: serde_json::Value,
+) -> Bumped {
+    let spec = serde_json::json!({
+        "port": prometheus.port, "job": job, "module": module, "offered": offered,
+        "window_s": window.as_secs_f64(), "runner": runner,
+    });
+    let out = tokio::process::Command::new(std::env::current_exe().unwrap())
+        .env(CHILD, spec.to_string())
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the bumper's process for {module}'s {job} failed"
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().last().unwrap_or_default();
+    Bumped::from_json(&serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {text}")))
+}
+
+/// In a bumper's own process (`TGRUN_BENCH_BUMP` set, see [`bump`]): measures and prints
+/// one line of JSON. Answers whether this process is one.
+pub fn child() -> bool {
+    let Ok(spec) = std::env::var(CHILD) else {
+        return false;
+    };
+    let spec: serde_json::Value = serde_json::from_str(&spec).unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let bumped = rt.block_on(bump_here(
+        spec["port"].as_u64().unwrap() as u16,
+        spec["job"].as_str().unwrap(),
+        spec["module"].as_str().unwrap(),
+        spec["offered"].as_u64().unwrap() as usize,
+        Duration::from_secs_f64(spec["window_s"].as_f64().unwrap()),
+        &spec["runner"],
+    ));
+    println!("{}", bumped.to_json());
+    true
+}
+
+/// This process' CPU time so far (user and system), in seconds.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+    // Fields after the command's closing parenthesis; utime and stime are the 14th and 15th.
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<f64> = rest
+        .split(' ')
+        .skip(11)
+        .take(2)
+        .map(|f| f.parse().unwrap())
+        .collect();
+    // Clock ticks: 100 a second on Linux.
+    (fields[0] + fields[1]) / 100.0
+}
+
+/// This process' peak resident memory, in MiB.
+fn peak_rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    kib / 1024.0
+}
+
+async fn bump_here(
+    port: u16,
+    job: &str,
+    module: &str,
+    offered: usize,
+    window: Duration,
+    runner: &serde_json::Value,
+) -> Bumped {
+    let prometheus = &PrometheusPort { port };
+    let mut runner = runner.clone();
+    runner["cache_dir"] = cache_dir().to_string_lossy().into();
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("modules")).unwrap();
     std::fs::copy(
@@ -305,7 +522,7 @@ async fn bump(
     std::fs::write(
         dir.path().join("config.json"),
         format!(
-            r#"{{"prometheus": {{"host": "127.0.0.1", "port": {}}}}}"#,
+            r#"{{"prometheus": {{"host": "127.0.0.1", "port": {}}}, "runner": {runner}}}"#,
             prometheus.port
         ),
     )
@@ -336,6 +553,7 @@ async fn bump(
     // Durations of the reports this receiver keeps up with: a sample of the runs when it
     // lags (the oldest are dropped, whatever their duration); runs are counted whole.
     let mut durations = Vec::new();
+    let cpu0 = cpu_seconds();
     let t0 = Instant::now();
     while t0.elapsed() < window {
         match events.recv().await {
@@ -345,6 +563,7 @@ async fn bump(
         }
     }
     let secs = t0.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - cpu0;
     let runs = stats.runs.load(Relaxed) - runs0;
     let failed = stats.failed.load(Relaxed) - failed0;
     // Each read counts its own connection.
@@ -362,5 +581,13 @@ async fn bump(
         failed,
         warm_up,
         opened,
+        cpu_per_run: cpu / runs.max(1) as f64 * 1e6,
+        peak_rss_mib: peak_rss_mib(),
     }
+}
+
+/// What [`accepted_connections`] needs of a Prometheus: in a bumper's own process, the one
+/// the bench started.
+struct PrometheusPort {
+    port: u16,
 }

@@ -108,6 +108,21 @@ impl Served {
         Ok(answer)
     }
 
+    /// `POST path` with a JSON `body`, as an operator on this machine sends it.
+    pub fn post(&self, path: &str, body: &str) -> std::io::Result<String> {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.port))?;
+        write!(
+            s,
+            "POST {path} HTTP/1.0\r\nHost: 127.0.0.1:{}\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\n\r\n{body}",
+            self.port,
+            body.len()
+        )?;
+        let mut answer = String::new();
+        s.read_to_string(&mut answer)?;
+        Ok(answer)
+    }
+
     /// Runs that ended `ok`, from the runner's own `/metrics`.
     fn ok_runs(&self) -> u64 {
         self.runs(|outcome| outcome == "ok")

@@ -14,6 +14,7 @@ Usage: tglib_bumper.py PROMETHEUS_PORT [SECONDS]. Prints one JSON line.
 import asyncio
 import dataclasses
 import json
+import resource
 import sys
 import time
 from typing import Any, Dict, List, Optional, Union
@@ -139,9 +140,11 @@ async def main() -> None:
     await asyncio.sleep(WARMUP)
     measuring = True
     t0 = time.perf_counter()
+    cpu0 = _cpu()
     await asyncio.sleep(SECONDS)
     measuring = False
     secs = time.perf_counter() - t0
+    cpu = _cpu() - cpu0
     for t in tasks:
         t.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
@@ -157,9 +160,17 @@ async def main() -> None:
                 "runs": len(d),
                 "failed": failed,
                 "series_written": len(PrometheusClient.cache),
+                "cpu_per_run_us": cpu / max(len(d), 1) * 1e6,
+                "peak_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
             }
         )
     )
+
+
+def _cpu() -> float:
+    """This process' CPU time so far (user and system), in seconds."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
 
 
 if __name__ == "__main__":

@@ -170,6 +170,21 @@ mod tests {
     const EMPTY: &str = "(component)";
 
     #[test]
+    fn the_large_pools_engine_reads_the_same_entries() {
+        // `tgrun check` compiles with the sandbox's own engine; a Python component then
+        // runs on the large pool's, whose entry must be the same file (its pool settings
+        // are not code settings), or a check would not spare serve its compile.
+        use crate::sandbox::SandboxSettings;
+        use crate::sandbox::engine::{Pool, build};
+        let dir = tempfile::tempdir().unwrap();
+        let settings = SandboxSettings::default();
+        let small = build(&settings, Pool::Small).unwrap();
+        let large = build(&settings, Pool::Large).unwrap();
+        let key = |e: &Engine| CodeCache::new(dir.path(), e).unwrap().engine_key;
+        assert_eq!(key(&small), key(&large));
+    }
+
+    #[test]
     fn an_entry_is_written_once_mapped_after_and_replaced_when_it_cannot_load() {
         let dir = tempfile::tempdir().unwrap();
         let engine = Engine::default();

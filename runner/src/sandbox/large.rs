@@ -39,6 +39,9 @@ use crate::run::RunCancel;
 /// of KB, a Python one 20-40 MB).
 pub(crate) const SMALLEST_LARGE: usize = 1 << 20;
 
+/// How often a run waiting for a slot looks again for an instance made ahead to drop.
+const RECHECK: Duration = Duration::from_millis(50);
+
 /// The large pool unused this long gives its memory back (`large_trim_after`'s default).
 pub const TRIM_AFTER: Duration = Duration::from_secs(10);
 
@@ -262,26 +265,32 @@ impl LargePool {
         deadline: Instant,
         cancel: &RunCancel,
     ) -> Result<Seat, NoSeat> {
+        // Counted as waiting first: a run ending meanwhile then leaves its slot to this one
+        // rather than to an instance made ahead.
+        self.waiting.fetch_add(1, Ordering::SeqCst);
         let permit = loop {
             if let Ok(p) = self.permits.clone().try_acquire_owned() {
-                break p;
+                break Ok(p);
             }
             if ahead.drop_oldest() {
                 continue;
             }
-            self.waiting.fetch_add(1, Ordering::AcqRel);
-            let waited = tokio::select! {
+            // In slices: an instance parked while this run began to wait is found at the
+            // next look.
+            let slice = deadline.min(Instant::now() + RECHECK);
+            tokio::select! {
                 biased;
-                p = tokio::time::timeout_at(deadline.into(), self.permits.clone().acquire_owned()) => match p {
-                    Ok(Ok(p)) => Ok(p),
+                p = tokio::time::timeout_at(slice.into(), self.permits.clone().acquire_owned()) => match p {
+                    Ok(Ok(p)) => break Ok(p),
+                    Err(_) if Instant::now() < deadline => {}
                     // The semaphore is never closed.
-                    Ok(Err(_)) | Err(_) => Err(NoSeat::Timeout),
+                    Ok(Err(_)) | Err(_) => break Err(NoSeat::Timeout),
                 },
-                reason = cancel.cancelled() => Err(NoSeat::Cancelled(reason)),
-            };
-            self.waiting.fetch_sub(1, Ordering::AcqRel);
-            break waited?;
+                reason = cancel.cancelled() => break Err(NoSeat::Cancelled(reason)),
+            }
         };
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
+        let permit = permit?;
         Ok(self.seated(Some(permit)))
     }
 
@@ -297,7 +306,7 @@ impl LargePool {
 
     /// Whether runs wait for a slot.
     pub(crate) fn has_waiters(&self) -> bool {
-        self.waiting.load(Ordering::Acquire) > 0
+        self.waiting.load(Ordering::SeqCst) > 0
     }
 
     fn used(&self) {
