@@ -213,31 +213,20 @@ impl Sandbox {
             journal.log(LogLevel::Warn, LogStream::Stderr, line);
         }
 
-        let report = RunReport {
-            job: inv.job.to_string(),
-            run_id: inv.run_id.clone(),
-            pipeline: inv.pipeline.to_string(),
-            index: inv.index,
-            scheduled_ms: inv.scheduled_ms,
-            started_at,
-            duration,
-            outcome,
-            logs: journal.logs,
-            logs_dropped: journal.logs_dropped,
-            output_dropped: out_dropped + err_dropped,
-            metrics: journal
-                .metrics
-                .into_iter()
-                .map(|m| WrittenMetric {
-                    name: m.name,
-                    labels: m.labels,
-                    value: m.value,
-                    time_ms: m.time_ms,
-                })
-                .collect(),
-            module_version: Some(component.version.clone()),
-            attempt: inv.attempt,
-        };
+        let mut report = bare_report(inv, component, started_at, duration, outcome);
+        report.logs = journal.logs;
+        report.logs_dropped = journal.logs_dropped;
+        report.output_dropped = out_dropped + err_dropped;
+        report.metrics = journal
+            .metrics
+            .into_iter()
+            .map(|m| WrittenMetric {
+                name: m.name,
+                labels: m.labels,
+                value: m.value,
+                time_ms: m.time_ms,
+            })
+            .collect();
         (response, report)
     }
 }
@@ -251,6 +240,17 @@ fn unstarted<W: World>(
     started: Instant,
     outcome: Outcome,
 ) -> RunReport {
+    bare_report(inv, component, started_at, started.elapsed(), outcome)
+}
+
+/// A report of `inv`'s run with no log line, output or metric (yet).
+fn bare_report<W: World>(
+    inv: &Invocation,
+    component: &Compiled<W>,
+    started_at: SystemTime,
+    duration: std::time::Duration,
+    outcome: Outcome,
+) -> RunReport {
     RunReport {
         job: inv.job.to_string(),
         run_id: inv.run_id.clone(),
@@ -258,7 +258,7 @@ fn unstarted<W: World>(
         index: inv.index,
         scheduled_ms: inv.scheduled_ms,
         started_at,
-        duration: started.elapsed(),
+        duration,
         outcome,
         logs: Vec::new(),
         logs_dropped: 0,

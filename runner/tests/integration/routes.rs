@@ -166,6 +166,14 @@ async fn topology_end_to_end(job_module: &str, route_module: &str) {
             assert!(std::time::Instant::now() < deadline, "never made ahead");
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
+        // It waits in a slot of the large pool, which /metrics shows.
+        let (_, metrics, _) = get(&service, "/metrics").await;
+        let parked: u64 = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("tgrun_large_instances_parked "))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{metrics}"));
+        assert!(parked >= 1, "{metrics}");
         let served = service.shared.execution.sandbox.ahead_stats().0;
         let (code, body, _) = get(&service, &format!("/topology?start_dt={before}")).await;
         assert_eq!(code, StatusCode::OK, "{body}");
