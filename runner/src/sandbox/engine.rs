@@ -97,14 +97,15 @@ pub(crate) fn build(settings: &SandboxSettings, kind: Pool) -> Result<Engine> {
             // CPython writes all over its snapshot's pages (refcounts, dicts): mapped from
             // the image, each write is a copy-on-write fault and a TLB flush of every core
             // (43% of a loaded Python run's CPU, BENCHMARKS.md). Kept resident, a slot's
-            // pages stay private and writable, and the reset copies the image back over
-            // them: 2.3-2.5x the runs per second. Without the scan: it reports at most 32
-            // dirty regions and returns the rest to the kernel, and CPython's writes are
-            // scattered over hundreds.
+            // pages stay private and writable, and the reset copies back what the run
+            // dirtied (the kernel's pagemap scan, which our patched wasmtime takes past its
+            // 32 regions: runner/vendor/wasmtime/PATCHED.md); without the scan (Linux
+            // < 6.7) the whole kept region is copied back. 6-7x the runs per second of the
+            // tglib service's job.
             pool.linear_memory_keep_resident(
                 usize::try_from(settings.large_memory_kept_bytes).unwrap_or(usize::MAX),
             )
-            .pagemap_scan(Enabled::No);
+            .pagemap_scan(Enabled::Auto);
         }
     }
 

@@ -72,53 +72,62 @@ impl Sandbox {
         });
         // A large component's run holds a slot of the large pool (its instance made ahead
         // came with one), and its store is made on the pool's engine of the moment.
-        let (mut store, mut instance, code, seat) =
-            match component.warm.take(inv.limits.memory_bytes) {
-                Some((mut store, instance, permit)) => {
-                    self.stores.ready(&mut store, inv, deadline, tags);
-                    self.ahead.served.fetch_add(1, Ordering::Relaxed);
-                    let seat = self.large.seated(Some(permit));
-                    (store, Some(instance), None, Some(seat))
-                }
-                None => {
-                    let seat = match component.is_large() {
-                        true => match self.large.seat(&self.ahead, deadline, &inv.cancel).await {
-                            Ok(seat) => Some(seat),
-                            Err(NoSeat::Timeout) => {
-                                let outcome = Outcome::Timeout {
-                                    limit: inv.limits.timeout,
-                                };
-                                return (
-                                    None,
-                                    unstarted(inv, component, started_at, started, outcome),
-                                );
-                            }
-                            Err(NoSeat::Cancelled(reason)) => {
-                                let outcome = Outcome::Cancelled { reason };
-                                return (
-                                    None,
-                                    unstarted(inv, component, started_at, started, outcome),
-                                );
-                            }
-                        },
-                        false => None,
-                    };
-                    let code = match self.code(component).await {
-                        Ok(code) => code,
-                        Err(e) => {
-                            let outcome = Outcome::ModuleInvalid {
-                                message: format!("{e:#}"),
+        let (mut store, mut instance, code, seat) = match component
+            .warm
+            .take(inv.limits.memory_bytes)
+        {
+            Some((mut store, instance, permit)) => {
+                self.stores.ready(&mut store, inv, deadline, tags);
+                self.ahead.served.fetch_add(1, Ordering::Relaxed);
+                let seat = self.large.seated(Some(permit));
+                (store, Some(instance), None, Some(seat))
+            }
+            None => {
+                let seat = match component.is_large() {
+                    true => match self.large.seat(&self.ahead, deadline, &inv.cancel).await {
+                        Ok(seat) => Some(seat),
+                        Err(NoSeat::Timeout) => {
+                            // Not the guest's time: say so where an operator looks.
+                            tracing::warn!(
+                                job = %inv.job,
+                                run_id = %inv.run_id,
+                                "the run timed out waiting for a slot of the large pool: all {} were busy (runner.max_large_instances)",
+                                self.settings.large_instances
+                            );
+                            let outcome = Outcome::Timeout {
+                                limit: inv.limits.timeout,
                             };
                             return (
                                 None,
                                 unstarted(inv, component, started_at, started, outcome),
                             );
                         }
-                    };
-                    let store = self.stores.for_run(&code.engine, inv, deadline, tags);
-                    (store, None, Some(code), seat)
-                }
-            };
+                        Err(NoSeat::Cancelled(reason)) => {
+                            let outcome = Outcome::Cancelled { reason };
+                            return (
+                                None,
+                                unstarted(inv, component, started_at, started, outcome),
+                            );
+                        }
+                    },
+                    false => None,
+                };
+                let code = match self.code(component).await {
+                    Ok(code) => code,
+                    Err(e) => {
+                        let outcome = Outcome::ModuleInvalid {
+                            message: format!("{e:#}"),
+                        };
+                        return (
+                            None,
+                            unstarted(inv, component, started_at, started, outcome),
+                        );
+                    }
+                };
+                let store = self.stores.for_run(&code.engine, inv, deadline, tags);
+                (store, None, Some(code), seat)
+            }
+        };
         let (stdout, stderr) = (
             store.data().wasi.stdout().clone(),
             store.data().wasi.stderr().clone(),
