@@ -100,7 +100,7 @@ pub(crate) fn build(settings: &SandboxSettings, kind: Pool) -> Result<Engine> {
             // pages stay private and writable, and the reset copies back what the run
             // dirtied (the kernel's pagemap scan, which our patched wasmtime takes past its
             // 32 regions: runner/vendor/wasmtime/PATCHED.md); without the scan (Linux
-            // < 6.7) the whole kept region is copied back. 6-7x the runs per second of the
+            // < 6.7) the whole kept region is copied back. About 6x the runs per second of the
             // tglib service's job.
             pool.linear_memory_keep_resident(
                 usize::try_from(settings.large_memory_kept_bytes).unwrap_or(usize::MAX),
