@@ -171,9 +171,9 @@ mod tests {
 
     #[test]
     fn the_large_pools_engine_reads_the_same_entries() {
-        // `tgrun check` compiles with the sandbox's own engine; a Python component then
-        // runs on the large pool's, whose entry must be the same file (its pool settings
-        // are not code settings), or a check would not spare serve its compile.
+        // The large pool's engines use the sandbox's own cache (keyed by the sandbox's
+        // engine): their code must be the same, or each load would find another engine's
+        // entry, compile again and replace it.
         use crate::sandbox::SandboxSettings;
         use crate::sandbox::engine::{Pool, build};
         let dir = tempfile::tempdir().unwrap();

@@ -1,7 +1,7 @@
 //! The large pool: components of [`SMALLEST_LARGE`] or more (every Python job: CPython and
-//! its 20-30 MB snapshot) run on an engine of their own, whose few slots keep each memory's
-//! first `large_memory_kept_bytes` resident between runs and reset them by copying the image
-//! back ([`super::engine::Pool::Large`]). A run of CPython then writes private pages instead
+//! its 20-30 MB snapshot) run on an engine of their own, whose few slots keep the pages a
+//! run wrote (up to `large_memory_kept_bytes`) resident between runs and reset them by
+//! copying the image back ([`super::engine::Pool::Large`]). A run of CPython then writes private pages instead
 //! of taking a copy-on-write fault, and a TLB flush of every core, at each page of its
 //! snapshot it touches. Rust jobs (tens to hundreds of KB) never come here.
 //!
@@ -116,7 +116,9 @@ impl<W: Send + Sync> Unbind for Binding<W> {
 pub(crate) struct LargePool {
     settings: SandboxSettings,
     ticked: Ticked,
-    cache: Option<CodeCache>,
+    /// The sandbox's own cache: the pool's engines read the same entries (their settings
+    /// are not code settings).
+    cache: Option<Arc<CodeCache>>,
     current: Mutex<Option<Arc<LargeEngine>>>,
     generations: AtomicU64,
     permits: Arc<Semaphore>,
@@ -154,11 +156,16 @@ pub(crate) enum NoSeat {
 }
 
 impl LargePool {
-    pub(crate) fn new(settings: &SandboxSettings, ticked: Ticked) -> Result<Self> {
-        let pool = Self {
+    /// The pool, its first engine built at its first compile.
+    pub(crate) fn new(
+        settings: &SandboxSettings,
+        ticked: Ticked,
+        cache: Option<Arc<CodeCache>>,
+    ) -> Self {
+        Self {
             settings: settings.clone(),
             ticked,
-            cache: None,
+            cache,
             current: Mutex::new(None),
             generations: AtomicU64::new(0),
             permits: Arc::new(Semaphore::new(settings.large_instances as usize)),
@@ -168,11 +175,7 @@ impl LargePool {
             since: Instant::now(),
             bindings: Mutex::new(Vec::new()),
             trims: AtomicU64::new(0),
-        };
-        // Every generation's engine has the same settings: one cache key for all.
-        let first = pool.engine()?;
-        let cache = super::engine::cache(settings, &first.engine)?;
-        Ok(Self { cache, ..pool })
+        }
     }
 
     /// The engine of the moment, built if the last was let go.
@@ -359,11 +362,6 @@ impl LargePool {
         drop(gone);
         self.trims.fetch_add(1, Ordering::Relaxed);
         true
-    }
-
-    /// Compiles served from the cache and compiles that filled it.
-    pub(crate) fn cache_stats(&self) -> Option<(usize, usize)> {
-        self.cache.as_ref().map(CodeCache::stats)
     }
 }
 

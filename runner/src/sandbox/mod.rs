@@ -128,7 +128,7 @@ pub struct Sandbox {
     pub(crate) stores: store::Stores,
     pub(crate) ahead: Arc<warm::Ahead>,
     pub(crate) large: Arc<large::LargePool>,
-    pub(crate) cache: Option<code_cache::CodeCache>,
+    pub(crate) cache: Option<Arc<code_cache::CodeCache>>,
     _ticker: engine::EpochTicker,
 }
 
@@ -143,11 +143,15 @@ pub(crate) fn linker(engine: &Engine) -> Result<Linker<RunState>> {
 impl Sandbox {
     pub fn new(settings: SandboxSettings, services: Arc<HostClients>) -> Result<Self> {
         let engine = engine::build(&settings, engine::Pool::Small)?;
-        let cache = engine::cache(&settings, &engine)?;
+        let cache = engine::cache(&settings, &engine)?.map(Arc::new);
         let linker = linker(&engine)?;
         let ticked = engine::Ticked::default();
         ticked.add(&engine);
-        let large = Arc::new(large::LargePool::new(&settings, ticked.clone())?);
+        let large = Arc::new(large::LargePool::new(
+            &settings,
+            ticked.clone(),
+            cache.clone(),
+        ));
         let ahead = Arc::new(warm::Ahead::new(settings.makes_ahead()));
         let trim: engine::Chore = {
             let (large, ahead) = (Arc::downgrade(&large), Arc::downgrade(&ahead));
@@ -190,9 +194,7 @@ impl Sandbox {
     /// Compiles served from the compiled-code cache and compiles that filled it, since
     /// this sandbox was built; `None` without a cache.
     pub fn cache_stats(&self) -> Option<(usize, usize)> {
-        let small = self.cache.as_ref().map(code_cache::CodeCache::stats)?;
-        let large = self.large.cache_stats().unwrap_or_default();
-        Some((small.0 + large.0, small.1 + large.1))
+        self.cache.as_deref().map(code_cache::CodeCache::stats)
     }
 
     /// The large pool as it stands: instances running and made ahead, bytes its free slots

@@ -5,11 +5,11 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Instant, SystemTime};
 
-use wasmtime::Trap;
+use wasmtime::{Store, Trap};
 
 use super::Sandbox;
 use super::component::{Compiled, HandlerComponent, JobComponent, World};
-use super::large::NoSeat;
+use super::large::{Bound, NoSeat, Seat};
 use super::store::HOST_CALL_GRACE;
 use super::warm::make_ahead;
 use crate::bindings::handler::tgrun::job::http_types::{Request, Response};
@@ -19,6 +19,15 @@ use crate::host::limits::MemoryLimitExceeded;
 use crate::host::state::RunState;
 use crate::run::outcome::clip_error;
 use crate::run::{Invocation, Outcome, RunLimits, RunReport, WrittenMetric};
+
+/// How a run begins: its store, its instance if one was made ahead (else the code to make
+/// it), and its slot of the large pool if its component runs there.
+struct Start<W: World> {
+    store: Store<RunState>,
+    instance: Option<W::Instance>,
+    code: Option<Bound<W>>,
+    seat: Option<Seat>,
+}
 
 enum Ended {
     /// The export returned; a handler's answer with it.
@@ -53,6 +62,66 @@ impl Sandbox {
         self.execute(component, request, inv, echo).await
     }
 
+    /// `inv`'s store and instance, or the outcome of a run that never got one: no slot of
+    /// the large pool before its deadline or its cancel, or code that could not be bound.
+    async fn start<W: World>(
+        &self,
+        component: &Compiled<W>,
+        inv: &Invocation,
+        deadline: Instant,
+        tags: Option<EchoTags>,
+    ) -> Result<Start<W>, Outcome> {
+        // An instance made ahead came with its slot of the large pool.
+        if let Some((mut store, instance, permit)) = component.warm.take(inv.limits.memory_bytes) {
+            self.stores.ready(&mut store, inv, deadline, tags);
+            self.ahead.served.fetch_add(1, Ordering::Relaxed);
+            return Ok(Start {
+                store,
+                instance: Some(instance),
+                code: None,
+                seat: Some(self.large.seated(Some(permit))),
+            });
+        }
+        let seat = match component.is_large() {
+            true => Some(
+                self.large
+                    .seat(&self.ahead, deadline, &inv.cancel)
+                    .await
+                    .map_err(|no| match no {
+                        NoSeat::Timeout => {
+                            // Not the guest's time: say so where an operator looks.
+                            tracing::warn!(
+                                job = %inv.job,
+                                run_id = %inv.run_id,
+                                "the run timed out waiting for a slot of the large pool: all {} were busy (runner.max_large_instances)",
+                                self.settings.large_instances
+                            );
+                            Outcome::Timeout {
+                                limit: inv.limits.timeout,
+                            }
+                        }
+                        NoSeat::Cancelled(reason) => Outcome::Cancelled { reason },
+                    })?,
+            ),
+            false => None,
+        };
+        // The store is made on the engine the code is bound to (the large pool's of the
+        // moment, for a large component).
+        let code = self
+            .code(component)
+            .await
+            .map_err(|e| Outcome::ModuleInvalid {
+                message: format!("{e:#}"),
+            })?;
+        let store = self.stores.for_run(&code.engine, inv, deadline, tags);
+        Ok(Start {
+            store,
+            instance: None,
+            code: Some(code),
+            seat,
+        })
+    }
+
     async fn execute<W: World>(
         &self,
         component: &Arc<Compiled<W>>,
@@ -70,62 +139,16 @@ impl Sandbox {
             job: inv.job.to_string(),
             run_id: inv.run_id.clone(),
         });
-        // A large component's run holds a slot of the large pool (its instance made ahead
-        // came with one), and its store is made on the pool's engine of the moment.
-        let (mut store, mut instance, code, seat) = match component
-            .warm
-            .take(inv.limits.memory_bytes)
-        {
-            Some((mut store, instance, permit)) => {
-                self.stores.ready(&mut store, inv, deadline, tags);
-                self.ahead.served.fetch_add(1, Ordering::Relaxed);
-                let seat = self.large.seated(Some(permit));
-                (store, Some(instance), None, Some(seat))
-            }
-            None => {
-                let seat = match component.is_large() {
-                    true => match self.large.seat(&self.ahead, deadline, &inv.cancel).await {
-                        Ok(seat) => Some(seat),
-                        Err(NoSeat::Timeout) => {
-                            // Not the guest's time: say so where an operator looks.
-                            tracing::warn!(
-                                job = %inv.job,
-                                run_id = %inv.run_id,
-                                "the run timed out waiting for a slot of the large pool: all {} were busy (runner.max_large_instances)",
-                                self.settings.large_instances
-                            );
-                            let outcome = Outcome::Timeout {
-                                limit: inv.limits.timeout,
-                            };
-                            return (
-                                None,
-                                unstarted(inv, component, started_at, started, outcome),
-                            );
-                        }
-                        Err(NoSeat::Cancelled(reason)) => {
-                            let outcome = Outcome::Cancelled { reason };
-                            return (
-                                None,
-                                unstarted(inv, component, started_at, started, outcome),
-                            );
-                        }
-                    },
-                    false => None,
-                };
-                let code = match self.code(component).await {
-                    Ok(code) => code,
-                    Err(e) => {
-                        let outcome = Outcome::ModuleInvalid {
-                            message: format!("{e:#}"),
-                        };
-                        return (
-                            None,
-                            unstarted(inv, component, started_at, started, outcome),
-                        );
-                    }
-                };
-                let store = self.stores.for_run(&code.engine, inv, deadline, tags);
-                (store, None, Some(code), seat)
+        let Start {
+            mut store,
+            mut instance,
+            code,
+            seat,
+        } = match self.start(component, inv, deadline, tags).await {
+            Ok(start) => start,
+            Err(outcome) => {
+                let report = report_of(inv, component, started_at, started.elapsed(), outcome);
+                return (None, report);
             }
         };
         let (stdout, stderr) = (
@@ -222,7 +245,7 @@ impl Sandbox {
             journal.log(LogLevel::Warn, LogStream::Stderr, line);
         }
 
-        let mut report = bare_report(inv, component, started_at, duration, outcome);
+        let mut report = report_of(inv, component, started_at, duration, outcome);
         report.logs = journal.logs;
         report.logs_dropped = journal.logs_dropped;
         report.output_dropped = out_dropped + err_dropped;
@@ -240,20 +263,9 @@ impl Sandbox {
     }
 }
 
-/// The report of a run that never got an instance: no slot of the large pool came before
-/// its deadline or its cancel, or its code could not be bound.
-fn unstarted<W: World>(
-    inv: &Invocation,
-    component: &Compiled<W>,
-    started_at: SystemTime,
-    started: Instant,
-    outcome: Outcome,
-) -> RunReport {
-    bare_report(inv, component, started_at, started.elapsed(), outcome)
-}
-
-/// A report of `inv`'s run with no log line, output or metric (yet).
-fn bare_report<W: World>(
+/// `inv`'s report: `outcome` after `duration`, on `component`'s version; the caller adds
+/// what the run wrote, if it ran.
+fn report_of<W: World>(
     inv: &Invocation,
     component: &Compiled<W>,
     started_at: SystemTime,
@@ -261,20 +273,10 @@ fn bare_report<W: World>(
     outcome: Outcome,
 ) -> RunReport {
     RunReport {
-        job: inv.job.to_string(),
-        run_id: inv.run_id.clone(),
-        pipeline: inv.pipeline.to_string(),
-        index: inv.index,
-        scheduled_ms: inv.scheduled_ms,
         started_at,
         duration,
-        outcome,
-        logs: Vec::new(),
-        logs_dropped: 0,
-        output_dropped: 0,
-        metrics: Vec::new(),
         module_version: Some(component.version.clone()),
-        attempt: inv.attempt,
+        ..inv.not_run(outcome)
     }
 }
 
