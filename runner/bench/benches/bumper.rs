@@ -492,13 +492,7 @@ fn cpu_seconds() -> f64 {
 
 /// This process' peak resident memory, in MiB.
 fn peak_rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let kib: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap();
-    kib / 1024.0
+    crate::fleet::status_mib("self", "VmHWM")
 }
 
 async fn bump_here(

@@ -96,10 +96,6 @@ impl Served {
         s
     }
 
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
     pub fn get(&self, path: &str) -> std::io::Result<String> {
         let mut s = std::net::TcpStream::connect(("127.0.0.1", self.port))?;
         write!(s, "GET {path} HTTP/1.0\r\n\r\n")?;
@@ -161,14 +157,24 @@ impl Served {
 
     /// Resident memory, MiB.
     pub fn rss_mib(&self) -> f64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
-        let kib: f64 = status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.split_whitespace().next()?.parse().ok())
-            .expect("VmRSS in /proc/<pid>/status");
-        kib / 1024.0
+        status_mib(&self.child.id().to_string(), "VmRSS")
     }
+
+    /// The process' peak resident memory, MiB.
+    pub fn peak_mib(&self) -> f64 {
+        status_mib(&self.child.id().to_string(), "VmHWM")
+    }
+}
+
+/// `field` (a size in kB: `VmRSS`, `VmHWM`) of process `pid` (or `self`), in MiB.
+pub fn status_mib(pid: &str, field: &str) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("{field} in /proc/{pid}/status"));
+    kib / 1024.0
 }
 
 impl Drop for Served {

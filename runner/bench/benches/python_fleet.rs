@@ -36,17 +36,6 @@ fn write_config(dir: &Path, entries: usize) {
     .unwrap();
 }
 
-/// The process' peak resident memory, MiB.
-fn peak_mib(s: &Served) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{}/status", s.pid())).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
-        .expect("VmHWM")
-        / 1024.0
-}
-
 /// `runs` manual runs of `add_x`, `at_once` at a time; answers how long they took.
 fn load(s: &Served, runs: usize, at_once: usize) -> Duration {
     let t = Instant::now();
@@ -91,12 +80,12 @@ pub fn python_entries() {
         let s = Served::serve(dir.path());
         wait_runs(&s, entries as u64);
         std::thread::sleep(settle);
-        idle.push((entries, s.rss_mib(), peak_mib(&s)));
+        idle.push((entries, s.rss_mib(), s.peak_mib()));
         if entries == 100 {
             // A load: 200 manual runs, 10 at once, then idle again.
             let took = load(&s, 200, 10);
             std::thread::sleep(settle);
-            loaded = Some((took, s.rss_mib(), peak_mib(&s)));
+            loaded = Some((took, s.rss_mib(), s.peak_mib()));
         }
     }
     for (entries, rss, peak) in &idle {
@@ -132,12 +121,12 @@ pub fn python_entries() {
     let t = Instant::now();
     let cold = Served::serve(dir.path());
     let cold_start = t.elapsed();
-    let cold_peak = peak_mib(&cold);
+    let cold_peak = cold.peak_mib();
     drop(cold);
     let t = Instant::now();
     let warm = Served::serve(dir.path());
     let warm_start = t.elapsed();
-    let warm_peak = peak_mib(&warm);
+    let warm_peak = warm.peak_mib();
     // A hot swap: a new version of the module (the same code and a custom section, so
     // other bytes) dropped in the modules directory, until `/jobs` shows it running.
     let file = dir.path().join(format!("modules/{MODULE}.wasm"));
@@ -150,7 +139,7 @@ pub fn python_entries() {
     bytes.extend_from_slice(name);
     bytes.extend_from_slice(payload);
     let version = tgrun::sandbox::component::content_version(&bytes);
-    let before = peak_mib(&warm);
+    let before = warm.peak_mib();
     let tmp = dir.path().join(format!("modules/.{MODULE}.part"));
     std::fs::write(&tmp, &bytes).unwrap();
     let t = Instant::now();
@@ -161,7 +150,7 @@ pub fn python_entries() {
         std::thread::sleep(Duration::from_millis(20));
     }
     let swap = t.elapsed();
-    let swap_peak = peak_mib(&warm);
+    let swap_peak = warm.peak_mib();
     drop(warm);
     println!(
         "a Python module ({MODULE}, {:.1} MB): a start compiling it {:.1} s (peak {cold_peak:.0} MiB), \
